@@ -1,0 +1,117 @@
+"""Names and texts of the SageMaker training contract, in one place.
+
+Sources: ../shared/sagemaker-contract.md (botocore model, SageMaker developer guide,
+SageMaker Python SDK, sagemaker-training toolkit).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"  # moto's account, so ARNs match what moto serves
+DEFAULT_ROLE_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}:role/SageMakerRole"
+DEFAULT_PORT = 4590
+
+# Container paths.
+OPT_ML = "/opt/ml"
+INPUT_DIR = "/opt/ml/input"
+CONFIG_DIR = "/opt/ml/input/config"
+DATA_DIR = "/opt/ml/input/data"
+MODEL_DIR = "/opt/ml/model"
+OUTPUT_DIR = "/opt/ml/output"
+OUTPUT_DATA_DIR = "/opt/ml/output/data"
+FAILURE_FILE = "failure"  # under OUTPUT_DIR
+DEFAULT_CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints/"
+TRAIN_COMMAND = "train"
+
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+RESOURCECONFIG_FILE = "resourceconfig.json"
+INPUTDATACONFIG_FILE = "inputdataconfig.json"
+CHECKPOINTCONFIG_FILE = "checkpointconfig.json"
+
+ENV_JOB_NAME = "TRAINING_JOB_NAME"
+ENV_JOB_ARN = "TRAINING_JOB_ARN"
+ENV_REGION = "AWS_REGION"
+
+FAILURE_REASON_MAX = 1024
+MODEL_TAR = "model.tar.gz"
+OUTPUT_TAR = "output.tar.gz"
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+# Spot interruption: SIGTERM, then SIGKILL after this many seconds (UNCONFIRMED, configurable).
+DEFAULT_GRACE_PERIOD_S = 120.0
+# Billable = training * ratio for spot jobs (AWS does not publish it; configurable).
+DEFAULT_SPOT_PRICE_RATIO = 0.3
+DEFAULT_MAX_RUNTIME_S = 86400
+
+
+class JobStatus(str, Enum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    DELETING = "Deleting"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED})
+
+
+class SecondaryStatus(str, Enum):
+    STARTING = "Starting"
+    PENDING = "Pending"
+    DOWNLOADING = "Downloading"
+    TRAINING = "Training"
+    INTERRUPTED = "Interrupted"
+    UPLOADING = "Uploading"
+    RESTARTING = "Restarting"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+    MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
+
+
+class Msg:
+    """StatusMessage texts as AWS writes them (those marked UNCONFIRMED are ours)."""
+
+    LAUNCHING = "Launching requested ML instances"
+    PREPARING = "Preparing the instances for training"
+    DOWNLOADING = "Downloading input data"
+    TRAINING = "Training image download completed. Training in progress."
+    UPLOADING = "Uploading generated training model"
+    COMPLETED = "Training job completed"
+    FAILED = "Training job failed"  # followed by the reason
+    STOPPING = "Stopping the training job"
+    STOPPED = "Training job stopped"
+    RESTARTING = "Restarting the training job after a spot interruption"  # UNCONFIRMED
+    INTERRUPTED = "Training job interrupted: the spot instance was reclaimed"  # UNCONFIRMED
+    MAX_RUNTIME = "Training job stopped because it exceeded MaxRuntimeInSeconds"  # UNCONFIRMED
+    MAX_WAIT = (  # UNCONFIRMED
+        "Training job stopped because it exceeded MaxWaitTimeInSeconds while waiting for "
+        "spot capacity or training"
+    )
+
+
+def training_job_arn(name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:training-job/{name.lower()}"
+
+
+def duplicate_job_message(arn: str) -> str:
+    return (
+        "Training job names must be unique within an AWS account and region, and a training "
+        f"job with this name already exists ({arn})"
+    )
+
+
+NOT_FOUND_MESSAGE = "Requested resource not found."
+MAX_WAIT_WITHOUT_SPOT = (
+    "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true"
+)
+
+
+def stop_finished_job_message(status: str) -> str:
+    return f"The request was rejected because the training job is in status {status}."

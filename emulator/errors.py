@@ -1,0 +1,66 @@
+"""The emulator's exceptions: one root, and one class per AWS error code (moto's pattern)."""
+
+from __future__ import annotations
+
+
+class EmulatorError(Exception):
+    """Root of every error the emulator raises on purpose."""
+
+
+class AwsError(EmulatorError):
+    """An error that goes on the wire as an AWS JSON 1.1 error body."""
+
+    code: str = "InternalFailure"
+    status: int = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_wire(self) -> dict[str, str]:
+        return {"__type": self.code, "message": self.message}
+
+
+class ValidationException(AwsError):
+    code = "ValidationException"
+
+
+class ResourceInUse(AwsError):
+    code = "ResourceInUse"
+
+
+class ResourceNotFound(AwsError):
+    code = "ResourceNotFound"
+
+
+class ResourceLimitExceeded(AwsError):
+    code = "ResourceLimitExceeded"
+
+
+class UnknownOperationException(AwsError):
+    code = "UnknownOperationException"
+
+
+class InternalFailure(AwsError):
+    code = "InternalFailure"
+    status = 500
+
+
+class DockerUnavailable(EmulatorError):
+    """No Docker engine answers."""
+
+
+class ImageMissing(EmulatorError):
+    """The training image is not in the local engine."""
+
+
+class EndpointUnavailable(EmulatorError):
+    """The local endpoint does not answer."""
+
+
+class CheckpointError(EmulatorError):
+    """A checkpoint could not be restored or mirrored without risking data."""
+
+
+class PlanError(EmulatorError):
+    """An interruption plan could not be parsed."""
