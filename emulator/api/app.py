@@ -1,0 +1,56 @@
+"""One WSGI application on one port: SageMaker here, everything else (S3, Logs, STS) by moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.wrappers import Request, Response
+
+from emulator import __version__
+from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
+from emulator.errors import AwsError
+from emulator.jobs.service import JobService
+
+EXTENSION_PREFIX = "/_smemu/"
+
+
+class EndpointApp:
+    def __init__(self, service: JobService, server_id: str) -> None:
+        self.service = service
+        self.server_id = server_id
+        self.sagemaker = SageMakerHandler(service)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(TARGET_PREFIX):
+            request = Request(environ)
+            status, body = self.sagemaker.handle(target, request.get_data())
+            return _json(body, status, CONTENT_TYPE)(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(EXTENSION_PREFIX):
+            return self._extension(Request(environ))(environ, start_response)
+        return self.moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _extension(self, request: Request) -> Response:
+        parts = [p for p in request.path[len(EXTENSION_PREFIX):].split("/") if p]
+        try:
+            if parts == ["health"]:
+                return _json({"status": "ok", "server_id": self.server_id, "version": __version__})
+            if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":
+                return _json(self.service.emulator_report(parts[1]))
+            if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "interrupt" \
+                    and request.method == "POST":
+                return _json(self.service.interrupt_training_job(parts[1]))
+        except AwsError as err:
+            return _json(err.to_wire(), err.status)
+        return _json({"__type": "NotFound", "message": f"no such emulator route {request.path}"},
+                     404)
+
+
+def _json(body: dict[str, Any], status: int = 200,
+          content_type: str = "application/json") -> Response:
+    return Response(json.dumps(body), status=status, content_type=content_type)

@@ -1,0 +1,60 @@
+"""The SageMaker JSON 1.1 wire adapter: one operation, one job-service call."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from emulator.errors import AwsError, InternalFailure, UnknownOperationException, ValidationException
+from emulator.jobs.service import JobService
+
+log = logging.getLogger(__name__)
+TARGET_PREFIX = "SageMaker."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def _operations(service: JobService) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    return {
+        "CreateTrainingJob": service.create_training_job,
+        "DescribeTrainingJob": service.describe_training_job,
+        "ListTrainingJobs": service.list_training_jobs,
+        "StopTrainingJob": service.stop_training_job,
+    }
+
+
+class SageMakerHandler:
+    def __init__(self, service: JobService) -> None:
+        self.operations = _operations(service)
+
+    def handle(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) for one request; never raises."""
+        operation = target[len(TARGET_PREFIX):]
+        try:
+            handler = self.operations.get(operation)
+            if handler is None:
+                raise UnknownOperationException(
+                    f"The operation {operation} is not supported by smemu. Supported: "
+                    + ", ".join(sorted(self.operations))
+                )
+            params = _parse_body(body)
+            return 200, handler(params)
+        except AwsError as err:
+            return err.status, err.to_wire()
+        except Exception as err:
+            log.exception("%s failed", operation)
+            failure = InternalFailure(f"smemu internal error in {operation}: {err}")
+            return failure.status, failure.to_wire()
+
+
+def _parse_body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except ValueError as err:
+        raise ValidationException(f"Request body is not valid JSON: {err}") from err
+    if not isinstance(params, dict):
+        raise ValidationException("Request body must be a JSON object")
+    return params

@@ -1,0 +1,34 @@
+"""boto3 clients of the local endpoint, and starting it on demand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from emulator import contract
+from emulator.errors import EndpointUnavailable
+from emulator.server import daemon
+from emulator.storage.s3 import S3Endpoint
+
+
+def ensure_endpoint(url: str | None, start: bool = True) -> str:
+    """The endpoint's URL; the default local one is started when nothing answers."""
+    target = (url or daemon.default_endpoint_url()).rstrip("/")
+    if daemon.health(target):
+        return target
+    local_default = target == daemon.default_endpoint_url(contract.DEFAULT_PORT)
+    if not start or not (url is None and local_default):
+        raise EndpointUnavailable(
+            f"no smemu endpoint answers at {target}. Start one with `smemu up`"
+            + ("" if local_default else f" --port {target.rsplit(':', 1)[-1]}")
+        )
+    click.echo(f"Starting the local endpoint on {target} (stop it with `smemu down`) ...", err=True)
+    record = daemon.up(contract.DEFAULT_PORT)
+    return str(record["url"])
+
+
+def clients(url: str) -> tuple[Any, Any, Any]:
+    """(sagemaker, logs, s3) clients bound to the endpoint."""
+    endpoint = S3Endpoint(url)
+    return endpoint.client("sagemaker"), endpoint.client("logs"), endpoint.client("s3")

@@ -1,0 +1,122 @@
+"""smemu jobs list / describe / stop / interrupt, and smemu logs."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import click
+
+from emulator.cli import clean_errors, cli
+from emulator.cli.clients import clients, ensure_endpoint
+from emulator.cli.follow import LogTail, emulator_report, render_summary, transition_line
+from emulator.errors import EmulatorError
+
+endpoint_option = click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",
+                               help="The smemu endpoint (default: the local one).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=lambda v: v.isoformat()
+                          if hasattr(v, "isoformat") else str(v)))
+
+
+@cli.group()
+def jobs() -> None:
+    """Inspect and control training jobs on the endpoint."""
+
+
+@jobs.command("list")
+@endpoint_option
+@json_option
+@click.option("--status", "status_equals", help="StatusEquals filter.")
+@click.option("--name-contains", help="NameContains filter.")
+@clean_errors
+def list_jobs(endpoint_url: str | None, as_json: bool, status_equals: str | None,
+              name_contains: str | None) -> None:
+    sagemaker, _, _ = clients(ensure_endpoint(endpoint_url, start=False))
+    params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+    if status_equals:
+        params["StatusEquals"] = status_equals
+    if name_contains:
+        params["NameContains"] = name_contains
+    summaries = [s for page in sagemaker.get_paginator("list_training_jobs").paginate(**params)
+                 for s in page["TrainingJobSummaries"]]
+    if as_json:
+        _dump({"TrainingJobSummaries": summaries})
+        return
+    click.echo(f"{'NAME':<50} {'STATUS':<11} {'SECONDARY':<20} CREATED")
+    for s in summaries:
+        click.echo(f"{s['TrainingJobName']:<50} {s['TrainingJobStatus']:<11} "
+                   f"{s['SecondaryStatus']:<20} {s['CreationTime']:%Y-%m-%d %H:%M:%S}")
+
+
+@jobs.command("describe")
+@click.argument("job_name")
+@endpoint_option
+@json_option
+@click.option("--attempts", is_flag=True, help="Also show the per-attempt history.")
+@clean_errors
+def describe_job(job_name: str, endpoint_url: str | None, as_json: bool, attempts: bool) -> None:
+    url = ensure_endpoint(endpoint_url, start=False)
+    sagemaker, _, _ = clients(url)
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    job.pop("ResponseMetadata", None)
+    report = emulator_report(url, job_name)
+    if as_json:
+        _dump({**job, "SmemuReport": report})
+        return
+    for transition in job.get("SecondaryStatusTransitions", []):
+        click.echo(transition_line(transition))
+    click.echo(render_summary(job, report if attempts else {**report, "Attempts": []}))
+
+
+@jobs.command("stop")
+@click.argument("job_name")
+@endpoint_option
+@clean_errors
+def stop_job(job_name: str, endpoint_url: str | None) -> None:
+    sagemaker, _, _ = clients(ensure_endpoint(endpoint_url, start=False))
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+    click.echo(f"stopping {job_name}")
+
+
+@jobs.command("interrupt")
+@click.argument("job_name")
+@endpoint_option
+@clean_errors
+def interrupt_job(job_name: str, endpoint_url: str | None) -> None:
+    """Inject a spot interruption into a running managed-spot job now."""
+    url = ensure_endpoint(endpoint_url, start=False)
+    request = urllib.request.Request(f"{url}/_smemu/jobs/{job_name}/interrupt", method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as err:
+        body = json.loads(err.read() or b"{}")
+        raise EmulatorError(f"{body.get('__type', err.code)}: {body.get('message', '')}") from err
+    click.echo(f"interrupted {job_name}")
+
+
+@cli.command()
+@click.argument("job_name")
+@endpoint_option
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
+@clean_errors
+def logs(job_name: str, endpoint_url: str | None, follow: bool) -> None:
+    """Print the container output of a job (CloudWatch Logs on the endpoint)."""
+    sagemaker, logs_client, _ = clients(ensure_endpoint(endpoint_url, start=False))
+    sagemaker.describe_training_job(TrainingJobName=job_name)  # a clear error if unknown
+    tail = LogTail(logs_client, job_name)
+    while True:
+        tail.poll(lambda _stream, message: click.echo(message))
+        if not follow:
+            return
+        status = sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"]
+        if status in ("Completed", "Failed", "Stopped"):
+            tail.poll(lambda _stream, message: click.echo(message))
+            return
+        time.sleep(0.5)

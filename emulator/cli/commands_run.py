@@ -1,0 +1,126 @@
+"""smemu run: create a training job on the endpoint and follow it to its end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from emulator.cli import clean_errors, cli
+from emulator.cli.clients import clients, ensure_endpoint
+from emulator.cli.follow import emulator_report, follow, render_summary
+from emulator.cli.request import RunOptions, build_request, parse_pairs
+from emulator.faults.plan import parse_duration, parse_plan
+from emulator.jobs.rules import s3_uris
+from emulator.jobs.settings import FLUSH_MODES, JobSettings
+from emulator.storage.s3 import ensure_bucket, split_s3_uri
+
+
+@cli.command()
+@click.option("--image", help="Training image (must exist in the local Docker engine).")
+@click.option("--job-name", help="TrainingJobName (generated from the image when absent).")
+@click.option("-H", "--hyperparameter", "hyperparameters", multiple=True, metavar="K=V")
+@click.option("-e", "--env", "environment", multiple=True, metavar="K=V")
+@click.option("--output-path", help="S3OutputPath (default: the SDK's default bucket).")
+@click.option("--checkpoint-s3-uri", help="CheckpointConfig.S3Uri")
+@click.option("--checkpoint-local-path", help="CheckpointConfig.LocalPath (/opt/ml/checkpoints)")
+@click.option("--instance-type", help="ResourceConfig.InstanceType (default ml.m5.large)")
+@click.option("--max-run", type=int, help="StoppingCondition.MaxRuntimeInSeconds")
+@click.option("--spot", is_flag=True, help="EnableManagedSpotTraining")
+@click.option("--max-wait", type=int, help="StoppingCondition.MaxWaitTimeInSeconds")
+@click.option("--interrupt", "interrupts", multiple=True, metavar="TRIGGER",
+              help="Spot interruption, e.g. after=30s (repeatable: one per attempt).")
+@click.option("--grace-period", help="SIGTERM->SIGKILL window, e.g. 120s (0 = hard kill).")
+@click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES),
+              help="After a kill: upload what is left (flush) or lose it (lose).")
+@click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
+                   "--cli-input-json` takes); flags override it.")
+@click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",
+              help="The smemu endpoint (default: the local one, started when not running).")
+@click.option("--no-create-buckets", is_flag=True,
+              help="Do not create missing buckets on the embedded S3.")
+@click.option("--detach", is_flag=True, help="Return once the job is created.")
+@click.option("--no-logs", is_flag=True, help="Do not stream the container's output.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the final DescribeTrainingJob response (and nothing else on stdout).")
+@clean_errors
+def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
+        environment: tuple[str, ...], output_path: str | None, checkpoint_s3_uri: str | None,
+        checkpoint_local_path: str | None, instance_type: str | None, max_run: int | None,
+        spot: bool, max_wait: int | None, interrupts: tuple[str, ...], grace_period: str | None,
+        checkpoint_flush: str | None, request_file: Path | None, endpoint_url: str | None,
+        no_create_buckets: bool, detach: bool, no_logs: bool, as_json: bool) -> None:
+    """Run a training job as SageMaker would, and follow it to its end."""
+    defaults = JobSettings()
+    settings = JobSettings(
+        plan=parse_plan(interrupts) if interrupts else defaults.plan,
+        grace_period=parse_duration(grace_period) if grace_period else defaults.grace_period,
+        checkpoint_flush=checkpoint_flush or defaults.checkpoint_flush,
+    )
+    options = RunOptions(
+        image=image, job_name=job_name,
+        hyperparameters=parse_pairs(hyperparameters, "--hyperparameter"),
+        environment=parse_pairs(environment, "--env"), output_path=output_path,
+        checkpoint_s3_uri=checkpoint_s3_uri, checkpoint_local_path=checkpoint_local_path,
+        instance_type=instance_type, max_run=max_run, spot=spot, max_wait=max_wait,
+        request_file=request_file,
+    )
+    request = build_request(options, settings)
+    if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
+        raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")
+    url = ensure_endpoint(endpoint_url)
+    sagemaker, logs, s3 = clients(url)
+    if not no_create_buckets:
+        for uri in s3_uris(request):
+            bucket, _ = split_s3_uri(uri)
+            if ensure_bucket(s3, bucket):
+                _say(as_json, f"created bucket s3://{bucket} on {url}")
+    name = request["TrainingJobName"]
+    arn = sagemaker.create_training_job(**request)["TrainingJobArn"]
+    _say(as_json, f"Created training job {name} ({arn}) on {url}")
+    if detach:
+        if as_json:
+            click.echo(json.dumps({"TrainingJobName": name, "TrainingJobArn": arn}))
+        return
+    job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs)
+    report = emulator_report(url, name)
+    if as_json:
+        click.echo(json.dumps({**job, "SmemuReport": report}, indent=2, default=_json_default))
+    else:
+        click.echo(render_summary(job, report))
+    sys.exit(0 if job["TrainingJobStatus"] == "Completed" else 1)
+
+
+def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
+                        show_logs: bool) -> dict[str, Any]:
+    """Ctrl-C stops the job (StopTrainingJob) and keeps following; a second Ctrl-C detaches."""
+    stopping = False
+    while True:
+        try:
+            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs)
+        except KeyboardInterrupt:
+            if stopping:
+                click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`",
+                           err=True)
+                sys.exit(130)
+            stopping = True
+            click.echo(f"\nStopping {name} (Ctrl-C again to detach) ...", err=True)
+            try:
+                sagemaker.stop_training_job(TrainingJobName=name)
+            except sagemaker.exceptions.ClientError as err:
+                click.echo(f"smemu: {err}", err=True)
+
+
+def _say(quiet: bool, message: str) -> None:
+    click.echo(message, err=quiet)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+

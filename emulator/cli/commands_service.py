@@ -1,0 +1,107 @@
+"""smemu serve / up / down / status / cleanup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from emulator import contract
+from emulator.cli import clean_errors, cli
+from emulator.faults.plan import parse_duration
+from emulator.jobs.settings import FLUSH_MODES, JobSettings
+from emulator.runtime import labels as L
+from emulator.runtime.engine import DockerEngine
+from emulator.server import daemon
+
+port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, show_default=True,
+                           help="Port on 127.0.0.1.")
+
+
+@cli.command()
+@port_option
+@click.option("--s3-endpoint-url", default=None,
+              help="Keep checkpoints and artifacts on this S3 (e.g. MinIO) instead of the "
+                   "embedded one.")
+@click.option("--grace-period", default=None,
+              help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s).")
+@click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
+              show_default=True, help="Default: upload what is left after a kill, or lose it.")
+@click.option("--spot-price-ratio", type=float, default=contract.DEFAULT_SPOT_PRICE_RATIO,
+              show_default=True, help="Billable = training seconds * ratio for spot jobs.")
+@clean_errors
+def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
+          checkpoint_flush: str, spot_price_ratio: float) -> None:
+    """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
+    from emulator.server.endpoint import EndpointServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    defaults = JobSettings(
+        grace_period=parse_duration(grace_period) if grace_period else
+        contract.DEFAULT_GRACE_PERIOD_S,
+        checkpoint_flush=checkpoint_flush, spot_price_ratio=spot_price_ratio,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
+                            defaults=defaults)
+    with server:
+        click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
+                   f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
+        stop.wait()
+        click.echo("shutting down: stopping jobs and removing their containers ...", err=True)
+
+
+@cli.command()
+@port_option
+@clean_errors
+def up(port: int) -> None:
+    """Start the endpoint in the background (does nothing if it already runs)."""
+    record = daemon.up(port)
+    word = "already running" if record.get("already_running") else "started"
+    click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
+
+
+@cli.command()
+@clean_errors
+def down() -> None:
+    """Stop the background endpoint and every job it runs."""
+    click.echo("stopped" if daemon.down() else "no background endpoint was running")
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port to ask (default: the recorded one).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@clean_errors
+def status(port: int | None, as_json: bool) -> None:
+    """Is the endpoint running, and where."""
+    info = daemon.status(port)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    if info["running"]:
+        click.echo(f"running on {info['url']} (pid {info.get('pid', '?')}, "
+                   f"server {info.get('server_id', '?')})")
+    else:
+        click.echo(f"not running ({info['url']} does not answer)")
+        raise SystemExit(1)
+
+
+@cli.command()
+@clean_errors
+def cleanup() -> None:
+    """Remove every container and network any smemu endpoint left behind."""
+    removed = DockerEngine().cleanup({L.MANAGED: "true"})
+    click.echo(f"removed {len(removed['containers'])} container(s), "
+               f"{len(removed['networks'])} network(s)")
+    work = daemon.state_dir() / "work"
+    if work.is_dir() and not daemon.status()["running"]:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+        click.echo(f"removed {Path(work)}")

@@ -1,0 +1,120 @@
+"""Follow a running job from the client side: transitions, container logs, the final summary."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from emulator.contract import LOG_GROUP
+from emulator.jobs.billing import savings_percent
+
+TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+class LogTail:
+    """Tails every CloudWatch stream of one job (one per attempt and host)."""
+
+    def __init__(self, logs: Any, job_name: str) -> None:
+        self.logs = logs
+        self.job_name = job_name
+        self.tokens: dict[str, str | None] = {}
+
+    def poll(self, emit: Callable[[str, str], None]) -> None:
+        try:
+            streams = self.logs.describe_log_streams(
+                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/"
+            ).get("logStreams", [])
+        except self.logs.exceptions.ResourceNotFoundException:
+            return
+        for stream in sorted(streams, key=lambda s: s.get("creationTime", 0)):
+            name = stream["logStreamName"]
+            while True:
+                kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": name,
+                                          "startFromHead": True}
+                if self.tokens.get(name):
+                    kwargs["nextToken"] = self.tokens[name]
+                page = self.logs.get_log_events(**kwargs)
+                for event in page.get("events", []):
+                    emit(name, event["message"])
+                token = page.get("nextForwardToken")
+                if token == self.tokens.get(name) or not page.get("events"):
+                    self.tokens[name] = token
+                    break
+                self.tokens[name] = token
+
+
+def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/_smemu/jobs/{job_name}", timeout=10) as r:
+            return dict(json.loads(r.read()))
+    except Exception:
+        return {}
+
+
+def transition_line(transition: dict[str, Any]) -> str:
+    stamp = transition.get("StartTime")
+    clock = stamp.strftime("%H:%M:%S") if hasattr(stamp, "strftime") else ""
+    return f"{clock} {transition['Status']:<20} {transition.get('StatusMessage', '')}"
+
+
+def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
+           quiet: bool = False, poll: float = 0.5,
+           on_tick: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Print transitions (and logs) until the job ends; returns the final description."""
+    seen = 0
+    tail = LogTail(logs, job_name)
+
+    def emit(stream: str, message: str) -> None:
+        host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
+        click.echo(click.style(f"[{host}] ", fg="blue") + message)
+
+    while True:
+        if on_tick:
+            on_tick()
+        job = sagemaker.describe_training_job(TrainingJobName=job_name)
+        transitions = job.get("SecondaryStatusTransitions", [])
+        if not quiet:
+            if show_logs:
+                tail.poll(emit)
+            for transition in transitions[seen:]:
+                click.echo(click.style("==> " + transition_line(transition), fg="cyan", bold=True))
+            seen = len(transitions)
+        if job["TrainingJobStatus"] in TERMINAL:
+            if show_logs and not quiet:
+                tail.poll(emit)
+            return dict(job)
+        time.sleep(poll)
+
+
+def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
+    training = int(job.get("TrainingTimeInSeconds", 0))
+    billable = int(job.get("BillableTimeInSeconds", 0))
+    attempts = report.get("Attempts", [])
+    lines = [
+        "",
+        f"Job {job['TrainingJobName']}: {job['TrainingJobStatus']} ({job['SecondaryStatus']})",
+    ]
+    if job.get("FailureReason"):
+        lines.append(f"  Failure reason: {job['FailureReason']}")
+    lines.append(f"  Attempts: {len(attempts)}, interruptions: {report.get('Interruptions', 0)}")
+    lines.append(f"  Training seconds: {training}, billable seconds: {billable}")
+    if job.get("EnableManagedSpotTraining"):
+        lines.append(f"  Managed Spot Training savings: {savings_percent(training, billable):.1f}%")
+    if job.get("ModelArtifacts") and job["TrainingJobStatus"] in ("Completed", "Stopped"):
+        lines.append(f"  Model: {job['ModelArtifacts']['S3ModelArtifacts']}")
+    if attempts:
+        lines.append("  attempt  outcome       train s  restored  uploaded  interruption")
+        for a in attempts:
+            restored = a.get("CheckpointsRestored", [])
+            uploaded = a.get("CheckpointsUploaded", [])
+            outcome = str(a.get("Outcome") or "running") + (" (SIGKILL)" if a.get("SigKilled") else "")
+            lines.append(
+                f"  {a['Attempt']:>7}  {outcome:<12} {a.get('TrainingSeconds', 0):>8.1f}  "
+                f"{len(restored):>8}  {len(uploaded):>8}  {a.get('Interruption') or '-'}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""The pure state machine of a training job: events in, statuses and transitions out.
+
+No Docker, no boto3: the runner reports what happened and this module decides what
+SageMaker would show (TrainingJobStatus, SecondaryStatus, SecondaryStatusTransitions).
+"""
+
+from __future__ import annotations
+
+from emulator.contract import (
+    FAILURE_REASON_MAX,
+    TERMINAL_STATUSES,
+    JobStatus,
+    Msg,
+    SecondaryStatus,
+)
+from emulator.errors import EmulatorError
+from emulator.jobs.clock import Clock
+from emulator.jobs.model import Attempt, StatusTransition, TrainingJob
+
+S = SecondaryStatus
+
+# Which secondary statuses may follow which: a broken runner fails loudly, not silently.
+_ALLOWED: dict[SecondaryStatus, frozenset[SecondaryStatus]] = {
+    S.STARTING: frozenset({S.STARTING, S.DOWNLOADING, S.INTERRUPTED, S.STOPPING, S.FAILED}),
+    S.DOWNLOADING: frozenset({S.TRAINING, S.STOPPING, S.FAILED, S.INTERRUPTED}),
+    S.TRAINING: frozenset({S.UPLOADING, S.INTERRUPTED, S.STOPPING, S.FAILED}),
+    S.INTERRUPTED: frozenset({S.STARTING, S.STOPPING, S.FAILED}),
+    S.UPLOADING: frozenset({S.COMPLETED, S.FAILED, S.STOPPED, S.MAX_RUNTIME_EXCEEDED,
+                            S.MAX_WAIT_TIME_EXCEEDED}),
+    S.STOPPING: frozenset({S.UPLOADING, S.STOPPED, S.MAX_RUNTIME_EXCEEDED,
+                           S.MAX_WAIT_TIME_EXCEEDED, S.FAILED}),
+}
+
+_PRIMARY: dict[SecondaryStatus, JobStatus] = {
+    S.COMPLETED: JobStatus.COMPLETED,
+    S.FAILED: JobStatus.FAILED,
+    S.STOPPING: JobStatus.STOPPING,
+    S.STOPPED: JobStatus.STOPPED,
+    S.MAX_RUNTIME_EXCEEDED: JobStatus.STOPPED,
+    S.MAX_WAIT_TIME_EXCEEDED: JobStatus.STOPPED,
+}
+
+
+class IllegalTransition(EmulatorError):
+    pass
+
+
+class JobLifecycle:
+    """Applies lifecycle events to one TrainingJob."""
+
+    def __init__(self, job: TrainingJob, clock: Clock) -> None:
+        self.job = job
+        self.clock = clock
+
+    # -- events -----------------------------------------------------------------
+    def created(self) -> None:
+        now = self.clock.now()
+        self.job.creation_time = now
+        self._enter(S.STARTING, Msg.LAUNCHING, now, check=False)
+
+    def attempt_starting(self) -> Attempt:
+        """A new attempt: the first one, or a restart after an interruption."""
+        now = self.clock.now()
+        restart = bool(self.job.attempts)
+        if restart:
+            self._enter(S.STARTING, Msg.RESTARTING, now)
+        else:
+            self._enter(S.STARTING, Msg.PREPARING, now)
+        attempt = Attempt(number=len(self.job.attempts) + 1, started_at=now)
+        self.job.attempts.append(attempt)
+        return attempt
+
+    def downloading(self) -> None:
+        self._enter(S.DOWNLOADING, Msg.DOWNLOADING, self.clock.now())
+
+    def training(self) -> None:
+        now = self.clock.now()
+        self._enter(S.TRAINING, Msg.TRAINING, now)
+        if self.job.training_start_time is None:
+            self.job.training_start_time = now
+        attempt = self._attempt()
+        attempt.training_started_at = now
+
+    def container_ended(self, exit_code: int | None, sigkilled: bool = False) -> None:
+        now = self.clock.now()
+        attempt = self._attempt()
+        attempt.exit_code = exit_code
+        attempt.sigkilled = sigkilled
+        if attempt.training_started_at is not None and attempt.training_ended_at is None:
+            attempt.training_ended_at = now
+
+    def interrupted(self, trigger: str) -> None:
+        now = self.clock.now()
+        attempt = self._attempt()
+        attempt.interruption = trigger
+        attempt.outcome = "interrupted"
+        self._enter(S.INTERRUPTED, Msg.INTERRUPTED, now)
+        attempt.ended_at = now
+
+    def uploading(self) -> None:
+        self._enter(S.UPLOADING, Msg.UPLOADING, self.clock.now())
+
+    def completed(self) -> None:
+        now = self.clock.now()
+        self._finish_attempt("completed", now)
+        self._enter(S.COMPLETED, Msg.COMPLETED, now)
+        self._end(now)
+
+    def failed(self, reason: str) -> None:
+        now = self.clock.now()
+        reason = reason.strip()[:FAILURE_REASON_MAX] or "AlgorithmError: unknown error"
+        self.job.failure_reason = reason
+        self._finish_attempt("failed", now)
+        self._enter(S.FAILED, f"{Msg.FAILED}. Reason: {reason}"[:FAILURE_REASON_MAX], now,
+                    check=False)
+        self._end(now)
+
+    def stopping(self) -> None:
+        self._enter(S.STOPPING, Msg.STOPPING, self.clock.now())
+
+    def stopped(self, why: SecondaryStatus = S.STOPPED) -> None:
+        if why not in (S.STOPPED, S.MAX_RUNTIME_EXCEEDED, S.MAX_WAIT_TIME_EXCEEDED):
+            raise IllegalTransition(f"{why.value} is not a Stopped secondary status")
+        now = self.clock.now()
+        message = {
+            S.STOPPED: Msg.STOPPED,
+            S.MAX_RUNTIME_EXCEEDED: Msg.MAX_RUNTIME,
+            S.MAX_WAIT_TIME_EXCEEDED: Msg.MAX_WAIT,
+        }[why]
+        self._finish_attempt("stopped", now)
+        self._enter(why, message, now)
+        self._end(now)
+
+    # -- helpers ----------------------------------------------------------------
+    def _attempt(self) -> Attempt:
+        attempt = self.job.current_attempt
+        if attempt is None:
+            raise IllegalTransition("no attempt has started")
+        return attempt
+
+    def _finish_attempt(self, outcome: str, now: float) -> None:
+        attempt = self.job.current_attempt
+        if attempt is None or attempt.ended_at is not None:
+            return
+        if attempt.training_started_at is None:
+            outcome = "never-launched" if outcome == "stopped" else outcome
+        elif attempt.training_ended_at is None:
+            attempt.training_ended_at = now
+        attempt.outcome = outcome
+        attempt.ended_at = now
+
+    def _end(self, now: float) -> None:
+        if self.job.training_start_time is not None:
+            self.job.training_end_time = now
+        last = self.job.transitions[-1]
+        last.end_time = now
+
+    def _enter(self, status: SecondaryStatus, message: str, now: float, check: bool = True) -> None:
+        job = self.job
+        if job.status in TERMINAL_STATUSES:
+            raise IllegalTransition(f"job {job.name} is already {job.status.value}")
+        if check and job.transitions:
+            allowed = _ALLOWED.get(job.secondary_status, frozenset())
+            if status not in allowed:
+                raise IllegalTransition(
+                    f"{job.secondary_status.value} -> {status.value} is not a SageMaker transition"
+                )
+        if job.transitions and job.secondary_status == status:
+            # AWS keeps one entry per stay in a status and updates its message.
+            job.transitions[-1].message = message
+            job.last_modified_time = now
+            return
+        if job.transitions:
+            job.transitions[-1].end_time = now
+        job.transitions.append(StatusTransition(status, now, message))
+        job.secondary_status = status
+        job.status = _PRIMARY.get(status, JobStatus.IN_PROGRESS)
+        job.last_modified_time = now

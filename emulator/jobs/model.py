@@ -1,0 +1,105 @@
+"""The job's history: one structure of attempts and events that every report renders from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.contract import JobStatus, SecondaryStatus
+
+
+@dataclass
+class StatusTransition:
+    status: SecondaryStatus
+    start_time: float
+    message: str
+    end_time: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Status": self.status.value,
+            "StartTime": self.start_time,
+            "StatusMessage": self.message,
+        }
+        if self.end_time is not None:
+            out["EndTime"] = self.end_time
+        return out
+
+
+@dataclass
+class CheckpointFile:
+    path: str
+    size: int
+    sha256: str | None = None
+    at: float | None = None
+
+
+@dataclass
+class Attempt:
+    """One launch of the job's container(s): a spot restart opens a new attempt."""
+
+    number: int
+    started_at: float
+    training_started_at: float | None = None
+    training_ended_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    outcome: str | None = None  # completed | failed | interrupted | stopped | never-launched
+    interruption: str | None = None  # the trigger that fired, e.g. "after=30s"
+    restored: list[CheckpointFile] = field(default_factory=list)
+    uploaded: list[CheckpointFile] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    sigkilled: bool = False  # the container outlived its grace period
+    log_stream: str | None = None
+
+    @property
+    def training_seconds(self) -> float:
+        if self.training_started_at is None:
+            return 0.0
+        end = self.training_ended_at
+        return max(0.0, (end if end is not None else self.training_started_at) - self.training_started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "Attempt": self.number,
+            "StartedAt": self.started_at,
+            "TrainingStartedAt": self.training_started_at,
+            "TrainingEndedAt": self.training_ended_at,
+            "EndedAt": self.ended_at,
+            "TrainingSeconds": round(self.training_seconds, 3),
+            "ExitCode": self.exit_code,
+            "Outcome": self.outcome,
+            "Interruption": self.interruption,
+            "SigKilled": self.sigkilled,
+            "LogStream": self.log_stream,
+            "CheckpointsRestored": [vars(f) for f in self.restored],
+            "CheckpointsUploaded": [vars(f) for f in self.uploaded],
+            "CheckpointsDeleted": list(self.deleted),
+        }
+
+
+@dataclass
+class TrainingJob:
+    name: str
+    arn: str
+    request: dict[str, Any]
+    creation_time: float
+    status: JobStatus = JobStatus.IN_PROGRESS
+    secondary_status: SecondaryStatus = SecondaryStatus.STARTING
+    transitions: list[StatusTransition] = field(default_factory=list)
+    last_modified_time: float = 0.0
+    training_start_time: float | None = None
+    training_end_time: float | None = None
+    failure_reason: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    final_metrics: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[dict[str, str]] = field(default_factory=list)
+    stop_requested: bool = False
+
+    @property
+    def is_spot(self) -> bool:
+        return bool(self.request.get("EnableManagedSpotTraining"))
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None

@@ -1,0 +1,73 @@
+"""Emulator-only settings of a job, carried in request tags so the request stays valid on AWS.
+
+Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not know):
+    smemu:interrupt        "after=30s after=10s"   interruption plan
+    smemu:grace-period     "120s"                   SIGTERM -> SIGKILL window on interruption
+    smemu:checkpoint-flush "flush" | "lose"         upload what is left after a kill, or not
+    smemu:spot-price-ratio "0.3"                    billable = training * ratio for spot jobs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.contract import DEFAULT_GRACE_PERIOD_S, DEFAULT_SPOT_PRICE_RATIO
+from emulator.errors import PlanError, ValidationException
+from emulator.faults.plan import InterruptionPlan, format_duration, parse_duration, parse_plan
+
+TAG_PREFIX = "smemu:"
+TAG_INTERRUPT = "smemu:interrupt"
+TAG_GRACE = "smemu:grace-period"
+TAG_FLUSH = "smemu:checkpoint-flush"
+TAG_SPOT_RATIO = "smemu:spot-price-ratio"
+FLUSH_MODES = ("flush", "lose")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    plan: InterruptionPlan = field(default_factory=InterruptionPlan)
+    grace_period: float = DEFAULT_GRACE_PERIOD_S
+    checkpoint_flush: str = "flush"
+    spot_price_ratio: float = DEFAULT_SPOT_PRICE_RATIO
+
+    def to_tags(self) -> list[dict[str, str]]:
+        tags = []
+        if self.plan.triggers:
+            tags.append({"Key": TAG_INTERRUPT, "Value": self.plan.spec})
+        if self.grace_period != DEFAULT_GRACE_PERIOD_S:
+            tags.append({"Key": TAG_GRACE, "Value": format_duration(self.grace_period)})
+        if self.checkpoint_flush != "flush":
+            tags.append({"Key": TAG_FLUSH, "Value": self.checkpoint_flush})
+        if self.spot_price_ratio != DEFAULT_SPOT_PRICE_RATIO:
+            tags.append({"Key": TAG_SPOT_RATIO, "Value": f"{self.spot_price_ratio:g}"})
+        return tags
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "InterruptionPlan": self.plan.spec,
+            "GracePeriodSeconds": self.grace_period,
+            "CheckpointFlush": self.checkpoint_flush,
+            "SpotPriceRatio": self.spot_price_ratio,
+        }
+
+
+def settings_from_tags(
+    tags: Iterable[Mapping[str, str]] | None, defaults: JobSettings | None = None
+) -> JobSettings:
+    """Read `smemu:` tags; a bad value is a ValidationException naming the tag."""
+    base = defaults or JobSettings()
+    values = {t.get("Key", ""): t.get("Value", "") for t in tags or ()}
+    try:
+        plan = parse_plan(values[TAG_INTERRUPT]) if TAG_INTERRUPT in values else base.plan
+        grace = parse_duration(values[TAG_GRACE]) if TAG_GRACE in values else base.grace_period
+        flush = values.get(TAG_FLUSH, base.checkpoint_flush)
+        if flush not in FLUSH_MODES:
+            raise PlanError(f"{TAG_FLUSH} must be one of {', '.join(FLUSH_MODES)}, not {flush!r}")
+        ratio = float(values[TAG_SPOT_RATIO]) if TAG_SPOT_RATIO in values else base.spot_price_ratio
+        if not 0.0 <= ratio <= 1.0:
+            raise PlanError(f"{TAG_SPOT_RATIO} must be between 0 and 1, not {ratio:g}")
+    except (PlanError, ValueError) as err:
+        raise ValidationException(f"Invalid emulator tag: {err}") from err
+    return JobSettings(plan, grace, flush, ratio)

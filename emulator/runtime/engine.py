@@ -1,0 +1,148 @@
+"""The thin facade over the Docker SDK: the only module that talks to the engine."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from emulator.errors import DockerUnavailable, ImageMissing
+from emulator.runtime import labels as L
+from emulator.runtime.translate import ContainerSpec, container_kwargs, network_kwargs
+
+
+class ContainerHandle:
+    """One running training container."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return str(self._container.name)
+
+    def log_lines(self) -> Iterator[str]:
+        """Follows stdout and stderr until the container exits."""
+        buffer = b""
+        for chunk in self._container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace").rstrip("\r")
+        if buffer:
+            yield buffer.decode("utf-8", "replace")
+
+    def is_running(self) -> bool:
+        with self._lock:
+            try:
+                self._container.reload()
+            except docker.errors.NotFound:
+                return False
+            return self._container.status in ("created", "running", "restarting")
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code, or None if the container is still running after `timeout` seconds."""
+        try:
+            result = self._container.wait(timeout=timeout)
+        except Exception:  # requests' ReadTimeout / ConnectionError on timeout
+            if self.is_running():
+                return None
+            result = self._container.wait(timeout=5)
+        return int(result.get("StatusCode", -1))
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(docker.errors.APIError):
+            self._container.kill(signal=int(sig))
+
+    def oom_killed(self) -> bool:
+        with contextlib.suppress(docker.errors.APIError):
+            self._container.reload()
+            return bool(self._container.attrs.get("State", {}).get("OOMKilled"))
+        return False
+
+    def remove(self) -> None:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            self._container.remove(force=True)
+
+
+class DockerEngine:
+    """Creates and removes the containers and networks of training jobs."""
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env()
+                self._client.ping()
+            except docker.errors.DockerException as err:
+                self._client = None
+                raise DockerUnavailable(
+                    f"No Docker engine answers ({err}). Start one (e.g. `dockerd`) and retry."
+                ) from err
+        return self._client
+
+    def ensure_image(self, image: str) -> None:
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound as err:
+            raise ImageMissing(
+                f"The training image '{image}' is not in the local Docker engine. Build it "
+                f"(docker build -t {image} .) or pull it (docker pull {image}) first."
+            ) from err
+
+    def create_network(self, name: str, labels: dict[str, str]) -> str:
+        network = self.client.networks.create(**network_kwargs(name, labels))
+        return str(network.name)
+
+    def remove_network(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            self.client.networks.get(name).remove()
+
+    def start(self, spec: ContainerSpec) -> ContainerHandle:
+        container = self.client.containers.create(**container_kwargs(spec))
+        handle = ContainerHandle(container)
+        try:
+            container.start()
+        except Exception:
+            handle.remove()
+            raise
+        return handle
+
+    def remove_tree(self, path: Path, helper_image: str) -> None:
+        """Delete a host directory a container may have filled with root-owned files."""
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        with contextlib.suppress(docker.errors.DockerException):
+            self.client.containers.run(
+                helper_image, ["rm", "-rf", "/target"],
+                volumes={str(path): {"bind": "/target", "mode": "rw"}},
+                remove=True, network_mode="none", labels={L.MANAGED: "true"},
+            )
+        shutil.rmtree(path, ignore_errors=True)
+
+    def cleanup(self, selector: dict[str, str]) -> dict[str, list[str]]:
+        """Remove every container and network whose labels match `selector`."""
+        filters: dict[str, Any] = {"label": [f"{k}={v}" for k, v in selector.items()]}
+        removed: dict[str, list[str]] = {"containers": [], "networks": []}
+        for container in self.client.containers.list(all=True, filters=filters):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                container.remove(force=True)
+                removed["containers"].append(str(container.name))
+        for network in self.client.networks.list(filters=filters):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
+                removed["networks"].append(str(network.name))
+        return removed

@@ -1,0 +1,108 @@
+"""The local endpoint: one threaded HTTP server on 127.0.0.1 serving SageMaker, S3, Logs and STS."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from emulator import contract
+from emulator.api.app import EndpointApp
+from emulator.jobs.runner import RunnerContext
+from emulator.jobs.service import JobService
+from emulator.jobs.settings import JobSettings
+from emulator.runtime import labels as L
+from emulator.runtime.engine import DockerEngine
+from emulator.storage.s3 import S3Endpoint
+
+log = logging.getLogger(__name__)
+
+
+class EndpointServer:
+    """Context manager: `with EndpointServer(port=0) as ep: boto3.client(..., endpoint_url=ep.url)`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
+                 state_dir: Path, s3_url: str | None = None,
+                 defaults: JobSettings | None = None,
+                 region: str = contract.DEFAULT_REGION) -> None:
+        self.host = host
+        self.requested_port = port
+        self.state_dir = state_dir
+        self.s3_url = s3_url
+        self.defaults = defaults
+        self.region = region
+        self.server_id = uuid.uuid4().hex[:8]
+        self.engine = DockerEngine()
+        self.service: JobService | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def workdir(self) -> Path:
+        return self.state_dir / "work" / self.server_id
+
+    def start(self, background: bool = True) -> EndpointServer:
+        # moto must treat every Host as path-style S3 (containers reach us by other names).
+        os.environ.setdefault("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
+        try:
+            self.engine.client  # fail now, with a clear message, if Docker is missing  # noqa: B018
+            self._server = make_server(self.host, self.requested_port, app=None,  # type: ignore[arg-type]
+                                       threaded=True)
+            own = S3Endpoint(self.url, self.region)
+            ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
+                                if self.s3_url else own, logs=own, workdir=self.workdir,
+                                server_id=self.server_id, region=self.region)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.service = JobService(ctx, defaults=self.defaults)
+            self._server.app = EndpointApp(self.service, self.server_id)
+        except BaseException:
+            self.stop()
+            raise
+        if background:
+            self._thread = threading.Thread(target=self._server.serve_forever,
+                                            name="smemu-endpoint", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        assert self._server is not None
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop jobs, remove what they created, close the port. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.service is not None:
+            self.service.shutdown()
+        with contextlib.suppress(Exception):
+            self.engine.cleanup({L.SERVER: self.server_id})
+        if self._server is not None:
+            if self._thread is not None:
+                self._server.shutdown()
+            self._server.server_close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> EndpointServer:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,73 @@
+"""S3 endpoints and clients: the embedded one (moto, same port as the API) or any S3 URL."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from emulator.contract import DEFAULT_REGION
+from emulator.errors import ValidationException
+
+_S3_URI = re.compile(r"^(?:s3|https)://([^/]+)/?(.*)$")
+
+# moto accepts any credentials; these keep boto3 from looking further (and from IMDS).
+DUMMY_CREDENTIALS = {"aws_access_key_id": "smemu", "aws_secret_access_key": "smemu"}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """'s3://bucket/a/b' -> ('bucket', 'a/b')."""
+    match = _S3_URI.match(uri or "")
+    if not match:
+        raise ValidationException(f"Invalid S3 URI: {uri!r}")
+    return match.group(1), match.group(2)
+
+
+def join_key(prefix: str, relative: str) -> str:
+    if not prefix:
+        return relative
+    return prefix.rstrip("/") + "/" + relative.lstrip("/")
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where S3 lives for the jobs of one endpoint process."""
+
+    url: str
+    region: str = DEFAULT_REGION
+    access_key: str = DUMMY_CREDENTIALS["aws_access_key_id"]
+    secret_key: str = DUMMY_CREDENTIALS["aws_secret_access_key"]
+
+    def client(self, service: str = "s3", **config: Any) -> Any:
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                retries={"max_attempts": 8, "mode": "standard"},
+                s3={"addressing_style": "path"},
+                max_pool_connections=32,
+                **config,
+            ),
+        )
+
+
+def bucket_exists(client: Any, bucket: str) -> bool:
+    try:
+        client.head_bucket(Bucket=bucket)
+    except client.exceptions.ClientError:
+        return False
+    return True
+
+
+def ensure_bucket(client: Any, bucket: str) -> bool:
+    """Create the bucket if it is missing; True if it was created."""
+    if bucket_exists(client, bucket):
+        return False
+    client.create_bucket(Bucket=bucket)
+    return True
