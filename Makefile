@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make demo` (the main job) and `make test` (the tests).
+# Both set everything up themselves: the virtual environment, a Docker engine, the images.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test unit integration setup venv docker images lint bench clean
+
+demo: setup
+	@bash examples/spot_resume_demo.sh
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+setup: venv images
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "[smemu setup] creating $(VENV) and installing smemu with its test tools ..."
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+docker:
+	@bash scripts/ensure-docker.sh
+
+images: docker
+	@bash images/build.sh
+
+lint: venv
+	$(VENV)/bin/ruff check emulator tests examples
+	$(VENV)/bin/mypy
+
+clean:
+	-$(VENV)/bin/smemu down
+	-$(VENV)/bin/smemu cleanup
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator import contract
+from emulator.cli.request import RunOptions, build_request, generated_job_name
+from emulator.errors import EmulatorError, ValidationException
+from emulator.faults.plan import parse_plan
+from emulator.jobs.rules import check_create_rules
+from emulator.jobs.settings import JobSettings, settings_from_tags
+
+
+def test_flags_make_a_valid_spot_request() -> None:
+    options = RunOptions(image="smemu-toy-trainer:latest", spot=True, max_wait=600,
+                         checkpoint_s3_uri="s3://bucket/prefix",
+                         hyperparameters={"total_steps": "10"})
+    settings = JobSettings(plan=parse_plan("after=5s"), grace_period=10)
+    request = build_request(options, settings)
+    check_create_rules(request)
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 600}
+    assert request["CheckpointConfig"] == {"S3Uri": "s3://bucket/prefix"}
+    assert request["RoleArn"] == contract.DEFAULT_ROLE_ARN
+    assert settings_from_tags(request["Tags"]) == settings
+    assert len(request["TrainingJobName"]) <= 63
+
+
+def test_flags_override_the_request_file(tmp_path: Path) -> None:
+    file = tmp_path / "req.json"
+    file.write_text(json.dumps({
+        "TrainingJobName": "from-file",
+        "AlgorithmSpecification": {"TrainingImage": "a", "TrainingInputMode": "File"},
+        "HyperParameters": {"a": "1", "b": "2"},
+        "Tags": [{"Key": "team", "Value": "ml"}],
+    }))
+    request = build_request(RunOptions(request_file=file, hyperparameters={"b": "3"}),
+                            JobSettings())
+    assert request["TrainingJobName"] == "from-file"
+    assert request["HyperParameters"] == {"a": "1", "b": "3"}
+    assert request["Tags"] == [{"Key": "team", "Value": "ml"}]
+
+
+def test_missing_image_and_bad_file_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(EmulatorError, match="--image"):
+        build_request(RunOptions(), JobSettings())
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(EmulatorError, match="not valid JSON"):
+        build_request(RunOptions(request_file=bad), JobSettings())
+
+
+def test_generated_names_fit_the_name_pattern() -> None:
+    import re
+
+    name = generated_job_name("registry.local:5000/team/My_Image:tag" + "x" * 80)
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
+
+
+def base(**changes: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 100},
+    }
+    request.update(changes)
+    return request
+
+
+@pytest.mark.parametrize(("request_", "message"), [
+    (base(StoppingCondition={"MaxRuntimeInSeconds": 100, "MaxWaitTimeInSeconds": 200}),
+     contract.MAX_WAIT_WITHOUT_SPOT),
+    (base(EnableManagedSpotTraining=True), "MaxWaitTimeInSeconds is required"),
+    (base(EnableManagedSpotTraining=True,
+          StoppingCondition={"MaxRuntimeInSeconds": 100, "MaxWaitTimeInSeconds": 50}),
+     "greater than or equal to MaxRuntimeInSeconds"),
+    (base(AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "Pipe"}), "Pipe"),
+    (base(AlgorithmSpecification={"TrainingInputMode": "File"}), "TrainingImage or AlgorithmName"),
+])
+def test_semantic_rules(request_: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationException) as info:
+        check_create_rules(request_)
+    assert message in info.value.message
+
+
+def test_spot_rules_accept_a_good_request() -> None:
+    check_create_rules(base(EnableManagedSpotTraining=True,
+                            StoppingCondition={"MaxRuntimeInSeconds": 100,
+                                               "MaxWaitTimeInSeconds": 100}))

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from emulator.errors import PlanError, ValidationException
+from emulator.faults.plan import parse_duration, parse_plan
+from emulator.jobs.settings import JobSettings, settings_from_tags
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30s", 30), ("2m", 120), ("1h", 3600), ("500ms", 0.5), ("7", 7), ("1.5s", 1.5),
+])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "s", "-1s", "10 days", "1e3"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(PlanError):
+        parse_duration(text)
+
+
+def test_plan_one_trigger_per_attempt() -> None:
+    plan = parse_plan(["after=5s", "after=1m"])
+    assert plan.for_attempt(1) is not None and plan.for_attempt(1).seconds == 5
+    assert plan.for_attempt(2) is not None and plan.for_attempt(2).seconds == 60
+    assert plan.for_attempt(3) is None
+    assert plan.spec == "after=5s after=60s"
+    assert parse_plan(plan.spec) == plan
+
+
+def test_bad_trigger_names_the_syntax() -> None:
+    with pytest.raises(PlanError, match="after=DURATION"):
+        parse_plan("whenever=5s")
+
+
+def test_settings_roundtrip_through_tags_that_fit_the_tag_pattern() -> None:
+    import re
+
+    settings = JobSettings(parse_plan("after=5s after=3s"), 10.0, "lose", 0.25)
+    tags = settings.to_tags()
+    pattern = re.compile(r"^[\w\s.:/=+\-@]*$")  # AWS's [\p{L}\p{Z}\p{N}_.:/=+\-@]*
+    assert all(pattern.match(t["Key"]) and pattern.match(t["Value"]) for t in tags)
+    assert settings_from_tags(tags) == settings
+    assert settings_from_tags([]) == JobSettings()
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("smemu:interrupt", "soon"), ("smemu:grace-period", "x"),
+    ("smemu:checkpoint-flush", "maybe"), ("smemu:spot-price-ratio", "2"),
+])
+def test_bad_tags_are_validation_errors(key: str, value: str) -> None:
+    with pytest.raises(ValidationException, match="Invalid emulator tag"):
+        settings_from_tags([{"Key": key, "Value": value}])
