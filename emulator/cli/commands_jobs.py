@@ -112,11 +112,11 @@ def logs(job_name: str, endpoint_url: str | None, follow: bool) -> None:
     sagemaker.describe_training_job(TrainingJobName=job_name)  # a clear error if unknown
     tail = LogTail(logs_client, job_name)
     while True:
-        tail.poll(lambda _stream, message: click.echo(message))
+        tail.poll(lambda _stream, message, _at: click.echo(message))
         if not follow:
             return
         status = sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"]
         if status in ("Completed", "Failed", "Stopped"):
-            tail.poll(lambda _stream, message: click.echo(message))
+            tail.poll(lambda _stream, message, _at: click.echo(message))
             return
         time.sleep(0.5)

@@ -24,7 +24,8 @@ class LogTail:
         self.job_name = job_name
         self.tokens: dict[str, str | None] = {}
 
-    def poll(self, emit: Callable[[str, str], None]) -> None:
+    def poll(self, emit: Callable[[str, str, float], None]) -> None:
+        """Calls emit(stream, message, epoch seconds) for every new event."""
         try:
             streams = self.logs.describe_log_streams(
                 logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/"
@@ -40,7 +41,7 @@ class LogTail:
                     kwargs["nextToken"] = self.tokens[name]
                 page = self.logs.get_log_events(**kwargs)
                 for event in page.get("events", []):
-                    emit(name, event["message"])
+                    emit(name, event["message"], event["timestamp"] / 1000)
                 token = page.get("nextForwardToken")
                 if token == self.tokens.get(name) or not page.get("events"):
                     self.tokens[name] = token
@@ -69,26 +70,33 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
     seen = 0
     tail = LogTail(logs, job_name)
 
-    def emit(stream: str, message: str) -> None:
-        host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
-        click.echo(click.style(f"[{host}] ", fg="blue") + message)
-
     while True:
         if on_tick:
             on_tick()
         job = sagemaker.describe_training_job(TrainingJobName=job_name)
         transitions = job.get("SecondaryStatusTransitions", [])
+        done = job["TrainingJobStatus"] in TERMINAL
         if not quiet:
+            # Logs and transitions of one tick, printed in the order they happened.
+            lines: list[tuple[float, str]] = []
             if show_logs:
-                tail.poll(emit)
+                tail.poll(lambda stream, message, at: lines.append((at, _log_line(stream, message))))
             for transition in transitions[seen:]:
-                click.echo(click.style("==> " + transition_line(transition), fg="cyan", bold=True))
+                at = transition["StartTime"].timestamp() if hasattr(
+                    transition.get("StartTime"), "timestamp") else 0.0
+                lines.append((at, click.style("==> " + transition_line(transition), fg="cyan",
+                                              bold=True)))
             seen = len(transitions)
-        if job["TrainingJobStatus"] in TERMINAL:
-            if show_logs and not quiet:
-                tail.poll(emit)
+            for _, line in sorted(lines, key=lambda item: item[0]):
+                click.echo(line)
+        if done:
             return dict(job)
         time.sleep(poll)
+
+
+def _log_line(stream: str, message: str) -> str:
+    host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
+    return click.style(f"[{host}] ", fg="blue") + message
 
 
 def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:

@@ -194,9 +194,9 @@ class JobRunner:
         writer.start()
         if mirror:
             mirror.start()
-        handle = self.ctx.engine.start(self._spec(image, dirs, attempt))
         with self._lock:
             self.lifecycle.training()
+        handle = self.ctx.engine.start(self._spec(image, dirs, attempt))
         exited = threading.Event()
         pump = threading.Thread(target=self._pump_logs, args=(handle, writer, exited), daemon=True)
         pump.start()

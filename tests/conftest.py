@@ -1,0 +1,74 @@
+"""Shared fixtures: a real endpoint process and real clients. Override points are documented."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.endpoint import TOY_IMAGE, EndpointProcess
+
+
+def _docker_client() -> Any:
+    import docker
+
+    return docker.from_env()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    """The engine the tests check for leftovers; fails (not skips) when no engine answers."""
+    client = _docker_client()
+    client.ping()
+    try:
+        client.images.get(TOY_IMAGE)
+    except Exception:
+        pytest.fail(f"{TOY_IMAGE} is missing: run `make images` (make test does it)")
+    return client
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[
+        EndpointProcess]:
+    """One `smemu serve` for the session (override to change its flags)."""
+    state = tmp_path_factory.mktemp("smemu-state")
+    with EndpointProcess(state, "--grace-period", "20s") as ep:
+        yield ep
+    leftovers = docker_client.containers.list(
+        all=True, filters={"label": f"smemu.server={ep.server_id}"})
+    networks = docker_client.networks.list(filters={"label": f"smemu.server={ep.server_id}"})
+    assert not leftovers and not networks, "the endpoint left containers/networks behind"
+    work = state / "work" / ep.server_id
+    assert not work.exists(), f"the endpoint left {work} behind"
+
+
+@pytest.fixture()
+def sagemaker(endpoint: EndpointProcess) -> Any:
+    return endpoint.client("sagemaker")
+
+
+@pytest.fixture()
+def s3(endpoint: EndpointProcess) -> Any:
+    return endpoint.client("s3")
+
+
+@pytest.fixture()
+def bucket(s3: Any) -> str:
+    """A fresh bucket on the embedded S3 for each test."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture()
+def job_name(request: pytest.FixtureRequest) -> str:
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
+    return f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture()
+def tmp_state(tmp_path: Path) -> Path:
+    return tmp_path / "state"

@@ -1,0 +1,138 @@
+"""Real Docker, the real endpoint over HTTP, the toy trainer: interruptions and resume."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.support.endpoint import (
+    EndpointProcess,
+    read_model_tar,
+    toy_request,
+    toy_value,
+    wait_for_job,
+)
+
+pytestmark = pytest.mark.docker
+
+TWO_INTERRUPTIONS = [{"Key": "smemu:interrupt", "Value": "after=1.5s after=1.5s"}]
+
+
+def model_of(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
+    files = read_model_tar(s3, job["ModelArtifacts"]["S3ModelArtifacts"])
+    return dict(json.loads(files["model.json"]))
+
+
+def statuses(job: dict[str, Any]) -> list[str]:
+    return [t["Status"] for t in job["SecondaryStatusTransitions"]]
+
+
+def test_two_interruptions_resume_and_complete(endpoint: EndpointProcess, sagemaker: Any,
+                                               s3: Any, bucket: str, job_name: str,
+                                               docker_client: Any) -> None:
+    uri = f"s3://{bucket}/checkpoints/{job_name}"
+    sagemaker.create_training_job(**toy_request(job_name, steps=40, checkpoint_uri=uri,
+                                                bucket=bucket, tags=TWO_INTERRUPTIONS))
+    job = wait_for_job(sagemaker, job_name)
+
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert statuses(job) == [
+        "Starting", "Downloading", "Training", "Interrupted",
+        "Starting", "Downloading", "Training", "Interrupted",
+        "Starting", "Downloading", "Training", "Uploading", "Completed",
+    ]
+    assert all("StatusMessage" in t for t in job["SecondaryStatusTransitions"])
+    assert job["TrainingJobArn"].endswith(f"training-job/{job_name.lower()}")
+    model = model_of(s3, job)
+    # Resumed, not restarted: the last attempt ran only the remaining steps and the result
+    # equals an uninterrupted run's.
+    assert model["step"] == 40
+    assert model["value"] == toy_value(40)
+    assert model["resumed_from"] is not None and model["resumed_from"] > 0
+    assert model["steps_run_this_attempt"] < 40
+
+    report = endpoint.report(job_name)
+    attempts = report["Attempts"]
+    assert [a["Outcome"] for a in attempts] == ["interrupted", "interrupted", "completed"]
+    assert attempts[0]["CheckpointsRestored"] == []
+    assert attempts[1]["CheckpointsRestored"] and attempts[2]["CheckpointsRestored"]
+    assert all(a["CheckpointsUploaded"] for a in attempts)
+    # Billing across attempts, spot discount applied.
+    assert job["TrainingTimeInSeconds"] >= 3
+    assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
+
+    # S3 holds the final checkpoint, byte for byte what the trainer writes at step 40.
+    expected = json.dumps({"step": 40, "value": toy_value(40)}, sort_keys=True,
+                          separators=(",", ":")).encode()
+    key = f"checkpoints/{job_name}/checkpoint.json"
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read().strip() == expected
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"checkpoints/{job_name}/")
+    assert [o["Key"] for o in listed["Contents"]] == [key]  # no temp files left in S3
+
+    # Nothing left behind by this job.
+    assert not docker_client.containers.list(all=True, filters={"label": f"smemu.job={job_name}"})
+    assert not docker_client.networks.list(filters={"label": f"smemu.job={job_name}"})
+
+
+def test_restart_from_scratch_is_visible(endpoint: EndpointProcess, sagemaker: Any, s3: Any,
+                                         bucket: str, job_name: str) -> None:
+    uri = f"s3://{bucket}/checkpoints/{job_name}"
+    sagemaker.create_training_job(**toy_request(
+        job_name, steps=30, checkpoint_uri=uri, bucket=bucket, tags=TWO_INTERRUPTIONS,
+        ignore_checkpoints="true"))
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Completed"
+    model = model_of(s3, job)
+    # Checkpoints were restored into the container, yet it started from step 0.
+    report = endpoint.report(job_name)
+    assert report["Attempts"][-1]["CheckpointsRestored"]
+    assert model["resumed_from"] is None
+    assert model["steps_run_this_attempt"] == 30
+
+
+def test_failing_container_reports_failure_reason(sagemaker: Any, bucket: str,
+                                                  job_name: str) -> None:
+    sagemaker.create_training_job(**toy_request(job_name, steps=20, checkpoint_uri=None,
+                                                bucket=bucket, spot=False, fail_at_step="3"))
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["SecondaryStatus"] == "Failed"
+    assert job["FailureReason"].startswith("AlgorithmError: simulated failure at step 3")
+
+
+def test_second_job_resumes_from_first_jobs_checkpoints(sagemaker: Any, s3: Any, bucket: str,
+                                                       job_name: str) -> None:
+    uri = f"s3://{bucket}/shared-checkpoints"
+    first, second = f"{job_name}-a", f"{job_name}-b"
+    sagemaker.create_training_job(**toy_request(first, steps=10, checkpoint_uri=uri,
+                                                bucket=bucket, spot=False))
+    assert wait_for_job(sagemaker, first)["TrainingJobStatus"] == "Completed"
+    sagemaker.create_training_job(**toy_request(second, steps=20, checkpoint_uri=uri,
+                                                bucket=bucket, spot=False))
+    job = wait_for_job(sagemaker, second)
+    assert job["TrainingJobStatus"] == "Completed"
+    model = model_of(s3, job)
+    assert model["resumed_from"] == 10
+    assert model["steps_run_this_attempt"] == 10
+    assert model["value"] == toy_value(20)
+
+
+def test_stop_training_job_stops_and_uploads_model(sagemaker: Any, s3: Any, bucket: str,
+                                                   job_name: str) -> None:
+    from tests.support.endpoint import wait_for_status
+
+    sagemaker.create_training_job(**toy_request(job_name, steps=500, checkpoint_uri=None,
+                                                bucket=bucket, spot=False))
+    wait_for_status(sagemaker, job_name, "Training")
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert statuses(job)[-3:] == ["Stopping", "Uploading", "Stopped"]
+    bucket_name, _, key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    assert s3.head_object(Bucket=bucket_name, Key=key)["ContentLength"] > 0
+    with pytest.raises(sagemaker.exceptions.ClientError) as info:
+        sagemaker.stop_training_job(TrainingJobName=job_name)
+    assert info.value.response["Error"]["Message"] == (
+        "The request was rejected because the training job is in status Stopped.")
