@@ -25,6 +25,12 @@ class ValidationException(AwsError):
     code = "ValidationException"
 
 
+class SerializationException(ValidationException):
+    """The body does not deserialize into the input shape (the service's own code for it)."""
+
+    code = "SerializationException"
+
+
 class ResourceInUse(AwsError):
     code = "ResourceInUse"
 

@@ -6,12 +6,33 @@ from typing import Any
 
 from emulator import contract
 from emulator.errors import ValidationException
+from emulator.validation import format_validation_message
 
 # Built-in algorithms that cannot checkpoint may only wait an hour for spot capacity.
 MAX_WAIT_WITHOUT_CHECKPOINTS = 3600
 
 
+# Required by the contract although today's service model leaves them optional.
+_CLASSIC_REQUIRED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
+
+
+def check_required_members(request: dict[str, Any]) -> None:
+    missing = [
+        f"Value null at '{key[0].lower()}{key[1:]}' failed to satisfy constraint: "
+        "Member must not be null"
+        for key in _CLASSIC_REQUIRED if request.get(key) is None
+    ]
+    resources = request.get("ResourceConfig") or {}
+    count = resources.get("InstanceCount")
+    if isinstance(resources, dict) and count is not None and count < 1:
+        missing.append(f"Value '{count}' at 'resourceConfig.instanceCount' failed to satisfy "
+                       "constraint: Member must have value greater than or equal to 1")
+    if missing:
+        raise ValidationException(format_validation_message(missing))
+
+
 def check_create_rules(request: dict[str, Any]) -> None:
+    check_required_members(request)
     spot = bool(request.get("EnableManagedSpotTraining"))
     stopping = request.get("StoppingCondition") or {}
     max_wait = stopping.get("MaxWaitTimeInSeconds")
@@ -51,6 +72,13 @@ def check_create_rules(request: dict[str, Any]) -> None:
             "TrainingInputMode Pipe is not supported by smemu; use File or FastFile "
             "(FastFile is served as File)"
         )
+    if (request.get("ResourceConfig") or {}).get("InstanceCount", 1) > 1:
+        raise ValidationException(
+            "InstanceCount greater than 1 is not supported by smemu yet: multi-instance jobs "
+            "are planned; run with InstanceCount 1"
+        )
+    if (request.get("ResourceConfig") or {}).get("InstanceGroups"):
+        raise ValidationException("ResourceConfig.InstanceGroups is not supported by smemu yet")
     names = [c.get("ChannelName") for c in request.get("InputDataConfig") or []]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -63,6 +63,8 @@ def test_generated_names_fit_the_name_pattern() -> None:
 def base(**changes: Any) -> dict[str, Any]:
     request: dict[str, Any] = {
         "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                           "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": 100},
     }
     request.update(changes)
@@ -78,6 +80,13 @@ def base(**changes: Any) -> dict[str, Any]:
      "greater than or equal to MaxRuntimeInSeconds"),
     (base(AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "Pipe"}), "Pipe"),
     (base(AlgorithmSpecification={"TrainingInputMode": "File"}), "TrainingImage or AlgorithmName"),
+    (base(ResourceConfig=None),
+     "1 validation error detected: Value null at 'resourceConfig' failed to satisfy constraint: "
+     "Member must not be null"),
+    (base(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 0, "VolumeSizeInGB": 1}),
+     "Member must have value greater than or equal to 1"),
+    (base(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1}),
+     "not supported by smemu yet"),
 ])
 def test_semantic_rules(request_: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationException) as info:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.api.validation import (
+from emulator.validation import (
     SerializationException,
     format_validation_message,
     validate_request,
@@ -216,7 +216,7 @@ def test_unknown_operation() -> None:
 
 
 def test_every_model_pattern_translates_to_python() -> None:
-    from emulator.api import validation
+    from emulator import validation
 
     model = validation._model()
     patterns = {model.shape_for(n).metadata.get("pattern") for n in model.shape_names} - {None}

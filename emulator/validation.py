@@ -21,13 +21,7 @@ import warnings
 from decimal import Decimal
 from typing import Any
 
-from emulator.errors import UnknownOperationException, ValidationException
-
-
-class SerializationException(ValidationException):
-    """The body does not deserialize into the input shape: the service's own error code."""
-
-    code = "SerializationException"
+from emulator.errors import SerializationException, UnknownOperationException, ValidationException
 
 
 class _Unreadable(Exception):
