@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Build every smemu image locally, without any registry or network access.
+#
+#   images/build.sh [--force]
+#
+# 1. images/base/build.sh produces smemu-base:latest (pulled python:3.11-slim,
+#    or a Debian bookworm base made with mmdebstrap when no registry answers).
+# 2. Every images/<dir>/ holding a Dockerfile is built FROM it as
+#    smemu-<dir>:latest (--build-arg BASE_IMAGE=smemu-base:latest).
+#
+# Builds are quiet unless they fail. They must not use the network: nothing is
+# pip-installed inside an image. If a future image needs Python wheels, prepare
+# them on the host (pip download / pip wheel into a wheels/ dir in that image's
+# build context) and install with `pip install --no-index --find-links`.
+#
+# --force rebuilds the base image too and builds the others with --no-cache.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BASE_TAG="${SMEMU_BASE_TAG:-smemu-base:latest}"
+
+log() { printf '[smemu build] %s\n' "$*"; }
+die() { printf '[smemu build] ERROR: %s\n' "$*" >&2; exit 1; }
+
+force=no
+for arg in "$@"; do
+    case "$arg" in
+        --force) force=yes ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) die "unknown argument: $arg" ;;
+    esac
+done
+
+total_start=$(date +%s)
+
+base_args=()
+[ "$force" = yes ] && base_args+=(--force)
+"$here/base/build.sh" "${base_args[@]+"${base_args[@]}"}"
+
+build_args=(--build-arg "BASE_IMAGE=$BASE_TAG")
+[ "$force" = yes ] && build_args+=(--no-cache)
+
+built=0
+for dockerfile in "$here"/*/Dockerfile; do
+    [ -e "$dockerfile" ] || continue
+    dir="$(dirname "$dockerfile")"
+    name="$(basename "$dir")"
+    [ "$name" = base ] && continue
+    tag="smemu-${name}:latest"
+    start=$(date +%s)
+    log "building $tag from images/$name"
+    out=$(mktemp "${TMPDIR:-/tmp}/smemu-build-${name}.XXXXXX")
+    # --network none: a build step that reaches for the network fails here
+    # rather than silently depending on it.
+    if ! DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build --network none \
+        "${build_args[@]}" -t "$tag" "$dir" >"$out" 2>&1; then
+        cat "$out" >&2
+        rm -f "$out"
+        die "docker build of $tag failed (output above)"
+    fi
+    rm -f "$out"
+    size=$(docker image inspect -f '{{.Size}}' "$tag")
+    log "built $tag in $(( $(date +%s) - start )) s ($(( size / 1000000 )) MB)"
+    built=$((built + 1))
+done
+
+# Rebuilding leaves the previous smemu images dangling; remove only those.
+docker image prune -f --filter label=smemu.image >/dev/null 2>&1 || true
+
+log "done: base + $built image(s) in $(( $(date +%s) - total_start )) s"
