@@ -96,7 +96,8 @@ class Msg:
     )
 
 
-def training_job_arn(name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
+def training_job_arn(name: str, region: str = DEFAULT_REGION,
+                     account: str = DEFAULT_ACCOUNT) -> str:
     return f"arn:aws:sagemaker:{region}:{account}:training-job/{name.lower()}"
 
 
@@ -109,7 +110,8 @@ def duplicate_job_message(arn: str) -> str:
 
 NOT_FOUND_MESSAGE = "Requested resource not found."
 MAX_WAIT_WITHOUT_SPOT = (
-    "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true"
+    "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining "
+    "is set to true"
 )
 
 

@@ -33,7 +33,7 @@ class EndpointApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith(EXTENSION_PREFIX):
             return self._extension(Request(environ))(environ, start_response)
-        return self.moto(environ, start_response)  # type: ignore[no-any-return]
+        return self.moto(environ, start_response)
 
     def _extension(self, request: Request) -> Response:
         parts = [p for p in request.path[len(EXTENSION_PREFIX):].split("/") if p]

@@ -7,7 +7,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from emulator.errors import AwsError, InternalFailure, UnknownOperationException, ValidationException
+from emulator.errors import (
+    AwsError,
+    InternalFailure,
+    UnknownOperationException,
+    ValidationException,
+)
 from emulator.jobs.service import JobService
 
 log = logging.getLogger(__name__)

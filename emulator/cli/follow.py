@@ -58,7 +58,7 @@ def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
 
 
 def transition_line(transition: dict[str, Any]) -> str:
-    stamp = transition.get("StartTime")
+    stamp: Any = transition.get("StartTime")
     clock = stamp.strftime("%H:%M:%S") if hasattr(stamp, "strftime") else ""
     return f"{clock} {transition['Status']:<20} {transition.get('StatusMessage', '')}"
 
@@ -80,7 +80,7 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
             # Logs and transitions of one tick, printed in the order they happened.
             lines: list[tuple[float, str]] = []
             if show_logs:
-                tail.poll(lambda stream, message, at: lines.append((at, _log_line(stream, message))))
+                tail.poll(_collector(lines))
             for transition in transitions[seen:]:
                 at = transition["StartTime"].timestamp() if hasattr(
                     transition.get("StartTime"), "timestamp") else 0.0
@@ -92,6 +92,13 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
         if done:
             return dict(job)
         time.sleep(poll)
+
+
+def _collector(lines: list[tuple[float, str]]) -> Callable[[str, str, float], None]:
+    def collect(stream: str, message: str, at: float) -> None:
+        lines.append((at, _log_line(stream, message)))
+
+    return collect
 
 
 def _log_line(stream: str, message: str) -> str:
@@ -120,7 +127,9 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
         for a in attempts:
             restored = a.get("CheckpointsRestored", [])
             uploaded = a.get("CheckpointsUploaded", [])
-            outcome = str(a.get("Outcome") or "running") + (" (SIGKILL)" if a.get("SigKilled") else "")
+            outcome = str(a.get("Outcome") or "running")
+            if a.get("SigKilled"):
+                outcome += " (SIGKILL)"
             lines.append(
                 f"  {a['Attempt']:>7}  {outcome:<12} {a.get('TrainingSeconds', 0):>8.1f}  "
                 f"{len(restored):>8}  {len(uploaded):>8}  {a.get('Interruption') or '-'}"

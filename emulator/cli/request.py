@@ -48,7 +48,8 @@ def generated_job_name(image: str) -> str:
     """<image-base>-<timestamp>, the SDK's way, trimmed to fit the 63-character name limit."""
     base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     base = "".join(c if c.isalnum() else "-" for c in base).strip("-") or "smemu"
-    stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime()) + f"-{int(time.time() * 1000) % 1000:03d}"
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
     return f"{base[: 62 - len(stamp)]}-{stamp}"
 
 

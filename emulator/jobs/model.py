@@ -57,7 +57,9 @@ class Attempt:
         if self.training_started_at is None:
             return 0.0
         end = self.training_ended_at
-        return max(0.0, (end if end is not None else self.training_started_at) - self.training_started_at)
+        if end is None:
+            return 0.0
+        return max(0.0, end - self.training_started_at)
 
     def to_dict(self) -> dict[str, Any]:
         return {

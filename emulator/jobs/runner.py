@@ -68,9 +68,10 @@ class JobRunner:
             (job.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
         )
         stopping = job.request.get("StoppingCondition") or {}
-        self.max_runtime = float(stopping.get("MaxRuntimeInSeconds", contract.DEFAULT_MAX_RUNTIME_S))
-        self.max_wait = float(stopping["MaxWaitTimeInSeconds"]) if job.is_spot and \
-            stopping.get("MaxWaitTimeInSeconds") else None
+        self.max_runtime = float(stopping.get("MaxRuntimeInSeconds",
+                                              contract.DEFAULT_MAX_RUNTIME_S))
+        wait = stopping.get("MaxWaitTimeInSeconds")
+        self.max_wait = float(wait) if job.is_spot and wait else None
         self.network: str | None = None
         self.thread = threading.Thread(target=self.run, name=f"job-{job.name}", daemon=True)
 

@@ -113,9 +113,7 @@ class JobService:
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
         job = self._get(name)
         if job.status != JobStatus.IN_PROGRESS:
-            raise ValidationException(
-                f"The request was rejected because the training job is in status {job.status.value}."
-            )
+            raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
             raise ValidationException("Only managed spot training jobs can be interrupted")
         self._runners[job.name.lower()].request_interrupt("manual")

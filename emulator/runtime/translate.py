@@ -1,4 +1,4 @@
-"""Pure translation of one host of one attempt into Docker SDK keyword arguments (docker-py style)."""
+"""Pure translation of one host of one attempt into Docker SDK keyword arguments."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class EndpointServer:
-    """Context manager: `with EndpointServer(port=0) as ep: boto3.client(..., endpoint_url=ep.url)`."""
+    """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
                  state_dir: Path, s3_url: str | None = None,

@@ -1,4 +1,4 @@
-"""Container output to CloudWatch Logs on the endpoint, where the SageMaker SDK and `aws logs` read it."""
+"""Container output to CloudWatch Logs on the endpoint, where the SDK and `aws logs` read it."""
 
 from __future__ import annotations
 

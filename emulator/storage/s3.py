@@ -43,7 +43,7 @@ class S3Endpoint:
 
     def client(self, service: str = "s3", **config: Any) -> Any:
         return boto3.session.Session().client(
-            service,  # type: ignore[call-overload]
+            service,
             endpoint_url=self.url,
             region_name=self.region,
             aws_access_key_id=self.access_key,

@@ -113,7 +113,7 @@ def test_never_launched_spot_job() -> None:
 
 
 def test_illegal_transitions_are_refused() -> None:
-    job, lc, _ = make()
+    _, lc, _ = make()
     lc.attempt_starting()
     with pytest.raises(IllegalTransition):
         lc.uploading()  # Starting -> Uploading never happens
