@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from emulator.errors import UnknownOperationException, ValidationException
 from emulator.validation import (
     SerializationException,
     format_validation_message,
     validate_request,
     validation_errors,
 )
-from emulator.errors import UnknownOperationException, ValidationException
 
 NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 TAG_PATTERN = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"
