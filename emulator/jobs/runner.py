@@ -25,7 +25,7 @@ from emulator.jobs.settings import JobSettings
 from emulator.runtime import labels as L
 from emulator.runtime.engine import ContainerHandle, DockerEngine
 from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
-from emulator.runtime.translate import ContainerSpec, container_environment
+from emulator.runtime.translate import ContainerSpec, container_environment, gateway_url
 from emulator.storage.artifacts import artifact_uri, download_prefix, upload_directory_tar
 from emulator.storage.logs import CloudWatchLogWriter, log_stream_name
 from emulator.storage.s3 import S3Endpoint
@@ -44,6 +44,8 @@ class RunnerContext:
     workdir: Path
     server_id: str
     region: str = contract.DEFAULT_REGION
+    gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
+    gateway_image: str = "smemu-base:latest"
 
 
 class _Reason:
@@ -73,6 +75,8 @@ class JobRunner:
         wait = stopping.get("MaxWaitTimeInSeconds")
         self.max_wait = float(wait) if job.is_spot and wait else None
         self.network: str | None = None
+        self.gateway: ContainerHandle | None = None
+        self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         self.thread = threading.Thread(target=self.run, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -98,6 +102,8 @@ class JobRunner:
                 if self.job.status not in contract.TERMINAL_STATUSES:
                     self.lifecycle.failed(f"InternalServerError: {type(err).__name__}: {err}")
         finally:
+            if self.gateway:
+                self.gateway.remove()
             if self.network:
                 self.ctx.engine.remove_network(self.network)
             shutil.rmtree(self._job_dir, ignore_errors=True)
@@ -112,6 +118,7 @@ class JobRunner:
             f"smemu-{self.ctx.server_id}-{self.job.name}",
             L.job_labels(self.ctx.server_id, self.job.name),
         )
+        self._start_gateway()
         while True:
             with self._lock:
                 attempt = self.lifecycle.attempt_starting()
@@ -135,6 +142,21 @@ class JobRunner:
                     self.lifecycle.stopping()
                     self.lifecycle.stopped(SecondaryStatus.MAX_WAIT_TIME_EXCEEDED)
                 return
+
+    def _start_gateway(self) -> None:
+        """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
+        if self.job.request.get("EnableNetworkIsolation") or self.ctx.gateway_socket is None \
+                or self.network is None:
+            return
+        if not self.ctx.engine.image_exists(self.ctx.gateway_image):
+            log.warning("no %s image: job %s runs without S3 access from its containers "
+                        "(make images builds it)", self.ctx.gateway_image, self.job.name)
+            return
+        self.gateway = self.ctx.engine.start_gateway(
+            f"smemu-{self.ctx.server_id}-{self.job.name}-gateway", self.ctx.gateway_image,
+            self.network, self.ctx.gateway_socket,
+            L.job_labels(self.ctx.server_id, self.job.name))
+        self.endpoint_url_inside = gateway_url()
 
     def _check_stop_before_launch(self) -> bool:
         if not self.job.stop_requested and not self._max_wait_exceeded():
@@ -175,7 +197,8 @@ class JobRunner:
             image=image,
             host="algo-1",
             dirs=dirs,
-            environment=container_environment(self.job.request, self.job.arn, self.ctx.region),
+            environment=container_environment(self.job.request, self.job.arn, self.ctx.region,
+                                              self.endpoint_url_inside),
             labels={**L.job_labels(self.ctx.server_id, self.job.name),
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,

@@ -16,7 +16,12 @@ from docker.models.containers import Container
 
 from emulator.errors import DockerUnavailable, ImageMissing
 from emulator.runtime import labels as L
-from emulator.runtime.translate import ContainerSpec, container_kwargs, network_kwargs
+from emulator.runtime.translate import (
+    ContainerSpec,
+    container_kwargs,
+    gateway_kwargs,
+    network_kwargs,
+)
 
 
 class ContainerHandle:
@@ -120,6 +125,28 @@ class DockerEngine:
             raise
         return handle
 
+    def start_gateway(self, name: str, image: str, network: str, socket_path: Path,
+                      labels: dict[str, str]) -> ContainerHandle:
+        """A container on `network` that forwards TCP to the endpoint's unix socket."""
+        script = Path(__file__).with_name("gateway_forwarder.py")
+        container = self.client.containers.create(**gateway_kwargs(
+            name, image, network, str(socket_path), str(script), labels))
+        handle = ContainerHandle(container)
+        try:
+            container.start()
+            _gateway_ready(handle)
+        except Exception:
+            handle.remove()
+            raise
+        return handle
+
+    def image_exists(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
     def remove_tree(self, path: Path, helper_image: str) -> None:
         """Delete a host directory a container may have filled with root-owned files."""
         shutil.rmtree(path, ignore_errors=True)
@@ -146,3 +173,18 @@ class DockerEngine:
                 network.remove()
                 removed["networks"].append(str(network.name))
         return removed
+
+
+def _gateway_ready(handle: ContainerHandle, timeout: float = 15.0) -> None:
+    """Wait for the forwarder's first log line (it prints once it listens)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = handle._container.logs().decode(errors="replace")
+        if "smemu gateway:" in logs:
+            return
+        if not handle.is_running():
+            raise DockerUnavailable(f"the S3 gateway container exited: {logs[-500:]}")
+        time.sleep(0.1)
+    raise DockerUnavailable(f"the S3 gateway container did not start in {timeout:.0f}s")

@@ -25,14 +25,36 @@ class ContainerSpec:
     extra_mounts: dict[str, str] = field(default_factory=dict)  # host path -> container path
 
 
-def container_environment(request: dict[str, Any], job_arn: str, region: str) -> dict[str, str]:
-    """What the platform sets, then the request's Environment (which wins on a clash)."""
+GATEWAY_HOST = "smemu-endpoint"  # the gateway's alias on every job network
+GATEWAY_PORT = 4590
+GATEWAY_SOCKET_DIR = "/run/smemu"
+GATEWAY_SCRIPT = "/opt/smemu/gateway_forwarder.py"
+
+
+def gateway_url() -> str:
+    return f"http://{GATEWAY_HOST}:{GATEWAY_PORT}"
+
+
+def container_environment(request: dict[str, Any], job_arn: str, region: str,
+                          endpoint_url: str | None = None) -> dict[str, str]:
+    """What the platform sets, then the request's Environment (which wins on a clash).
+
+    With an endpoint URL, boto3 inside the container talks to the emulator (S3 and the rest)
+    with dummy credentials, the way an instance role would just work on SageMaker.
+    """
     env = {
         contract.ENV_JOB_NAME: str(request["TrainingJobName"]),
         contract.ENV_JOB_ARN: job_arn,
         contract.ENV_REGION: region,
         "AWS_DEFAULT_REGION": region,
     }
+    if endpoint_url:
+        env.update({
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ENDPOINT_URL_S3": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "smemu",
+            "AWS_SECRET_ACCESS_KEY": "smemu",
+        })
     env.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
     return env
 
@@ -77,6 +99,26 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         kwargs["network"] = spec.network
         kwargs["networking_config"] = {spec.network: {"Aliases": [spec.host]}}
     return kwargs
+
+
+def gateway_kwargs(name: str, image: str, network: str, socket_path: str, script_path: str,
+                   labels: dict[str, str]) -> dict[str, Any]:
+    """The S3 gateway: TCP on the job network, piped to the endpoint's unix socket."""
+    socket_dir, _, socket_name = socket_path.rpartition("/")
+    return {
+        "image": image,
+        "name": name,
+        "entrypoint": ["python3", GATEWAY_SCRIPT],
+        "command": [str(GATEWAY_PORT), f"{GATEWAY_SOCKET_DIR}/{socket_name}"],
+        "labels": {**labels, L.HOST: GATEWAY_HOST},
+        "volumes": {
+            socket_dir: {"bind": GATEWAY_SOCKET_DIR, "mode": "rw"},
+            script_path: {"bind": GATEWAY_SCRIPT, "mode": "ro"},
+        },
+        "network": network,
+        "networking_config": {network: {"Aliases": [GATEWAY_HOST]}},
+        "detach": True,
+    }
 
 
 def network_kwargs(name: str, labels: dict[str, str]) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -42,6 +44,9 @@ class EndpointServer:
         self.engine = DockerEngine()
         self.service: JobService | None = None
         self._server: BaseWSGIServer | None = None
+        self._socket_server: BaseWSGIServer | None = None  # for the S3 gateway containers
+        self._socket_dir: Path | None = None
+        self._socket_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -70,11 +75,23 @@ class EndpointServer:
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
                                 server_id=self.server_id, region=self.region)
             self.workdir.mkdir(parents=True, exist_ok=True)
+            # A short path: unix socket paths are limited to ~108 bytes.
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="smemu-"))
+            socket_path = self._socket_dir / "endpoint.sock"
+            self._socket_server = make_server(f"unix://{socket_path}", 0,
+                                              app=None,  # type: ignore[arg-type]
+                                              threaded=True)
+            ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             self.service = JobService(ctx, defaults=self.defaults)
-            self._server.app = EndpointApp(self.service, self.server_id)
+            app = EndpointApp(self.service, self.server_id)
+            self._server.app = app
+            self._socket_server.app = app
         except BaseException:
             self.stop()
             raise
+        self._socket_thread = threading.Thread(target=self._socket_server.serve_forever,
+                                               name="smemu-endpoint-socket", daemon=True)
+        self._socket_thread.start()
         if background:
             self._thread = threading.Thread(target=self._server.serve_forever,
                                             name="smemu-endpoint", daemon=True)
@@ -94,10 +111,16 @@ class EndpointServer:
             self.service.shutdown()
         with contextlib.suppress(Exception):
             self.engine.cleanup({L.SERVER: self.server_id})
+        if self._socket_server is not None:
+            if self._socket_thread is not None:
+                self._socket_server.shutdown()
+            self._socket_server.server_close()
         if self._server is not None:
             if self._thread is not None:
                 self._server.shutdown()
             self._server.server_close()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> EndpointServer:
