@@ -154,7 +154,13 @@ def _scalar(shape: Any, value: Any) -> Any:
     if isinstance(value, {"string": str, "boolean": bool}.get(kind, ())):
         return value
     if kind in ("integer", "long") and number and math.isfinite(value):
-        return int(value)  # the service truncates a fractional number
+        whole, bits = int(value), 32 if kind == "integer" else 64  # it truncates fractions
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        if not low <= whole <= high:
+            java = "int" if kind == "integer" else "long"
+            raise _Unreadable(f"Numeric value ({_java(None, whole)}) out of range of {java} "
+                              f"({low} - {high})")
+        return whole
     if kind in ("float", "double", "timestamp") and number:
         return _to_float(value)
     token = ("TRUE_VALUE" if value else "FALSE_VALUE") if isinstance(value, bool) else \

@@ -26,7 +26,7 @@ class EndpointApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith(TARGET_PREFIX):
+        if target.startswith(TARGET_PREFIX) or _signed_for_sagemaker(environ):
             request = Request(environ)
             status, body = self.sagemaker.handle(target, request.get_data())
             return _json(body, status, CONTENT_TYPE)(environ, start_response)
@@ -49,6 +49,13 @@ class EndpointApp:
             return _json(err.to_wire(), err.status)
         return _json({"__type": "NotFound", "message": f"no such emulator route {request.path}"},
                      404)
+
+
+def _signed_for_sagemaker(environ: dict[str, Any]) -> bool:
+    """A request SigV4-signed for 'sagemaker' is ours even without a SageMaker target
+    (moto would otherwise answer it with its own, fake SageMaker)."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    return "/sagemaker/aws4_request" in authorization
 
 
 def _json(body: dict[str, Any], status: int = 200,

@@ -10,8 +10,8 @@ from typing import Any
 from emulator.errors import (
     AwsError,
     InternalFailure,
+    SerializationException,
     UnknownOperationException,
-    ValidationException,
 )
 from emulator.jobs.service import JobService
 
@@ -26,6 +26,10 @@ def _operations(service: JobService) -> dict[str, Callable[[dict[str, Any]], dic
         "DescribeTrainingJob": service.describe_training_job,
         "ListTrainingJobs": service.list_training_jobs,
         "StopTrainingJob": service.stop_training_job,
+        "DeleteTrainingJob": service.delete_training_job,
+        "AddTags": service.add_tags,
+        "ListTags": service.list_tags,
+        "DeleteTags": service.delete_tags,
     }
 
 
@@ -35,12 +39,14 @@ class SageMakerHandler:
 
     def handle(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) for one request; never raises."""
-        operation = target[len(TARGET_PREFIX):]
+        operation = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
         try:
             handler = self.operations.get(operation)
             if handler is None:
+                what = f"The operation {operation}" if operation else \
+                    f"A request without an 'X-Amz-Target: {TARGET_PREFIX}<Operation>' header"
                 raise UnknownOperationException(
-                    f"The operation {operation} is not supported by smemu. Supported: "
+                    f"{what} is not supported by smemu. Supported: "
                     + ", ".join(sorted(self.operations))
                 )
             params = _parse_body(body)
@@ -58,8 +64,10 @@ def _parse_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         params = json.loads(body)
-    except ValueError as err:
-        raise ValidationException(f"Request body is not valid JSON: {err}") from err
+    except (ValueError, RecursionError) as err:  # bad UTF-8 and huge integers are ValueErrors
+        raise SerializationException(f"Request body is not valid JSON: {err}"[:1024]) from err
     if not isinstance(params, dict):
-        raise ValidationException("Request body must be a JSON object")
+        raise SerializationException("Start of list found where not expected"
+                                     if isinstance(params, list) else
+                                     "Request body must be a JSON object")
     return params

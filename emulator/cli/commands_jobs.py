@@ -1,4 +1,4 @@
-"""smemu jobs list / describe / stop / interrupt, and smemu logs."""
+"""smemu jobs list / describe / stop / delete / interrupt, and smemu logs."""
 
 from __future__ import annotations
 
@@ -83,6 +83,17 @@ def stop_job(job_name: str, endpoint_url: str | None) -> None:
     sagemaker, _, _ = clients(ensure_endpoint(endpoint_url, start=False))
     sagemaker.stop_training_job(TrainingJobName=job_name)
     click.echo(f"stopping {job_name}")
+
+
+@jobs.command("delete")
+@click.argument("job_name")
+@endpoint_option
+@clean_errors
+def delete_job(job_name: str, endpoint_url: str | None) -> None:
+    """Delete a finished job (Completed, Failed or Stopped): its name can be used again."""
+    sagemaker, _, _ = clients(ensure_endpoint(endpoint_url, start=False))
+    sagemaker.delete_training_job(TrainingJobName=job_name)
+    click.echo(f"deleted {job_name}")
 
 
 @jobs.command("interrupt")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import copy
+import json
 from typing import Any
 
+from emulator import contract
+from emulator.errors import ValidationException
 from emulator.jobs.billing import billable_seconds, training_seconds
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.settings import JobSettings
@@ -34,9 +39,8 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
     }
     for key in _ECHOED:
         if key in request:
-            out[key] = request[key]
-    out.setdefault("EnableNetworkIsolation", False)
-    out.setdefault("EnableInterContainerTrafficEncryption", False)
+            out[key] = copy.deepcopy(request[key])
+    _fill_service_defaults(out)
     if job.training_start_time is not None:
         out["TrainingStartTime"] = job.training_start_time
     if job.training_end_time is not None:
@@ -49,6 +53,25 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
         out["TrainingTimeInSeconds"] = training_seconds(job)
         out["BillableTimeInSeconds"] = billable_seconds(job, settings.spot_price_ratio)
     return out
+
+
+def _fill_service_defaults(out: dict[str, Any]) -> None:
+    """The members SageMaker fills in when the request left them out."""
+    out.setdefault("EnableNetworkIsolation", False)
+    out.setdefault("EnableInterContainerTrafficEncryption", False)
+    out.setdefault("StoppingCondition", {})
+    out["StoppingCondition"].setdefault("MaxRuntimeInSeconds", contract.DEFAULT_MAX_RUNTIME_S)
+    algorithm = out.get("AlgorithmSpecification")
+    if isinstance(algorithm, dict):
+        algorithm.setdefault("EnableSageMakerMetricsTimeSeries", False)
+    if isinstance(out.get("OutputDataConfig"), dict):
+        out["OutputDataConfig"].setdefault("KmsKeyId", "")
+    for channel in out.get("InputDataConfig") or []:
+        channel.setdefault("CompressionType", "None")
+        channel.setdefault("RecordWrapperType", "None")
+        if isinstance(algorithm, dict) and algorithm.get("TrainingInputMode"):
+            channel.setdefault("InputMode", algorithm["TrainingInputMode"])
+    out.setdefault("ProfilingStatus", "Disabled")  # the emulator does not profile
 
 
 def summary(job: TrainingJob) -> dict[str, Any]:
@@ -72,3 +95,58 @@ def emulator_report(job: TrainingJob, settings: JobSettings) -> dict[str, Any]:
         "Attempts": [a.to_dict() for a in job.attempts],
         "Interruptions": sum(1 for a in job.attempts if a.outcome == "interrupted"),
     }
+
+
+# -- ListTrainingJobs ---------------------------------------------------------------------
+_TIME_FILTERS = {
+    "CreationTimeAfter": lambda j, t: j.creation_time > t,
+    "CreationTimeBefore": lambda j, t: j.creation_time < t,
+    "LastModifiedTimeAfter": lambda j, t: j.last_modified_time > t,
+    "LastModifiedTimeBefore": lambda j, t: j.last_modified_time < t,
+}
+_SORT_KEYS = {
+    "Name": lambda j: j.name,
+    "CreationTime": lambda j: j.creation_time,
+    "Status": lambda j: j.status.value,
+}
+DEFAULT_MAX_RESULTS = 10
+
+
+def list_page(jobs: list[TrainingJob], params: dict[str, Any]) -> dict[str, Any]:
+    """One page of ListTrainingJobs over jobs, for validated params."""
+    name_contains, status = params.get("NameContains"), params.get("StatusEquals")
+    if name_contains:
+        jobs = [j for j in jobs if name_contains.lower() in j.name.lower()]
+    if status:
+        jobs = [j for j in jobs if j.status.value == status]
+    if params.get("WarmPoolStatusEquals") or params.get("TrainingPlanArnEquals"):
+        jobs = []  # the emulator has neither warm pools nor training plans
+    for key, keep in _TIME_FILTERS.items():
+        if params.get(key) is not None:
+            when = float(params[key])
+            jobs = [j for j in jobs if keep(j, when)]
+    jobs.sort(key=lambda j: j.name)  # a stable tie-break for equal sort keys
+    jobs.sort(key=_SORT_KEYS[params.get("SortBy") or "CreationTime"],
+              reverse=params.get("SortOrder") == "Descending")
+    start = decode_token(params.get("NextToken"))
+    size = int(params.get("MaxResults") or DEFAULT_MAX_RESULTS)
+    out: dict[str, Any] = {"TrainingJobSummaries": [summary(j) for j in jobs[start:start + size]]}
+    if start + size < len(jobs):
+        out["NextToken"] = encode_token(start + size)
+    return out
+
+
+def encode_token(index: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"i": index}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        index = json.loads(base64.urlsafe_b64decode(token.encode()))["i"]
+    except Exception as err:
+        raise ValidationException("Invalid pagination token") from err
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise ValidationException("Invalid pagination token")
+    return index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from emulator import contract
@@ -79,10 +80,26 @@ def check_create_rules(request: dict[str, Any]) -> None:
         )
     if (request.get("ResourceConfig") or {}).get("InstanceGroups"):
         raise ValidationException("ResourceConfig.InstanceGroups is not supported by smemu yet")
+    _check_metric_definitions(algorithm.get("MetricDefinitions") or [])
     names = [c.get("ChannelName") for c in request.get("InputDataConfig") or []]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValidationException(f"Channel names must be unique: {', '.join(duplicates)}")
+
+
+def _check_metric_definitions(definitions: list[dict[str, Any]]) -> None:
+    names = [d.get("Name") for d in definitions]
+    duplicates = sorted({str(n) for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValidationException(f"Metric names must be unique: {', '.join(duplicates)}")
+    for definition in definitions:
+        try:
+            re.compile(str(definition.get("Regex")))
+        except re.error as err:
+            raise ValidationException(
+                f"Invalid MetricDefinitions: the Regex '{definition.get('Regex')}' of metric "
+                f"'{definition.get('Name')}' is not a valid regular expression: {err}"
+            ) from err
 
 
 def s3_uris(request: dict[str, Any]) -> list[str]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
+import re
 import threading
 from typing import Any
 
 from emulator import contract
 from emulator.contract import TERMINAL_STATUSES, JobStatus
-from emulator.errors import ResourceInUse, ValidationException
+from emulator.errors import ImageMissing, ResourceInUse, ResourceNotFound, ValidationException
 from emulator.jobs.clock import Clock, SystemClock
-from emulator.jobs.describe import describe, emulator_report, summary
+from emulator.jobs.describe import (
+    decode_token,
+    describe,
+    emulator_report,
+    encode_token,
+    list_page,
+)
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.rules import check_create_rules, s3_uris
@@ -21,6 +26,9 @@ from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.store import InMemoryJobStore, JobStore
 from emulator.storage.s3 import bucket_exists, split_s3_uri
 from emulator.validation import validate_request
+
+MAX_TAGS = 50
+_JOB_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:training-job/(.+)")
 
 
 class JobService:
@@ -33,6 +41,7 @@ class JobService:
         self._runners: dict[str, JobRunner] = {}
         self._settings: dict[str, JobSettings] = {}
         self._create_lock = threading.Lock()
+        self._tags_lock = threading.Lock()
 
     # -- operations ---------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +49,7 @@ class JobService:
         check_create_rules(request)
         settings = settings_from_tags(request.get("Tags"), self.defaults)
         self._check_buckets(request)
-        self.ctx.engine.ensure_image(request["AlgorithmSpecification"]["TrainingImage"])
+        self._check_image(request["AlgorithmSpecification"]["TrainingImage"])
         name = request["TrainingJobName"]
         arn = contract.training_job_arn(name, self.ctx.region)
         with self._create_lock:
@@ -59,68 +68,87 @@ class JobService:
 
     def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("DescribeTrainingJob", params)
-        job = self._get(params["TrainingJobName"])
-        with self._runners[job.name.lower()].lock:
-            return describe(job, self._settings[job.name.lower()], model_artifacts_uri(job.request))
+        job, runner, settings = self._entry(params["TrainingJobName"])
+        with runner.lock:
+            return describe(job, settings, model_artifacts_uri(job.request))
 
     def emulator_report(self, name: str) -> dict[str, Any]:
-        job = self._get(name)
-        with self._runners[job.name.lower()].lock:
-            return emulator_report(job, self._settings[job.name.lower()])
+        job, runner, settings = self._entry(name)
+        with runner.lock:
+            return emulator_report(job, settings)
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)
-        jobs = self.store.all()
-        name_contains = params.get("NameContains")
-        status = params.get("StatusEquals")
-        filters = {
-            "CreationTimeAfter": lambda j, t: j.creation_time > t,
-            "CreationTimeBefore": lambda j, t: j.creation_time < t,
-            "LastModifiedTimeAfter": lambda j, t: j.last_modified_time > t,
-            "LastModifiedTimeBefore": lambda j, t: j.last_modified_time < t,
-        }
-        if name_contains:
-            jobs = [j for j in jobs if name_contains.lower() in j.name.lower()]
-        if status:
-            jobs = [j for j in jobs if j.status.value == status]
-        for key, keep in filters.items():
-            if params.get(key) is not None:
-                when = float(params[key])
-                jobs = [j for j in jobs if keep(j, when)]
-        sort_by = params.get("SortBy", "CreationTime")
-        key_of = {
-            "Name": lambda j: j.name,
-            "CreationTime": lambda j: j.creation_time,
-            "Status": lambda j: j.status.value,
-        }[sort_by]
-        jobs.sort(key=key_of, reverse=params.get("SortOrder", "Ascending") == "Descending")
-        start = _decode_token(params.get("NextToken"))
-        size = int(params.get("MaxResults", 10))
-        page = jobs[start:start + size]
-        out: dict[str, Any] = {"TrainingJobSummaries": [summary(j) for j in page]}
-        if start + size < len(jobs):
-            out["NextToken"] = _encode_token(start + size)
-        return out
+        return list_page(self.store.all(), params)
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
-        job = self._get(params["TrainingJobName"])
+        job, runner, _ = self._entry(params["TrainingJobName"])
         if job.status in TERMINAL_STATUSES or job.status == JobStatus.STOPPING:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
-        self._runners[job.name.lower()].request_stop()
+        runner.request_stop()
+        return {}
+
+    def delete_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Forget a finished job: it leaves Describe and List, and its name is free again."""
+        validate_request("DeleteTrainingJob", params)
+        name = str(params["TrainingJobName"])
+        with self._create_lock:
+            job = self.store.get(name)
+            if job is None:
+                raise ResourceNotFound(f"Training job {name} does not exist.")
+            if job.status not in TERMINAL_STATUSES:
+                raise ValidationException(_delete_unfinished_message(job.status.value))
+            self.store.remove(job.name)
+            self._runners.pop(job.name.lower(), None)
+            self._settings.pop(job.name.lower(), None)
+        return {}
+
+    # -- tags -----------------------------------------------------------------------
+    def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        validate_request("AddTags", params)
+        job = self._job_of_arn(params["ResourceArn"])
+        with self._tags_lock:
+            merged = {t["Key"]: t for t in job.tags}
+            merged.update({t["Key"]: dict(t) for t in params["Tags"]})
+            if len(merged) > MAX_TAGS:
+                raise ValidationException(
+                    f"1 validation error detected: Value '{len(merged)}' at 'tags' failed to "
+                    f"satisfy constraint: a resource can have at most {MAX_TAGS} tags")
+            job.tags = list(merged.values())
+        return {"Tags": [dict(t) for t in params["Tags"]]}
+
+    def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        validate_request("ListTags", params)
+        job = self._job_of_arn(params["ResourceArn"])
+        with self._tags_lock:
+            tags = [dict(t) for t in job.tags]
+        start = decode_token(params.get("NextToken"))
+        size = int(params.get("MaxResults") or MAX_TAGS)
+        out: dict[str, Any] = {"Tags": tags[start:start + size]}
+        if start + size < len(tags):
+            out["NextToken"] = encode_token(start + size)
+        return out
+
+    def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        validate_request("DeleteTags", params)
+        job = self._job_of_arn(params["ResourceArn"])
+        keys = set(params["TagKeys"])
+        with self._tags_lock:
+            job.tags = [t for t in job.tags if t["Key"] not in keys]
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
-        job = self._get(name)
+        job, runner, _ = self._entry(name)
         if job.status != JobStatus.IN_PROGRESS:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
             raise ValidationException("Only managed spot training jobs can be interrupted")
-        self._runners[job.name.lower()].request_interrupt("manual")
+        runner.request_interrupt("manual")
         return {}
 
     def wait(self, name: str, timeout: float | None = None) -> None:
-        self._runners[self._get(name).name.lower()].thread.join(timeout)
+        self._entry(name)[1].thread.join(timeout)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every running job (the endpoint is going away) and wait for the runners."""
@@ -135,17 +163,48 @@ class JobService:
             runner.thread.join(timeout)
 
     # -- helpers ------------------------------------------------------------------
-    def _get(self, name: str) -> TrainingJob:
-        job = self.store.get(str(name))
-        if job is None:
+    def _entry(self, name: str) -> tuple[TrainingJob, JobRunner, JobSettings]:
+        """The job, its runner and settings, read together (a delete may run concurrently)."""
+        key = str(name).lower()
+        with self._create_lock:
+            job, runner = self.store.get(key), self._runners.get(key)
+            settings = self._settings.get(key)
+        if job is None or runner is None or settings is None:
             raise ValidationException(contract.NOT_FOUND_MESSAGE)
+        return job, runner, settings
+
+    def _job_of_arn(self, arn: str) -> TrainingJob:
+        """The training job an ARN names; tags on other resources are not emulated."""
+        match = _JOB_ARN.fullmatch(str(arn))
+        if match is None:
+            raise ValidationException(
+                f"smemu supports tags on training jobs only; {arn} is not a training job ARN "
+                "(arn:aws:sagemaker:REGION:ACCOUNT:training-job/NAME)")
+        job = self.store.get(match.group(1))
+        if job is None or match.group(0).lower() != job.arn.lower():
+            raise ValidationException(f"Resource {arn} does not exist.")
         return job
+
+    def _check_image(self, image: str) -> None:
+        try:
+            self.ctx.engine.ensure_image(image)
+        except ImageMissing as err:
+            raise ValidationException(str(err)) from err
+        except Exception as err:  # a reference docker cannot parse, or no engine
+            raise ValidationException(
+                f"The training image '{image}' cannot be used: {err}. Build it "
+                f"(docker build -t {image} .) or pull it (docker pull {image}) first."
+            ) from err
 
     def _check_buckets(self, request: dict[str, Any]) -> None:
         client = self.ctx.s3.client()
         for uri in s3_uris(request):
             bucket, _ = split_s3_uri(uri)
-            if not bucket_exists(client, bucket):
+            try:
+                exists = bucket_exists(client, bucket)
+            except Exception:  # e.g. a name S3 does not allow: there is no such bucket
+                exists = False
+            if not exists:
                 raise ValidationException(
                     f"The S3 bucket '{bucket}' of {uri} does not exist on the emulator's S3 "
                     f"endpoint ({self.ctx.s3.url}). Create it first, e.g. "
@@ -153,14 +212,8 @@ class JobService:
                 )
 
 
-def _encode_token(index: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"i": index}).encode()).decode()
 
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["i"])
-    except Exception as err:
-        raise ValidationException("Invalid pagination token") from err
+def _delete_unfinished_message(status: str) -> str:
+    # UNCONFIRMED text, in the style of StopTrainingJob's.
+    return (f"The request was rejected because the training job is in status {status}. "
+            "Only a training job in status Completed, Failed or Stopped can be deleted.")
