@@ -153,7 +153,7 @@ def _scalar(shape: Any, value: Any) -> Any:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(value, {"string": str, "boolean": bool}.get(kind, ())):
         return value
-    if kind in ("integer", "long") and number and math.isfinite(value):
+    if kind in ("integer", "long") and number and _finite(value):
         whole, bits = int(value), 32 if kind == "integer" else 64  # it truncates fractions
         low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         if not low <= whole <= high:
@@ -227,7 +227,7 @@ def _java(shape: Any, value: Any) -> str:
     if isinstance(value, list):
         members = shape.member if kind == "list" else None
         return "[" + ", ".join(_java(members, v) for v in value) + "]"
-    if isinstance(value, (int, float)) and kind in ("integer", "long") and math.isfinite(value):
+    if isinstance(value, (int, float)) and kind in ("integer", "long") and _finite(value):
         value = int(value)
     elif isinstance(value, float) or (isinstance(value, int) and kind in ("float", "double")):
         return _java_double(_to_float(value))
@@ -235,6 +235,10 @@ def _java(shape: Any, value: Any) -> str:
         return str(value)
     except ValueError:  # an int beyond Python's int-to-str digit limit
         return "NUMBER_VALUE"
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int) or math.isfinite(value)  # an int is finite at any size
 
 
 def _to_float(value: float) -> float:

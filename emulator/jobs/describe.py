@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 from typing import Any
 
 from emulator import contract
@@ -123,7 +124,7 @@ def list_page(jobs: list[TrainingJob], params: dict[str, Any]) -> dict[str, Any]
         jobs = []  # the emulator has neither warm pools nor training plans
     for key, keep in _TIME_FILTERS.items():
         if params.get(key) is not None:
-            when = float(params[key])
+            when = _seconds(params[key])
             jobs = [j for j in jobs if keep(j, when)]
     jobs.sort(key=lambda j: j.name)  # a stable tie-break for equal sort keys
     jobs.sort(key=_SORT_KEYS[params.get("SortBy") or "CreationTime"],
@@ -134,6 +135,13 @@ def list_page(jobs: list[TrainingJob], params: dict[str, Any]) -> dict[str, Any]
     if start + size < len(jobs):
         out["NextToken"] = encode_token(start + size)
     return out
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float: beyond any time
+        return math.inf if value > 0 else -math.inf
 
 
 def encode_token(index: int) -> str:

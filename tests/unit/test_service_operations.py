@@ -184,6 +184,9 @@ def _with(**changes: Any) -> bytes:
     ("SageMaker.CreateTrainingJob", _with(ResourceConfig=[]), "SerializationException"),
     ("SageMaker.ListTrainingJobs", b'{"NextToken": "e30="}', "ValidationException"),
     ("SageMaker.ListTrainingJobs", b'{"MaxResults": 1000}', "ValidationException"),
+    ("SageMaker.ListTrainingJobs", b'{"CreationTimeAfter": 1' + b"0" * 400 + b"}", None),
+    ("SageMaker.ListTrainingJobs", b'{"MaxResults": 1' + b"0" * 400 + b"}",
+     "SerializationException"),
     ("SageMaker.ListTrainingJobs", b'{"CreationTimeAfter": "yesterday"}',
      "SerializationException"),
     ("SageMaker.ListTags", b'{"ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:x"}',
@@ -193,8 +196,11 @@ def _with(**changes: Any) -> bytes:
     ("", b"{}", "UnknownOperationException"),
 ])
 def test_bad_requests_never_give_5xx(tmp_path: Path, target: str, body: bytes,
-                                     code: str) -> None:
+                                     code: str | None) -> None:
     status, answer = SageMakerHandler(make_service(tmp_path)).handle(target, body)
+    if code is None:
+        assert status == 200, answer
+        return
     assert (status, answer["__type"]) == (400, code), answer
     assert answer["message"]
 
