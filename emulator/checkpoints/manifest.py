@@ -1,0 +1,129 @@
+"""Manifests of a checkpoint tree, local or in S3, and their comparison."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from emulator.checkpoints.localfs import open_regular, walk_regular_files
+from emulator.checkpoints.rules import is_ignored
+from emulator.checkpoints.s3path import parse_s3_uri
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a checkpoint: relative posix path, size in bytes, hex SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    """A local tree: ``files`` by relative path; ``skipped`` symlinks and special files (never
+    followed, never mirrored); ``ignored`` files the mirror leaves alone by name."""
+
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def local_manifest(root: Path) -> Manifest:
+    """Hash every regular file under ``root``; symlinks are skipped and listed, never followed."""
+    walk = walk_regular_files(root)
+    manifest = Manifest(skipped=sorted(walk.skipped))
+    for rel in sorted(walk.files):
+        if is_ignored(rel):
+            manifest.ignored.append(rel)
+            continue
+        opened = open_regular(root, rel)
+        if opened is None:  # vanished or swapped for a symlink since the walk
+            continue
+        with opened:
+            manifest.files[rel] = FileEntry(rel, opened.sig.size, opened.sha256())
+    return manifest
+
+
+def s3_manifest(client: Any, s3_uri: str) -> dict[str, FileEntry]:
+    """Every object under the prefix (directory markers excluded), hashed by streaming it."""
+    loc = parse_s3_uri(s3_uri)
+    entries: dict[str, FileEntry] = {}
+    for obj in list_objects(client, loc.bucket, loc.prefix):
+        key: str = obj["Key"]
+        if key.endswith("/"):
+            continue
+        try:
+            body = client.get_object(Bucket=loc.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                continue  # deleted since the listing
+            raise
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            while chunk := body.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+        rel = loc.relative(key)
+        entries[rel] = FileEntry(rel, size, digest.hexdigest())
+    return entries
+
+
+def list_objects(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """All objects (``Key``, ``Size``, ``ETag``...) under ``prefix``, across pages."""
+    objects: list[dict[str, Any]] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        objects.extend(page.get("Contents", []))
+    return objects
+
+
+@dataclass(frozen=True)
+class ManifestDiff:
+    """How manifest ``a`` differs from manifest ``b`` (paths sorted)."""
+
+    only_in_a: list[str]
+    only_in_b: list[str]
+    changed: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.only_in_a or self.only_in_b or self.changed)
+
+    def describe(self, a_name: str = "a", b_name: str = "b") -> list[str]:
+        """One human-readable line per difference; empty when the manifests match."""
+        return (
+            [f"{p}: only in {a_name}" for p in self.only_in_a]
+            + [f"{p}: only in {b_name}" for p in self.only_in_b]
+            + [f"{p}: content differs between {a_name} and {b_name}" for p in self.changed]
+        )
+
+
+def _files(m: Manifest | Mapping[str, FileEntry]) -> Mapping[str, FileEntry]:
+    return m.files if isinstance(m, Manifest) else m
+
+
+def diff(
+    a: Manifest | Mapping[str, FileEntry], b: Manifest | Mapping[str, FileEntry]
+) -> ManifestDiff:
+    """Compare two manifests by path, size and SHA-256."""
+    fa, fb = _files(a), _files(b)
+    return ManifestDiff(
+        only_in_a=sorted(set(fa) - set(fb)),
+        only_in_b=sorted(set(fb) - set(fa)),
+        changed=sorted(p for p in set(fa) & set(fb) if fa[p] != fb[p]),
+    )
+
+
+def verify_mirror(client: Any, s3_uri: str, local_dir: Path) -> list[str]:
+    """Differences between the mirrorable files of ``local_dir`` and the objects under
+    ``s3_uri``; an empty list means S3 holds exactly the local tree."""
+    return diff(local_manifest(local_dir), s3_manifest(client, s3_uri)).describe("local", "S3")

@@ -1,0 +1,264 @@
+"""CheckpointMirror: keep an S3 prefix equal to a local directory while something writes it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from watchdog.observers.api import BaseObserver
+
+from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.reports import MirrorEvent, SyncReport
+from emulator.checkpoints.rules import is_ignored
+from emulator.checkpoints.s3path import parse_s3_uri
+from emulator.checkpoints.syncer import PathSyncer
+from emulator.checkpoints.transfer import default_transfer_config
+from emulator.checkpoints.watcher import start_watching, stop_watching
+from emulator.checkpoints.workqueue import PathQueue
+from emulator.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointMirror:
+    """Mirror ``local_dir`` to ``s3_uri`` as SageMaker does during training.
+
+    Files are uploaded as-is under the same relative key when closed after writing or renamed
+    into place, and again whenever they change; local deletions (of files or whole directories)
+    delete the keys. Files ending ``.sagemaker-ignore`` and marker files are left alone;
+    symlinks are never followed. Only keys this mirror uploaded, or that existed both in S3 and
+    locally when it started, are ever deleted.
+
+    ``settle_seconds`` delays each upload or deletion after its event (coalescing quick
+    rewrites); ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
+    without a close event (files found by a directory scan, writers that keep files open, and
+    the polling fallback). ``retry_seconds`` is how often failed paths are tried again in the
+    background. Errors never vanish: ``flush()``/``stop()`` report what is still not mirrored.
+
+    Use as a context manager (``__exit__`` stops with a flush and raises CheckpointError if
+    anything could not be mirrored) or call ``start()`` / ``stop()``.
+    """
+
+    def __init__(
+        self,
+        local_dir: Path,
+        s3_uri: str,
+        client: Any,
+        *,
+        workers: int = 4,
+        markers: bool = False,
+        on_event: Callable[[MirrorEvent], None] | None = None,
+        transfer_config: TransferConfig | None = None,
+        settle_seconds: float = 0.0,
+        quiet_seconds: float = 1.0,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.local_dir = Path(local_dir).absolute()
+        self.location = parse_s3_uri(s3_uri)
+        self.workers = max(1, workers)
+        self.settle_seconds = settle_seconds
+        self.quiet_seconds = quiet_seconds
+        self.retry_seconds = retry_seconds
+        self._cancel = threading.Event()
+        self._syncer = PathSyncer(
+            self.local_dir,
+            self.location,
+            client,
+            transfer_config or default_transfer_config(),
+            markers=markers,
+            quiet_seconds=quiet_seconds,
+            on_event=on_event,
+            cancel=self._cancel,
+        )
+        self._queue = PathQueue()
+        self._threads: list[threading.Thread] = []
+        self._observer: BaseObserver | None = None
+        self._close_events = False
+        self._lifecycle = threading.Lock()
+        self._accepting = False
+        self._started = False
+        self._final_report: SyncReport | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._started and self._final_report is None
+
+    @property
+    def uses_close_events(self) -> bool:
+        """True when the inotify observer runs (False: the polling fallback)."""
+        return self._close_events
+
+    def start(self) -> CheckpointMirror:
+        """Watch the directory, read the S3 prefix and queue whatever differs. Raises
+        CheckpointError (after cleaning up) if the prefix cannot be listed."""
+        with self._lifecycle:
+            if self._started:
+                raise CheckpointError("checkpoint mirror already started")
+            self._started = True
+            try:
+                self.local_dir.mkdir(parents=True, exist_ok=True)
+                self._accepting = True
+                # Watch first, then read: nothing written meanwhile can slip between the two.
+                self._observer, self._close_events = start_watching(self.local_dir, self)
+                try:
+                    dirty = self._syncer.baseline()
+                except Exception as exc:
+                    raise CheckpointError(
+                        f"cannot read checkpoint prefix {self.location.uri}: {exc}"
+                    ) from exc
+                for rel in dirty:
+                    self._queue.put(rel)
+                self._spawn()
+            except BaseException:
+                self._teardown(drop=True)
+                self._final_report = SyncReport()
+                raise
+        return self
+
+    def _spawn(self) -> None:
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, name=f"smemu-ckpt-upload-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        retry = threading.Thread(target=self._retry_loop, name="smemu-ckpt-retry", daemon=True)
+        retry.start()
+        self._threads.append(retry)
+
+    def flush(self, timeout: float | None = None) -> SyncReport:
+        """Do everything queued now (skipping delays), then reconcile the whole tree against
+        what was uploaded, and report. Unresolved failures are in ``report.errors``; a timeout
+        adds an error too. Use ``report.raise_for_errors()`` to turn them into an exception."""
+        if not self._started:
+            raise CheckpointError("checkpoint mirror not started")
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        with self._queue.hurry():
+            done = self._queue.wait_idle(left())
+            if done:
+                for rel in self._syncer.reconcile_candidates():
+                    self._queue.put(rel)
+                done = self._queue.wait_idle(left())
+        report = self._syncer.take_report()
+        if not done:
+            report.errors.append(
+                f"flush timed out after {timeout}s with {self._queue.size()} paths pending"
+            )
+        return report
+
+    def stop(self, flush: bool = True, timeout: float | None = None) -> SyncReport:
+        """Stop watching. With ``flush`` (default) first mirror everything, as after a normal
+        exit; without, drop what is pending: what was not uploaded yet is lost, as when an
+        instance is killed (uploads already in flight finish). Idempotent: later calls return
+        the first call's report."""
+        with self._lifecycle:
+            if self._final_report is not None:
+                return self._final_report
+            if not self._started:
+                self._final_report = SyncReport()
+                return self._final_report
+            self._stopping.set()
+            if flush:
+                if self._observer is not None:
+                    stop_watching(self._observer)
+                report = self.flush(timeout)
+                self._teardown(drop=False)
+                report = _merge(report, self._syncer.take_report())
+            else:
+                dropped = self._teardown(drop=True)
+                report = self._syncer.take_report(dropped=dropped)
+            self._final_report = report
+            return report
+
+    def _teardown(self, *, drop: bool) -> list[str]:
+        self._accepting = False
+        self._stopping.set()
+        if drop:
+            self._cancel.set()
+        if self._observer is not None:
+            stop_watching(self._observer)
+        dropped = self._queue.drop() if drop else []
+        self._queue.close()
+        for t in self._threads:
+            t.join()
+        return dropped
+
+    def __enter__(self) -> CheckpointMirror:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        report = self.stop(flush=True)
+        if exc_type is None:
+            report.raise_for_errors()
+
+    # -- EventSink (called from the observer thread) -----------------------------------
+
+    def changed(self, rel: str, *, quiet: bool) -> None:
+        if not self._accepting or is_ignored(rel):
+            return
+        if quiet:
+            self._queue.put(rel, delay=max(self.quiet_seconds, self.settle_seconds), quiet=True)
+        else:
+            self._queue.put(rel, delay=self.settle_seconds)
+
+    def tree_gone(self, rel: str) -> None:
+        if not self._accepting:
+            return
+        for child in self._syncer.owned_under(rel):
+            self._queue.put(child, delay=self.settle_seconds)
+        self._queue.put(rel, delay=self.settle_seconds)
+
+    def tree_arrived(self, rel: str, *, quiet: bool) -> None:
+        if not self._accepting:
+            return
+        for child in walk_regular_files(self.local_dir, below=rel).files:
+            self.changed(child, quiet=quiet)
+
+    # -- threads -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            got = self._queue.take()
+            if got is None:
+                return
+            rel, quiet = got
+            try:
+                outcome = self._syncer.process(rel, quiet=quiet, urgent=self._queue.urgent)
+                if outcome.again_in is not None:
+                    self._queue.put(rel, delay=outcome.again_in, quiet=outcome.quiet)
+            except Exception:
+                logger.exception("checkpoint mirror: unexpected error on %s", rel)
+            finally:
+                self._queue.done(rel)
+
+    def _retry_loop(self) -> None:
+        while not self._stopping.wait(self.retry_seconds):
+            if self._queue.urgent:
+                continue  # a flush is retrying them itself
+            for rel in self._syncer.failed_paths():
+                self._queue.put(rel)
+
+
+def _merge(first: SyncReport, second: SyncReport) -> SyncReport:
+    first.uploaded.extend(second.uploaded)
+    first.deleted.extend(second.deleted)
+    first.recovered.extend(second.recovered)
+    timeouts = [e for e in first.errors if e.startswith("flush timed out")]
+    first.errors = second.errors + timeouts
+    return first

@@ -1,0 +1,174 @@
+"""Restore: bring everything under a checkpoint prefix down to a local directory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from emulator.checkpoints.keys import safe_parts
+from emulator.checkpoints.localfs import sha256_file
+from emulator.checkpoints.manifest import FileEntry, list_objects
+from emulator.checkpoints.retry import with_retries
+from emulator.checkpoints.s3path import parse_s3_uri
+from emulator.checkpoints.transfer import default_transfer_config
+from emulator.errors import CheckpointError
+
+ProgressCallback = Callable[[int, int, str], None]
+"""Called from transfer threads as bytes arrive: (bytes done, bytes in total, relative path)."""
+
+
+@dataclass
+class RestoreReport:
+    """What a restore brought down: one entry per file, the directory markers, totals."""
+
+    files: list[FileEntry] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Planned:
+    key: str
+    relative: str
+    parts: tuple[str, ...]
+    size: int
+
+
+def _plan(objects: list[dict[str, Any]], prefix: str) -> tuple[list[_Planned], list[str]]:
+    """Validate every key before anything is written; return files and directory markers."""
+    files: list[_Planned] = []
+    dirs: set[str] = set()
+    for obj in objects:
+        key: str = obj["Key"]
+        relative = key[len(prefix) :]
+        if not relative:
+            continue  # a marker object for the prefix itself
+        if relative.endswith("/"):
+            dirs.add("/".join(safe_parts(key, relative.rstrip("/") or "/")))
+            continue
+        parts = tuple(safe_parts(key, relative))
+        files.append(_Planned(key, relative, parts, int(obj.get("Size", 0))))
+    needed_dirs = set(dirs)
+    for f in files:
+        needed_dirs.update("/".join(f.parts[:i]) for i in range(1, len(f.parts)))
+    for f in files:
+        if f.relative in needed_dirs:
+            raise CheckpointError(
+                f"refusing S3 key {prefix + f.relative!r}: it is a file and also a directory"
+            )
+    return files, sorted(dirs)
+
+
+def _ensure_dir(root: Path, parts: tuple[str, ...] | list[str]) -> None:
+    """mkdir -p below ``root``, refusing to go through a symlink or a non-directory."""
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise CheckpointError(f"refusing to restore through symlink {path}")
+        if not path.exists():
+            path.mkdir()
+        elif not path.is_dir():
+            raise CheckpointError(f"cannot restore below {path}: it is not a directory")
+
+
+class _Progress:
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.done = 0
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def add(self, relative: str, n: int) -> None:
+        with self._lock:
+            self.done += n
+            done = self.done
+        if self._callback is not None:
+            self._callback(done, self.total, relative)
+
+
+def restore(
+    client: Any,
+    s3_uri: str,
+    local_dir: Path,
+    *,
+    workers: int = 8,
+    progress: ProgressCallback | None = None,
+    transfer_config: TransferConfig | None = None,
+    checksums: bool = True,
+) -> RestoreReport:
+    """Download every object under ``s3_uri`` into ``local_dir`` (same relative paths).
+
+    Keys are all validated first: one that would escape ``local_dir`` (``..``, absolute, empty
+    segments) or collide file-with-directory raises CheckpointError naming it, before any file is
+    written. Keys ending with ``/`` become directories. ``checksums`` hashes each file after it
+    is written (for the report). Any failed download raises CheckpointError.
+    """
+    started = time.monotonic()
+    loc = parse_s3_uri(s3_uri)
+    cfg = transfer_config or default_transfer_config()
+    try:
+        objects = with_retries(lambda: list_objects(client, loc.bucket, loc.prefix))
+    except Exception as exc:
+        raise CheckpointError(f"cannot list {loc.uri}: {exc}") from exc
+    files, dirs = _plan(objects, loc.prefix)
+
+    local_dir.mkdir(parents=True, exist_ok=True)
+    for d in dirs:
+        _ensure_dir(local_dir, d.split("/"))
+    for f in files:
+        _ensure_dir(local_dir, f.parts[:-1])
+
+    tracker = _Progress(sum(f.size for f in files), progress)
+
+    def fetch(item: _Planned) -> FileEntry:
+        target = local_dir.joinpath(*item.parts)
+        got = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal got
+            got += n
+            tracker.add(item.relative, n)
+
+        def attempt() -> None:
+            nonlocal got
+            if got:
+                tracker.add(item.relative, -got)
+                got = 0
+            client.download_file(loc.bucket, item.key, str(target), Config=cfg, Callback=on_bytes)
+
+        try:
+            with_retries(attempt)
+        except Exception as exc:
+            raise CheckpointError(
+                f"could not restore s3://{loc.bucket}/{item.key} to {target}: {exc}"
+            ) from exc
+        size = target.stat().st_size
+        return FileEntry(item.relative, size, sha256_file(target) if checksums else "")
+
+    report = RestoreReport(directories=dirs)
+    if files:
+        with ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="smemu-restore"
+        ) as pool:
+            futures = [pool.submit(fetch, f) for f in files]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [fut for fut in done if fut.exception() is not None]
+            if failed:
+                for fut in futures:
+                    fut.cancel()
+                error = failed[0].exception()
+                assert error is not None
+                raise error
+            report.files = sorted((fut.result() for fut in futures), key=lambda e: e.path)
+    report.total_bytes = sum(e.size for e in report.files)
+    report.seconds = time.monotonic() - started
+    return report

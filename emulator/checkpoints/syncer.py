@@ -1,0 +1,262 @@
+"""The per-path action of the mirror: look at one local path, make S3 agree with it.
+
+State (under one lock, never held during network I/O):
+- ``synced``: relative path → signature of the local version S3 is known to hold;
+- ``owned``: keys this mirror may delete: uploaded by it, or present both in S3 and locally
+  when it started (restored files). Other objects under the prefix are never touched.
+- ``failures``: relative path → last error, until a later attempt succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from boto3.s3.transfer import TransferConfig
+
+from emulator.checkpoints.localfs import (
+    FileSig,
+    OpenedFile,
+    open_regular,
+    remove_nofollow,
+    stat_regular,
+    touch_nofollow,
+    walk_regular_files,
+)
+from emulator.checkpoints.manifest import FileEntry, list_objects
+from emulator.checkpoints.reports import MirrorEvent, SyncReport
+from emulator.checkpoints.retry import with_retries
+from emulator.checkpoints.rules import is_ignored, uploaded_marker, uploading_marker
+from emulator.checkpoints.s3path import S3Location
+from emulator.checkpoints.transfer import upload_file
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Whether the path must be looked at again, and when."""
+
+    again_in: float | None = None
+    quiet: bool = False
+
+
+DONE = Outcome()
+
+
+class PathSyncer:
+    """Uploads, deletes and bookkeeping for one local root mirrored to one S3 prefix."""
+
+    def __init__(
+        self,
+        root: Path,
+        location: S3Location,
+        client: Any,
+        transfer_config: TransferConfig,
+        *,
+        markers: bool,
+        quiet_seconds: float,
+        on_event: Callable[[MirrorEvent], None] | None,
+        cancel: threading.Event,
+        attempts: int = 3,
+    ) -> None:
+        self.root = root
+        self.location = location
+        self._client = client
+        self._config = transfer_config
+        self._markers = markers
+        self._quiet_seconds = quiet_seconds
+        self._on_event = on_event
+        self._cancel = cancel
+        self._attempts = attempts
+        self._lock = threading.Lock()
+        self._synced: dict[str, FileSig] = {}
+        self._owned: set[str] = set()
+        self._failures: dict[str, str] = {}
+        self._report = SyncReport()
+
+    # -- start and reconcile -------------------------------------------------------------
+
+    def baseline(self) -> list[str]:
+        """Read S3 and the local tree at start; return the paths that need work.
+
+        Files present in both with equal sizes are taken as in sync (a restore just wrote them).
+        """
+        loc = self.location
+        objects = with_retries(
+            lambda: list_objects(self._client, loc.bucket, loc.prefix), cancel=self._cancel
+        )
+        remote = {loc.relative(o["Key"]): int(o.get("Size", 0)) for o in objects}
+        local = walk_regular_files(self.root).files
+        dirty: list[str] = []
+        with self._lock:
+            for rel, sig in local.items():
+                if is_ignored(rel):
+                    continue
+                if rel in remote:
+                    self._owned.add(rel)
+                    if remote[rel] == sig.size:
+                        self._synced[rel] = sig
+                        continue
+                dirty.append(rel)
+        return sorted(dirty)
+
+    def reconcile_candidates(self) -> list[str]:
+        """Paths where the local tree and what we know of S3 disagree (or that failed)."""
+        local = walk_regular_files(self.root).files
+        with self._lock:
+            dirty = {
+                rel
+                for rel, sig in local.items()
+                if not is_ignored(rel) and self._synced.get(rel) != sig
+            }
+            dirty.update(rel for rel in self._owned if rel not in local)
+            dirty.update(self._failures)
+        return sorted(dirty)
+
+    def owned_under(self, directory: str) -> list[str]:
+        """Owned paths below ``directory`` (relative, no trailing slash)."""
+        prefix = f"{directory}/"
+        with self._lock:
+            return sorted(rel for rel in self._owned if rel.startswith(prefix))
+
+    def failed_paths(self) -> list[str]:
+        with self._lock:
+            return sorted(self._failures)
+
+    def take_report(self, *, dropped: Iterable[str] = ()) -> SyncReport:
+        """The actions since the previous report, plus the errors still unresolved."""
+        with self._lock:
+            report, self._report = self._report, SyncReport()
+            report.errors = [f"{p}: {m}" for p, m in sorted(self._failures.items())]
+        report.dropped = list(dropped)
+        return report
+
+    # -- one path ------------------------------------------------------------------------
+
+    def process(self, rel: str, *, quiet: bool, urgent: bool) -> Outcome:
+        """Make S3 agree with the local path ``rel`` as it is now."""
+        opened = None if is_ignored(rel) else open_regular(self.root, rel)
+        if opened is None:
+            with self._lock:
+                gone = rel in self._owned
+            if gone:
+                self._delete(rel)
+            return DONE
+        with opened:
+            if quiet:
+                idle = time.time() - opened.sig.mtime_ns / 1e9
+                if not urgent and idle < self._quiet_seconds:
+                    return Outcome(again_in=self._quiet_seconds - idle, quiet=True)
+                with self._lock:
+                    if self._synced.get(rel) == opened.sig:
+                        return DONE
+            result = self._upload(rel, opened)
+            if result == "failed":
+                return DONE
+            changed = result == "again" or opened.current_sig() != opened.sig
+        # Rewritten in place, replaced or removed while we uploaded: look again.
+        if changed or stat_regular(self.root, rel) != opened.sig:
+            return Outcome(again_in=0.0)
+        return DONE
+
+    def _upload(self, rel: str, opened: OpenedFile) -> Literal["done", "again", "failed"]:
+        loc = self.location
+        key = loc.key_for(rel)
+        started = time.monotonic()
+        with self._lock:
+            self._owned.add(rel)
+        self._set_marker(rel, uploading=True)
+        try:
+            sha = opened.sha256()
+            shrank = with_retries(
+                lambda: upload_file(self._client, opened.read_path, loc.bucket, key, self._config),
+                attempts=self._attempts,
+                cancel=self._cancel,
+            )
+        except Exception as exc:
+            self._set_marker(rel, uploading=False, uploaded=False)
+            self._fail(rel, f"upload to s3://{loc.bucket}/{key} failed: {exc}", started)
+            with self._lock:
+                self._synced.pop(rel, None)
+            return "failed"
+        if shrank:  # S3 holds a padded mix: not a version worth recording
+            with self._lock:
+                self._synced.pop(rel, None)
+            self._set_marker(rel, uploading=False, uploaded=False)
+            return "again"
+        entry = FileEntry(rel, opened.sig.size, sha)
+        with self._lock:
+            self._synced[rel] = opened.sig
+            self._resolve(rel)
+            self._report.uploaded.append(entry)
+        self._set_marker(rel, uploading=False, uploaded=True)
+        self._emit(MirrorEvent("uploaded", rel, entry.size, sha, time.time(), _since(started)))
+        return "done"
+
+    def _delete(self, rel: str) -> None:
+        loc = self.location
+        key = loc.key_for(rel)
+        started = time.monotonic()
+        try:
+            with_retries(
+                lambda: self._client.delete_object(Bucket=loc.bucket, Key=key),
+                attempts=self._attempts,
+                cancel=self._cancel,
+            )
+        except Exception as exc:
+            self._fail(rel, f"delete of s3://{loc.bucket}/{key} failed: {exc}", started)
+            return
+        with self._lock:
+            self._owned.discard(rel)
+            self._synced.pop(rel, None)
+            self._resolve(rel)
+            self._report.deleted.append(rel)
+        self._set_marker(rel, uploading=False, uploaded=False)
+        self._emit(MirrorEvent("deleted", rel, 0, None, time.time(), _since(started)))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _resolve(self, rel: str) -> None:
+        """Caller holds the lock: a success clears the path's earlier failure."""
+        message = self._failures.pop(rel, None)
+        if message is not None:
+            self._report.recovered.append(f"{rel}: {message}")
+
+    def _fail(self, rel: str, message: str, started: float) -> None:
+        logger.warning("checkpoint mirror: %s: %s", rel, message)
+        with self._lock:
+            self._failures[rel] = message
+        self._emit(MirrorEvent("error", rel, 0, None, time.time(), _since(started), message))
+
+    def _set_marker(self, rel: str, *, uploading: bool, uploaded: bool = False) -> None:
+        if not self._markers:
+            return
+        try:
+            for name, want in (
+                (uploading_marker(rel), uploading),
+                (uploaded_marker(rel), uploaded),
+            ):
+                if want:
+                    touch_nofollow(self.root, name)
+                else:
+                    remove_nofollow(self.root, name)
+        except OSError as exc:  # the directory may be gone already
+            logger.debug("checkpoint mirror: marker for %s: %s", rel, exc)
+
+    def _emit(self, event: MirrorEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:
+            logger.exception("checkpoint mirror: on_event callback failed")
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started

@@ -1,0 +1,145 @@
+"""watchdog glue: turn file-system events below a root into "look at this path" calls.
+
+Linux uses the inotify observer explicitly (close-after-write and rename events, across bind
+mounts too); elsewhere the polling observer, which has no close events, so its modifications
+are treated as probes that wait for the file to be quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers.api import BaseObserver
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.5
+
+
+class EventSink(Protocol):
+    """What the watcher reports; paths are relative posix paths below the root."""
+
+    def changed(self, rel: str, *, quiet: bool) -> None:
+        """``rel`` was written and closed, renamed, or deleted (quiet: may be mid-write)."""
+
+    def tree_gone(self, rel: str) -> None:
+        """The directory ``rel`` was deleted or moved away."""
+
+    def tree_arrived(self, rel: str, *, quiet: bool) -> None:
+        """The directory ``rel`` was created or moved in: look at every file in it."""
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, root: str, sink: EventSink) -> None:
+        super().__init__()
+        self._root = root.rstrip(os.sep) or os.sep
+        self._sink = sink
+
+    def _rel(self, raw: Any) -> str | None:
+        if not raw:
+            return None
+        path = os.fsdecode(raw)
+        head = self._root if self._root.endswith(os.sep) else self._root + os.sep
+        if not path.startswith(head) or path == head:
+            return None
+        return path[len(head) :].replace(os.sep, "/")
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self._route(event)
+        except Exception:  # never let one bad event stop the observer thread
+            logger.exception("checkpoint watcher: cannot handle %r", event)
+
+    def _route(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        src = self._rel(event.src_path)
+        sink = self._sink
+        if kind == "moved":
+            dest = self._rel(getattr(event, "dest_path", ""))
+            if event.is_directory:
+                if src:
+                    sink.tree_gone(src)
+                if dest:
+                    sink.tree_arrived(dest, quiet=False)
+            else:
+                if src:
+                    sink.changed(src, quiet=False)
+                if dest:
+                    sink.changed(dest, quiet=False)
+        elif src is None:
+            return
+        elif kind == "deleted":
+            if event.is_directory:
+                sink.tree_gone(src)
+            else:
+                sink.changed(src, quiet=False)
+        elif kind == "closed":
+            sink.changed(src, quiet=False)
+        elif kind == "created":
+            if event.is_directory:
+                sink.tree_arrived(src, quiet=True)
+            else:
+                sink.changed(src, quiet=True)
+        elif kind == "modified" and not event.is_directory:
+            sink.changed(src, quiet=True)
+
+
+def _inotify(full_events: bool) -> BaseObserver:
+    from watchdog.observers.inotify import InotifyObserver
+
+    return InotifyObserver(generate_full_events=full_events)
+
+
+def _polling() -> BaseObserver:
+    from watchdog.observers.polling import PollingObserver
+
+    return PollingObserver(timeout=POLL_INTERVAL_S)
+
+
+def start_watching(root: Path, sink: EventSink) -> tuple[BaseObserver, bool]:
+    """Start an observer on ``root`` (recursive, symlinks not followed).
+
+    Returns the running observer and whether it reports close-after-write events (inotify).
+    Tries inotify with full move events (moves in and out of the tree are told apart from
+    creations and deletions), then plain inotify (watchdog 4.0.0 cannot schedule full events),
+    then polling.
+    """
+    handler = _Handler(str(root), sink)
+    attempts: list[tuple[str, Callable[[], BaseObserver], bool]] = []
+    if sys.platform.startswith("linux"):
+        attempts += [
+            ("inotify", lambda: _inotify(True), True),
+            ("inotify (plain moves)", lambda: _inotify(False), True),
+        ]
+    attempts.append(("polling", _polling, False))
+    errors: list[str] = []
+    for name, factory, close_events in attempts:
+        observer: BaseObserver | None = None
+        try:
+            observer = factory()
+            observer.schedule(handler, str(root), recursive=True)
+            observer.start()
+        except Exception as exc:  # e.g. fs.inotify.max_user_watches reached
+            errors.append(f"{name}: {exc}")
+            if observer is not None:
+                stop_watching(observer)
+            continue
+        if errors:
+            logger.warning("checkpoint watcher: using %s (%s)", name, "; ".join(errors))
+        return observer, close_events
+    raise OSError(f"cannot watch {root}: {'; '.join(errors)}")
+
+
+def stop_watching(observer: BaseObserver, timeout: float = 5.0) -> None:
+    try:
+        observer.stop()
+        if observer.is_alive():
+            observer.join(timeout)
+    except Exception:
+        logger.exception("checkpoint watcher: error while stopping the observer")

@@ -1,0 +1,141 @@
+"""restore(): everything under the prefix comes down before the container starts, safely."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.checkpoints import CheckpointMirror, restore, verify_mirror
+from emulator.errors import CheckpointError
+
+try:
+    from ._s3server import MotoS3
+except ImportError:  # tests/unit is not a package
+    from _s3server import MotoS3  # type: ignore[no-redef]
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[MotoS3]:
+    server = MotoS3()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(s3: MotoS3) -> Any:
+    return s3.client()
+
+
+@pytest.fixture
+def bucket(s3: MotoS3, client: Any) -> str:
+    return s3.new_bucket(client)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_restores_nested_keys_markers_and_empty_files(client: Any, bucket: str, tmp_path: Path):
+    objects = {
+        "ckpt/model.pt": b"weights" * 1000,
+        "ckpt/step-10/optimizer.pt": b"adam",
+        "ckpt/step-10/deep/er/state.json": b"{}",
+        "ckpt/empty": b"",
+        "ckpt/logs/": b"",  # a directory marker
+        "other/ignored.txt": b"not under the prefix",
+        "ckptx/also-not": b"shares the prefix's letters only",
+    }
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    seen: list[tuple[int, int, str]] = []
+    local = tmp_path / "restore-here"
+
+    report = restore(
+        client,
+        f"s3://{bucket}/ckpt",
+        local,
+        progress=lambda done, total, path: seen.append((done, total, path)),
+    )
+
+    expected = {k[len("ckpt/") :]: v for k, v in objects.items() if k.startswith("ckpt/")}
+    files = {k: v for k, v in expected.items() if not k.endswith("/")}
+    assert sorted(e.path for e in report.files) == sorted(files)
+    for entry in report.files:
+        assert (local / entry.path).read_bytes() == files[entry.path]
+        assert entry.size == len(files[entry.path])
+        assert entry.sha256 == _sha(files[entry.path])
+    assert (local / "logs").is_dir()
+    assert report.directories == ["logs"]
+    assert report.total_bytes == sum(len(v) for v in files.values())
+    assert report.seconds >= 0
+    assert seen and seen[-1][0] == seen[-1][1] == report.total_bytes
+    assert not (local / "ignored.txt").exists() and not (local / "also-not").exists()
+    assert verify_mirror(client, f"s3://{bucket}/ckpt/", local) == []
+
+
+@pytest.mark.parametrize(
+    "bad_key",
+    ["ckpt/../evil", "ckpt/sub/../../evil", "ckpt//etc/passwd", "ckpt/a/./b", "ckpt/a//b"],
+)
+def test_refuses_keys_that_escape_and_writes_nothing(
+    client: Any, bucket: str, tmp_path: Path, bad_key: str
+):
+    client.put_object(Bucket=bucket, Key="ckpt/fine.txt", Body=b"ok")
+    client.put_object(Bucket=bucket, Key=bad_key, Body=b"evil")
+    local = tmp_path / "ckpt"
+
+    with pytest.raises(CheckpointError) as err:
+        restore(client, f"s3://{bucket}/ckpt", local)
+
+    assert repr(bad_key) in str(err.value)
+    assert not (tmp_path / "evil").exists()
+    assert not local.exists() or list(local.iterdir()) == []
+
+
+def test_refuses_a_key_that_is_both_file_and_directory(client: Any, bucket: str, tmp_path: Path):
+    client.put_object(Bucket=bucket, Key="ckpt/a", Body=b"file")
+    client.put_object(Bucket=bucket, Key="ckpt/a/b", Body=b"under the file")
+    with pytest.raises(CheckpointError, match="ckpt/a"):
+        restore(client, f"s3://{bucket}/ckpt", tmp_path / "ckpt")
+
+
+def test_refuses_to_write_through_a_symlinked_directory(client: Any, bucket: str, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    local = tmp_path / "ckpt"
+    local.mkdir()
+    (local / "sub").symlink_to(outside, target_is_directory=True)
+    client.put_object(Bucket=bucket, Key="ckpt/sub/x", Body=b"x")
+    with pytest.raises(CheckpointError, match="symlink"):
+        restore(client, f"s3://{bucket}/ckpt", local)
+    assert list(outside.iterdir()) == []
+
+
+def test_empty_prefix_restores_nothing(client: Any, bucket: str, tmp_path: Path):
+    report = restore(client, f"s3://{bucket}/nothing-here", tmp_path / "ckpt")
+    assert report.files == [] and report.total_bytes == 0
+    assert (tmp_path / "ckpt").is_dir()
+
+
+def test_missing_bucket_is_a_checkpoint_error(client: Any, tmp_path: Path):
+    with pytest.raises(CheckpointError, match="cannot list"):
+        restore(client, "s3://no-such-bucket-here/ckpt", tmp_path / "ckpt")
+
+
+def test_restored_files_are_not_uploaded_again(client: Any, bucket: str, tmp_path: Path):
+    uri = f"s3://{bucket}/run1"
+    client.put_object(Bucket=bucket, Key="run1/a.bin", Body=b"a" * 100)
+    client.put_object(Bucket=bucket, Key="run1/d/b.bin", Body=b"b" * 10)
+    local = tmp_path / "ckpt"
+    restore(client, uri, local)
+
+    mirror = CheckpointMirror(local, uri, client).start()
+    report = mirror.stop()
+
+    assert report.uploaded == [] and report.deleted == [] and report.ok
+    assert verify_mirror(client, uri, local) == []
