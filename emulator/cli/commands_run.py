@@ -13,7 +13,7 @@ from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, ensure_endpoint
 from emulator.cli.follow import emulator_report, follow, render_summary
 from emulator.cli.request import RunOptions, build_request, parse_pairs
-from emulator.faults.plan import parse_duration, parse_plan
+from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
 from emulator.storage.s3 import ensure_bucket, split_s3_uri
@@ -32,7 +32,11 @@ from emulator.storage.s3 import ensure_bucket, split_s3_uri
 @click.option("--spot", is_flag=True, help="EnableManagedSpotTraining")
 @click.option("--max-wait", type=int, help="StoppingCondition.MaxWaitTimeInSeconds")
 @click.option("--interrupt", "interrupts", multiple=True, metavar="TRIGGER",
-              help="Spot interruption, e.g. after=30s (repeatable: one per attempt).")
+              help="Spot interruption trigger, e.g. after=30s, checkpoint=2, log=REGEX, "
+                   "random=60s:7, start, wait=1m; options /grace=10s /hard /capacity=30s "
+                   "(repeatable, used in order).")
+@click.option("--interrupt-plan", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Interruption plan file (YAML or JSON list of triggers).")
 @click.option("--grace-period", help="SIGTERM->SIGKILL window, e.g. 120s (0 = hard kill).")
 @click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES),
               help="After a kill: upload what is left (flush) or lose it (lose).")
@@ -51,13 +55,17 @@ from emulator.storage.s3 import ensure_bucket, split_s3_uri
 def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
         environment: tuple[str, ...], output_path: str | None, checkpoint_s3_uri: str | None,
         checkpoint_local_path: str | None, instance_type: str | None, max_run: int | None,
-        spot: bool, max_wait: int | None, interrupts: tuple[str, ...], grace_period: str | None,
+        spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
+        interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, request_file: Path | None, endpoint_url: str | None,
         no_create_buckets: bool, detach: bool, no_logs: bool, as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
     defaults = JobSettings()
+    plan = load_plan_file(interrupt_plan) if interrupt_plan else defaults.plan
+    if interrupts:
+        plan = InterruptionPlan(plan.triggers + parse_plan(interrupts).triggers)
     settings = JobSettings(
-        plan=parse_plan(interrupts) if interrupts else defaults.plan,
+        plan=plan,
         grace_period=parse_duration(grace_period) if grace_period else defaults.grace_period,
         checkpoint_flush=checkpoint_flush or defaults.checkpoint_flush,
     )

@@ -123,15 +123,25 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
     if job.get("ModelArtifacts") and job["TrainingJobStatus"] in ("Completed", "Stopped"):
         lines.append(f"  Model: {job['ModelArtifacts']['S3ModelArtifacts']}")
     if attempts:
-        lines.append("  attempt  outcome       train s  restored  uploaded  interruption")
+        lines.append("  attempt  outcome               train s  restored  uploaded  lost s  "
+                     "resume                  interruption")
         for a in attempts:
             restored = a.get("CheckpointsRestored", [])
             uploaded = a.get("CheckpointsUploaded", [])
             outcome = str(a.get("Outcome") or "running")
             if a.get("SigKilled"):
                 outcome += " (SIGKILL)"
+            lost = a.get("LostTrainingSeconds")
             lines.append(
-                f"  {a['Attempt']:>7}  {outcome:<12} {a.get('TrainingSeconds', 0):>8.1f}  "
-                f"{len(restored):>8}  {len(uploaded):>8}  {a.get('Interruption') or '-'}"
+                f"  {a['Attempt']:>7}  {outcome:<20} {a.get('TrainingSeconds', 0):>8.1f}  "
+                f"{len(restored):>8}  {len(uploaded):>8}  "
+                f"{'-' if lost is None else format(lost, '.1f'):>6}  "
+                f"{a.get('Resume') or '-':<22}  {a.get('Interruption') or '-'}"
             )
+        for a in attempts:
+            for flag in a.get("Flags", []):
+                lines.append(click.style(f"  ! attempt {a['Attempt']}: {flag}", fg="yellow"))
+    if report.get("UnfiredTriggers"):
+        lines.append("  Triggers never fired (the job ended first): "
+                     + " ".join(report["UnfiredTriggers"]))
     return "\n".join(lines)

@@ -89,12 +89,14 @@ def summary(job: TrainingJob) -> dict[str, Any]:
     return out
 
 
-def emulator_report(job: TrainingJob, settings: JobSettings) -> dict[str, Any]:
+def emulator_report(job: TrainingJob, settings: JobSettings,
+                    unfired: list[str] | None = None) -> dict[str, Any]:
     """The emulator's extension: settings and the per-attempt history."""
     return {
         "Settings": settings.to_dict(),
         "Attempts": [a.to_dict() for a in job.attempts],
         "Interruptions": sum(1 for a in job.attempts if a.outcome == "interrupted"),
+        "UnfiredTriggers": list(unfired or []),
     }
 
 

@@ -70,6 +70,10 @@ class JobLifecycle:
         self.job.attempts.append(attempt)
         return attempt
 
+    def note(self, message: str) -> None:
+        """A new StatusMessage for the current status (e.g. waiting for spot capacity)."""
+        self._enter(self.job.secondary_status, message, self.clock.now())
+
     def downloading(self) -> None:
         self._enter(S.DOWNLOADING, Msg.DOWNLOADING, self.clock.now())
 

@@ -51,6 +51,17 @@ class Attempt:
     deleted: list[str] = field(default_factory=list)
     sigkilled: bool = False  # the container outlived its grace period
     log_stream: str | None = None
+    interrupted_at: float | None = None  # when the interruption signal was sent
+    grace_period: float | None = None
+    # Resume verification (see jobs/resume.py).
+    resume: str | None = None  # resumed | restarted-from-scratch | fresh-start | unknown
+    restored_read: list[str] = field(default_factory=list)
+    written_in_place: list[str] = field(default_factory=list)  # not temp file + rename
+    torn: list[str] = field(default_factory=list)  # being written when the container died
+    written_in_grace: list[str] = field(default_factory=list)
+    last_upload_at: float | None = None
+    lost_seconds: float | None = None
+    flags: list[str] = field(default_factory=list)
 
     @property
     def training_seconds(self) -> float:
@@ -77,6 +88,17 @@ class Attempt:
             "CheckpointsRestored": [vars(f) for f in self.restored],
             "CheckpointsUploaded": [vars(f) for f in self.uploaded],
             "CheckpointsDeleted": list(self.deleted),
+            "InterruptedAt": self.interrupted_at,
+            "GracePeriodSeconds": self.grace_period,
+            "Resume": self.resume,
+            "RestoredFilesRead": list(self.restored_read),
+            "WrittenInPlace": list(self.written_in_place),
+            "TornFiles": list(self.torn),
+            "WrittenDuringGrace": list(self.written_in_grace),
+            "LastUploadAt": self.last_upload_at,
+            "LostTrainingSeconds": None if self.lost_seconds is None
+            else round(self.lost_seconds, 3),
+            "Flags": list(self.flags),
         }
 
 

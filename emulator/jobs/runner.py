@@ -1,4 +1,4 @@
-"""Runs one training job for real: attempts, restore, container, mirror, interruptions, uploads.
+"""Runs one training job for real: attempts, waits for capacity, interruptions, the end.
 
 The runner acts (through runtime/, checkpoints/, storage/) and reports each event to the
 pure JobLifecycle, which decides what DescribeTrainingJob shows.
@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emulator import contract
-from emulator.checkpoints import CheckpointMirror, MirrorEvent, restore
+from emulator.checkpoints import restore
 from emulator.contract import SecondaryStatus
+from emulator.faults.arming import PlanCursor
+from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
@@ -27,11 +29,10 @@ from emulator.runtime.engine import ContainerHandle, DockerEngine
 from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
 from emulator.runtime.translate import ContainerSpec, container_environment, gateway_url
 from emulator.storage.artifacts import artifact_uri, download_prefix, upload_directory_tar
-from emulator.storage.logs import CloudWatchLogWriter, log_stream_name
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.2
+WAITING_FOR_CAPACITY = "Insufficient capacity error from EC2 while launching instances, retrying!"
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,6 @@ class RunnerContext:
     gateway_image: str = "smemu-base:latest"
 
 
-class _Reason:
-    EXITED = "exited"
-    INTERRUPT = "interrupt"
-    STOP = "stop"
-    MAX_RUNTIME = "max-runtime"
-    MAX_WAIT = "max-wait"
-
-
 class JobRunner:
     def __init__(self, job: TrainingJob, lifecycle: JobLifecycle, settings: JobSettings,
                  ctx: RunnerContext) -> None:
@@ -65,23 +58,24 @@ class JobRunner:
         self.ctx = ctx
         self.wake = threading.Event()  # set on StopTrainingJob or an interruption request
         self.interrupt_requested: str | None = None
-        self._lock = threading.Lock()  # guards lifecycle calls against API reads
+        self.lock = threading.Lock()  # guards the job against API reads mid-update
         self.metrics = MetricTracker(
-            (job.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
-        )
+            (job.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions"))
         stopping = job.request.get("StoppingCondition") or {}
         self.max_runtime = float(stopping.get("MaxRuntimeInSeconds",
                                               contract.DEFAULT_MAX_RUNTIME_S))
         wait = stopping.get("MaxWaitTimeInSeconds")
         self.max_wait = float(wait) if job.is_spot and wait else None
+        self.cursor = PlanCursor(settings.plan if job.is_spot else PlanCursor.EMPTY)
         self.network: str | None = None
         self.gateway: ContainerHandle | None = None
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        self._final: Callable[[], None] | None = None  # the terminal transition, applied last
         self.thread = threading.Thread(target=self.run, name=f"job-{job.name}", daemon=True)
 
     @property
-    def lock(self) -> threading.Lock:
-        return self._lock
+    def image(self) -> str:
+        return str(self.job.request["AlgorithmSpecification"]["TrainingImage"])
 
     # -- requests from the API ------------------------------------------------------
     def request_stop(self) -> None:
@@ -92,56 +86,94 @@ class JobRunner:
         self.interrupt_requested = why
         self.wake.set()
 
+    def max_wait_exceeded(self) -> bool:
+        return self.max_wait is not None and \
+            time.time() - self.job.creation_time >= self.max_wait
+
     # -- the job --------------------------------------------------------------------
     def run(self) -> None:
         try:
             self._run()
         except Exception as err:  # the job fails; the endpoint goes on
             log.exception("job %s failed inside the emulator", self.job.name)
-            with self._lock:
-                if self.job.status not in contract.TERMINAL_STATUSES:
-                    self.lifecycle.failed(f"InternalServerError: {type(err).__name__}: {err}")
+            reason = f"InternalServerError: {type(err).__name__}: {err}"
+            self._final = lambda: self.lifecycle.failed(reason)
         finally:
-            if self.gateway:
-                self.gateway.remove()
-            if self.network:
-                self.ctx.engine.remove_network(self.network)
-            shutil.rmtree(self._job_dir, ignore_errors=True)
-
-    @property
-    def _job_dir(self) -> Path:
-        return self.ctx.workdir / self.job.name
+            # Clean up before the terminal status is published: a client that sees
+            # Completed/Failed/Stopped finds nothing of the job left behind.
+            try:
+                if self.gateway:
+                    self.gateway.remove()
+                if self.network:
+                    self.ctx.engine.remove_network(self.network)
+                self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
+            finally:
+                with self.lock:
+                    if self.job.status not in contract.TERMINAL_STATUSES:
+                        (self._final or (lambda: self.lifecycle.failed(
+                            "InternalServerError: the job ended without a status")))()
 
     def _run(self) -> None:
-        image = self.job.request["AlgorithmSpecification"]["TrainingImage"]
         self.network = self.ctx.engine.create_network(
             f"smemu-{self.ctx.server_id}-{self.job.name}",
-            L.job_labels(self.ctx.server_id, self.job.name),
-        )
+            L.job_labels(self.ctx.server_id, self.job.name))
         self._start_gateway()
         while True:
-            with self._lock:
+            with self.lock:
                 attempt = self.lifecycle.attempt_starting()
-            if self._check_stop_before_launch():
+            for wait in self.cursor.take_waits():
+                self._wait_for_capacity(wait.seconds, in_starting=True)
+            if self._stop_before_launch():
                 return
-            with self._lock:
+            armed = self.cursor.armed()
+            with self.lock:
                 self.lifecycle.downloading()
-            dirs = HostDirs(self._job_dir / f"attempt-{attempt.number}" / "algo-1")
+            dirs = HostDirs(self.ctx.workdir / self.job.name / f"attempt-{attempt.number}" /
+                            "algo-1")
             stage_host(dirs, self.job.request, "algo-1", ["algo-1"])
             self._restore_checkpoints(dirs, attempt)
             self._download_channels(dirs)
-            if self._check_stop_before_launch():
+            if self._stop_before_launch():
                 return
-            reason = self._run_attempt(image, dirs, attempt)
-            if reason != _Reason.INTERRUPT:
-                self._finish(reason, dirs, attempt)
+            if armed and armed.at_start:
+                reason = Reason.INTERRUPT
+                with self.lock:
+                    self.lifecycle.interrupted(armed.trigger.spec)
+                attempt.interrupted_at = time.time()
+            else:
+                run = AttemptRun(self, attempt, dirs, armed)
+                reason = run.run()
+                if reason != Reason.INTERRUPT:
+                    self._finish(reason, dirs, attempt)
+                    return
+            trigger = self.cursor.consume() if armed and attempt.interruption == \
+                armed.trigger.spec else None
+            self.ctx.engine.remove_tree(dirs.root, self.image)
+            if trigger and trigger.capacity:
+                self._wait_for_capacity(trigger.capacity, in_starting=False)
+            if self._stop_before_launch():
                 return
-            self.ctx.engine.remove_tree(dirs.root, image)
-            if self._max_wait_exceeded():
-                with self._lock:
-                    self.lifecycle.stopping()
-                    self.lifecycle.stopped(SecondaryStatus.MAX_WAIT_TIME_EXCEEDED)
-                return
+
+    def _wait_for_capacity(self, seconds: float, *, in_starting: bool) -> None:
+        """No spot capacity for `seconds` (counted against MaxWaitTimeInSeconds)."""
+        if in_starting:
+            with self.lock:
+                self.lifecycle.note(WAITING_FOR_CAPACITY)
+        deadline = time.time() + seconds
+        while time.time() < deadline and not self.job.stop_requested \
+                and not self.max_wait_exceeded():
+            self.wake.wait(min(POLL_SECONDS, max(0.0, deadline - time.time())))
+            self.wake.clear()
+
+    def _stop_before_launch(self) -> bool:
+        if not self.job.stop_requested and not self.max_wait_exceeded():
+            return False
+        why = SecondaryStatus.STOPPED if self.job.stop_requested else \
+            SecondaryStatus.MAX_WAIT_TIME_EXCEEDED
+        with self.lock:
+            self.lifecycle.stopping()
+        self._final = lambda: self.lifecycle.stopped(why)
+        return True
 
     def _start_gateway(self) -> None:
         """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
@@ -157,20 +189,6 @@ class JobRunner:
             self.network, self.ctx.gateway_socket,
             L.job_labels(self.ctx.server_id, self.job.name))
         self.endpoint_url_inside = gateway_url()
-
-    def _check_stop_before_launch(self) -> bool:
-        if not self.job.stop_requested and not self._max_wait_exceeded():
-            return False
-        why = SecondaryStatus.STOPPED if self.job.stop_requested else \
-            SecondaryStatus.MAX_WAIT_TIME_EXCEEDED
-        with self._lock:
-            self.lifecycle.stopping()
-            self.lifecycle.stopped(why)
-        return True
-
-    def _max_wait_exceeded(self) -> bool:
-        return self.max_wait is not None and \
-            time.time() - self.job.creation_time >= self.max_wait
 
     def _restore_checkpoints(self, dirs: HostDirs, attempt: Attempt) -> None:
         uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
@@ -189,12 +207,11 @@ class JobRunner:
             elif uri:
                 download_prefix(self.ctx.s3.client(), uri, target)
 
-    # -- one container --------------------------------------------------------------
-    def _spec(self, image: str, dirs: HostDirs, attempt: Attempt) -> ContainerSpec:
+    def container_spec(self, dirs: HostDirs, attempt: Attempt) -> ContainerSpec:
         algo = self.job.request["AlgorithmSpecification"]
         return ContainerSpec(
             name=f"smemu-{self.ctx.server_id}-{self.job.name}-{attempt.number}-algo-1",
-            image=image,
+            image=self.image,
             host="algo-1",
             dirs=dirs,
             environment=container_environment(self.job.request, self.job.arn, self.ctx.region,
@@ -207,127 +224,26 @@ class JobRunner:
             arguments=algo.get("ContainerArguments"),
         )
 
-    def _run_attempt(self, image: str, dirs: HostDirs, attempt: Attempt) -> str:
-        uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
-        mirror = CheckpointMirror(dirs.checkpoints, uri, self.ctx.s3.client(),
-                                  on_event=lambda e: self._on_mirror_event(attempt, e)) \
-            if uri else None
-        stream = log_stream_name(self.job.name, "algo-1", time.time())
-        attempt.log_stream = stream
-        writer = CloudWatchLogWriter(self.ctx.logs.client("logs"), stream)
-        writer.start()
-        if mirror:
-            mirror.start()
-        with self._lock:
-            self.lifecycle.training()
-        handle = self.ctx.engine.start(self._spec(image, dirs, attempt))
-        exited = threading.Event()
-        pump = threading.Thread(target=self._pump_logs, args=(handle, writer, exited), daemon=True)
-        pump.start()
-        try:
-            reason, trigger = self._watch(handle, exited, attempt)
-            sigkilled = False
-            if reason != _Reason.EXITED:
-                if reason != _Reason.INTERRUPT:
-                    with self._lock:
-                        self.lifecycle.stopping()
-                grace = self.settings.grace_period
-                sigkilled = self._terminate(handle, exited, grace)
-            exit_code = handle.wait(timeout=30)
-            pump.join(timeout=10)
-            with self._lock:
-                self.lifecycle.container_ended(exit_code, sigkilled)
-            if mirror:
-                lose = reason == _Reason.INTERRUPT and self.settings.checkpoint_flush == "lose"
-                mirror.stop(flush=not lose)
-            if reason == _Reason.INTERRUPT:
-                with self._lock:
-                    self.lifecycle.interrupted(trigger)
-            if exit_code is not None and exit_code != 0 and reason == _Reason.EXITED \
-                    and handle.oom_killed():
-                attempt.outcome = "oom"
-            return reason
-        finally:
-            if mirror:
-                mirror.stop(flush=False)
-            handle.remove()
-            writer.close()
-
-    def _watch(self, handle: ContainerHandle, exited: threading.Event,
-               attempt: Attempt) -> tuple[str, str]:
-        trigger = self.settings.plan.for_attempt(attempt.number) if self.job.is_spot else None
-        used_before = sum(a.training_seconds for a in self.job.attempts[:-1])
-        started = attempt.training_started_at or time.time()
-        while not exited.is_set():
-            now = time.time()
-            if self.job.stop_requested:
-                return _Reason.STOP, ""
-            if self.interrupt_requested:
-                why, self.interrupt_requested = self.interrupt_requested, None
-                return _Reason.INTERRUPT, why
-            if trigger is not None and now - started >= trigger.seconds:
-                return _Reason.INTERRUPT, trigger.spec
-            if used_before + now - started >= self.max_runtime:
-                return _Reason.MAX_RUNTIME, ""
-            if self._max_wait_exceeded():
-                return _Reason.MAX_WAIT, ""
-            self.wake.wait(POLL_SECONDS)
-            self.wake.clear()
-        return _Reason.EXITED, ""
-
-    def _terminate(self, handle: ContainerHandle, exited: threading.Event, grace: float) -> bool:
-        """SIGTERM, then SIGKILL after `grace` seconds; True when SIGKILL was needed."""
-        if grace > 0:
-            handle.send_signal(signal.SIGTERM)
-            if exited.wait(grace):
-                return False
-        handle.send_signal(signal.SIGKILL)
-        exited.wait(30)
-        return True
-
-    def _pump_logs(self, handle: ContainerHandle, writer: CloudWatchLogWriter,
-                   exited: threading.Event) -> None:
-        try:
-            for line in handle.log_lines():
-                now = time.time()
-                writer.write(line, now)
-                self.metrics.observe(line, now)
-        except Exception as err:
-            log.warning("log stream of %s ended: %s", handle.name, err)
-        finally:
-            handle.wait(timeout=None)
-            exited.set()
-            self.wake.set()
-
-    def _on_mirror_event(self, attempt: Attempt, event: MirrorEvent) -> None:
-        if event.kind == "uploaded":
-            attempt.uploaded.append(CheckpointFile(event.path, event.size, event.sha256, event.at))
-        elif event.kind == "deleted":
-            attempt.deleted.append(event.path)
-
     # -- the end ----------------------------------------------------------------------
     def _finish(self, reason: str, dirs: HostDirs, attempt: Attempt) -> None:
-        image = self.job.request["AlgorithmSpecification"]["TrainingImage"]
-        exit_code = attempt.exit_code
-        with self._lock:
+        with self.lock:
             self.job.final_metrics = self.metrics.final()
-        if reason == _Reason.EXITED and exit_code != 0:
-            with self._lock:
-                self.lifecycle.failed(self._failure_reason(dirs, attempt))
+        if reason == Reason.EXITED and attempt.exit_code != 0:
+            failure = self._failure_reason(dirs, attempt)
+            self._final = lambda: self.lifecycle.failed(failure)
+            return
+        with self.lock:
+            self.lifecycle.uploading()
+        self._upload_artifacts(dirs)
+        if reason == Reason.EXITED:
+            self._final = self.lifecycle.completed
         else:
-            with self._lock:
-                self.lifecycle.uploading()
-            self._upload_artifacts(dirs)
-            with self._lock:
-                if reason == _Reason.EXITED:
-                    self.lifecycle.completed()
-                else:
-                    self.lifecycle.stopped({
-                        _Reason.STOP: SecondaryStatus.STOPPED,
-                        _Reason.MAX_RUNTIME: SecondaryStatus.MAX_RUNTIME_EXCEEDED,
-                        _Reason.MAX_WAIT: SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
-                    }[reason])
-        self.ctx.engine.remove_tree(dirs.root, image)
+            why = {
+                Reason.STOP: SecondaryStatus.STOPPED,
+                Reason.MAX_RUNTIME: SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+                Reason.MAX_WAIT: SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
+            }[reason]
+            self._final = lambda: self.lifecycle.stopped(why)
 
     def _failure_reason(self, dirs: HostDirs, attempt: Attempt) -> str:
         try:

@@ -75,7 +75,7 @@ class JobService:
     def emulator_report(self, name: str) -> dict[str, Any]:
         job, runner, settings = self._entry(name)
         with runner.lock:
-            return emulator_report(job, settings)
+            return emulator_report(job, settings, runner.cursor.unfired)
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)

@@ -35,7 +35,7 @@ class JobSettings:
     def to_tags(self) -> list[dict[str, str]]:
         tags = []
         if self.plan.triggers:
-            tags.append({"Key": TAG_INTERRUPT, "Value": self.plan.spec})
+            tags.append({"Key": TAG_INTERRUPT, "Value": self.plan.to_tag_value()})
         if self.grace_period != DEFAULT_GRACE_PERIOD_S:
             tags.append({"Key": TAG_GRACE, "Value": format_duration(self.grace_period)})
         if self.checkpoint_flush != "flush":

@@ -59,6 +59,14 @@ def test_two_interruptions_resume_and_complete(endpoint: EndpointProcess, sagema
     assert attempts[0]["CheckpointsRestored"] == []
     assert attempts[1]["CheckpointsRestored"] and attempts[2]["CheckpointsRestored"]
     assert all(a["CheckpointsUploaded"] for a in attempts)
+    # Resume verification, generic (inotify): later attempts read the restored checkpoint.
+    assert [a["Resume"] for a in attempts] == ["fresh-start", "resumed", "resumed"]
+    assert attempts[1]["RestoredFilesRead"] == ["checkpoint.json"]
+    assert all(a["LostTrainingSeconds"] is not None for a in attempts[:2])
+    assert not any("scratch" in f for a in attempts for f in a["Flags"])
+    # The toy trainer checkpoints on SIGTERM: written during the grace window, atomically.
+    assert "checkpoint.json" in attempts[0]["WrittenDuringGrace"]
+    assert attempts[0]["WrittenInPlace"] == []
     # Billing across attempts, spot discount applied.
     assert job["TrainingTimeInSeconds"] >= 3
     assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
@@ -88,6 +96,8 @@ def test_restart_from_scratch_is_visible(endpoint: EndpointProcess, sagemaker: A
     # Checkpoints were restored into the container, yet it started from step 0.
     report = endpoint.report(job_name)
     assert report["Attempts"][-1]["CheckpointsRestored"]
+    assert [a["Resume"] for a in report["Attempts"]][1:] == ["restarted-from-scratch"] * 2
+    assert any("restarted from scratch" in f for f in report["Attempts"][1]["Flags"])
     assert model["resumed_from"] is None
     assert model["steps_run_this_attempt"] == 30
 

@@ -20,11 +20,9 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-def test_plan_one_trigger_per_attempt() -> None:
+def test_plan_spec_roundtrip() -> None:
     plan = parse_plan(["after=5s", "after=1m"])
-    assert plan.for_attempt(1) is not None and plan.for_attempt(1).seconds == 5
-    assert plan.for_attempt(2) is not None and plan.for_attempt(2).seconds == 60
-    assert plan.for_attempt(3) is None
+    assert [t.seconds for t in plan.triggers] == [5, 60]
     assert plan.spec == "after=5s after=60s"
     assert parse_plan(plan.spec) == plan
 
@@ -32,6 +30,9 @@ def test_plan_one_trigger_per_attempt() -> None:
 def test_bad_trigger_names_the_syntax() -> None:
     with pytest.raises(PlanError, match="after=DURATION"):
         parse_plan("whenever=5s")
+    for bad in ("checkpoint=0", "log=(", "random=5s:x", "start=3", "after", "after=5s/grace"):
+        with pytest.raises(PlanError):
+            parse_plan([bad])
 
 
 def test_settings_roundtrip_through_tags_that_fit_the_tag_pattern() -> None:

@@ -1,0 +1,133 @@
+"""What a training script does in its checkpoint directory, seen through inotify.
+
+Records, per relative path: reads of existing files, writes in place, files renamed into place.
+These are the generic resume signals: a restarted attempt that never opens the restored files did
+not resume from them; a checkpoint closed under its final name was written non-atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.events import (
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.inotify import InotifyObserver
+
+from emulator.checkpoints.rules import is_marker
+
+WriteStarted = Callable[[str, int], None]  # (relative path, how many writes have started so far)
+
+
+@dataclass
+class Activity:
+    """The record of one watch (one attempt)."""
+
+    reads: dict[str, float] = field(default_factory=dict)  # path -> first read time
+    in_place_writes: dict[str, float] = field(default_factory=dict)  # closed under final name
+    renamed_in: dict[str, float] = field(default_factory=dict)  # path -> last rename time
+    first_written: dict[str, float] = field(default_factory=dict)  # first new content
+    writes_started: int = 0
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, root: str, recorder: ActivityRecorder) -> None:
+        self.root = root
+        self.recorder = recorder
+
+    def _rel(self, raw: bytes | str) -> str | None:
+        path = os.fsdecode(raw)
+        rel = os.path.relpath(path, self.root)
+        if rel.startswith("..") or is_marker(rel):
+            return None
+        return rel.replace(os.sep, "/")
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        rel = self._rel(event.src_path)
+        now = time.time()
+        rec = self.recorder
+        with rec.lock:
+            if rec.paused or rel is None:
+                return
+            act = rec.activity
+            if isinstance(event, FileOpenedEvent):
+                rec.opened.add(rel)
+            elif isinstance(event, FileClosedNoWriteEvent):
+                if rel in rec.opened and rel not in rec.writing:
+                    act.reads.setdefault(rel, now)
+                rec.opened.discard(rel)
+            elif isinstance(event, FileModifiedEvent):
+                if rel not in rec.writing:
+                    rec.writing.add(rel)
+                    act.writes_started += 1
+                    callback, count = rec.on_write_started, act.writes_started
+                    if callback is not None:
+                        threading.Thread(target=callback, args=(rel, count), daemon=True).start()
+            elif isinstance(event, FileClosedEvent):
+                rec.writing.discard(rel)
+                rec.opened.discard(rel)
+                act.in_place_writes[rel] = now
+                act.first_written.setdefault(rel, now)
+            elif isinstance(event, FileMovedEvent):
+                dest = self._rel(event.dest_path)
+                act.in_place_writes.pop(rel, None)  # a temp file, renamed into place
+                rec.writing.discard(rel)
+                if dest is not None:
+                    act.renamed_in[dest] = now
+                    act.first_written.setdefault(dest, now)
+                    act.in_place_writes.pop(dest, None)
+
+
+class ActivityRecorder:
+    """Context manager: records checkpoint-directory activity until stopped."""
+
+    def __init__(self, root: Path, on_write_started: WriteStarted | None = None) -> None:
+        self.root = root
+        self.on_write_started = on_write_started
+        self.activity = Activity()
+        self.lock = threading.Lock()
+        self.opened: set[str] = set()
+        self.writing: set[str] = set()
+        self.paused = False
+        self._observer: InotifyObserver | None = None
+
+    def start(self) -> ActivityRecorder:
+        observer = InotifyObserver()
+        observer.schedule(_Handler(str(self.root), self), str(self.root), recursive=True)
+        observer.start()
+        self._observer = observer
+        return self
+
+    def writing_now(self) -> set[str]:
+        """Files written to and not yet closed: torn if the writer dies now."""
+        with self.lock:
+            return set(self.writing)
+
+    def stop(self) -> Activity:
+        """Stop recording (idempotent); later events, e.g. the mirror's own reads, are ignored."""
+        with self.lock:
+            self.paused = True
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+        return self.activity
+
+    def __enter__(self) -> ActivityRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
