@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from emulator.checkpoints.localfs import open_regular, walk_regular_files
 from emulator.checkpoints.rules import is_ignored
 from emulator.checkpoints.s3path import parse_s3_uri
+from emulator.errors import CheckpointError
 
 _CHUNK = 1024 * 1024
+_CHECKSUM_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -53,30 +56,47 @@ def local_manifest(root: Path) -> Manifest:
 
 
 def s3_manifest(client: Any, s3_uri: str) -> dict[str, FileEntry]:
-    """Every object under the prefix (directory markers excluded), hashed by streaming it."""
+    """Every object under the prefix (directory markers excluded), hashed by streaming it.
+
+    An object deleted between the listing and its download is left out. One whose content does
+    not match its stored checksum (an upload racing a rewrite, on a server that does not check
+    checksums) is read again a few times, then raises CheckpointError.
+    """
     loc = parse_s3_uri(s3_uri)
     entries: dict[str, FileEntry] = {}
     for obj in list_objects(client, loc.bucket, loc.prefix):
         key: str = obj["Key"]
         if key.endswith("/"):
             continue
-        try:
-            body = client.get_object(Bucket=loc.bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                continue  # deleted since the listing
-            raise
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            while chunk := body.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        finally:
-            body.close()
-        rel = loc.relative(key)
-        entries[rel] = FileEntry(rel, size, digest.hexdigest())
+        for attempt in range(1, _CHECKSUM_ATTEMPTS + 1):
+            try:
+                entry = _hash_object(client, loc.bucket, key, loc.relative(key))
+                break
+            except FlexibleChecksumError as exc:
+                if attempt == _CHECKSUM_ATTEMPTS:
+                    raise CheckpointError(f"s3://{loc.bucket}/{key}: {exc}") from exc
+                time.sleep(0.2 * attempt)
+        if entry is not None:
+            entries[entry.path] = entry
     return entries
+
+
+def _hash_object(client: Any, bucket: str, key: str, rel: str) -> FileEntry | None:
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None  # deleted since the listing
+        raise
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        while chunk := body.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    finally:
+        body.close()
+    return FileEntry(rel, size, digest.hexdigest())
 
 
 def list_objects(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:

@@ -19,11 +19,13 @@ from emulator.checkpoints.rules import is_ignored
 from emulator.checkpoints.s3path import parse_s3_uri
 from emulator.checkpoints.syncer import PathSyncer
 from emulator.checkpoints.transfer import default_transfer_config
-from emulator.checkpoints.watcher import start_watching, stop_watching
+from emulator.checkpoints.watcher import is_healthy, start_watching, stop_watching
 from emulator.checkpoints.workqueue import PathQueue
 from emulator.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
+
+HEALTH_CHECK_S = 0.5
 
 
 class CheckpointMirror:
@@ -39,7 +41,10 @@ class CheckpointMirror:
     rewrites); ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
     without a close event (files found by a directory scan, writers that keep files open, and
     the polling fallback). ``retry_seconds`` is how often failed paths are tried again in the
-    background. Errors never vanish: ``flush()``/``stop()`` report what is still not mirrored.
+    background. ``rescan_seconds`` (None: never) is how often the whole tree is compared with
+    what was uploaded, catching anything the watcher missed (inotify queue overflow); a dead
+    watcher is restarted, followed by such a rescan. Errors never vanish: ``flush()``/``stop()``
+    report what is still not mirrored.
 
     Use as a context manager (``__exit__`` stops with a flush and raises CheckpointError if
     anything could not be mirrored) or call ``start()`` / ``stop()``.
@@ -58,6 +63,7 @@ class CheckpointMirror:
         settle_seconds: float = 0.0,
         quiet_seconds: float = 1.0,
         retry_seconds: float = 5.0,
+        rescan_seconds: float | None = 30.0,
     ) -> None:
         self.local_dir = Path(local_dir).absolute()
         self.location = parse_s3_uri(s3_uri)
@@ -65,6 +71,7 @@ class CheckpointMirror:
         self.settle_seconds = settle_seconds
         self.quiet_seconds = quiet_seconds
         self.retry_seconds = retry_seconds
+        self.rescan_seconds = rescan_seconds
         self._cancel = threading.Event()
         self._syncer = PathSyncer(
             self.local_dir,
@@ -81,6 +88,7 @@ class CheckpointMirror:
         self._observer: BaseObserver | None = None
         self._close_events = False
         self._lifecycle = threading.Lock()
+        self._watch_lock = threading.Lock()  # guards _observer (housekeeping may replace it)
         self._accepting = False
         self._started = False
         self._final_report: SyncReport | None = None
@@ -119,7 +127,7 @@ class CheckpointMirror:
                     self._queue.put(rel)
                 self._spawn()
             except BaseException:
-                self._teardown(drop=True)
+                self._teardown()
                 self._final_report = SyncReport()
                 raise
         return self
@@ -129,9 +137,11 @@ class CheckpointMirror:
             t = threading.Thread(target=self._work, name=f"smemu-ckpt-upload-{i}", daemon=True)
             t.start()
             self._threads.append(t)
-        retry = threading.Thread(target=self._retry_loop, name="smemu-ckpt-retry", daemon=True)
-        retry.start()
-        self._threads.append(retry)
+        keeper = threading.Thread(
+            target=self._housekeeping, name="smemu-ckpt-housekeeping", daemon=True
+        )
+        keeper.start()
+        self._threads.append(keeper)
 
     def flush(self, timeout: float | None = None) -> SyncReport:
         """Do everything queued now (skipping delays), then reconcile the whole tree against
@@ -160,8 +170,10 @@ class CheckpointMirror:
     def stop(self, flush: bool = True, timeout: float | None = None) -> SyncReport:
         """Stop watching. With ``flush`` (default) first mirror everything, as after a normal
         exit; without, drop what is pending: what was not uploaded yet is lost, as when an
-        instance is killed (uploads already in flight finish). Idempotent: later calls return
-        the first call's report."""
+        instance is killed (transfers already in flight finish). ``timeout`` bounds the whole
+        call; what is left undone then is reported in ``errors``/``dropped``. Idempotent: later
+        calls return the first call's report."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lifecycle:
             if self._final_report is not None:
                 return self._final_report
@@ -170,29 +182,29 @@ class CheckpointMirror:
                 return self._final_report
             self._stopping.set()
             if flush:
-                if self._observer is not None:
-                    stop_watching(self._observer)
+                self._stop_observer()
                 report = self.flush(timeout)
-                self._teardown(drop=False)
-                report = _merge(report, self._syncer.take_report())
+                dropped, running = self._teardown(deadline)
+                report = _merge(report, self._syncer.take_report(dropped=dropped))
             else:
-                dropped = self._teardown(drop=True)
+                dropped, running = self._teardown(deadline)
                 report = self._syncer.take_report(dropped=dropped)
+            if running:
+                report.errors.append(f"{running} transfers were still running when stop returned")
             self._final_report = report
             return report
 
-    def _teardown(self, *, drop: bool) -> list[str]:
+    def _teardown(self, deadline: float | None = None) -> tuple[list[str], int]:
+        """Stop everything; return the dropped pending paths and how many threads still run."""
         self._accepting = False
         self._stopping.set()
-        if drop:
-            self._cancel.set()
-        if self._observer is not None:
-            stop_watching(self._observer)
-        dropped = self._queue.drop() if drop else []
+        self._cancel.set()  # no more retries: a flush, if any, is over
+        self._stop_observer()
+        dropped = self._queue.drop()
         self._queue.close()
         for t in self._threads:
-            t.join()
-        return dropped
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return dropped, sum(t.is_alive() for t in self._threads)
 
     def __enter__(self) -> CheckpointMirror:
         return self.start()
@@ -247,18 +259,57 @@ class CheckpointMirror:
             finally:
                 self._queue.done(rel)
 
-    def _retry_loop(self) -> None:
-        while not self._stopping.wait(self.retry_seconds):
+    def _housekeeping(self) -> None:
+        """Retry failed paths, rescan the tree now and then, restart a dead watcher."""
+        now = time.monotonic()
+        next_retry = now + self.retry_seconds
+        next_rescan = None if self.rescan_seconds is None else now + self.rescan_seconds
+        while not self._stopping.wait(HEALTH_CHECK_S):
+            now = time.monotonic()
+            observer = self._observer
+            if observer is not None and not is_healthy(observer):
+                self._restart_watcher()
+                next_rescan = now  # whatever happened meanwhile went unseen
             if self._queue.urgent:
-                continue  # a flush is retrying them itself
-            for rel in self._syncer.failed_paths():
-                self._queue.put(rel)
+                continue  # a flush does all of this itself
+            if now >= next_retry:
+                next_retry = now + self.retry_seconds
+                for rel in self._syncer.failed_paths():
+                    self._queue.put(rel)
+            if next_rescan is not None and now >= next_rescan:
+                next_rescan = None if self.rescan_seconds is None else now + self.rescan_seconds
+                self.rescan()
+
+    def rescan(self) -> None:
+        """Queue every path whose local state differs from what was mirrored, as probes (a file
+        still being written waits until it is quiet)."""
+        for rel in self._syncer.reconcile_candidates():
+            self.changed(rel, quiet=True)
+
+    def _stop_observer(self) -> None:
+        with self._watch_lock:
+            if self._observer is not None:
+                stop_watching(self._observer)
+                self._observer = None
+
+    def _restart_watcher(self) -> None:
+        with self._watch_lock:
+            if self._stopping.is_set() or self._observer is None:
+                return
+            logger.warning("checkpoint watcher on %s died; restarting it", self.local_dir)
+            stop_watching(self._observer, timeout=1.0)
+            try:
+                self._observer, self._close_events = start_watching(self.local_dir, self)
+            except Exception:
+                logger.exception("checkpoint watcher: cannot restart; relying on rescans")
+                self._observer = None
 
 
 def _merge(first: SyncReport, second: SyncReport) -> SyncReport:
     first.uploaded.extend(second.uploaded)
     first.deleted.extend(second.deleted)
     first.recovered.extend(second.recovered)
+    first.dropped.extend(second.dropped)
     timeouts = [e for e in first.errors if e.startswith("flush timed out")]
     first.errors = second.errors + timeouts
     return first

@@ -131,18 +131,19 @@ def restore(
 
     def fetch(item: _Planned) -> FileEntry:
         target = local_dir.joinpath(*item.parts)
-        got = 0
+        got = [0]  # bytes of this file counted so far (parts arrive on several threads)
+        got_lock = threading.Lock()
 
         def on_bytes(n: int) -> None:
-            nonlocal got
-            got += n
+            with got_lock:
+                got[0] += n
             tracker.add(item.relative, n)
 
         def attempt() -> None:
-            nonlocal got
-            if got:
-                tracker.add(item.relative, -got)
-                got = 0
+            with got_lock:
+                counted, got[0] = got[0], 0
+            if counted:  # a retry starts over: take back what the failed attempt counted
+                tracker.add(item.relative, -counted)
             client.download_file(loc.bucket, item.key, str(target), Config=cfg, Callback=on_bytes)
 
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -143,3 +144,13 @@ def stop_watching(observer: BaseObserver, timeout: float = 5.0) -> None:
             observer.join(timeout)
     except Exception:
         logger.exception("checkpoint watcher: error while stopping the observer")
+
+
+def is_healthy(observer: BaseObserver) -> bool:
+    """False once the observer, one of its emitters or watchdog's inotify reader thread died
+    (an exception inside watchdog kills it silently, and the mirror would go deaf)."""
+    threads: list[Any] = [observer, *observer.emitters]
+    reader = getattr(observer, "_inotify_fd", None)  # watchdog >= 7 reads in its own thread
+    if isinstance(reader, threading.Thread):
+        threads.append(reader)
+    return all(t.is_alive() for t in threads)

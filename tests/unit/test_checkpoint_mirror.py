@@ -442,3 +442,18 @@ def test_files_present_at_start_are_uploaded(local: Path, uri: str, client: Any)
     with run.mirror:
         run.wait_synced()
     assert keys(client, uri) == ["pre-existing.pt"]
+
+
+def test_a_dead_watcher_is_restarted_and_the_tree_rescanned(running: Running):
+    observer = running.mirror._observer  # simulate watchdog dying on an internal error
+    assert observer is not None
+    observer.stop()
+    observer.join()
+    (running.local / "written-while-deaf.pt").write_bytes(b"x")
+
+    running.wait_synced()
+
+    assert running.mirror._observer is not observer
+    (running.local / "after-restart.pt").write_bytes(b"y")
+    running.wait_synced()
+    assert_final(running)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.checkpoints import CheckpointMirror, restore, verify_mirror
+from emulator.checkpoints import CheckpointMirror, join_key, parse_s3_uri, restore, verify_mirror
 from emulator.errors import CheckpointError
 
 try:
@@ -139,3 +139,26 @@ def test_restored_files_are_not_uploaded_again(client: Any, bucket: str, tmp_pat
 
     assert report.uploaded == [] and report.deleted == [] and report.ok
     assert verify_mirror(client, uri, local) == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "bucket", "prefix"),
+    [
+        ("s3://b/ckpt", "b", "ckpt/"),
+        ("s3://b/ckpt/", "b", "ckpt/"),
+        ("s3://b/a/b/c", "b", "a/b/c/"),
+        ("s3://b", "b", ""),
+        ("s3://b/", "b", ""),
+    ],
+)
+def test_parse_s3_uri(uri: str, bucket: str, prefix: str):
+    loc = parse_s3_uri(uri)
+    assert (loc.bucket, loc.prefix) == (bucket, prefix)
+    assert loc.key_for("x/y.pt") == f"{prefix}x/y.pt"
+    assert join_key(prefix.rstrip("/"), "z") == f"{prefix}z"
+
+
+@pytest.mark.parametrize("uri", ["b/ckpt", "s3://", "s3:///ckpt", "https://b/ckpt"])
+def test_parse_s3_uri_refuses_what_is_not_an_s3_uri(uri: str):
+    with pytest.raises(CheckpointError):
+        parse_s3_uri(uri)
