@@ -107,7 +107,7 @@ def test_job_lifecycle_describe_tags_stop_delete(endpoint: EndpointProcess, sage
 def test_list_training_jobs_filters_sort_and_pages(sagemaker: Any, bucket: str,
                                                    job_name: str) -> None:
     names = [f"{job_name}-{suffix}" for suffix in ("c", "a", "b")]
-    created = []
+    created: list[dt.datetime] = []
     for name in names:
         if len(created) == 2:  # botocore sends whole seconds: put a second boundary before b
             boundary = math.ceil(created[1].timestamp())

@@ -58,7 +58,8 @@ def test_estimator_spot_checkpoints_fit_with_logs(sdk_session: Any, sagemaker: A
         image_uri=TOY_IMAGE, role=ROLE, instance_count=1, instance_type="ml.m5.large",
         sagemaker_session=sdk_session, use_spot_instances=True, max_run=600, max_wait=900,
         checkpoint_s3_uri=checkpoints, output_path=f"s3://{bucket}/output",
-        hyperparameters={"total_steps": 12, "seconds_per_step": 0.05, "checkpoint_interval": 4},
+        hyperparameters={"total_steps": "12", "seconds_per_step": "0.05",
+                         "checkpoint_interval": "4"},
         metric_definitions=[{"Name": "value", "Regex": r"value=(\d+)"}],
         tags=[{"Key": "smemu:interrupt", "Value": "after=0.4s"}],
     )
@@ -87,7 +88,7 @@ def test_estimator_attach_and_describe(sdk_session: Any, bucket: str, job_name: 
     estimator = Estimator(image_uri=TOY_IMAGE, role=ROLE, instance_count=1,
                           instance_type="ml.m5.large", sagemaker_session=sdk_session,
                           output_path=f"s3://{bucket}/output",
-                          hyperparameters={"total_steps": 2, "seconds_per_step": 0.05})
+                          hyperparameters={"total_steps": "2", "seconds_per_step": "0.05"})
     estimator.fit(job_name=job_name, wait=True, logs=False)
     attached = Estimator.attach(job_name, sagemaker_session=sdk_session)
     assert attached.image_uri == TOY_IMAGE
