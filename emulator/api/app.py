@@ -26,7 +26,7 @@ class EndpointApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith(TARGET_PREFIX) or _signed_for_sagemaker(environ):
+        if target.lower().startswith(TARGET_PREFIX.lower()) or _signed_for_sagemaker(environ):
             request = Request(environ)
             status, body = self.sagemaker.handle(target, request.get_data())
             return _json(body, status, CONTENT_TYPE)(environ, start_response)

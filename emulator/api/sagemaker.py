@@ -44,7 +44,8 @@ class SageMakerHandler:
             handler = self.operations.get(operation)
             if handler is None:
                 what = f"The operation {operation}" if operation else \
-                    f"A request without an 'X-Amz-Target: {TARGET_PREFIX}<Operation>' header"
+                    f"X-Amz-Target {target!r} (expected {TARGET_PREFIX}<Operation>)" if target \
+                    else f"A request without an 'X-Amz-Target: {TARGET_PREFIX}<Operation>' header"
                 raise UnknownOperationException(
                     f"{what} is not supported by smemu. Supported: "
                     + ", ".join(sorted(self.operations))

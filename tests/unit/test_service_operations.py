@@ -194,6 +194,7 @@ def _with(**changes: Any) -> bytes:
     ("SageMaker.DeleteTrainingJob", b"{}", "ValidationException"),
     ("SageMaker.NoSuchOperation", b"{}", "UnknownOperationException"),
     ("", b"{}", "UnknownOperationException"),
+    ("sagemaker.ListTrainingJobs", b"{}", "UnknownOperationException"),
 ])
 def test_bad_requests_never_give_5xx(tmp_path: Path, target: str, body: bytes,
                                      code: str | None) -> None:
