@@ -38,6 +38,7 @@ class Activity:
     in_place_writes: dict[str, float] = field(default_factory=dict)  # closed under final name
     renamed_in: dict[str, float] = field(default_factory=dict)  # path -> last rename time
     first_written: dict[str, float] = field(default_factory=dict)  # first new content
+    last_closed: dict[str, float] = field(default_factory=dict)  # last close after writing
     writes_started: int = 0
 
 
@@ -81,6 +82,7 @@ class _Handler(FileSystemEventHandler):
                 rec.opened.discard(rel)
                 act.in_place_writes[rel] = now
                 act.first_written.setdefault(rel, now)
+                act.last_closed[rel] = now
             elif isinstance(event, FileMovedEvent):
                 dest = self._rel(event.dest_path)
                 act.in_place_writes.pop(rel, None)  # a temp file, renamed into place

@@ -44,6 +44,8 @@ class AttemptRun:
         self.exited = threading.Event()
         self.fired: str | None = None  # the spec of the trigger that fired
         self.torn: set[str] = set()
+        self.lose = False  # checkpoint flush policy "lose" applies to this ending
+        self.killed_at: float | None = None
         self.uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
 
     def fire(self, spec: str) -> None:
@@ -73,8 +75,12 @@ class AttemptRun:
             pump = threading.Thread(target=self._pump_logs, args=(handle, writer), daemon=True)
             pump.start()
             reason = self._watch()
+            self.lose = reason == Reason.INTERRUPT and \
+                self.runner.settings.checkpoint_flush == "lose"
+            if self.armed and self.armed.trigger.kind == "random":
+                self.attempt.planned_seconds = round(self.armed.random_delay, 3)
             if reason != Reason.EXITED:
-                self._end_container(handle, reason, recorder)
+                self._end_container(handle, reason, recorder, mirror)
             exit_code = handle.wait(timeout=30)
             pump.join(timeout=10)
             with self.runner.lock:
@@ -82,14 +88,15 @@ class AttemptRun:
             if recorder:
                 activity = recorder.stop()
             if mirror:
-                lose = reason == Reason.INTERRUPT and \
-                    self.runner.settings.checkpoint_flush == "lose"
-                mirror.stop(flush=not lose)
+                mirror.stop(flush=not self.lose)
             if reason == Reason.INTERRUPT:
                 with self.runner.lock:
                     self.runner.lifecycle.interrupted(self.fired or "manual")
             if reason == Reason.EXITED and exit_code not in (0, None) and handle.oom_killed():
                 self.attempt.outcome = "oom"
+            if activity is not None and self.killed_at is not None:
+                # SIGKILLed writers cannot close their files: the kernel does, after the kill.
+                self.torn |= {p for p, at in activity.last_closed.items() if at >= self.killed_at}
             analyse(self.attempt, activity if self.uri else None, self.torn)
             return reason
         finally:
@@ -127,7 +134,7 @@ class AttemptRun:
         return Reason.EXITED
 
     def _end_container(self, handle: ContainerHandle, reason: str,
-                       recorder: ActivityRecorder | None) -> None:
+                       recorder: ActivityRecorder | None, mirror: CheckpointMirror | None) -> None:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption)."""
         if reason != Reason.INTERRUPT:
             with self.runner.lock:
@@ -143,6 +150,9 @@ class AttemptRun:
                 return
         if recorder:
             self.torn = recorder.writing_now()
+        if mirror and self.lose:
+            mirror.stop(flush=False)  # the host vanishes: nothing more leaves it
+        self.killed_at = time.time()
         handle.send_signal(signal.SIGKILL)
         self.attempt.sigkilled = True
         self.exited.wait(30)

@@ -52,6 +52,7 @@ class Attempt:
     sigkilled: bool = False  # the container outlived its grace period
     log_stream: str | None = None
     interrupted_at: float | None = None  # when the interruption signal was sent
+    planned_seconds: float | None = None  # a random trigger's drawn training time
     grace_period: float | None = None
     # Resume verification (see jobs/resume.py).
     resume: str | None = None  # resumed | restarted-from-scratch | fresh-start | unknown
@@ -89,6 +90,7 @@ class Attempt:
             "CheckpointsUploaded": [vars(f) for f in self.uploaded],
             "CheckpointsDeleted": list(self.deleted),
             "InterruptedAt": self.interrupted_at,
+            "PlannedAfterSeconds": self.planned_seconds,
             "GracePeriodSeconds": self.grace_period,
             "Resume": self.resume,
             "RestoredFilesRead": list(self.restored_read),

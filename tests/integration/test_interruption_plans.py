@@ -1,0 +1,198 @@
+"""Every trigger kind fires where it says; flush vs lose; torn files; MaxWait; SIGTERM ignored."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.endpoint import EndpointProcess, toy_request, wait_for_job
+from tests.support.images import build_script_image
+
+pytestmark = pytest.mark.docker
+
+WRITER_IMAGE = "smemu-test-writer:latest"
+# a.bin is written and closed; once S3 has it, b.bin is opened and written slowly, never closed.
+WRITER = textwrap.dedent("""
+    import os, signal, time, urllib.request
+    ckpt = "/opt/ml/checkpoints"
+    if os.path.exists(ckpt + "/a.bin"):  # a later attempt: nothing more to test
+        raise SystemExit(0)
+    if os.environ.get("IGNORE_SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda *a: print("SIGTERM ignored", flush=True))
+    with open(ckpt + "/a.bin", "wb") as f:
+        f.write(b"a" * 1000)
+    url = os.environ["AWS_ENDPOINT_URL_S3"] + "/" + os.environ["BUCKET"] + "/" + \\
+        os.environ["PREFIX"] + "/a.bin"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"))
+            break
+        except Exception:
+            time.sleep(0.1)
+    print("A UPLOADED", flush=True)
+    f = open(ckpt + "/b.bin", "wb")
+    f.write(b"b" * 1000)
+    f.flush()
+    print("B WRITTEN", flush=True)
+    for _ in range(300):
+        time.sleep(0.1)
+        f.write(b"b")
+        f.flush()
+""")
+
+
+@pytest.fixture(scope="module")
+def writer_image(docker_client: Any) -> Iterator[str]:
+    yield build_script_image(docker_client, WRITER_IMAGE, WRITER)
+    docker_client.images.remove(WRITER_IMAGE, force=True)
+
+
+def writer_request(name: str, bucket: str, plan: str, flush: str = "flush",
+                   **environment: str) -> dict[str, Any]:
+    request = toy_request(name, checkpoint_uri=f"s3://{bucket}/{name}", bucket=bucket,
+                          tags=[{"Key": "smemu:interrupt", "Value": plan},
+                                {"Key": "smemu:checkpoint-flush", "Value": flush}])
+    request["AlgorithmSpecification"]["TrainingImage"] = WRITER_IMAGE
+    request["Environment"] = {"BUCKET": bucket, "PREFIX": name, **environment}
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 20, "MaxWaitTimeInSeconds": 20}
+    return request
+
+
+def keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")
+    return sorted(o["Key"][len(prefix) + 1:] for o in listed.get("Contents", []))
+
+
+def first_attempt(endpoint: EndpointProcess, name: str) -> dict[str, Any]:
+    return dict(endpoint.report(name)["Attempts"][0])
+
+
+def log_of(endpoint: EndpointProcess, name: str) -> list[str]:
+    logs = endpoint.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{name}/")["logStreams"]
+    lines = []
+    for stream in sorted(streams, key=lambda s: s["logStreamName"]):
+        events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                     logStreamName=stream["logStreamName"],
+                                     startFromHead=True)["events"]
+        lines += [e["message"] for e in events]
+    return lines
+
+
+def test_hard_kill_mid_write_flush_mode_uploads_the_torn_file(
+        endpoint: EndpointProcess, writer_image: str, sagemaker: Any, s3: Any, bucket: str,
+        job_name: str) -> None:
+    sagemaker.create_training_job(**writer_request(job_name, bucket, "checkpoint-write=2/hard"))
+    job = wait_for_job(sagemaker, job_name, timeout=90)
+    attempt = first_attempt(endpoint, job_name)
+    assert attempt["Outcome"] == "interrupted" and attempt["SigKilled"] is True
+    assert attempt["GracePeriodSeconds"] == 0
+    assert attempt["TornFiles"] == ["b.bin"]
+    assert any("torn checkpoint" in f and "b.bin" in f for f in attempt["Flags"])
+    assert keys(s3, bucket, job_name) == ["a.bin", "b.bin"]  # flush: nothing lost
+    assert "Interrupted" in [t["Status"] for t in job["SecondaryStatusTransitions"]]
+
+
+def test_hard_kill_lose_mode_loses_exactly_the_unsynced_file(
+        endpoint: EndpointProcess, writer_image: str, sagemaker: Any, s3: Any, bucket: str,
+        job_name: str) -> None:
+    sagemaker.create_training_job(**writer_request(job_name, bucket, "log=B.WRITTEN/hard",
+                                                   flush="lose"))
+    wait_for_job(sagemaker, job_name, timeout=90)
+    attempt = first_attempt(endpoint, job_name)
+    assert attempt["Interruption"] == "log=B.WRITTEN/hard"
+    assert attempt["TornFiles"] == ["b.bin"]
+    assert keys(s3, bucket, job_name) == ["a.bin"]  # b.bin was never uploaded: lost
+
+
+def test_container_ignoring_sigterm_is_flagged(endpoint: EndpointProcess, writer_image: str,
+                                               sagemaker: Any, bucket: str,
+                                               job_name: str) -> None:
+    sagemaker.create_training_job(**writer_request(job_name, bucket, "log=B.WRITTEN/grace=1s",
+                                                   IGNORE_SIGTERM="1"))
+    wait_for_job(sagemaker, job_name, timeout=90)
+    attempt = first_attempt(endpoint, job_name)
+    assert attempt["SigKilled"] is True and attempt["GracePeriodSeconds"] == 1
+    assert any("ignored SIGTERM" in f for f in attempt["Flags"])
+    assert "SIGTERM ignored" in log_of(endpoint, job_name)
+
+
+def interrupted_step(lines: list[str]) -> int:
+    for line in lines:
+        match = re.match(r"SIGTERM received: checkpoint saved at step (\d+)", line)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("the trainer was never interrupted:\n" + "\n".join(lines))
+
+
+def run_toy(sagemaker: Any, name: str, bucket: str, plan: str, steps: int = 40,
+            **spot: Any) -> dict[str, Any]:
+    request = toy_request(name, steps=steps, checkpoint_uri=f"s3://{bucket}/{name}",
+                          bucket=bucket, tags=[{"Key": "smemu:interrupt", "Value": plan}])
+    request["StoppingCondition"].update(spot)
+    sagemaker.create_training_job(**request)
+    return wait_for_job(sagemaker, name, timeout=120)
+
+
+def test_checkpoint_trigger_fires_right_after_the_nth_upload(
+        endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str) -> None:
+    job = run_toy(sagemaker, job_name, bucket, "checkpoint=2")
+    assert job["TrainingJobStatus"] == "Completed"
+    step = interrupted_step(log_of(endpoint, job_name))
+    assert 10 <= step < 15  # the 2nd checkpoint is step 10; interrupted before the 3rd
+    attempts = endpoint.report(job_name)["Attempts"]
+    assert attempts[0]["Interruption"] == "checkpoint=2"
+    assert attempts[0]["LostTrainingSeconds"] < 1.0
+
+
+def test_log_trigger_fires_on_the_matching_line(endpoint: EndpointProcess, sagemaker: Any,
+                                                bucket: str, job_name: str) -> None:
+    run_toy(sagemaker, job_name, bucket, "log=step.17/40")
+    assert 17 <= interrupted_step(log_of(endpoint, job_name)) <= 19
+
+
+def test_start_trigger_interrupts_before_the_container_runs(
+        endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str) -> None:
+    job = run_toy(sagemaker, job_name, bucket, "start", steps=5)
+    statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert statuses[:4] == ["Starting", "Downloading", "Interrupted", "Starting"]
+    assert job["TrainingJobStatus"] == "Completed"
+    first = endpoint.report(job_name)["Attempts"][0]
+    assert first["TrainingStartedAt"] is None and first["Outcome"] == "interrupted"
+
+
+def test_seeded_random_plan_is_reproducible(endpoint: EndpointProcess, sagemaker: Any,
+                                           bucket: str, job_name: str) -> None:
+    planned = []
+    for run in ("a", "b"):
+        name = f"{job_name}-{run}"
+        run_toy(sagemaker, name, bucket, "random=1.5s:7", steps=40)
+        attempt = endpoint.report(name)["Attempts"][0]
+        assert attempt["Outcome"] == "interrupted"
+        assert attempt["TrainingSeconds"] >= attempt["PlannedAfterSeconds"]
+        planned.append(attempt["PlannedAfterSeconds"])
+    assert planned[0] == planned[1]
+
+
+def test_never_launched_job_ends_max_wait_time_exceeded(sagemaker: Any, bucket: str,
+                                                       job_name: str) -> None:
+    job = run_toy(sagemaker, job_name, bucket, "wait=1h", MaxRuntimeInSeconds=2,
+                  MaxWaitTimeInSeconds=2)
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
+        "Starting", "Stopping", "MaxWaitTimeExceeded"]
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert "TrainingStartTime" not in job
+
+
+def test_interrupted_until_max_wait_runs_out(sagemaker: Any, bucket: str,
+                                             job_name: str) -> None:
+    job = run_toy(sagemaker, job_name, bucket, "after=1s/capacity=1h", MaxRuntimeInSeconds=5,
+                  MaxWaitTimeInSeconds=5)
+    statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert statuses == ["Starting", "Downloading", "Training", "Interrupted", "Stopping",
+                        "MaxWaitTimeExceeded"]
