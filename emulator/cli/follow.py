@@ -12,6 +12,7 @@ import click
 
 from emulator.contract import LOG_GROUP
 from emulator.jobs.billing import savings_percent
+from emulator.jobs.timeline import timeline
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
@@ -141,6 +142,9 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
         for a in attempts:
             for flag in a.get("Flags", []):
                 lines.append(click.style(f"  ! attempt {a['Attempt']}: {flag}", fg="yellow"))
+    if attempts:
+        lines.append("  timeline:")
+        lines.extend(f"    {line}" for line in timeline(report))
     if report.get("UnfiredTriggers"):
         lines.append("  Triggers never fired (the job ended first): "
                      + " ".join(report["UnfiredTriggers"]))
