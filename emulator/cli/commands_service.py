@@ -31,11 +31,15 @@ port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, sh
               help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s).")
 @click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
               show_default=True, help="Default: upload what is left after a kill, or lose it.")
+@click.option("--checkpoint-versioning/--no-checkpoint-versioning", default=True,
+              show_default=True,
+              help="Keep every uploaded checkpoint version on the embedded S3 "
+                   "(smemu checkpoints ls --versions).")
 @click.option("--spot-price-ratio", type=float, default=contract.DEFAULT_SPOT_PRICE_RATIO,
               show_default=True, help="Billable = training seconds * ratio for spot jobs.")
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-          checkpoint_flush: str, spot_price_ratio: float) -> None:
+          checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
 
@@ -49,7 +53,7 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
-                            defaults=defaults)
+                            defaults=defaults, checkpoint_versioning=checkpoint_versioning)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)

@@ -29,7 +29,7 @@ from emulator.runtime.engine import ContainerHandle, DockerEngine
 from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
 from emulator.runtime.translate import ContainerSpec, container_environment, gateway_url
 from emulator.storage.artifacts import artifact_uri, download_prefix, upload_directory_tar
-from emulator.storage.s3 import S3Endpoint
+from emulator.storage.s3 import S3Endpoint, split_s3_uri
 
 log = logging.getLogger(__name__)
 WAITING_FOR_CAPACITY = "Insufficient capacity error from EC2 while launching instances, retrying!"
@@ -47,6 +47,7 @@ class RunnerContext:
     region: str = contract.DEFAULT_REGION
     gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
     gateway_image: str = "smemu-base:latest"
+    checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
 
 
 class JobRunner:
@@ -118,6 +119,7 @@ class JobRunner:
             f"smemu-{self.ctx.server_id}-{self.job.name}",
             L.job_labels(self.ctx.server_id, self.job.name))
         self._start_gateway()
+        self._enable_checkpoint_versioning()
         while True:
             with self.lock:
                 attempt = self.lifecycle.attempt_starting()
@@ -189,6 +191,14 @@ class JobRunner:
             self.network, self.ctx.gateway_socket,
             L.job_labels(self.ctx.server_id, self.job.name))
         self.endpoint_url_inside = gateway_url()
+
+    def _enable_checkpoint_versioning(self) -> None:
+        """Keep every uploaded version of every checkpoint, to browse intermediate stages."""
+        uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if uri and self.ctx.checkpoint_versioning:
+            bucket, _ = split_s3_uri(uri)
+            self.ctx.s3.client().put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
     def _restore_checkpoints(self, dirs: HostDirs, attempt: Attempt) -> None:
         uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")

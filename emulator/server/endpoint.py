@@ -33,13 +33,15 @@ class EndpointServer:
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
                  state_dir: Path, s3_url: str | None = None,
                  defaults: JobSettings | None = None,
-                 region: str = contract.DEFAULT_REGION) -> None:
+                 region: str = contract.DEFAULT_REGION,
+                 checkpoint_versioning: bool = True) -> None:
         self.host = host
         self.requested_port = port
         self.state_dir = state_dir
         self.s3_url = s3_url
         self.defaults = defaults
         self.region = region
+        self.checkpoint_versioning = checkpoint_versioning
         self.server_id = uuid.uuid4().hex[:8]
         self.engine = DockerEngine()
         self.service: JobService | None = None
@@ -73,7 +75,10 @@ class EndpointServer:
             own = S3Endpoint(self.url, self.region)
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
-                                server_id=self.server_id, region=self.region)
+                                server_id=self.server_id, region=self.region,
+                                # Only the embedded S3 gets versioning switched on for it.
+                                checkpoint_versioning=self.checkpoint_versioning
+                                and not self.s3_url)
             self.workdir.mkdir(parents=True, exist_ok=True)
             # A short path: unix socket paths are limited to ~108 bytes.
             self._socket_dir = Path(tempfile.mkdtemp(prefix="smemu-"))
