@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from emulator import contract
-from emulator.cli import clean_errors, cli
+from emulator.cli import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
 from emulator.runtime import labels as L
@@ -22,21 +22,45 @@ port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, sh
                            help="Port on 127.0.0.1.")
 
 
+_ENDPOINT_OPTIONS = [
+    click.option("--s3-endpoint-url", default=None,
+              help="Keep checkpoints and artifacts on this S3 (e.g. MinIO) instead of the "
+                   "embedded one."),
+    click.option("--grace-period", default=None,
+                 help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s)."),
+    click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
+                 show_default=True, help="Default: upload what is left after a kill, or lose it."),
+    click.option("--checkpoint-versioning/--no-checkpoint-versioning", default=True,
+                 show_default=True,
+                 help="Keep every uploaded checkpoint version on the embedded S3 "
+                      "(smemu checkpoints ls --versions)."),
+    click.option("--spot-price-ratio", type=float, default=contract.DEFAULT_SPOT_PRICE_RATIO,
+                 show_default=True, help="Billable = training seconds * ratio for spot jobs."),
+]
+
+
+def endpoint_options(func: F) -> F:
+    for option in reversed(_ENDPOINT_OPTIONS):
+        func = option(func)
+    return func
+
+
+def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
+               checkpoint_versioning: bool, spot_price_ratio: float) -> list[str]:
+    """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
+    args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
+    if s3_endpoint_url:
+        args += ["--s3-endpoint-url", s3_endpoint_url]
+    if grace_period:
+        args += ["--grace-period", grace_period]
+    if not checkpoint_versioning:
+        args.append("--no-checkpoint-versioning")
+    return args
+
+
 @cli.command()
 @port_option
-@click.option("--s3-endpoint-url", default=None,
-              help="Keep checkpoints and artifacts on this S3 (e.g. MinIO) instead of the "
-                   "embedded one.")
-@click.option("--grace-period", default=None,
-              help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s).")
-@click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
-              show_default=True, help="Default: upload what is left after a kill, or lose it.")
-@click.option("--checkpoint-versioning/--no-checkpoint-versioning", default=True,
-              show_default=True,
-              help="Keep every uploaded checkpoint version on the embedded S3 "
-                   "(smemu checkpoints ls --versions).")
-@click.option("--spot-price-ratio", type=float, default=contract.DEFAULT_SPOT_PRICE_RATIO,
-              show_default=True, help="Billable = training seconds * ratio for spot jobs.")
+@endpoint_options
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
           checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float) -> None:
@@ -63,10 +87,14 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
 
 @cli.command()
 @port_option
+@endpoint_options
 @clean_errors
-def up(port: int) -> None:
+def up(port: int, s3_endpoint_url: str | None, grace_period: str | None,
+       checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
-    record = daemon.up(port)
+    record = daemon.up(port, extra_args=serve_args(s3_endpoint_url, grace_period,
+                                                   checkpoint_flush, checkpoint_versioning,
+                                                   spot_price_ratio))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 
