@@ -43,6 +43,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    import emulator.cli.commands_checkpoints  # noqa: F401
     from emulator.cli import commands_jobs, commands_run, commands_service  # noqa: F401
 
     cli()
