@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from emulator import contract
+from emulator.contract import TERMINAL_STATUSES
 from emulator.errors import ValidationException
 from emulator.jobs.billing import billable_seconds, training_seconds
 from emulator.jobs.model import TrainingJob
@@ -33,9 +34,9 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
         "ModelArtifacts": {"S3ModelArtifacts": model_uri},
         "TrainingJobStatus": job.status.value,
         "SecondaryStatus": job.secondary_status.value,
-        "CreationTime": job.creation_time,
-        "LastModifiedTime": job.last_modified_time,
-        "SecondaryStatusTransitions": [t.to_wire() for t in job.transitions],
+        "CreationTime": wire_time(job.creation_time),
+        "LastModifiedTime": wire_time(job.last_modified_time),
+        "SecondaryStatusTransitions": [_transition(t.to_wire()) for t in job.transitions],
         "EnableManagedSpotTraining": job.is_spot,
     }
     for key in _ECHOED:
@@ -43,14 +44,16 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
             out[key] = copy.deepcopy(request[key])
     _fill_service_defaults(out)
     if job.training_start_time is not None:
-        out["TrainingStartTime"] = job.training_start_time
+        out["TrainingStartTime"] = wire_time(job.training_start_time)
     if job.training_end_time is not None:
-        out["TrainingEndTime"] = job.training_end_time
+        out["TrainingEndTime"] = wire_time(job.training_end_time)
     if job.failure_reason:
         out["FailureReason"] = job.failure_reason
     if job.final_metrics:
-        out["FinalMetricDataList"] = list(job.final_metrics)
-    if job.attempts:
+        out["FinalMetricDataList"] = [{**m, "Timestamp": wire_time(m["Timestamp"])}
+                                      if isinstance(m.get("Timestamp"), (int, float)) else dict(m)
+                                      for m in job.final_metrics]
+    if job.attempts and job.status in TERMINAL_STATUSES:  # AWS shows them once the job ends
         out["TrainingTimeInSeconds"] = training_seconds(job)
         out["BillableTimeInSeconds"] = billable_seconds(job, settings.spot_price_ratio)
     return out
@@ -70,22 +73,35 @@ def _fill_service_defaults(out: dict[str, Any]) -> None:
     for channel in out.get("InputDataConfig") or []:
         channel.setdefault("CompressionType", "None")
         channel.setdefault("RecordWrapperType", "None")
-        if isinstance(algorithm, dict) and algorithm.get("TrainingInputMode"):
-            channel.setdefault("InputMode", algorithm["TrainingInputMode"])
+        source = (channel.get("DataSource") or {}).get("S3DataSource")
+        if isinstance(source, dict):
+            source.setdefault("S3DataDistributionType", "FullyReplicated")
     out.setdefault("ProfilingStatus", "Disabled")  # the emulator does not profile
+
+
+def wire_time(seconds: float) -> float:
+    """Epoch seconds as the service sends them: millisecond precision."""
+    return round(seconds, 3)
+
+
+def _transition(wire: dict[str, Any]) -> dict[str, Any]:
+    for key in ("StartTime", "EndTime"):
+        if isinstance(wire.get(key), (int, float)):
+            wire[key] = wire_time(wire[key])
+    return wire
 
 
 def summary(job: TrainingJob) -> dict[str, Any]:
     out: dict[str, Any] = {
         "TrainingJobName": job.name,
         "TrainingJobArn": job.arn,
-        "CreationTime": job.creation_time,
-        "LastModifiedTime": job.last_modified_time,
+        "CreationTime": wire_time(job.creation_time),
+        "LastModifiedTime": wire_time(job.last_modified_time),
         "TrainingJobStatus": job.status.value,
         "SecondaryStatus": job.secondary_status.value,
     }
     if job.training_end_time is not None:
-        out["TrainingEndTime"] = job.training_end_time
+        out["TrainingEndTime"] = wire_time(job.training_end_time)
     return out
 
 
@@ -102,10 +118,10 @@ def emulator_report(job: TrainingJob, settings: JobSettings,
 
 # -- ListTrainingJobs ---------------------------------------------------------------------
 _TIME_FILTERS = {
-    "CreationTimeAfter": lambda j, t: j.creation_time > t,
-    "CreationTimeBefore": lambda j, t: j.creation_time < t,
-    "LastModifiedTimeAfter": lambda j, t: j.last_modified_time > t,
-    "LastModifiedTimeBefore": lambda j, t: j.last_modified_time < t,
+    "CreationTimeAfter": lambda j, t: wire_time(j.creation_time) > t,
+    "CreationTimeBefore": lambda j, t: wire_time(j.creation_time) < t,
+    "LastModifiedTimeAfter": lambda j, t: wire_time(j.last_modified_time) > t,
+    "LastModifiedTimeBefore": lambda j, t: wire_time(j.last_modified_time) < t,
 }
 _SORT_KEYS = {
     "Name": lambda j: j.name,

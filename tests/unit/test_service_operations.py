@@ -131,17 +131,20 @@ def test_describe_fills_service_defaults(tmp_path: Path) -> None:
     job = TrainingJob("d", "arn", {
         "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
         "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
-        "InputDataConfig": [{"ChannelName": "train", "DataSource": {}}],
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://b/d"}}}],
         "HyperParameters": {"a": "1"},
-    }, 1.5)
+    }, 1.5004)
     out = describe(job, JobSettings(), "s3://b/o/d/output/model.tar.gz")
     assert out["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert out["OutputDataConfig"]["KmsKeyId"] == ""
     assert out["InputDataConfig"][0]["RecordWrapperType"] == "None"
-    assert out["InputDataConfig"][0]["InputMode"] == "File"
     assert out["AlgorithmSpecification"]["EnableSageMakerMetricsTimeSeries"] is False
     assert out["EnableManagedSpotTraining"] is False
+    assert out["InputDataConfig"][0]["DataSource"]["S3DataSource"][
+        "S3DataDistributionType"] == "FullyReplicated"
     assert out["CreationTime"] == 1.5
+    assert "TrainingTimeInSeconds" not in out  # shown once the job has ended
     assert "StoppingCondition" not in job.request  # the stored request is not changed
 
 
