@@ -14,6 +14,7 @@ from emulator.checkpoints.manifest import (
     verify_mirror,
 )
 from emulator.checkpoints.mirror import CheckpointMirror
+from emulator.checkpoints.progress import RestoreProgress
 from emulator.checkpoints.reports import EventKind, MirrorEvent, SyncReport
 from emulator.checkpoints.restore import ProgressCallback, RestoreReport, restore
 from emulator.checkpoints.rules import IGNORE_SUFFIX, UPLOADED_SUFFIX, UPLOADING_SUFFIX
@@ -31,6 +32,7 @@ __all__ = [
     "ManifestDiff",
     "MirrorEvent",
     "ProgressCallback",
+    "RestoreProgress",
     "RestoreReport",
     "S3Location",
     "SyncReport",

@@ -1,0 +1,103 @@
+"""Progress of a restore, as a few readable lines instead of a callback per chunk.
+
+``RestoreProgress`` is a ``ProgressCallback`` for ``restore()``: it stays silent for small
+restores and, once the total is above ``threshold_bytes``, emits one line when the restore starts,
+one every ``every_seconds`` and one at the end (``finish``). ``emit`` gets the line; the caller
+decides where it goes (a logger, the job's StatusMessage, a log stream, a terminal).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from emulator.checkpoints.restore import RestoreReport
+
+MiB = 1024 * 1024
+DEFAULT_THRESHOLD = 64 * MiB
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class RestoreProgress:
+    """Throttled progress lines for a restore (thread-safe: transfer threads call it)."""
+
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        *,
+        threshold_bytes: int = DEFAULT_THRESHOLD,
+        every_seconds: float = 2.0,
+        label: str = "Restoring checkpoints",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._emit = emit
+        self.threshold = threshold_bytes
+        self.every = every_seconds
+        self.label = label
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started: float | None = None
+        self._last: float | None = None
+        self._paths: set[str] = set()
+        self.lines: list[str] = []  # everything emitted, for reports and tests
+
+    @property
+    def active(self) -> bool:
+        """True once the restore was found large enough to report."""
+        return self._last is not None
+
+    def __call__(self, done: int, total: int, relative: str) -> None:
+        line: str | None = None
+        with self._lock:
+            now = self._clock()
+            if self._started is None:
+                self._started = now
+            self._paths.add(relative)
+            if total < self.threshold:
+                return
+            if self._last is None:
+                self._last = now
+                line = f"{self.label}: {human_bytes(total)} to download"
+            elif now - self._last >= self.every:
+                self._last = now
+                line = self._summary(done, total, now)
+        if line is not None:
+            self._send(line)
+
+    def _summary(self, done: int, total: int, now: float) -> str:
+        elapsed = max(now - (self._started or now), 1e-6)
+        rate = done / elapsed
+        pct = 100.0 * done / total if total else 100.0
+        text = (f"{self.label}: {human_bytes(done)} of {human_bytes(total)} ({pct:.0f}%), "
+                f"{len(self._paths)} files started, {human_bytes(rate)}/s")
+        if rate > 0 and done < total:
+            text += f", about {max(1, round((total - done) / rate))} s left"
+        return text
+
+    def finish(self, report: RestoreReport) -> str | None:
+        """The closing line (emitted only if the restore was reported at all)."""
+        if not self.active and report.total_bytes < self.threshold:
+            return None
+        seconds = max(report.seconds, 1e-6)
+        line = (f"{self.label}: done, {len(report.files)} files, "
+                f"{human_bytes(report.total_bytes)} in {report.seconds:.1f} s "
+                f"({human_bytes(report.total_bytes / seconds)}/s)")
+        self._send(line)
+        return line
+
+    def _send(self, line: str) -> None:
+        self.lines.append(line)
+        try:
+            self._emit(line)
+        except Exception:  # progress must never break the restore
+            return
