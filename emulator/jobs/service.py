@@ -48,10 +48,12 @@ class JobService:
         validate_request("CreateTrainingJob", request)
         check_create_rules(request)
         settings = settings_from_tags(request.get("Tags"), self.defaults)
-        self._check_buckets(request)
-        self._check_image(request["AlgorithmSpecification"]["TrainingImage"])
         name = request["TrainingJobName"]
         arn = contract.training_job_arn(name, self.ctx.region)
+        if self.store.get(name) is not None:  # before the slower checks; again under the lock
+            raise ResourceInUse(contract.duplicate_job_message(arn))
+        self._check_buckets(request)
+        self._check_image(request["AlgorithmSpecification"]["TrainingImage"])
         with self._create_lock:
             if self.store.get(name) is not None:
                 raise ResourceInUse(contract.duplicate_job_message(arn))

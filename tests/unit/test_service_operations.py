@@ -213,3 +213,16 @@ def test_image_message_names_docker_build_and_pull(tmp_path: Path) -> None:
     body = _with(AlgorithmSpecification={"TrainingImage": "absent:1", "TrainingInputMode": "File"})
     _, answer = SageMakerHandler(make_service(tmp_path)).handle("SageMaker.CreateTrainingJob", body)
     assert "docker build" in answer["message"] and "docker pull" in answer["message"]
+
+
+def test_duplicate_name_wins_over_missing_image(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    add_job(service, "Taken")
+    request = {**json.loads(_with(TrainingJobName="taken")),
+               "AlgorithmSpecification": {"TrainingImage": "absent:1",
+                                          "TrainingInputMode": "File"}}
+    status, answer = SageMakerHandler(service).handle("SageMaker.CreateTrainingJob",
+                                                      json.dumps(request).encode())
+    assert (status, answer["__type"]) == (400, "ResourceInUse")
+    assert answer["message"] == contract.duplicate_job_message(
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/taken")
