@@ -26,6 +26,7 @@ from emulator.errors import CheckpointError
 logger = logging.getLogger(__name__)
 
 HEALTH_CHECK_S = 0.5
+RESYNC_MIN_INTERVAL_S = 1.0  # at most one re-watch per second after stale-watch symptoms
 
 
 class CheckpointMirror:
@@ -93,6 +94,9 @@ class CheckpointMirror:
         self._started = False
         self._final_report: SyncReport | None = None
         self._stopping = threading.Event()
+        self._stale = threading.Event()  # the watcher reported paths it can no longer place
+        self._resync = threading.Event()  # wakes housekeeping early
+        self.resyncs = 0  # how many times the watch was rebuilt after stale events
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -181,6 +185,7 @@ class CheckpointMirror:
                 self._final_report = SyncReport()
                 return self._final_report
             self._stopping.set()
+            self._resync.set()
             if flush:
                 self._stop_observer()
                 report = self.flush(timeout)
@@ -198,6 +203,7 @@ class CheckpointMirror:
         """Stop everything; return the dropped pending paths and how many threads still run."""
         self._accepting = False
         self._stopping.set()
+        self._resync.set()
         self._cancel.set()  # no more retries: a flush, if any, is over
         self._stop_observer()
         dropped = self._queue.drop()
@@ -236,6 +242,12 @@ class CheckpointMirror:
             self._queue.put(child, delay=self.settle_seconds)
         self._queue.put(rel, delay=self.settle_seconds)
 
+    def watch_stale(self, rel: str) -> None:
+        if self._accepting and not self._stale.is_set():
+            logger.debug("checkpoint watcher: event at %s outside any directory; re-watching", rel)
+            self._stale.set()
+            self._resync.set()
+
     def tree_arrived(self, rel: str, *, quiet: bool) -> None:
         if not self._accepting:
             return
@@ -264,12 +276,27 @@ class CheckpointMirror:
         now = time.monotonic()
         next_retry = now + self.retry_seconds
         next_rescan = None if self.rescan_seconds is None else now + self.rescan_seconds
-        while not self._stopping.wait(HEALTH_CHECK_S):
+        last_resync = 0.0
+        while not self._stopping.is_set():
+            self._resync.wait(HEALTH_CHECK_S)
+            self._resync.clear()
+            if self._stopping.is_set():
+                return
             now = time.monotonic()
             observer = self._observer
             if observer is not None and not is_healthy(observer):
                 self._restart_watcher()
                 next_rescan = now  # whatever happened meanwhile went unseen
+            elif self._stale.is_set() and now - last_resync >= RESYNC_MIN_INTERVAL_S:
+                # Watch afresh (new inotify watches, right paths), then look at everything.
+                self._stale.clear()
+                last_resync = now
+                self.resyncs += 1
+                self._restart_watcher(quiet=True)
+                self.rescan()
+            elif self._stale.is_set():
+                self._resync.set()  # too soon after the last one: come back shortly
+                self._stopping.wait(RESYNC_MIN_INTERVAL_S - (now - last_resync))
             if self._queue.urgent:
                 continue  # a flush does all of this itself
             if now >= next_retry:
@@ -292,11 +319,12 @@ class CheckpointMirror:
                 stop_watching(self._observer)
                 self._observer = None
 
-    def _restart_watcher(self) -> None:
+    def _restart_watcher(self, quiet: bool = False) -> None:
         with self._watch_lock:
             if self._stopping.is_set() or self._observer is None:
                 return
-            logger.warning("checkpoint watcher on %s died; restarting it", self.local_dir)
+            if not quiet:
+                logger.warning("checkpoint watcher on %s died; restarting it", self.local_dir)
             stop_watching(self._observer, timeout=1.0)
             try:
                 self._observer, self._close_events = start_watching(self.local_dir, self)

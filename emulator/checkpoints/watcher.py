@@ -35,6 +35,10 @@ class EventSink(Protocol):
     def tree_arrived(self, rel: str, *, quiet: bool) -> None:
         """The directory ``rel`` was created or moved in: look at every file in it."""
 
+    def watch_stale(self, rel: str) -> None:
+        """Something was written at ``rel`` whose directory does not exist: the observer's idea
+        of where a watched directory is has gone wrong (see ``_Handler._check_parent``)."""
+
 
 class _Handler(FileSystemEventHandler):
     def __init__(self, root: str, sink: EventSink) -> None:
@@ -57,8 +61,27 @@ class _Handler(FileSystemEventHandler):
         except Exception:  # never let one bad event stop the observer thread
             logger.exception("checkpoint watcher: cannot handle %r", event)
 
+    def _check_parent(self, rel: str) -> None:
+        """watchdog maps each inotify watch to the path it last knew. A directory moved into a
+        directory whose own watch is not set up yet (created a moment before) arrives with no
+        IN_MOVED_TO; watchdog then re-adds the same inode, keeps the old path, and reports every
+        later event inside it under a path that no longer exists. A write or arrival whose
+        parent directory is missing is the symptom: tell the sink, which re-watches and
+        rescans."""
+        parent = os.path.dirname(rel)
+        if parent and not os.path.isdir(os.path.join(self._root, parent)):
+            self._sink.watch_stale(rel)
+
     def _route(self, event: FileSystemEvent) -> None:
         kind = event.event_type
+        if kind in ("created", "closed") or (kind == "modified" and not event.is_directory):
+            rel = self._rel(event.src_path)
+            if rel is not None:
+                self._check_parent(rel)
+        elif kind == "moved":
+            dest = self._rel(getattr(event, "dest_path", ""))
+            if dest is not None:
+                self._check_parent(dest)
         src = self._rel(event.src_path)
         sink = self._sink
         if kind == "moved":
