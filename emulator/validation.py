@@ -53,9 +53,12 @@ def validation_errors(operation_name: str, params: dict[str, Any]) -> list[str]:
     return [unreadable] if unreadable is not None else errors
 
 
-def validate_request(operation_name: str, params: dict[str, Any]) -> None:
-    """Raise ValidationException (SerializationException for a wrong JSON type) unless valid."""
-    unreadable, errors = _check(operation_name, params)
+def validate_request(operation_name: str, params: dict[str, Any],
+                     required: tuple[str, ...] = ()) -> None:
+    """Raise ValidationException (SerializationException for a wrong JSON type) unless valid.
+
+    required: top-level members to treat as required beyond the model's own."""
+    unreadable, errors = _check(operation_name, params, required)
     if unreadable is not None:
         raise SerializationException(unreadable)
     if errors:
@@ -74,7 +77,8 @@ def _model() -> Any:
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-def _check(operation_name: str, params: Any) -> tuple[str | None, list[str]]:
+def _check(operation_name: str, params: Any,
+           required: tuple[str, ...] = ()) -> tuple[str | None, list[str]]:
     model = _model()
     try:
         shape = model.operation_model(operation_name).input_shape
@@ -85,7 +89,7 @@ def _check(operation_name: str, params: Any) -> tuple[str | None, list[str]]:
         if not isinstance(params, dict):  # Coral names a bare list; any other body, nothing
             raise _Unreadable(_LIST_HERE if isinstance(params, list) else "")
         if shape is not None:
-            _walk(shape, params, "", errors)
+            _walk(shape, params, "", errors, required=frozenset(required))
     except _Unreadable as err:
         return str(err.args[0]), []
     except RecursionError:
@@ -93,7 +97,8 @@ def _check(operation_name: str, params: Any) -> tuple[str | None, list[str]]:
     return None, errors
 
 
-def _walk(shape: Any, value: Any, path: str, errors: list[str], own: bool = True) -> Any:
+def _walk(shape: Any, value: Any, path: str, errors: list[str], own: bool = True,
+          required: frozenset[str] = frozenset()) -> Any:
     """Check value against shape, deepest first; own=False leaves shape's own constraints to the
     caller, which brackets them for the whole collection. Returns the value as Java holds it."""
     kind = shape.type_name
@@ -106,7 +111,7 @@ def _walk(shape: Any, value: Any, path: str, errors: list[str], own: bool = True
             sub = f"{path}.{_lower(name)}" if path else _lower(name)
             if value.get(name) is not None:
                 _walk(member, value[name], sub, errors)
-            elif name in shape.required_members:
+            elif name in shape.required_members or name in required:
                 errors.append(_message(member, None, sub, "Member must not be null"))
         return value
     if kind != "list" and kind != "map":

@@ -14,14 +14,14 @@ MAX_WAIT_WITHOUT_CHECKPOINTS = 3600
 
 
 # Required by the contract although today's service model leaves them optional.
-_CLASSIC_REQUIRED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
+CLASSIC_REQUIRED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
 
 
 def check_required_members(request: dict[str, Any]) -> None:
     missing = [
         f"Value null at '{key[0].lower()}{key[1:]}' failed to satisfy constraint: "
         "Member must not be null"
-        for key in _CLASSIC_REQUIRED if request.get(key) is None
+        for key in CLASSIC_REQUIRED if request.get(key) is None
     ]
     resources = request.get("ResourceConfig") or {}
     count = resources.get("InstanceCount")

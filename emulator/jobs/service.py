@@ -20,7 +20,7 @@ from emulator.jobs.describe import (
 )
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
-from emulator.jobs.rules import check_create_rules, s3_uris
+from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.runner import JobRunner, RunnerContext, model_artifacts_uri
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.store import InMemoryJobStore, JobStore
@@ -45,7 +45,7 @@ class JobService:
 
     # -- operations ---------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateTrainingJob", request)
+        validate_request("CreateTrainingJob", request, required=CLASSIC_REQUIRED)
         check_create_rules(request)
         settings = settings_from_tags(request.get("Tags"), self.defaults)
         name = request["TrainingJobName"]

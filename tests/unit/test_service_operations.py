@@ -226,3 +226,13 @@ def test_duplicate_name_wins_over_missing_image(tmp_path: Path) -> None:
     assert (status, answer["__type"]) == (400, "ResourceInUse")
     assert answer["message"] == contract.duplicate_job_message(
         "arn:aws:sagemaker:us-east-1:123456789012:training-job/taken")
+
+
+def test_empty_create_names_every_classic_required_member(tmp_path: Path) -> None:
+    _, answer = SageMakerHandler(make_service(tmp_path)).handle("SageMaker.CreateTrainingJob",
+                                                                b"{}")
+    members = ["trainingJobName", "algorithmSpecification", "roleArn", "outputDataConfig",
+               "resourceConfig", "stoppingCondition"]
+    assert answer["message"] == "6 validation errors detected: " + "; ".join(
+        f"Value null at '{m}' failed to satisfy constraint: Member must not be null"
+        for m in members)
