@@ -81,16 +81,33 @@ def test_estimator_spot_checkpoints_fit_with_logs(sdk_session: Any, sagemaker: A
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"checkpoints/{job_name}/")
     assert [o["Key"] for o in listed["Contents"]] == [f"checkpoints/{job_name}/checkpoint.json"]
 
+    attached = Estimator.attach(job_name, sagemaker_session=sdk_session)
+    assert attached.model_data == estimator.model_data
+    assert attached.use_spot_instances and attached.max_wait == 900
 
-def test_estimator_attach_and_describe(sdk_session: Any, bucket: str, job_name: str) -> None:
+
+def test_estimator_failure_with_input_channel(sdk_session: Any, bucket: str,
+                                             job_name: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     from sagemaker.estimator import Estimator
+    from sagemaker.exceptions import UnexpectedStatusException
+    from sagemaker.inputs import TrainingInput
 
+    data = sdk_session.upload_string_as_file_body("1,2,3", bucket, "data/train/part-0.csv")
     estimator = Estimator(image_uri=TOY_IMAGE, role=ROLE, instance_count=1,
                           instance_type="ml.m5.large", sagemaker_session=sdk_session,
-                          output_path=f"s3://{bucket}/output",
-                          hyperparameters={"total_steps": "2", "seconds_per_step": "0.05"})
-    estimator.fit(job_name=job_name, wait=True, logs=False)
-    attached = Estimator.attach(job_name, sagemaker_session=sdk_session)
-    assert attached.image_uri == TOY_IMAGE
-    assert attached.model_data == estimator.model_data
-    assert attached.hyperparameters()["total_steps"] == "2"
+                          output_path=f"s3://{bucket}/output", environment={"MODE": "test"},
+                          max_retry_attempts=1, disable_profiler=True,
+                          hyperparameters={"total_steps": "3", "seconds_per_step": "0.05",
+                                           "fail_at_step": "2"})
+    with pytest.raises(UnexpectedStatusException,
+                       match="Reason: AlgorithmError: simulated failure at step 2"):
+        estimator.fit(inputs={"train": TrainingInput(data.rsplit("/", 1)[0])},
+                      job_name=job_name, logs="All")
+    assert "AlgorithmError: simulated failure at step 2" in capsys.readouterr().out
+
+    description = sdk_session.describe_training_job(job_name)
+    assert description["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == (
+        f"s3://{bucket}/data/train")
+    assert description["Environment"] == {"MODE": "test"}
+    assert description["RetryStrategy"] == {"MaximumRetryAttempts": 1}
