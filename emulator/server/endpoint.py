@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import contract
 from emulator.api.app import EndpointApp
+from emulator.errors import EndpointUnavailable
 from emulator.jobs.runner import RunnerContext
 from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
@@ -70,8 +71,14 @@ class EndpointServer:
         os.environ.setdefault("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
         try:
             self.engine.client  # fail now, with a clear message, if Docker is missing  # noqa: B018
-            self._server = make_server(self.host, self.requested_port, app=None,  # type: ignore[arg-type]
-                                       threaded=True)
+            try:
+                self._server = make_server(self.host, self.requested_port,
+                                           app=None,  # type: ignore[arg-type]
+                                           threaded=True)
+            except OSError as err:
+                raise EndpointUnavailable(
+                    f"cannot listen on {self.host}:{self.requested_port}: {err.strerror}. "
+                    "Is another smemu (or something else) using it? Try --port.") from err
             own = S3Endpoint(self.url, self.region)
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
