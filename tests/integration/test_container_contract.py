@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import textwrap
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.endpoint import read_model_tar, wait_for_job
+from tests.support.endpoint import read_model_tar, toy_request, wait_for_job
+from tests.support.images import build_script_image
 
 pytestmark = pytest.mark.docker
 
@@ -44,48 +44,29 @@ PROBE = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def probe_image(docker_client: Any) -> str:
+def probe_image(docker_client: Any) -> Iterator[str]:
     """An image that keeps its own file under /opt/ml/code, as toolkit images do."""
-    dockerfile = (
-        "FROM smemu-base:latest\n"
-        "COPY probe.py /probe.py\n"
-        "COPY marker.txt /opt/ml/code/marker.txt\n"
-        'ENTRYPOINT ["python3", "/probe.py"]\n'
-    )
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile), ("probe.py", PROBE),
-                           ("marker.txt", "from the image")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data.encode())
-            tar.addfile(info, io.BytesIO(data.encode()))
-    context.seek(0)
-    docker_client.images.build(fileobj=context, custom_context=True, tag=PROBE_IMAGE,
-                               labels={"smemu.managed": "true"}, network_mode="none", rm=True)
-    yield PROBE_IMAGE
+    yield build_script_image(docker_client, PROBE_IMAGE, PROBE,
+                             {"opt/ml/code/marker.txt": "from the image"})
     docker_client.images.remove(PROBE_IMAGE, force=True)
 
 
 def probe_request(name: str, bucket: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": PROBE_IMAGE, "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/output"},
-        "ResourceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1,
-                           "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 120},
-        "HyperParameters": {"epochs": "3", "lr": "0.01"},
-        "Environment": {"PROBE_BUCKET": bucket, "MY_SETTING": "on"},
-        "InputDataConfig": [{
-            "ChannelName": "train",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
-                                            "S3Uri": f"s3://{bucket}/data/train",
-                                            "S3DataDistributionType": "FullyReplicated"}},
-        }],
-        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/ckpt", "LocalPath": "/opt/ml/checkpoints"},
-        **extra,
-    }
+    request = toy_request(name, checkpoint_uri=None, bucket=bucket, spot=False)
+    request["AlgorithmSpecification"]["TrainingImage"] = PROBE_IMAGE
+    request["ResourceConfig"]["InstanceType"] = "ml.c5.xlarge"
+    request["HyperParameters"] = {"epochs": "3", "lr": "0.01"}
+    request["Environment"] = {"PROBE_BUCKET": bucket, "MY_SETTING": "on"}
+    request["InputDataConfig"] = [{
+        "ChannelName": "train",
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                        "S3Uri": f"s3://{bucket}/data/train",
+                                        "S3DataDistributionType": "FullyReplicated"}},
+    }]
+    request["CheckpointConfig"] = {"S3Uri": f"s3://{bucket}/ckpt",
+                                   "LocalPath": "/opt/ml/checkpoints"}
+    request.update(extra)
+    return request
 
 
 def run_probe(sagemaker: Any, s3: Any, bucket: str, name: str, **extra: Any) -> dict[str, Any]:

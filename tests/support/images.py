@@ -12,9 +12,7 @@ def build_script_image(client: Any, tag: str, script: str,
     """An image whose entrypoint runs `script` with python3; extra files go to their paths."""
     files = {"script.py": script, **(extra_files or {})}
     lines = ["FROM smemu-base:latest", "COPY script.py /script.py"]
-    for index, path in enumerate(extra_files or {}):
-        lines.append(f"COPY {path} /{path}")
-        del index
+    lines += [f"COPY {path} /{path}" for path in extra_files or {}]
     lines.append('ENTRYPOINT ["python3", "-u", "/script.py"]')
     files["Dockerfile"] = "\n".join(lines) + "\n"
     context = io.BytesIO()
