@@ -46,6 +46,7 @@ class JobService:
     # -- operations ---------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
         validate_request("CreateTrainingJob", request, required=CLASSIC_REQUIRED)
+        request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
         settings = settings_from_tags(request.get("Tags"), self.defaults)
         name = request["TrainingJobName"]
@@ -219,3 +220,11 @@ def _delete_unfinished_message(status: str) -> str:
     # UNCONFIRMED text, in the style of StopTrainingJob's.
     return (f"The request was rejected because the training job is in status {status}. "
             "Only a training job in status Completed, Failed or Stopped can be deleted.")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
