@@ -65,7 +65,7 @@ def _mutate(request: dict[str, Any], rng: random.Random) -> Any:
 
 def _base(operation: str, rng: random.Random) -> dict[str, Any]:
     arn = "arn:aws:sagemaker:us-east-1:123456789012:training-job/existing"
-    return copy.deepcopy({
+    bases: dict[str, dict[str, Any]] = {
         "CreateTrainingJob": {**GOOD, "TrainingJobName": f"fuzz{rng.randrange(10**6)}",
                               "Tags": [{"Key": "a", "Value": "b"}],
                               "HyperParameters": {"k": "v"}, "Environment": {"E": "1"},
@@ -80,7 +80,8 @@ def _base(operation: str, rng: random.Random) -> dict[str, Any]:
         "AddTags": {"ResourceArn": arn, "Tags": [{"Key": "a", "Value": "b"}]},
         "ListTags": {"ResourceArn": arn, "MaxResults": 50},
         "DeleteTags": {"ResourceArn": arn, "TagKeys": ["a"]},
-    }[operation])
+    }
+    return copy.deepcopy(bases[operation])
 
 
 @pytest.mark.parametrize("seed", range(int(__import__("os").environ.get("FUZZ_SEEDS", "6"))))
