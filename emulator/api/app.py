@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,4 +61,6 @@ def _signed_for_sagemaker(environ: dict[str, Any]) -> bool:
 
 def _json(body: dict[str, Any], status: int = 200,
           content_type: str = "application/json") -> Response:
-    return Response(json.dumps(body), status=status, content_type=content_type)
+    response = Response(json.dumps(body), status=status, content_type=content_type)
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())  # botocore's RequestId
+    return response

@@ -45,7 +45,9 @@ def test_job_lifecycle_describe_tags_stop_delete(endpoint: EndpointProcess, sage
     request["AlgorithmSpecification"]["MetricDefinitions"] = METRICS
     request["Environment"] = {"MY_SETTING": "1"}
     request["RetryStrategy"] = {"MaximumRetryAttempts": 2}
-    arn = sagemaker.create_training_job(**request)["TrainingJobArn"]
+    created = sagemaker.create_training_job(**request)
+    arn = created["TrainingJobArn"]
+    assert created["ResponseMetadata"]["RequestId"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job_name.lower()}"
 
     with pytest.raises(sagemaker.exceptions.ResourceInUse) as dup:
