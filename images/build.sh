@@ -8,10 +8,10 @@
 # 2. Every images/<dir>/ holding a Dockerfile is built FROM it as
 #    smemu-<dir>:latest (--build-arg BASE_IMAGE=smemu-base:latest).
 #
-# Builds are quiet unless they fail. They must not use the network: nothing is
-# pip-installed inside an image. If a future image needs Python wheels, prepare
-# them on the host (pip download / pip wheel into a wheels/ dir in that image's
-# build context) and install with `pip install --no-index --find-links`.
+# Builds are quiet unless they fail. They must not use the network: an image
+# dir with a requirements.txt gets its wheels prepared on the host first
+# (scripts/prepare-wheels.sh: DIR/wheels/, reused when up to date), and its
+# Dockerfile installs them with `pip install --no-index --find-links`.
 #
 # --force rebuilds the base image too and builds the others with --no-cache.
 set -euo pipefail
@@ -48,6 +48,10 @@ for dockerfile in "$here"/*/Dockerfile; do
     [ "$name" = base ] && continue
     tag="smemu-${name}:latest"
     start=$(date +%s)
+    if [ -f "$dir/requirements.txt" ]; then
+        "$here/../scripts/prepare-wheels.sh" "$dir" \
+            || die "preparing the wheels of images/$name failed (output above)"
+    fi
     log "building $tag from images/$name"
     out=$(mktemp "${TMPDIR:-/tmp}/smemu-build-${name}.XXXXXX")
     # --network none: a build step that reaches for the network fails here
