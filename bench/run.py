@@ -123,8 +123,8 @@ def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor:
             BIG)
     res.add("1 file upload", name, "s5cmd",
             s5cmd(url, "cp", str(big), "s3://bench/s5/big.bin"), BIG)
-    res.add("1 file upload", name, "smemu", ours("upload", str(big), "s3://bench/smemu", url),
-            BIG)
+    res.add("1 file upload", name, "smemu",
+            ours("upload", str(big), "s3://bench/smemu-big", url), BIG)
     res.ratio("1 file upload", name)
     total = MANY * SMALL
     if floor:
@@ -135,7 +135,7 @@ def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor:
     res.add("many files upload", name, "s5cmd",
             s5cmd(url, "sync", f"{many}/", "s3://bench/s5/many/"), total)
     res.add("many files upload", name, "smemu",
-            ours("upload", str(many), "s3://bench/smemu", url), total)
+            ours("upload", str(many), "s3://bench/smemu-many", url), total)
     res.ratio("many files upload", name)
 
 
@@ -147,7 +147,8 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
     res.add("1 file restore", name, "s5cmd",
             s5cmd(url, "cp", "s3://bench/s5/big.bin", str(fresh(down) / "big.bin")), BIG)
     # Our restore brings down the whole prefix: the big file alone lives under smemu/big.
-    res.add("1 file restore", name, "smemu", _restore_one(url, down), BIG)
+    res.add("1 file restore", name, "smemu",
+            ours("restore", "s3://bench/smemu-big", str(fresh(down)), url), BIG)
     res.ratio("1 file restore", name)
     total = MANY * SMALL
     res.add("many files restore", name, "aws s3",
@@ -155,16 +156,9 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
     res.add("many files restore", name, "s5cmd",
             s5cmd(url, "cp", "s3://bench/s5/many/*", f"{fresh(down)}/"), total)
     res.add("many files restore", name, "smemu",
-            ours("restore", "s3://bench/smemu/many", str(fresh(down)), url), total)
+            ours("restore", "s3://bench/smemu-many", str(fresh(down)), url), total)
     res.ratio("many files restore", name)
     shutil.rmtree(down, ignore_errors=True)
-
-
-def _restore_one(url: str, down: Path) -> Measure:
-    # The mirror uploaded big.bin at s3://bench/smemu/big.bin; copy it under its own prefix
-    # server-side so the restore fetches exactly one object, as the anchors do.
-    aws(url, "cp", "s3://bench/smemu/big.bin", "s3://bench/smemu-big/big.bin")
-    return ours("restore", "s3://bench/smemu-big", str(fresh(down)), url)
 
 
 def _latency(res: Results, srv: Server) -> None:
