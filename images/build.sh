@@ -47,11 +47,11 @@ for dockerfile in "$here"/*/Dockerfile; do
     name="$(basename "$dir")"
     [ "$name" = base ] && continue
     tag="smemu-${name}:latest"
-    start=$(date +%s)
     if [ -f "$dir/requirements.txt" ]; then
         "$here/../scripts/prepare-wheels.sh" "$dir" \
             || die "preparing the wheels of images/$name failed (output above)"
     fi
+    start=$(date +%s)
     log "building $tag from images/$name"
     out=$(mktemp "${TMPDIR:-/tmp}/smemu-build-${name}.XXXXXX")
     # --network none: a build step that reaches for the network fails here
