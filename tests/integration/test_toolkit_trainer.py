@@ -9,7 +9,10 @@ in SIGKILL at the end of the grace period, and the report must say so.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.docker
 
 TOOLKIT_IMAGE = "smemu-toolkit-trainer:latest"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRAIN_PY = Path(__file__).resolve().parents[2] / "images" / "toolkit-trainer" / "train.py"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -142,3 +146,29 @@ def test_toolkit_failure_file_becomes_the_failure_reason(sagemaker: Any, bucket:
     reason = job["FailureReason"]
     assert "ExecuteUserScriptError:\nExitCode 1\n" in reason, reason
     assert "train.py" in reason
+
+
+def test_toolkit_script_mode_downloads_the_source_dir_from_s3(endpoint: EndpointProcess,
+                                                              sagemaker: Any, s3: Any,
+                                                              bucket: str, job_name: str) -> None:
+    """The SDK's script mode: sourcedir.tar.gz in S3, named by sagemaker_submit_directory;
+    the toolkit fetches it with boto3 through smemu's S3 (AWS_ENDPOINT_URL_S3) when
+    /opt/ml/code is empty."""
+    source = io.BytesIO()
+    with tarfile.open(fileobj=source, mode="w:gz") as tar:
+        tar.add(TRAIN_PY, arcname="train.py")
+    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=source.getvalue())
+    request = toolkit_request(job_name, bucket, steps=3, spot=False, checkpoint=False)
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
+        "sh", "-c", "rm -rf /opt/ml/code/* && exec train"]
+    request["HyperParameters"].update({
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/code/sourcedir.tar.gz"),
+    })
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert model_of(s3, job)["value"] == toy_value(3)
+    (attempt,) = endpoint.report(job_name)["Attempts"]
+    assert any("/opt/ml/code  is empty, unzipping" in line
+               for line in attempt_log(endpoint, attempt))
