@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.endpoint import EndpointProcess, toy_request, wait_for_status
+from tests.support.endpoint import EndpointProcess, toy_request, wait_for_job, wait_for_status
 
 pytestmark = pytest.mark.docker
 
@@ -64,6 +64,7 @@ def test_cli_input_json_create_describe_list_stop(endpoint: EndpointProcess, sag
     assert [s["TrainingJobName"] for s in listed["TrainingJobSummaries"]] == [job_name]
 
     aws(endpoint, tmp_path, "sagemaker", "stop-training-job", "--training-job-name", job_name)
+    wait_for_job(sagemaker, job_name)  # the CLI's waiter sleeps 120 s between its polls
     aws(endpoint, tmp_path, "sagemaker", "wait", "training-job-completed-or-stopped",
         "--training-job-name", job_name)
     stopped = as_json(aws(endpoint, tmp_path, "sagemaker", "describe-training-job",
