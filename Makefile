@@ -35,8 +35,12 @@ docker:
 images: docker
 	@bash images/build.sh
 
+bench: venv
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench
+
 lint: venv
-	$(VENV)/bin/ruff check emulator tests examples
+	$(VENV)/bin/ruff check emulator tests examples bench
 	$(VENV)/bin/mypy
 
 clean:

@@ -68,7 +68,7 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
            quiet: bool = False, poll: float = 0.5,
            on_tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """Print transitions (and logs) until the job ends; returns the final description."""
-    seen = 0
+    printed: list[str] = []  # the StatusMessage shown for each transition
     tail = LogTail(logs, job_name)
 
     while True:
@@ -82,12 +82,20 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
             lines: list[tuple[float, str]] = []
             if show_logs:
                 tail.poll(_collector(lines))
-            for transition in transitions[seen:]:
+            for index, transition in enumerate(transitions):
+                message = transition.get("StatusMessage", "")
+                if index < len(printed) and printed[index] == message:
+                    continue
+                # A new transition, or a new StatusMessage for the current one (progress).
                 at = transition["StartTime"].timestamp() if hasattr(
                     transition.get("StartTime"), "timestamp") else 0.0
-                lines.append((at, click.style("==> " + transition_line(transition), fg="cyan",
-                                              bold=True)))
-            seen = len(transitions)
+                if index < len(printed):
+                    printed[index] = message
+                    lines.append((time.time(), click.style(f"    {message}", fg="cyan")))
+                else:
+                    printed.append(message)
+                    lines.append((at, click.style("==> " + transition_line(transition),
+                                                  fg="cyan", bold=True)))
             for _, line in sorted(lines, key=lambda item: item[0]):
                 click.echo(line)
         if done:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator import contract
-from emulator.checkpoints import restore
+from emulator.checkpoints import RestoreProgress, restore
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import PlanCursor
 from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
@@ -204,7 +204,14 @@ class JobRunner:
         uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
         if not uri:
             return
-        report = restore(self.ctx.s3.client(), uri, dirs.checkpoints)
+        def show(line: str) -> None:
+            log.info("job %s: %s", self.job.name, line)
+            with self.lock:
+                self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
+
+        progress = RestoreProgress(show)
+        report = restore(self.ctx.s3.client(), uri, dirs.checkpoints, progress=progress)
+        progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
 
     def _download_channels(self, dirs: HostDirs) -> None:

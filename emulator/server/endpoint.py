@@ -69,6 +69,8 @@ class EndpointServer:
     def start(self, background: bool = True) -> EndpointServer:
         # moto must treat every Host as path-style S3 (containers reach us by other names).
         os.environ.setdefault("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
+        # Objects above 1 MiB spill from moto's memory to temp files (checkpoints are big).
+        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1024 * 1024))
         try:
             self.engine.client  # fail now, with a clear message, if Docker is missing  # noqa: B018
             try:

@@ -52,6 +52,8 @@ class S3Endpoint:
                 retries={"max_attempts": 8, "mode": "standard"},
                 s3={"addressing_style": "path"},
                 max_pool_connections=32,
+                # Checksums only where S3 requires them: the CPU goes to moving bytes.
+                request_checksum_calculation="when_required",
                 **config,
             ),
         )
