@@ -43,10 +43,14 @@ def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str
 def _lost_work(attempt: Attempt) -> None:
     if attempt.interrupted_at is None or attempt.training_started_at is None:
         return
-    before = [u.at for u in attempt.uploaded if u.at is not None and u.at <= attempt.interrupted_at]
+    # Work is lost up to the moment the container died: the SIGKILL when it outlived its grace.
+    end = attempt.interrupted_at
+    if attempt.sigkilled and attempt.training_ended_at is not None:
+        end = max(end, attempt.training_ended_at)
+    before = [u.at for u in attempt.uploaded if u.at is not None and u.at <= end]
     attempt.last_upload_at = max(before) if before else None
     since = attempt.last_upload_at or attempt.training_started_at
-    attempt.lost_seconds = max(0.0, attempt.interrupted_at - since)
+    attempt.lost_seconds = max(0.0, end - since)
 
 
 def _flags(attempt: Attempt) -> None:
@@ -56,7 +60,9 @@ def _flags(attempt: Attempt) -> None:
     if attempt.sigkilled and attempt.grace_period:
         flags.append(f"ignored SIGTERM: killed after the {attempt.grace_period:g}s grace period")
     if attempt.written_in_grace:
-        flags.append("checkpoint written during the grace window: "
+        why = ("by a container that ignored SIGTERM (training went on until the SIGKILL)"
+               if attempt.sigkilled else "after SIGTERM")
+        flags.append(f"checkpoint written during the grace window, {why}: "
                      + ", ".join(attempt.written_in_grace))
     if attempt.torn:
         flags.append("torn checkpoint (being written when the container died): "

@@ -268,6 +268,9 @@ class JobRunner:
         except OSError:
             text = ""
         if text:
+            # SageMaker puts the file's text after its own "AlgorithmError: " prefix.
+            if not text.startswith("AlgorithmError:"):
+                text = f"AlgorithmError: {text}"
             return text[: contract.FAILURE_REASON_MAX]
         if attempt.outcome == "oom":
             return ("AlgorithmError: Please use an instance type with more memory, or reduce "

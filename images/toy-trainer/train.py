@@ -156,7 +156,7 @@ def main() -> int:
                 "need total_steps >= 0, checkpoint_interval > 0, seconds_per_step >= 0"
             )
     except BadHyperparameter as e:
-        write_failure(f"AlgorithmError: invalid hyperparameter: {e}")
+        write_failure(f"invalid hyperparameter: {e}")
         return 1
 
     checkpoint_dir = (
@@ -194,7 +194,7 @@ def main() -> int:
         if not interruptible_sleep(seconds_per_step):
             break  # SIGTERM during the step's "work": that step is not done
         if fail_at_step is not None and step + 1 == fail_at_step:
-            write_failure(f"AlgorithmError: simulated failure at step {step + 1}")
+            write_failure(f"simulated failure at step {step + 1}")
             return 1
         step += 1
         value = (value * 31 + step) % MOD

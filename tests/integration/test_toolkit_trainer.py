@@ -144,7 +144,7 @@ def test_toolkit_failure_file_becomes_the_failure_reason(sagemaker: Any, bucket:
     # The toolkit writes /opt/ml/output/failure itself: "ExecuteUserScriptError:\nExitCode 1
     # \nErrorMessage ...\nCommand ...".
     reason = job["FailureReason"]
-    assert "ExecuteUserScriptError:\nExitCode 1\n" in reason, reason
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n"), reason
     assert "train.py" in reason
 
 

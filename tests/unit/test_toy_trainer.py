@@ -166,7 +166,7 @@ def test_fail_at_step_writes_failure(tmp_path: Path) -> None:
     res = _run(root)
     assert res.returncode == 1
     failure = (root / "output" / "failure").read_text()
-    assert failure == "AlgorithmError: simulated failure at step 4"
+    assert failure == "simulated failure at step 4"
     assert "step 3/12" in res.stdout
     assert "step 4/12" not in res.stdout
     assert not (root / "model" / "model.json").exists()
@@ -180,7 +180,7 @@ def test_bad_hyperparameter_fails_cleanly(tmp_path: Path, bad: dict[str, str]) -
     assert (
         (root / "output" / "failure")
         .read_text()
-        .startswith("AlgorithmError: invalid hyperparameter")
+        .startswith("invalid hyperparameter")
     )
 
 
