@@ -28,7 +28,12 @@ from emulator.runtime import labels as L
 from emulator.runtime.engine import ContainerHandle, DockerEngine
 from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
 from emulator.runtime.translate import ContainerSpec, container_environment, gateway_url
-from emulator.storage.artifacts import artifact_uri, download_prefix, upload_directory_tar
+from emulator.storage.artifacts import (
+    artifact_uri,
+    download_manifest,
+    download_prefix,
+    upload_directory_tar,
+)
 from emulator.storage.s3 import S3Endpoint, split_s3_uri
 
 log = logging.getLogger(__name__)
@@ -221,6 +226,8 @@ class JobRunner:
             target = dirs.data / channel["ChannelName"]
             if uri.startswith("file://"):  # emulator extension: a local directory
                 shutil.copytree(uri[len("file://"):], target, dirs_exist_ok=True)
+            elif uri and source.get("S3DataType") == "ManifestFile":
+                download_manifest(self.ctx.s3.client(), uri, target)
             elif uri:
                 download_prefix(self.ctx.s3.client(), uri, target)
 

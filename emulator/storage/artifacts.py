@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 import tempfile
@@ -57,4 +58,31 @@ def download_prefix(client: Any, uri: str, target: Path) -> int:
     return count
 
 
-__all__ = ["artifact_uri", "download_prefix", "join_key", "tar_directory", "upload_directory_tar"]
+def download_manifest(client: Any, uri: str, target: Path) -> int:
+    """A ManifestFile channel: [{"prefix": "s3://b/p/"}, "key1", "dir/key2", ...]."""
+    bucket, key = split_s3_uri(uri)
+    try:
+        entries = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        prefix = str(entries[0]["prefix"])
+        relatives = [str(e) for e in entries[1:]]
+    except (ValueError, LookupError, TypeError) as err:
+        raise EmulatorError(f"{uri} is not a SageMaker manifest file: {err}") from err
+    prefix_bucket, prefix_key = split_s3_uri(prefix)
+    base = target.resolve()
+    for relative in relatives:
+        destination = (target / relative).resolve()
+        if base not in destination.parents:
+            raise EmulatorError(f"manifest entry {relative!r} would escape the channel directory")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(prefix_bucket, join_key(prefix_key, relative), str(destination))
+    return len(relatives)
+
+
+__all__ = [
+    "artifact_uri",
+    "download_manifest",
+    "download_prefix",
+    "join_key",
+    "tar_directory",
+    "upload_directory_tar",
+]
