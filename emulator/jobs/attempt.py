@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from emulator.checkpoints import CheckpointMirror, MirrorEvent
+from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.model import Attempt, CheckpointFile
@@ -88,7 +88,8 @@ class AttemptRun:
             if recorder:
                 activity = recorder.stop()
             if mirror:
-                mirror.stop(flush=not self.lose)
+                report = mirror.stop(flush=not self.lose)
+                self._verify(report.errors)
             if reason == Reason.INTERRUPT:
                 with self.runner.lock:
                     self.runner.lifecycle.interrupted(self.fired or "manual")
@@ -107,6 +108,18 @@ class AttemptRun:
             if handle:
                 handle.remove()
             writer.close()
+
+    def _verify(self, errors: list[str]) -> None:
+        """Prove (or disprove) that S3 now holds exactly the checkpoint directory."""
+        if not self.uri:
+            return
+        try:
+            differences = verify_mirror(self.runner.ctx.s3.client(), self.uri,
+                                        self.dirs.checkpoints)
+        except Exception as err:  # the proof failed, not the job
+            differences = [f"could not compare: {err}"]
+        self.attempt.mirror_verified = not differences and not errors
+        self.attempt.mirror_differences = (errors + differences)[:20]
 
     # -- watching -------------------------------------------------------------------
     def _watch(self) -> str:

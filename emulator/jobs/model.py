@@ -63,6 +63,8 @@ class Attempt:
     last_upload_at: float | None = None
     lost_seconds: float | None = None
     flags: list[str] = field(default_factory=list)
+    mirror_verified: bool | None = None  # S3 == checkpoint dir after the attempt (manifest)
+    mirror_differences: list[str] = field(default_factory=list)
 
     @property
     def training_seconds(self) -> float:
@@ -101,6 +103,8 @@ class Attempt:
             "LostTrainingSeconds": None if self.lost_seconds is None
             else round(self.lost_seconds, 3),
             "Flags": list(self.flags),
+            "MirrorVerified": self.mirror_verified,
+            "MirrorDifferences": list(self.mirror_differences),
         }
 
 

@@ -70,4 +70,7 @@ def _flags(attempt: Attempt) -> None:
     elif attempt.written_in_place:
         flags.append("checkpoint written in place, not atomically (temp file + rename): "
                      + ", ".join(attempt.written_in_place))
+    if attempt.mirror_verified is False:
+        flags.append("S3 differs from the checkpoint directory after this attempt: "
+                     + "; ".join(attempt.mirror_differences[:3]))
     attempt.flags = flags

@@ -95,6 +95,7 @@ def test_hard_kill_mid_write_flush_mode_uploads_the_torn_file(
     assert attempt["TornFiles"] == ["b.bin"]
     assert any("torn checkpoint" in f and "b.bin" in f for f in attempt["Flags"])
     assert keys(s3, bucket, job_name) == ["a.bin", "b.bin"]  # flush: nothing lost
+    assert attempt["MirrorVerified"] is True
     assert "Interrupted" in [t["Status"] for t in job["SecondaryStatusTransitions"]]
 
 
@@ -108,6 +109,8 @@ def test_hard_kill_lose_mode_loses_exactly_the_unsynced_file(
     assert attempt["Interruption"] == "log=B.WRITTEN/hard"
     assert attempt["TornFiles"] == ["b.bin"]
     assert keys(s3, bucket, job_name) == ["a.bin"]  # b.bin was never uploaded: lost
+    assert attempt["MirrorVerified"] is False
+    assert any("b.bin" in d for d in attempt["MirrorDifferences"])
 
 
 def test_container_ignoring_sigterm_is_flagged(endpoint: EndpointProcess, writer_image: str,

@@ -67,6 +67,7 @@ def test_two_interruptions_resume_and_complete(endpoint: EndpointProcess, sagema
     # The toy trainer checkpoints on SIGTERM: written during the grace window, atomically.
     assert "checkpoint.json" in attempts[0]["WrittenDuringGrace"]
     assert attempts[0]["WrittenInPlace"] == []
+    assert [a["MirrorVerified"] for a in attempts] == [True, True, True]
     # Billing across attempts, spot discount applied.
     assert job["TrainingTimeInSeconds"] >= 3
     assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
