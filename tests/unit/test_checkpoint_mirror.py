@@ -23,26 +23,9 @@ from emulator.checkpoints import (
     verify_mirror,
 )
 from emulator.errors import CheckpointError
-
-try:
-    from ._s3server import MotoS3
-except ImportError:  # tests/unit is not a package
-    from _s3server import MotoS3  # type: ignore[no-redef]
+from tests.unit._s3server import MotoS3
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(s3: MotoS3) -> Any:
-    return s3.client()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,24 +10,7 @@ import pytest
 
 from emulator.checkpoints import CheckpointMirror, join_key, parse_s3_uri, restore, verify_mirror
 from emulator.errors import CheckpointError
-
-try:
-    from ._s3server import MotoS3
-except ImportError:  # tests/unit is not a package
-    from _s3server import MotoS3  # type: ignore[no-redef]
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(s3: MotoS3) -> Any:
-    return s3.client()
+from tests.unit._s3server import MotoS3
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,7 @@ from emulator.checkpoints import (
     restore,
     verify_mirror,
 )
-
-try:
-    from ._s3server import MotoS3
-except ImportError:  # tests/unit is not a package
-    from _s3server import MotoS3  # type: ignore[no-redef]
+from tests.unit._s3server import MotoS3
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -41,14 +36,6 @@ if os.environ.get("SMEMU_MIRROR_SEEDS"):  # e.g. SMEMU_MIRROR_SEEDS=100-199 for 
     _first, _, _last = os.environ["SMEMU_MIRROR_SEEDS"].partition("-")
     SEEDS = list(range(int(_first), int(_last or _first) + 1))
 NAMES = ["a", "b", "c", "model.pt", "opt state.bin", "ünï", "x.json"]
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    yield server
-    server.stop()
 
 
 class History:
