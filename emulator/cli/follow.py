@@ -91,7 +91,8 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
                     transition.get("StartTime"), "timestamp") else 0.0
                 if index < len(printed):
                     printed[index] = message
-                    lines.append((time.time(), click.style(f"    {message}", fg="cyan")))
+                    # Sorted with its transition, before anything that came after it.
+                    lines.append((at, click.style(f"    {message}", fg="cyan")))
                 else:
                     printed.append(message)
                     lines.append((at, click.style("==> " + transition_line(transition),
