@@ -200,3 +200,13 @@ def test_interrupted_until_max_wait_runs_out(sagemaker: Any, bucket: str,
     statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
     assert statuses == ["Starting", "Downloading", "Training", "Interrupted", "Stopping",
                         "MaxWaitTimeExceeded"]
+
+
+def test_at_trigger_fires_at_job_wall_time(endpoint: EndpointProcess, sagemaker: Any,
+                                           bucket: str, job_name: str) -> None:
+    job = run_toy(sagemaker, job_name, bucket, "at=3s", steps=60)
+    first = endpoint.report(job_name)["Attempts"][0]
+    assert first["Interruption"] == "at=3s"
+    since_creation = first["InterruptedAt"] - job["CreationTime"].timestamp()
+    assert 3.0 <= since_creation < 4.5  # wall time since CreateTrainingJob, not training time
+    assert first["TrainingSeconds"] < since_creation
