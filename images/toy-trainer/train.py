@@ -12,7 +12,7 @@ State is an integer ``step`` (completed steps) and ``value``, updated every step
 ``value = (value * 31 + step) % 1000000007``, so a run that is interrupted and resumed
 from its checkpoint ends with exactly the same value as an uninterrupted run.
 
-Hyperparameters (strings): total_steps (20), checkpoint_interval (5),
+Hyperparameters (strings): total_steps (60), checkpoint_interval (5),
 seconds_per_step (0.2), ignore_checkpoints ("false"; "true" = never load a checkpoint,
 the classic restart-from-scratch bug, but still write them), fail_at_step (none),
 checkpoint_dir (LocalPath of checkpointconfig.json, else /opt/ml/checkpoints).
@@ -145,7 +145,7 @@ def main() -> int:
     log(f"hyperparameters: {json.dumps(hps, sort_keys=True)}")
 
     try:
-        total_steps = _int(hps, "total_steps", 20)
+        total_steps = _int(hps, "total_steps", 60)
         interval = _int(hps, "checkpoint_interval", 5)
         seconds_per_step = _float(hps, "seconds_per_step", 0.2)
         ignore_checkpoints = _bool(hps, "ignore_checkpoints", False)

@@ -188,7 +188,7 @@ def test_missing_hyperparameters_uses_defaults(tmp_path: Path) -> None:
     root = tmp_path / "empty"
     root.mkdir()
     start = time.monotonic()
-    # Defaults are 20 steps x 0.2 s; just check it starts correctly and stop it.
+    # Defaults are 60 steps x 0.2 s; just check it starts correctly and stop it.
     proc = subprocess.Popen(
         [sys.executable, str(TRAIN_PY)],
         env=_env(root),
@@ -203,7 +203,7 @@ def test_missing_hyperparameters_uses_defaults(tmp_path: Path) -> None:
     out = "".join(first) + rest
     assert proc.returncode == 143, out
     assert "hyperparameters: {}" in out
-    assert "total_steps=20 checkpoint_interval=5" in out
+    assert "total_steps=60 checkpoint_interval=5" in out
     assert f"checkpoint_dir={root / 'checkpoints'}" in out
     assert (root / "checkpoints" / "checkpoint.json").exists()
     assert time.monotonic() - start < 10
