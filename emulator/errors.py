@@ -47,9 +47,18 @@ class UnknownOperationException(AwsError):
     code = "UnknownOperationException"
 
 
+class ServiceUnavailable(AwsError):
+    code = "ServiceUnavailable"
+    status = 503
+
+
 class InternalFailure(AwsError):
     code = "InternalFailure"
     status = 500
+
+
+class ContainerStartError(EmulatorError):
+    """The engine refused to start the training container (a problem of the image)."""
 
 
 class DockerUnavailable(EmulatorError):

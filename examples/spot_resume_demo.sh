@@ -17,7 +17,7 @@ if ! "$SMEMU" status >/dev/null 2>&1; then
     started=yes
 fi
 finish() {
-    if [ "$started" = yes ] && [ -z "${KEEP:-}" ]; then "$SMEMU" down >/dev/null; fi
+    if [ "$started" = yes ] && [ -z "${KEEP:-}" ]; then "$SMEMU" down --port "${URL##*:}" >/dev/null; fi
 }
 trap finish EXIT
 

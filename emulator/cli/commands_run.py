@@ -11,7 +11,7 @@ import click
 
 from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, ensure_endpoint
-from emulator.cli.follow import emulator_report, follow, render_summary
+from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
@@ -77,7 +77,9 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         instance_type=instance_type, max_run=max_run, spot=spot, max_wait=max_wait,
         request_file=request_file,
     )
-    request = build_request(options, settings)
+    explicit = [name for name, given in (("grace_period", grace_period),
+                                         ("checkpoint_flush", checkpoint_flush)) if given]
+    request = build_request(options, settings, explicit)
     if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")
     url = ensure_endpoint(endpoint_url)
@@ -107,9 +109,10 @@ def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
                         show_logs: bool) -> dict[str, Any]:
     """Ctrl-C stops the job (StopTrainingJob) and keeps following; a second Ctrl-C detaches."""
     stopping = False
+    state = FollowState(logs, name)
     while True:
         try:
-            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs)
+            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state)
         except KeyboardInterrupt:
             if stopping:
                 click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`",

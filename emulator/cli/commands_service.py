@@ -100,10 +100,16 @@ def up(port: int, s3_endpoint_url: str | None, grace_period: str | None,
 
 
 @cli.command()
+@click.option("--port", type=int, default=None,
+              help="Stop only the endpoint on this port (default: every background endpoint).")
 @clean_errors
-def down() -> None:
-    """Stop the background endpoint and every job it runs."""
-    click.echo("stopped" if daemon.down() else "no background endpoint was running")
+def down(port: int | None) -> None:
+    """Stop the background endpoint(s) and every job they run."""
+    stopped = daemon.down(port)
+    if stopped:
+        click.echo("stopped " + ", ".join(f"the endpoint on port {p}" for p in stopped))
+    else:
+        click.echo("no background endpoint was running")
 
 
 @cli.command()
@@ -132,7 +138,8 @@ def cleanup() -> None:
     click.echo(f"removed {len(removed['containers'])} container(s), "
                f"{len(removed['networks'])} network(s)")
     work = daemon.state_dir() / "work"
-    if work.is_dir() and not daemon.status()["running"]:
+    if work.is_dir() and not any(daemon.status(p)["running"]
+                                 for p in daemon.recorded_ports(daemon.state_dir())):
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)

@@ -64,12 +64,21 @@ def transition_line(transition: dict[str, Any]) -> str:
     return f"{clock} {transition['Status']:<20} {transition.get('StatusMessage', '')}"
 
 
+class FollowState:
+    """What has been printed already, so following again (after Ctrl-C) repeats nothing."""
+
+    def __init__(self, logs: Any, job_name: str) -> None:
+        self.tail = LogTail(logs, job_name)
+        self.printed: list[str] = []  # the StatusMessage shown for each transition
+
+
 def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
            quiet: bool = False, poll: float = 0.5,
-           on_tick: Callable[[], None] | None = None) -> dict[str, Any]:
+           on_tick: Callable[[], None] | None = None,
+           state: FollowState | None = None) -> dict[str, Any]:
     """Print transitions (and logs) until the job ends; returns the final description."""
-    printed: list[str] = []  # the StatusMessage shown for each transition
-    tail = LogTail(logs, job_name)
+    state = state or FollowState(logs, job_name)
+    printed, tail = state.printed, state.tail
 
     while True:
         if on_tick:

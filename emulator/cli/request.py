@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,8 @@ def load_request_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_request(options: RunOptions, settings: JobSettings) -> dict[str, Any]:
+def build_request(options: RunOptions, settings: JobSettings,
+                  explicit: Collection[str] = ()) -> dict[str, Any]:
     """Flags override the request file; what neither gives gets SageMaker-like defaults."""
     request = load_request_file(options.request_file) if options.request_file else {}
     algorithm = request.setdefault("AlgorithmSpecification", {})
@@ -114,9 +116,11 @@ def build_request(options: RunOptions, settings: JobSettings) -> dict[str, Any]:
             checkpoint["S3Uri"] = options.checkpoint_s3_uri
         if options.checkpoint_local_path:
             checkpoint["LocalPath"] = options.checkpoint_local_path
+    emulator_tags = settings.to_tags(explicit)
+    given = {t["Key"] for t in emulator_tags}
     tags = [t for t in request.get("Tags", []) if not str(t.get("Key", "")).startswith(TAG_PREFIX)
-            or t["Key"] not in {x["Key"] for x in settings.to_tags()}]
-    tags.extend(settings.to_tags())
+            or t["Key"] not in given]
+    tags.extend(emulator_tags)
     if tags:
         request["Tags"] = tags
     return request

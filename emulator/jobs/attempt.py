@@ -155,12 +155,20 @@ class AttemptRun:
         grace = self.runner.settings.grace_period
         if reason == Reason.INTERRUPT and self.armed and self.fired == self.armed.trigger.spec:
             grace = self.armed.trigger.grace_period(grace)
+        # The grace period is training time too: it may not outlast MaxRuntimeInSeconds.
+        used = self.runner.training_seconds_used() + time.time() - \
+            (self.attempt.training_started_at or time.time())
+        grace = max(0.0, min(grace, self.runner.max_runtime - used))
+        if self.runner.killing.is_set():
+            grace = 0.0
         self.attempt.grace_period = grace
         self.attempt.interrupted_at = time.time()
         if grace > 0:
             handle.send_signal(signal.SIGTERM)
-            if self.exited.wait(grace):
-                return
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and not self.runner.killing.is_set():
+                if self.exited.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+                    return
         if recorder:
             self.torn = recorder.writing_now()
         if mirror and self.lose:

@@ -72,7 +72,7 @@ class JobLifecycle:
 
     def note(self, message: str) -> None:
         """A new StatusMessage for the current status (e.g. waiting for spot capacity)."""
-        self._enter(self.job.secondary_status, message, self.clock.now())
+        self._enter(self.job.secondary_status, message, self.clock.now(), check=False)
 
     def downloading(self) -> None:
         self._enter(S.DOWNLOADING, Msg.DOWNLOADING, self.clock.now())

@@ -18,6 +18,7 @@ from typing import Any
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, restore
 from emulator.contract import SecondaryStatus
+from emulator.errors import ContainerStartError
 from emulator.faults.arming import PlanCursor
 from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
 from emulator.jobs.lifecycle import JobLifecycle
@@ -64,6 +65,9 @@ class JobRunner:
         self.ctx = ctx
         self.wake = threading.Event()  # set on StopTrainingJob or an interruption request
         self.interrupt_requested: str | None = None
+        self.killing = threading.Event()  # shutdown: grace periods end now
+        self._interrupt_lock = threading.Lock()
+        self.current_run: AttemptRun | None = None
         self.lock = threading.Lock()  # guards the job against API reads mid-update
         self.metrics = MetricTracker(
             (job.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions"))
@@ -88,9 +92,25 @@ class JobRunner:
         self.job.stop_requested = True
         self.wake.set()
 
-    def request_interrupt(self, why: str = "manual") -> None:
-        self.interrupt_requested = why
+    def request_interrupt(self, why: str = "manual") -> bool:
+        """Interrupt the attempt now; False unless it is Training and not already ending."""
+        with self._interrupt_lock:
+            run = self.current_run
+            if run is None or run.fired is not None or run.exited.is_set() or \
+                    self.interrupt_requested is not None or \
+                    self.job.secondary_status != SecondaryStatus.TRAINING:
+                return False
+            self.interrupt_requested = why
         self.wake.set()
+        return True
+
+    def kill_now(self) -> None:
+        """The endpoint is going away: stop at once, no grace period."""
+        self.killing.set()
+        self.request_stop()
+
+    def training_seconds_used(self) -> float:
+        return sum(a.training_seconds for a in self.job.attempts)
 
     def max_wait_exceeded(self) -> bool:
         return self.max_wait is not None and \
@@ -100,6 +120,9 @@ class JobRunner:
     def run(self) -> None:
         try:
             self._run()
+        except ContainerStartError as err:  # the image's fault, not the emulator's
+            reason = f"ClientError: the training container could not start: {err}"
+            self._final = lambda: self.lifecycle.failed(reason)
         except Exception as err:  # the job fails; the endpoint goes on
             log.exception("job %s failed inside the emulator", self.job.name)
             reason = f"InternalServerError: {type(err).__name__}: {err}"
@@ -148,7 +171,9 @@ class JobRunner:
                     self.lifecycle.interrupted(armed.trigger.spec)
                 attempt.interrupted_at = time.time()
             else:
+                self.interrupt_requested = None  # a request aimed at an earlier attempt
                 run = AttemptRun(self, attempt, dirs, armed)
+                self.current_run = run
                 reason = run.run()
                 if reason != Reason.INTERRUPT:
                     self._finish(reason, dirs, attempt)
@@ -173,10 +198,15 @@ class JobRunner:
             self.wake.clear()
 
     def _stop_before_launch(self) -> bool:
-        if not self.job.stop_requested and not self.max_wait_exceeded():
+        runtime_used = self.training_seconds_used() >= self.max_runtime
+        if not self.job.stop_requested and not self.max_wait_exceeded() and not runtime_used:
             return False
-        why = SecondaryStatus.STOPPED if self.job.stop_requested else \
-            SecondaryStatus.MAX_WAIT_TIME_EXCEEDED
+        if self.job.stop_requested:
+            why = SecondaryStatus.STOPPED
+        elif runtime_used:  # e.g. spent in an interrupted attempt's grace period
+            why = SecondaryStatus.MAX_RUNTIME_EXCEEDED
+        else:
+            why = SecondaryStatus.MAX_WAIT_TIME_EXCEEDED
         with self.lock:
             self.lifecycle.stopping()
         self._final = lambda: self.lifecycle.stopped(why)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from typing import Any
 
 from emulator import contract
 from emulator.contract import TERMINAL_STATUSES, JobStatus
-from emulator.errors import ImageMissing, ResourceInUse, ResourceNotFound, ValidationException
+from emulator.errors import (
+    ImageMissing,
+    ResourceInUse,
+    ResourceNotFound,
+    ServiceUnavailable,
+    ValidationException,
+)
 from emulator.jobs.clock import Clock, SystemClock
 from emulator.jobs.describe import (
     decode_token,
@@ -41,6 +48,7 @@ class JobService:
         self._runners: dict[str, JobRunner] = {}
         self._settings: dict[str, JobSettings] = {}
         self._create_lock = threading.Lock()
+        self._closing = False  # set by shutdown(): no job may start after it
         self._tags_lock = threading.Lock()
 
     # -- operations ---------------------------------------------------------------
@@ -56,6 +64,8 @@ class JobService:
         self._check_buckets(request)
         self._check_image(request["AlgorithmSpecification"]["TrainingImage"])
         with self._create_lock:
+            if self._closing:
+                raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")
             if self.store.get(name) is not None:
                 raise ResourceInUse(contract.duplicate_job_message(arn))
             job = TrainingJob(name=name, arn=arn, request=copy.deepcopy(request),
@@ -147,7 +157,10 @@ class JobService:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
             raise ValidationException("Only managed spot training jobs can be interrupted")
-        runner.request_interrupt("manual")
+        if not runner.request_interrupt("manual"):
+            raise ValidationException(
+                f"The training job is in secondary status {job.secondary_status.value}: an "
+                "interruption can only be injected while it is Training and not already ending.")
         return {}
 
     def wait(self, name: str, timeout: float | None = None) -> None:
@@ -155,15 +168,15 @@ class JobService:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every running job (the endpoint is going away) and wait for the runners."""
-        runners = list(self._runners.values())
+        with self._create_lock:
+            self._closing = True
+            runners = list(self._runners.values())
         for runner in runners:
             if runner.job.status not in TERMINAL_STATUSES:
-                runner.settings = JobSettings(runner.settings.plan, 0.0,
-                                              runner.settings.checkpoint_flush,
-                                              runner.settings.spot_price_ratio)
-                runner.request_stop()
+                runner.kill_now()
+        deadline = time.monotonic() + timeout  # one budget for all, not one per job
         for runner in runners:
-            runner.thread.join(timeout)
+            runner.thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- helpers ------------------------------------------------------------------
     def _entry(self, name: str) -> tuple[TrainingJob, JobRunner, JobSettings]:

@@ -9,7 +9,7 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +32,17 @@ class JobSettings:
     checkpoint_flush: str = "flush"
     spot_price_ratio: float = DEFAULT_SPOT_PRICE_RATIO
 
-    def to_tags(self) -> list[dict[str, str]]:
+    def to_tags(self, explicit: Collection[str] = ()) -> list[dict[str, str]]:
+        """Tags for the settings that differ from the defaults, and for those named in
+        `explicit` (a user's explicit choice must win over the endpoint's defaults)."""
         tags = []
         if self.plan.triggers:
             tags.append({"Key": TAG_INTERRUPT, "Value": self.plan.to_tag_value()})
-        if self.grace_period != DEFAULT_GRACE_PERIOD_S:
+        if self.grace_period != DEFAULT_GRACE_PERIOD_S or "grace_period" in explicit:
             tags.append({"Key": TAG_GRACE, "Value": format_duration(self.grace_period)})
-        if self.checkpoint_flush != "flush":
+        if self.checkpoint_flush != "flush" or "checkpoint_flush" in explicit:
             tags.append({"Key": TAG_FLUSH, "Value": self.checkpoint_flush})
-        if self.spot_price_ratio != DEFAULT_SPOT_PRICE_RATIO:
+        if self.spot_price_ratio != DEFAULT_SPOT_PRICE_RATIO or "spot_price_ratio" in explicit:
             tags.append({"Key": TAG_SPOT_RATIO, "Value": f"{self.spot_price_ratio:g}"})
         return tags
 

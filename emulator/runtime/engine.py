@@ -14,7 +14,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from emulator.errors import DockerUnavailable, ImageMissing
+from emulator.errors import ContainerStartError, DockerUnavailable, ImageMissing
 from emulator.runtime import labels as L
 from emulator.runtime.translate import (
     ContainerSpec,
@@ -116,10 +116,16 @@ class DockerEngine:
             self.client.networks.get(name).remove()
 
     def start(self, spec: ContainerSpec) -> ContainerHandle:
-        container = self.client.containers.create(**container_kwargs(spec))
+        try:
+            container = self.client.containers.create(**container_kwargs(spec))
+        except docker.errors.APIError as err:
+            raise ContainerStartError(str(err.explanation or err)) from err
         handle = ContainerHandle(container)
         try:
             container.start()
+        except docker.errors.APIError as err:
+            handle.remove()
+            raise ContainerStartError(str(err.explanation or err)) from err
         except Exception:
             handle.remove()
             raise

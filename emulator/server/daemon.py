@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,8 @@ from emulator import contract
 from emulator.errors import EndpointUnavailable
 
 START_TIMEOUT_S = 60.0
+# The endpoint's own shutdown budget (stop jobs, remove containers) is about 30 s.
+SHUTDOWN_TIMEOUT_S = 90.0
 
 
 def state_dir() -> Path:
@@ -48,15 +51,18 @@ def health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class DaemonFiles:
+    """The record and log of the background endpoint on one port."""
+
     root: Path
+    port: int
 
     @property
     def pid_file(self) -> Path:
-        return self.root / "endpoint.json"
+        return self.root / f"endpoint-{self.port}.json"
 
     @property
     def log_file(self) -> Path:
-        return self.root / "endpoint.log"
+        return self.root / f"endpoint-{self.port}.log"
 
     def read(self) -> dict[str, Any] | None:
         try:
@@ -65,20 +71,33 @@ class DaemonFiles:
             return None
 
 
-def _alive(pid: int) -> bool:
+def recorded_ports(root: Path) -> list[int]:
+    ports = []
+    for path in root.glob("endpoint-*.json"):
+        with contextlib.suppress(ValueError):
+            ports.append(int(path.stem.split("-", 1)[1]))
+    return sorted(ports)
+
+
+def _is_our_endpoint(pid: int) -> bool:
+    """Alive, and still a `smemu serve` (not a process that reused the pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc here: trust the record
+    return b"emulator" in cmdline and b"serve" in cmdline
 
 
 def up(port: int = contract.DEFAULT_PORT, root: Path | None = None,
        extra_args: list[str] | None = None) -> dict[str, Any]:
     """Start the endpoint in the background unless one already answers; returns its record."""
-    files = DaemonFiles(root or state_dir())
+    files = DaemonFiles(root or state_dir(), port)
     url = default_endpoint_url(port)
     running = health(url)
     if running:
@@ -108,27 +127,33 @@ def up(port: int = contract.DEFAULT_PORT, root: Path | None = None,
     raise EndpointUnavailable(f"the endpoint did not start on {url}. Its log:\n{tail}")
 
 
-def down(root: Path | None = None, timeout: float = 60.0) -> bool:
-    """Stop the background endpoint; False when none was running."""
-    files = DaemonFiles(root or state_dir())
-    record = files.read()
-    if not record or not _alive(int(record["pid"])):
+def down(port: int | None = None, root: Path | None = None,
+         timeout: float = SHUTDOWN_TIMEOUT_S) -> list[int]:
+    """Stop the background endpoint on `port` (default: every recorded one); the ports stopped."""
+    base = root or state_dir()
+    stopped = []
+    for each in [port] if port is not None else recorded_ports(base):
+        files = DaemonFiles(base, each)
+        record = files.read()
+        if record and _is_our_endpoint(int(record["pid"])):
+            pid = int(record["pid"])
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _is_our_endpoint(pid):
+                time.sleep(0.2)
+            if _is_our_endpoint(pid):
+                os.kill(pid, signal.SIGKILL)
+            stopped.append(each)
         files.pid_file.unlink(missing_ok=True)
-        return False
-    pid = int(record["pid"])
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.2)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    files.pid_file.unlink(missing_ok=True)
-    return True
+    return stopped
 
 
 def status(port: int | None = None, root: Path | None = None) -> dict[str, Any]:
-    files = DaemonFiles(root or state_dir())
-    record = files.read() or {}
-    url = default_endpoint_url(port or record.get("port"))
+    base = root or state_dir()
+    if port is None:
+        ports = recorded_ports(base)
+        port = ports[0] if len(ports) == 1 else contract.DEFAULT_PORT
+    record = DaemonFiles(base, port).read() or {}
+    url = default_endpoint_url(port)
     answer = health(url)
     return {"running": bool(answer), "url": url, **record, **(answer or {})}

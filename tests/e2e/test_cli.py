@@ -98,7 +98,12 @@ def test_up_status_down_are_idempotent(tmp_path: Path, docker_client: Any) -> No
     assert "already running" in again.stdout
     status = smemu("status", "--port", port, "--json", env=env)
     assert json.loads(status.stdout)["running"] is True
-    assert (tmp_path / "state" / "endpoint.log").exists()
-    assert "stopped" in smemu("down", env=env).stdout
+    assert (tmp_path / "state" / f"endpoint-{port}.log").exists()
+    # A second endpoint on another port keeps its own record: neither is orphaned.
+    other = str(free_port())
+    assert smemu("up", "--port", other, env=env).returncode == 0
+    assert f"port {other}" in smemu("down", "--port", other, env=env).stdout
+    assert smemu("status", "--port", port, env=env).returncode == 0
+    assert f"port {port}" in smemu("down", env=env).stdout
     assert smemu("status", "--port", port, env=env).returncode == 1
     assert "no background endpoint" in smemu("down", env=env).stdout

@@ -126,3 +126,13 @@ def test_illegal_transitions_are_refused() -> None:
         lc.training()  # nothing after a terminal status
     with pytest.raises(IllegalTransition):
         lc.stopped(S.COMPLETED)
+
+
+def test_status_message_updates_within_a_status() -> None:
+    job, lc, _ = make()
+    lc.attempt_starting()
+    lc.downloading()
+    lc.note("Restoring checkpoints: 10 of 80 MiB")  # restore progress, not a transition
+    assert [t.status for t in job.transitions][-1] is S.DOWNLOADING
+    assert job.transitions[-1].message == "Restoring checkpoints: 10 of 80 MiB"
+    lc.training()

@@ -98,3 +98,15 @@ def test_spot_rules_accept_a_good_request() -> None:
     check_create_rules(base(EnableManagedSpotTraining=True,
                             StoppingCondition={"MaxRuntimeInSeconds": 100,
                                                "MaxWaitTimeInSeconds": 100}))
+
+
+def test_explicit_flags_win_over_endpoint_defaults_even_when_default_valued() -> None:
+    options = RunOptions(image="i", spot=True, max_wait=600)
+    settings = JobSettings(grace_period=120, checkpoint_flush="flush")
+    assert "Tags" not in build_request(options, settings)
+    request = build_request(options, settings, explicit=["grace_period", "checkpoint_flush"])
+    assert {t["Key"]: t["Value"] for t in request["Tags"]} == {
+        "smemu:grace-period": "120s", "smemu:checkpoint-flush": "flush"}
+    # An endpoint started with other defaults must still get the user's choice.
+    lenient = JobSettings(grace_period=5, checkpoint_flush="lose")
+    assert settings_from_tags(request["Tags"], lenient) == JobSettings()
