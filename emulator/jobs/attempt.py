@@ -90,7 +90,13 @@ class AttemptRun:
             if mirror:
                 report = mirror.stop(flush=not self.lose)
                 self._verify(report.errors)
-            if reason == Reason.INTERRUPT:
+            if reason == Reason.INTERRUPT and self.job.stop_requested:
+                # StopTrainingJob during the interruption's grace: the job stops (and its
+                # model is uploaded) instead of waiting for another attempt.
+                reason = Reason.STOP
+                with self.runner.lock:
+                    self.runner.lifecycle.stopping()
+            elif reason == Reason.INTERRUPT:
                 with self.runner.lock:
                     self.runner.lifecycle.interrupted(self.fired or "manual")
             if reason == Reason.EXITED and exit_code not in (0, None) and handle.oom_killed():

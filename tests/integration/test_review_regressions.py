@@ -91,3 +91,16 @@ def test_endpoint_stops_promptly_with_jobs_in_grace(tmp_path: Path, docker_clien
     assert not docker_client.containers.list(all=True, filters=label)
     assert not docker_client.networks.list(filters=label)
     assert not (tmp_path / "state" / "work" / ep.server_id).exists()
+
+
+def test_stop_during_an_interruptions_grace_still_uploads_the_model(
+        endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str) -> None:
+    sagemaker.create_training_job(**sleeper_request(job_name, bucket,
+                                                    **{"smemu:grace-period": "3s"}))
+    wait_for_status(sagemaker, job_name, "Training")
+    assert interrupt(endpoint, job_name)[0] == 200
+    time.sleep(0.5)
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+    job = wait_for_job(sagemaker, job_name, timeout=60)
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-3:] == [
+        "Stopping", "Uploading", "Stopped"]
