@@ -69,18 +69,22 @@ def _parent_dir_fd(root: Path, parts: list[str]) -> Iterator[int]:
         os.close(fd)
 
 
-def stat_regular(root: Path, relative_path: str) -> FileSig | None:
-    """The signature of ``root/relative_path`` if it is a regular file reached without symlinks."""
+def _lstat_nofollow(root: Path, relative_path: str) -> os.stat_result | None:
+    """lstat of ``root/relative_path`` reached without following any symlink on the way."""
     parts = _split(relative_path)
     try:
         if not _dir_fd_supported():
-            st = os.lstat(root.joinpath(*parts))
-        else:
-            with _parent_dir_fd(root, parts) as dfd:
-                st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+            return os.lstat(root.joinpath(*parts))
+        with _parent_dir_fd(root, parts) as dfd:
+            return os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
     except OSError:
         return None
-    return FileSig.of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def stat_regular(root: Path, relative_path: str) -> FileSig | None:
+    """The signature of ``root/relative_path`` if it is a regular file reached without symlinks."""
+    st = _lstat_nofollow(root, relative_path)
+    return FileSig.of(st) if st is not None and stat.S_ISREG(st.st_mode) else None
 
 
 @dataclass
@@ -202,16 +206,8 @@ def walk_regular_files(root: Path, below: str = "") -> Walk:
 
 def stat_dir_nofollow(root: Path, relative_path: str) -> bool:
     """True if ``root/relative_path`` is a directory reached without following symlinks."""
-    parts = _split(relative_path)
-    try:
-        if not _dir_fd_supported():
-            st = os.lstat(root.joinpath(*parts))
-        else:
-            with _parent_dir_fd(root, parts) as dfd:
-                st = os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode)
+    st = _lstat_nofollow(root, relative_path)
+    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
 def touch_nofollow(root: Path, relative_path: str) -> None:
