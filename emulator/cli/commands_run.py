@@ -40,6 +40,9 @@ from emulator.storage.s3 import ensure_bucket, split_s3_uri
 @click.option("--grace-period", help="SIGTERM->SIGKILL window, e.g. 120s (0 = hard kill).")
 @click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES),
               help="After a kill: upload what is left (flush) or lose it (lose).")
+@click.option("--checkpoint-markers/--no-checkpoint-markers", default=None,
+              help="Write <file>.sagemaker-uploading/.sagemaker-uploaded beside each uploaded "
+                   "checkpoint file (default: the endpoint's setting, on).")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -57,7 +60,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         checkpoint_local_path: str | None, instance_type: str | None, max_run: int | None,
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
-        checkpoint_flush: str | None, request_file: Path | None, endpoint_url: str | None,
+        checkpoint_flush: str | None, checkpoint_markers: bool | None,
+        request_file: Path | None, endpoint_url: str | None,
         no_create_buckets: bool, detach: bool, no_logs: bool, as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
     defaults = JobSettings()
@@ -68,6 +72,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         plan=plan,
         grace_period=parse_duration(grace_period) if grace_period else defaults.grace_period,
         checkpoint_flush=checkpoint_flush or defaults.checkpoint_flush,
+        checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
+        else checkpoint_markers,
     )
     options = RunOptions(
         image=image, job_name=job_name,
@@ -78,7 +84,9 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         request_file=request_file,
     )
     explicit = [name for name, given in (("grace_period", grace_period),
-                                         ("checkpoint_flush", checkpoint_flush)) if given]
+                                         ("checkpoint_flush", checkpoint_flush),
+                                         ("checkpoint_markers", checkpoint_markers is not None))
+                if given]
     request = build_request(options, settings, explicit)
     if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")

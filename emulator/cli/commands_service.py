@@ -36,6 +36,10 @@ _ENDPOINT_OPTIONS = [
                       "(smemu checkpoints ls --versions)."),
     click.option("--spot-price-ratio", type=float, default=contract.DEFAULT_SPOT_PRICE_RATIO,
                  show_default=True, help="Billable = training seconds * ratio for spot jobs."),
+    click.option("--checkpoint-markers/--no-checkpoint-markers", default=True,
+                 show_default=True,
+                 help="Default: write <file>.sagemaker-uploading/.sagemaker-uploaded beside "
+                      "each checkpoint file the mirror uploads, as SageMaker does."),
 ]
 
 
@@ -46,7 +50,8 @@ def endpoint_options(func: F) -> F:
 
 
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
-               checkpoint_versioning: bool, spot_price_ratio: float) -> list[str]:
+               checkpoint_versioning: bool, spot_price_ratio: float,
+               checkpoint_markers: bool) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_endpoint_url:
@@ -55,6 +60,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args += ["--grace-period", grace_period]
     if not checkpoint_versioning:
         args.append("--no-checkpoint-versioning")
+    if not checkpoint_markers:
+        args.append("--no-checkpoint-markers")
     return args
 
 
@@ -63,7 +70,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @endpoint_options
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-          checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float) -> None:
+          checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
+          checkpoint_markers: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
 
@@ -72,6 +80,7 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
         grace_period=parse_duration(grace_period) if grace_period else
         contract.DEFAULT_GRACE_PERIOD_S,
         checkpoint_flush=checkpoint_flush, spot_price_ratio=spot_price_ratio,
+        checkpoint_markers=checkpoint_markers,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,11 +99,12 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
 @endpoint_options
 @clean_errors
 def up(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-       checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float) -> None:
+       checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
+       checkpoint_markers: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     record = daemon.up(port, extra_args=serve_args(s3_endpoint_url, grace_period,
                                                    checkpoint_flush, checkpoint_versioning,
-                                                   spot_price_ratio))
+                                                   spot_price_ratio, checkpoint_markers))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 

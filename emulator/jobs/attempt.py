@@ -57,6 +57,7 @@ class AttemptRun:
         """Runs the container to its end; returns a Reason."""
         ctx = self.runner.ctx
         mirror = CheckpointMirror(self.dirs.checkpoints, self.uri, ctx.s3.client(),
+                                  markers=self.runner.settings.checkpoint_markers,
                                   on_event=self._on_mirror_event) if self.uri else None
         stream = log_stream_name(self.job.name, "algo-1", time.time())
         self.attempt.log_stream = stream

@@ -5,6 +5,7 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
     smemu:grace-period     "120s"                   SIGTERM -> SIGKILL window on interruption
     smemu:checkpoint-flush "flush" | "lose"         upload what is left after a kill, or not
     smemu:spot-price-ratio "0.3"                    billable = training * ratio for spot jobs
+    smemu:checkpoint-markers "on" | "off"           <file>.sagemaker-uploading/-uploaded files
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ TAG_INTERRUPT = "smemu:interrupt"
 TAG_GRACE = "smemu:grace-period"
 TAG_FLUSH = "smemu:checkpoint-flush"
 TAG_SPOT_RATIO = "smemu:spot-price-ratio"
+TAG_MARKERS = "smemu:checkpoint-markers"
 FLUSH_MODES = ("flush", "lose")
+SWITCH_VALUES = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class JobSettings:
     grace_period: float = DEFAULT_GRACE_PERIOD_S
     checkpoint_flush: str = "flush"
     spot_price_ratio: float = DEFAULT_SPOT_PRICE_RATIO
+    # SageMaker's agent writes <file>.sagemaker-uploading / .sagemaker-uploaded beside each
+    # checkpoint it uploads; some containers wait on them.
+    checkpoint_markers: bool = True
 
     def to_tags(self, explicit: Collection[str] = ()) -> list[dict[str, str]]:
         """Tags for the settings that differ from the defaults, and for those named in
@@ -44,6 +50,8 @@ class JobSettings:
             tags.append({"Key": TAG_FLUSH, "Value": self.checkpoint_flush})
         if self.spot_price_ratio != DEFAULT_SPOT_PRICE_RATIO or "spot_price_ratio" in explicit:
             tags.append({"Key": TAG_SPOT_RATIO, "Value": f"{self.spot_price_ratio:g}"})
+        if not self.checkpoint_markers or "checkpoint_markers" in explicit:
+            tags.append({"Key": TAG_MARKERS, "Value": "on" if self.checkpoint_markers else "off"})
         return tags
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,6 +60,7 @@ class JobSettings:
             "GracePeriodSeconds": self.grace_period,
             "CheckpointFlush": self.checkpoint_flush,
             "SpotPriceRatio": self.spot_price_ratio,
+            "CheckpointMarkers": self.checkpoint_markers,
         }
 
 
@@ -70,6 +79,10 @@ def settings_from_tags(
         ratio = float(values[TAG_SPOT_RATIO]) if TAG_SPOT_RATIO in values else base.spot_price_ratio
         if not 0.0 <= ratio <= 1.0:
             raise PlanError(f"{TAG_SPOT_RATIO} must be between 0 and 1, not {ratio:g}")
+        markers = values.get(TAG_MARKERS)
+        if markers is not None and markers not in SWITCH_VALUES:
+            raise PlanError(f"{TAG_MARKERS} must be on or off, not {markers!r}")
     except (PlanError, ValueError) as err:
         raise ValidationException(f"Invalid emulator tag: {err}") from err
-    return JobSettings(plan, grace, flush, ratio)
+    return JobSettings(plan, grace, flush, ratio,
+                       base.checkpoint_markers if markers is None else SWITCH_VALUES[markers])

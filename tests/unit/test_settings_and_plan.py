@@ -44,11 +44,18 @@ def test_settings_roundtrip_through_tags_that_fit_the_tag_pattern() -> None:
     assert all(pattern.match(t["Key"]) and pattern.match(t["Value"]) for t in tags)
     assert settings_from_tags(tags) == settings
     assert settings_from_tags([]) == JobSettings()
+    quiet = JobSettings(checkpoint_markers=False)
+    assert quiet.to_tags() == [{"Key": "smemu:checkpoint-markers", "Value": "off"}]
+    assert settings_from_tags(quiet.to_tags()) == quiet
+    # An explicit choice travels even when it equals the default (the endpoint's may differ).
+    assert settings_from_tags(JobSettings().to_tags(["checkpoint_markers"]), quiet) == \
+        JobSettings()
 
 
 @pytest.mark.parametrize(("key", "value"), [
     ("smemu:interrupt", "soon"), ("smemu:grace-period", "x"),
     ("smemu:checkpoint-flush", "maybe"), ("smemu:spot-price-ratio", "2"),
+    ("smemu:checkpoint-markers", "yes"),
 ])
 def test_bad_tags_are_validation_errors(key: str, value: str) -> None:
     with pytest.raises(ValidationException, match="Invalid emulator tag"):
