@@ -77,5 +77,10 @@ class CheckpointError(EmulatorError):
     """A checkpoint could not be restored or mirrored without risking data."""
 
 
+class InvalidS3Uri(ValidationException, CheckpointError):
+    """A string that is not an ``s3://bucket/prefix`` URI: a ValidationException on the wire,
+    a CheckpointError to the checkpoint engine."""
+
+
 class PlanError(EmulatorError):
     """An interruption plan could not be parsed."""

@@ -18,8 +18,8 @@ from emulator.checkpoints.progress import RestoreProgress
 from emulator.checkpoints.reports import EventKind, MirrorEvent, SyncReport
 from emulator.checkpoints.restore import ProgressCallback, RestoreReport, restore
 from emulator.checkpoints.rules import IGNORE_SUFFIX, UPLOADED_SUFFIX, UPLOADING_SUFFIX
-from emulator.checkpoints.s3path import S3Location, join_key, parse_s3_uri
 from emulator.checkpoints.transfer import default_transfer_config
+from emulator.s3uri import S3Location, join_key, parse_s3_uri
 
 __all__ = [
     "IGNORE_SUFFIX",

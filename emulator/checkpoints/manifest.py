@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from emulator.checkpoints.localfs import open_regular, walk_regular_files
 from emulator.checkpoints.rules import is_ignored
-from emulator.checkpoints.s3path import parse_s3_uri
 from emulator.errors import CheckpointError
+from emulator.s3uri import parse_s3_uri
 
 _CHUNK = 1024 * 1024
 _CHECKSUM_ATTEMPTS = 4

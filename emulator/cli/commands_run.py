@@ -16,7 +16,8 @@ from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
-from emulator.storage.s3 import ensure_bucket, split_s3_uri
+from emulator.s3uri import parse_s3_uri
+from emulator.storage.s3 import ensure_bucket
 
 
 @cli.command()
@@ -94,7 +95,7 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     sagemaker, logs, s3 = clients(url)
     if not no_create_buckets:
         for uri in s3_uris(request):
-            bucket, _ = split_s3_uri(uri)
+            bucket = parse_s3_uri(uri, allow_https=True).bucket
             if ensure_bucket(s3, bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {url}")
     name = request["TrainingJobName"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,20 +9,16 @@ import boto3
 from botocore.config import Config
 
 from emulator.contract import DEFAULT_REGION
-from emulator.errors import ValidationException
-
-_S3_URI = re.compile(r"^(?:s3|https)://([^/]+)/?(.*)$")
+from emulator.s3uri import parse_s3_uri
 
 # moto accepts any credentials; these keep boto3 from looking further (and from IMDS).
 DUMMY_CREDENTIALS = {"aws_access_key_id": "smemu", "aws_secret_access_key": "smemu"}
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """'s3://bucket/a/b' -> ('bucket', 'a/b')."""
-    match = _S3_URI.match(uri or "")
-    if not match:
-        raise ValidationException(f"Invalid S3 URI: {uri!r}")
-    return match.group(1), match.group(2)
+    """'s3://bucket/a/b' -> ('bucket', 'a/b'), the key as written (https:// taken too)."""
+    loc = parse_s3_uri(uri, allow_https=True)
+    return loc.bucket, loc.key
 
 
 def join_key(prefix: str, relative: str) -> str:
@@ -42,20 +37,21 @@ class S3Endpoint:
     secret_key: str = DUMMY_CREDENTIALS["aws_secret_access_key"]
 
     def client(self, service: str = "s3", **config: Any) -> Any:
+        """A boto3 client; ``config`` adds to (or overrides) the botocore Config below."""
+        settings: dict[str, Any] = {
+            "retries": {"max_attempts": 8, "mode": "standard"},
+            "s3": {"addressing_style": "path"},
+            "max_pool_connections": 32,
+            # Checksums only where S3 requires them: the CPU goes to moving bytes.
+            "request_checksum_calculation": "when_required",
+        }
         return boto3.session.Session().client(
             service,
             endpoint_url=self.url,
             region_name=self.region,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
-            config=Config(
-                retries={"max_attempts": 8, "mode": "standard"},
-                s3={"addressing_style": "path"},
-                max_pool_connections=32,
-                # Checksums only where S3 requires them: the CPU goes to moving bytes.
-                request_checksum_calculation="when_required",
-                **config,
-            ),
+            config=Config(**{**settings, **config}),
         )
 
 
