@@ -29,6 +29,9 @@ from emulator.storage.s3 import ensure_bucket
 @click.option("--checkpoint-s3-uri", help="CheckpointConfig.S3Uri")
 @click.option("--checkpoint-local-path", help="CheckpointConfig.LocalPath (/opt/ml/checkpoints)")
 @click.option("--instance-type", help="ResourceConfig.InstanceType (default ml.m5.large)")
+@click.option("--instance-count", type=click.IntRange(1),
+              help="ResourceConfig.InstanceCount: hosts algo-1..algo-N, one container each "
+                   "(default 1)")
 @click.option("--max-run", type=int, help="StoppingCondition.MaxRuntimeInSeconds")
 @click.option("--spot", is_flag=True, help="EnableManagedSpotTraining")
 @click.option("--max-wait", type=int, help="StoppingCondition.MaxWaitTimeInSeconds")
@@ -58,7 +61,8 @@ from emulator.storage.s3 import ensure_bucket
 @clean_errors
 def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
         environment: tuple[str, ...], output_path: str | None, checkpoint_s3_uri: str | None,
-        checkpoint_local_path: str | None, instance_type: str | None, max_run: int | None,
+        checkpoint_local_path: str | None, instance_type: str | None,
+        instance_count: int | None, max_run: int | None,
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
@@ -81,7 +85,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         hyperparameters=parse_pairs(hyperparameters, "--hyperparameter"),
         environment=parse_pairs(environment, "--env"), output_path=output_path,
         checkpoint_s3_uri=checkpoint_s3_uri, checkpoint_local_path=checkpoint_local_path,
-        instance_type=instance_type, max_run=max_run, spot=spot, max_wait=max_wait,
+        instance_type=instance_type, instance_count=instance_count, max_run=max_run,
+        spot=spot, max_wait=max_wait,
         request_file=request_file,
     )
     explicit = [name for name, given in (("grace_period", grace_period),

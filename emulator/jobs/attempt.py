@@ -1,4 +1,9 @@
-"""One attempt of a job: start the container, mirror checkpoints, watch triggers, end it."""
+"""One attempt of a job: start its hosts' containers, mirror checkpoints, watch triggers, end it.
+
+A multi-instance job runs one container per host (algo-1..algo-N), each with its own checkpoint
+directory mirrored to the job's one S3 prefix. The hosts live and die together: a spot
+interruption, a stop or a runtime limit ends all of them, and a host that fails ends the rest.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,15 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.faults.arming import ArmedTrigger
+from emulator.jobs.cluster import verify_shared_prefix
 from emulator.jobs.model import Attempt, CheckpointFile
-from emulator.jobs.resume import analyse
+from emulator.jobs.resume import analyse, merge_hosts
 from emulator.runtime.engine import ContainerHandle
 from emulator.runtime.staging import HostDirs
 from emulator.storage.logs import CloudWatchLogWriter, log_stream_name
@@ -33,20 +40,52 @@ class Reason:
     MAX_WAIT = "max-wait"
 
 
+@dataclass
+class HostRun:
+    """One host's container and the machinery around it during one attempt."""
+
+    host: str
+    dirs: HostDirs
+    view: Attempt  # what this host saw (the job's attempt itself when there is one host)
+    exited: threading.Event = field(default_factory=threading.Event)
+    exit_code: int | None = None
+    handle: ContainerHandle | None = None
+    mirror: CheckpointMirror | None = None
+    recorder: ActivityRecorder | None = None
+    writer: CloudWatchLogWriter | None = None
+    pump: threading.Thread | None = None
+    torn: set[str] = field(default_factory=set)
+    mirror_errors: list[str] = field(default_factory=list)
+    activity: Activity | None = None  # what happened in its checkpoint directory
+
+    @property
+    def failed(self) -> bool:
+        return self.exited.is_set() and self.exit_code not in (0, None)
+
+
 class AttemptRun:
-    def __init__(self, runner: JobRunner, attempt: Attempt, dirs: HostDirs,
+    def __init__(self, runner: JobRunner, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
                  armed: ArmedTrigger | None) -> None:
         self.runner = runner
         self.job = runner.job
         self.attempt = attempt
-        self.dirs = dirs
         self.armed = armed
-        self.exited = threading.Event()
+        single = len(hosts) == 1
+        self.hosts = [HostRun(host, dirs, attempt if single else
+                              Attempt(attempt.number, attempt.started_at, host=host))
+                      for host, dirs in hosts]
+        self.exited = threading.Event()  # every host exited, or one failed
+        self._first_failure: HostRun | None = None
+        self._exit_lock = threading.Lock()
         self.fired: str | None = None  # the spec of the trigger that fired
-        self.torn: set[str] = set()
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
         self.uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
+
+    @property
+    def failed_host(self) -> HostRun | None:
+        """The host whose failure ended the attempt (the first to fail)."""
+        return self._first_failure
 
     def fire(self, spec: str) -> None:
         if self.fired is None:
@@ -54,79 +93,129 @@ class AttemptRun:
             self.runner.wake.set()
 
     def run(self) -> str:
-        """Runs the container to its end; returns a Reason."""
-        ctx = self.runner.ctx
-        mirror = CheckpointMirror(self.dirs.checkpoints, self.uri, ctx.s3.client(),
-                                  markers=self.runner.settings.checkpoint_markers,
-                                  on_event=self._on_mirror_event) if self.uri else None
-        stream = log_stream_name(self.job.name, "algo-1", time.time())
-        self.attempt.log_stream = stream
-        writer = CloudWatchLogWriter(ctx.logs.client("logs"), stream)
-        recorder: ActivityRecorder | None = None
-        activity: Activity | None = None
-        handle: ContainerHandle | None = None
-        writer.start()
+        """Runs the containers to their end; returns a Reason."""
         try:
-            if mirror:
-                mirror.start()
-                recorder = ActivityRecorder(self.dirs.checkpoints, self._on_write_started).start()
+            for host in self.hosts:
+                self._prepare(host)
             with self.runner.lock:
                 self.runner.lifecycle.training()
-            handle = ctx.engine.start(self.runner.container_spec(self.dirs, self.attempt))
-            pump = threading.Thread(target=self._pump_logs, args=(handle, writer), daemon=True)
-            pump.start()
+            ctx = self.runner.ctx
+            for host in self.hosts:
+                host.handle = ctx.engine.start(self.runner.container_spec(
+                    host.dirs, self.attempt, host.host))
+                host.pump = threading.Thread(target=self._pump_logs, args=(host,), daemon=True)
+                host.pump.start()
             reason = self._watch()
             self.lose = reason == Reason.INTERRUPT and \
                 self.runner.settings.checkpoint_flush == "lose"
             if self.armed and self.armed.trigger.kind == "random":
                 self.attempt.planned_seconds = round(self.armed.random_delay, 3)
             if reason != Reason.EXITED:
-                self._end_container(handle, reason, recorder, mirror)
-            exit_code = handle.wait(timeout=30)
-            pump.join(timeout=10)
+                self._end_containers(reason)
+            else:
+                self._kill_survivors()
+            for host in self.hosts:
+                assert host.handle is not None
+                code = host.handle.wait(timeout=30)
+                host.exit_code = code if host.exit_code is None else host.exit_code
+                if host.pump:
+                    host.pump.join(timeout=10)
+            failed = self.failed_host
             with self.runner.lock:
-                self.runner.lifecycle.container_ended(exit_code, self.attempt.sigkilled)
-            if recorder:
-                activity = recorder.stop()
-            if mirror:
-                report = mirror.stop(flush=not self.lose)
-                self._verify(report.errors)
-            if reason == Reason.INTERRUPT and self.job.stop_requested:
-                # StopTrainingJob during the interruption's grace: the job stops (and its
-                # model is uploaded) instead of waiting for another attempt.
-                reason = Reason.STOP
-                with self.runner.lock:
-                    self.runner.lifecycle.stopping()
-            elif reason == Reason.INTERRUPT:
-                with self.runner.lock:
-                    self.runner.lifecycle.interrupted(self.fired or "manual")
-            if reason == Reason.EXITED and exit_code not in (0, None) and handle.oom_killed():
-                self.attempt.outcome = "oom"
-            if activity is not None and self.killed_at is not None:
-                # SIGKILLed writers cannot close their files: the kernel does, after the kill.
-                self.torn |= {p for p, at in activity.last_closed.items() if at >= self.killed_at}
-            analyse(self.attempt, activity if self.uri else None, self.torn)
+                self.runner.lifecycle.container_ended(
+                    failed.exit_code if failed else self.hosts[0].exit_code,
+                    any(h.view.sigkilled for h in self.hosts))
+            reason = self._after_containers(reason)
+            self._analyse()
             return reason
         finally:
-            if recorder:
-                recorder.stop()
-            if mirror:
-                mirror.stop(flush=False)
-            if handle:
-                handle.remove()
-            writer.close()
+            for host in self.hosts:
+                if host.recorder:
+                    host.recorder.stop()
+                if host.mirror:
+                    host.mirror.stop(flush=False)
+                if host.handle:
+                    host.handle.remove()
+                if host.writer:
+                    host.writer.close()
 
-    def _verify(self, errors: list[str]) -> None:
-        """Prove (or disprove) that S3 now holds exactly the checkpoint directory."""
+    def _prepare(self, host: HostRun) -> None:
+        ctx = self.runner.ctx
+        if self.uri:
+            host.mirror = CheckpointMirror(
+                host.dirs.checkpoints, self.uri, ctx.s3.client(),
+                markers=self.runner.settings.checkpoint_markers,
+                on_event=lambda event: self._on_mirror_event(host, event))
+        stream = log_stream_name(self.job.name, host.host, time.time())
+        host.view.log_stream = stream
+        if host.view is not self.attempt and host.host == "algo-1":
+            self.attempt.log_stream = stream
+        host.writer = CloudWatchLogWriter(ctx.logs.client("logs"), stream)
+        host.writer.start()
+        if host.mirror:
+            host.mirror.start()
+            host.recorder = ActivityRecorder(host.dirs.checkpoints,
+                                             self._on_write_started).start()
+
+    def _after_containers(self, reason: str) -> str:
+        """Stop the mirrors (flushing unless "lose"), prove S3, settle the attempt's ending."""
+        for host in self.hosts:
+            activity: Activity | None = host.recorder.stop() if host.recorder else None
+            if activity is not None and self.killed_at is not None:
+                # SIGKILLed writers cannot close their files: the kernel does, after the kill.
+                host.torn |= {p for p, at in activity.last_closed.items()
+                              if at >= self.killed_at}
+            host.activity = activity
+            if host.mirror:
+                host.mirror_errors = host.mirror.stop(flush=not self.lose).errors
+        self._verify()
+        if reason == Reason.INTERRUPT and self.job.stop_requested:
+            # StopTrainingJob during the interruption's grace: the job stops (and its
+            # model is uploaded) instead of waiting for another attempt.
+            reason = Reason.STOP
+            with self.runner.lock:
+                self.runner.lifecycle.stopping()
+        elif reason == Reason.INTERRUPT:
+            with self.runner.lock:
+                self.runner.lifecycle.interrupted(self.fired or "manual")
+        failed = self.failed_host
+        if reason == Reason.EXITED and failed and failed.handle and failed.handle.oom_killed():
+            self.attempt.outcome = "oom"
+        return reason
+
+    def _analyse(self) -> None:
+        for host in self.hosts:
+            view = host.view
+            if view is not self.attempt:  # the job's times, this host's findings
+                for name in ("training_started_at", "training_ended_at", "interrupted_at",
+                             "grace_period", "planned_seconds", "outcome", "interruption",
+                             "ended_at", "restored"):
+                    setattr(view, name, getattr(self.attempt, name))
+                view.exit_code = host.exit_code
+            analyse(view, host.activity if self.uri else None, host.torn)
+        if len(self.hosts) > 1:
+            merge_hosts(self.attempt, [h.view for h in self.hosts])
+
+    def _verify(self) -> None:
+        """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
         if not self.uri:
             return
+        client = self.runner.ctx.s3.client()
+        errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
-            differences = verify_mirror(self.runner.ctx.s3.client(), self.uri,
-                                        self.dirs.checkpoints)
+            if len(self.hosts) == 1:
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
+            else:
+                differences = verify_shared_prefix(
+                    client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts})
         except Exception as err:  # the proof failed, not the job
             differences = [f"could not compare: {err}"]
         self.attempt.mirror_verified = not differences and not errors
         self.attempt.mirror_differences = (errors + differences)[:20]
+        for host in self.hosts:
+            if host.view is not self.attempt:
+                host.view.mirror_verified = not host.mirror_errors and not differences
+                host.view.mirror_differences = host.mirror_errors[:20]
 
     # -- watching -------------------------------------------------------------------
     def _watch(self) -> str:
@@ -153,9 +242,9 @@ class AttemptRun:
             runner.wake.clear()
         return Reason.EXITED
 
-    def _end_container(self, handle: ContainerHandle, reason: str,
-                       recorder: ActivityRecorder | None, mirror: CheckpointMirror | None) -> None:
-        """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption)."""
+    def _end_containers(self, reason: str) -> None:
+        """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
+        for every host at the same time."""
         if reason != Reason.INTERRUPT:
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
@@ -170,23 +259,47 @@ class AttemptRun:
             grace = 0.0
         self.attempt.grace_period = grace
         self.attempt.interrupted_at = time.time()
+        running = [h for h in self.hosts if not h.exited.is_set()]
         if grace > 0:
-            handle.send_signal(signal.SIGTERM)
+            for host in running:
+                assert host.handle is not None
+                host.handle.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and not self.runner.killing.is_set():
-                if self.exited.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+                running = [h for h in running if not h.exited.is_set()]
+                if not running:
                     return
-        if recorder:
-            self.torn = recorder.writing_now()
-        if mirror and self.lose:
-            mirror.stop(flush=False)  # the host vanishes: nothing more leaves it
+                running[0].exited.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            running = [h for h in running if not h.exited.is_set()]
+        for host in running:
+            if host.recorder:
+                host.torn = host.recorder.writing_now()
+        if self.lose:
+            for host in self.hosts:
+                if host.mirror:
+                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
         self.killed_at = time.time()
-        handle.send_signal(signal.SIGKILL)
-        self.attempt.sigkilled = True
-        self.exited.wait(30)
+        for host in running:
+            assert host.handle is not None
+            host.handle.send_signal(signal.SIGKILL)
+            host.view.sigkilled = True
+        if self.hosts[0].view is not self.attempt:
+            self.attempt.sigkilled = bool(running)
+        for host in running:
+            host.exited.wait(30)
+
+    def _kill_survivors(self) -> None:
+        """A host failed: SageMaker ends the job, so the other hosts go down with it."""
+        for host in self.hosts:
+            if not host.exited.is_set() and host.handle is not None:
+                host.handle.send_signal(signal.SIGKILL)
+        for host in self.hosts:
+            host.exited.wait(30)
 
     # -- observations from other threads ------------------------------------------
-    def _pump_logs(self, handle: ContainerHandle, writer: CloudWatchLogWriter) -> None:
+    def _pump_logs(self, host: HostRun) -> None:
+        handle, writer = host.handle, host.writer
+        assert handle is not None and writer is not None
         try:
             for line in handle.log_lines():
                 now = time.time()
@@ -198,18 +311,28 @@ class AttemptRun:
             log.warning("log stream of %s ended: %s", handle.name, err)
         finally:
             with contextlib.suppress(Exception):
-                handle.wait(timeout=None)
-            self.exited.set()
+                host.exit_code = handle.wait(timeout=None)
+            with self._exit_lock:
+                host.exited.set()
+                if host.failed and self._first_failure is None:
+                    self._first_failure = host
+                if host.failed or all(h.exited.is_set() for h in self.hosts):
+                    self.exited.set()
             self.runner.wake.set()
 
-    def _on_mirror_event(self, event: MirrorEvent) -> None:
+    def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
+        tag = None if host.view is self.attempt else host.host
         if event.kind == "uploaded":
-            self.attempt.uploaded.append(
-                CheckpointFile(event.path, event.size, event.sha256, event.at))
+            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag)
+            host.view.uploaded.append(upload)
+            if host.view is not self.attempt:
+                self.attempt.uploaded.append(upload)
             if self.armed and self.armed.on_upload() and not self.exited.is_set():
                 self.fire(self.armed.trigger.spec)
         elif event.kind == "deleted":
-            self.attempt.deleted.append(event.path)
+            host.view.deleted.append(event.path)
+            if host.view is not self.attempt:
+                self.attempt.deleted.append(f"{host.host}:{event.path}")
 
     def _on_write_started(self, path: str, count: int) -> None:
         if self.armed and self.armed.on_write_started():

@@ -32,6 +32,7 @@ class CheckpointFile:
     size: int
     sha256: str | None = None
     at: float | None = None
+    host: str | None = None  # which host uploaded it (multi-instance jobs)
 
 
 @dataclass
@@ -65,6 +66,11 @@ class Attempt:
     flags: list[str] = field(default_factory=list)
     mirror_verified: bool | None = None  # S3 == checkpoint dir after the attempt (manifest)
     mirror_differences: list[str] = field(default_factory=list)
+    # Multi-instance jobs: the attempt as each host saw it (same fields, host set), and the
+    # S3 keys several hosts wrote over each other.
+    host: str | None = None
+    hosts: list[Attempt] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
 
     @property
     def training_seconds(self) -> float:
@@ -76,6 +82,15 @@ class Attempt:
         return max(0.0, end - self.training_started_at)
 
     def to_dict(self) -> dict[str, Any]:
+        out = self._fields()
+        if self.host is not None:
+            out["Host"] = self.host
+        if self.hosts:
+            out["Hosts"] = [h._fields() | {"Host": h.host} for h in self.hosts]
+            out["OverwriteConflicts"] = list(self.conflicts)
+        return out
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "Attempt": self.number,
             "StartedAt": self.started_at,
@@ -88,8 +103,8 @@ class Attempt:
             "Interruption": self.interruption,
             "SigKilled": self.sigkilled,
             "LogStream": self.log_stream,
-            "CheckpointsRestored": [vars(f) for f in self.restored],
-            "CheckpointsUploaded": [vars(f) for f in self.uploaded],
+            "CheckpointsRestored": [_file_dict(f) for f in self.restored],
+            "CheckpointsUploaded": [_file_dict(f) for f in self.uploaded],
             "CheckpointsDeleted": list(self.deleted),
             "InterruptedAt": self.interrupted_at,
             "PlannedAfterSeconds": self.planned_seconds,
@@ -106,6 +121,13 @@ class Attempt:
             "MirrorVerified": self.mirror_verified,
             "MirrorDifferences": list(self.mirror_differences),
         }
+
+
+def _file_dict(f: CheckpointFile) -> dict[str, Any]:
+    out = vars(f).copy()
+    if out.get("host") is None:
+        out.pop("host", None)
+    return out
 
 
 @dataclass

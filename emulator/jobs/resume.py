@@ -74,3 +74,57 @@ def _flags(attempt: Attempt) -> None:
         flags.append("S3 differs from the checkpoint directory after this attempt: "
                      + "; ".join(attempt.mirror_differences[:3]))
     attempt.flags = flags
+
+
+def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
+    """A multi-instance attempt: the job's verdicts from each host's analysed view.
+
+    The job resumed if any host read a restored file (a rank that loads and broadcasts is
+    enough); every other finding is kept with the host it concerns.
+    """
+    attempt.hosts = views
+    attempt.restored = list(views[0].restored) if views else []
+    attempt.sigkilled = any(v.sigkilled for v in views)
+
+    def tagged(pick: str) -> list[str]:
+        return sorted(f"{v.host}:{path}" for v in views for path in getattr(v, pick))
+
+    attempt.restored_read = tagged("restored_read")
+    attempt.written_in_place = tagged("written_in_place")
+    attempt.torn = tagged("torn")
+    attempt.written_in_grace = tagged("written_in_grace")
+    uploads = [v.last_upload_at for v in views if v.last_upload_at is not None]
+    attempt.last_upload_at = max(uploads) if uploads else None
+    lost = [v.lost_seconds for v in views if v.lost_seconds is not None]
+    attempt.lost_seconds = max(lost) if lost else None
+    verdicts = {v.resume for v in views}
+    if RESUMED in verdicts:
+        attempt.resume = RESUMED
+    elif len(verdicts) == 1:
+        attempt.resume = verdicts.pop()
+    else:
+        attempt.resume = "unknown"
+    attempt.conflicts = overwrite_conflicts(views)
+    flags = [f"{v.host}: {flag}" for v in views for flag in v.flags
+             if attempt.resume != RESUMED or not flag.startswith("restarted from scratch")]
+    flags += [f"overwrite conflict: {c}" for c in attempt.conflicts]
+    attempt.flags = flags
+
+
+def overwrite_conflicts(views: list[Attempt]) -> list[str]:
+    """S3 keys (all hosts share one prefix) that more than one host wrote or deleted."""
+    writers: dict[str, set[str]] = {}
+    for view in views:
+        for upload in view.uploaded:
+            writers.setdefault(upload.path, set()).add(str(view.host))
+        for path in view.deleted:
+            writers.setdefault(path, set()).add(str(view.host))
+    return [
+        f"{path} written by {' and '.join(sorted(hosts, key=_host_number))} to the same S3 key "
+        "(the last upload wins; name checkpoint files per host, e.g. by SM_CURRENT_HOST)"
+        for path, hosts in sorted(writers.items()) if len(hosts) > 1
+    ]
+
+
+def _host_number(host: str) -> int:
+    return int(host.rsplit("-", 1)[-1])

@@ -11,6 +11,8 @@ from emulator.validation import format_validation_message
 
 # Built-in algorithms that cannot checkpoint may only wait an hour for spot capacity.
 MAX_WAIT_WITHOUT_CHECKPOINTS = 3600
+# Each instance is a container on this machine.
+MAX_LOCAL_INSTANCES = 16
 
 
 # Required by the contract although today's service model leaves them optional.
@@ -73,10 +75,11 @@ def check_create_rules(request: dict[str, Any]) -> None:
             "TrainingInputMode Pipe is not supported by smemu; use File or FastFile "
             "(FastFile is served as File)"
         )
-    if (request.get("ResourceConfig") or {}).get("InstanceCount", 1) > 1:
+    count = (request.get("ResourceConfig") or {}).get("InstanceCount", 1)
+    if count > MAX_LOCAL_INSTANCES:
         raise ValidationException(
-            "InstanceCount greater than 1 is not supported by smemu yet: multi-instance jobs "
-            "are planned; run with InstanceCount 1"
+            f"InstanceCount {count} is more than smemu runs on one machine: each instance is "
+            f"a container here, at most {MAX_LOCAL_INSTANCES} per job"
         )
     if (request.get("ResourceConfig") or {}).get("InstanceGroups"):
         raise ValidationException("ResourceConfig.InstanceGroups is not supported by smemu yet")

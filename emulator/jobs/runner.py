@@ -21,6 +21,8 @@ from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError
 from emulator.faults.arming import PlanCursor
 from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
+from emulator.jobs.channels import download_channels
+from emulator.jobs.cluster import host_names
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
@@ -28,13 +30,13 @@ from emulator.jobs.settings import JobSettings
 from emulator.runtime import labels as L
 from emulator.runtime.engine import ContainerHandle, DockerEngine
 from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
-from emulator.runtime.translate import ContainerSpec, container_environment, gateway_url
-from emulator.storage.artifacts import (
-    artifact_uri,
-    download_manifest,
-    download_prefix,
-    upload_directory_tar,
+from emulator.runtime.translate import (
+    ContainerSpec,
+    container_environment,
+    gateway_url,
+    host_addresses,
 )
+from emulator.storage.artifacts import artifact_uri, upload_directory_tar
 from emulator.storage.s3 import S3Endpoint, split_s3_uri
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ class JobRunner:
         wait = stopping.get("MaxWaitTimeInSeconds")
         self.max_wait = float(wait) if job.is_spot and wait else None
         self.cursor = PlanCursor(settings.plan if job.is_spot else PlanCursor.EMPTY)
+        self.hosts = host_names(job.request)
+        self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
         self.gateway: ContainerHandle | None = None
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
@@ -143,9 +147,11 @@ class JobRunner:
                             "InternalServerError: the job ended without a status")))()
 
     def _run(self) -> None:
-        self.network = self.ctx.engine.create_network(
+        self.network, subnet = self.ctx.engine.create_network(
             f"smemu-{self.ctx.server_id}-{self.job.name}",
-            L.job_labels(self.ctx.server_id, self.job.name))
+            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
+        if subnet:
+            self.addresses = host_addresses(subnet, self.hosts)
         self._start_gateway()
         self._enable_checkpoint_versioning()
         while True:
@@ -158,11 +164,14 @@ class JobRunner:
             armed = self.cursor.armed()
             with self.lock:
                 self.lifecycle.downloading()
-            dirs = HostDirs(self.ctx.workdir / self.job.name / f"attempt-{attempt.number}" /
-                            "algo-1")
-            stage_host(dirs, self.job.request, "algo-1", ["algo-1"])
-            self._restore_checkpoints(dirs, attempt)
-            self._download_channels(dirs)
+            root = self.ctx.workdir / self.job.name / f"attempt-{attempt.number}"
+            hosts = [(host, HostDirs(root / host)) for host in self.hosts]
+            for host, dirs in hosts:
+                stage_host(dirs, self.job.request, host, self.hosts)
+            self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
+            for index, (_, dirs) in enumerate(hosts):
+                download_channels(self.ctx.s3.client(), self.job.request, dirs, index,
+                                  len(hosts))
             if self._stop_before_launch():
                 return
             if armed and armed.at_start:
@@ -172,15 +181,15 @@ class JobRunner:
                 attempt.interrupted_at = time.time()
             else:
                 self.interrupt_requested = None  # a request aimed at an earlier attempt
-                run = AttemptRun(self, attempt, dirs, armed)
+                run = AttemptRun(self, attempt, hosts, armed)
                 self.current_run = run
                 reason = run.run()
                 if reason != Reason.INTERRUPT:
-                    self._finish(reason, dirs, attempt)
+                    self._finish(reason, run, attempt)
                     return
             trigger = self.cursor.consume() if armed and attempt.interruption == \
                 armed.trigger.spec else None
-            self.ctx.engine.remove_tree(dirs.root, self.image)
+            self.ctx.engine.remove_tree(root, self.image)
             if trigger and trigger.capacity:
                 self._wait_for_capacity(trigger.capacity, in_starting=False)
             if self._stop_before_launch():
@@ -235,38 +244,30 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    def _restore_checkpoints(self, dirs: HostDirs, attempt: Attempt) -> None:
+    def _restore_checkpoints(self, hosts: list[HostDirs], attempt: Attempt) -> None:
+        """Everything under the prefix onto every host, before any container starts."""
         uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
         if not uri:
             return
+        first, *others = hosts
         def show(line: str) -> None:
             log.info("job %s: %s", self.job.name, line)
             with self.lock:
                 self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
 
         progress = RestoreProgress(show)
-        report = restore(self.ctx.s3.client(), uri, dirs.checkpoints, progress=progress)
+        report = restore(self.ctx.s3.client(), uri, first.checkpoints, progress=progress)
         progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
+        for dirs in others:  # the same download on every host: one from S3, then copies
+            shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
-    def _download_channels(self, dirs: HostDirs) -> None:
-        for channel in self.job.request.get("InputDataConfig") or []:
-            source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
-            uri = str(source.get("S3Uri", ""))
-            target = dirs.data / channel["ChannelName"]
-            if uri.startswith("file://"):  # emulator extension: a local directory
-                shutil.copytree(uri[len("file://"):], target, dirs_exist_ok=True)
-            elif uri and source.get("S3DataType") == "ManifestFile":
-                download_manifest(self.ctx.s3.client(), uri, target)
-            elif uri:
-                download_prefix(self.ctx.s3.client(), uri, target)
-
-    def container_spec(self, dirs: HostDirs, attempt: Attempt) -> ContainerSpec:
+    def container_spec(self, dirs: HostDirs, attempt: Attempt, host: str) -> ContainerSpec:
         algo = self.job.request["AlgorithmSpecification"]
         return ContainerSpec(
-            name=f"smemu-{self.ctx.server_id}-{self.job.name}-{attempt.number}-algo-1",
+            name=f"smemu-{self.ctx.server_id}-{self.job.name}-{attempt.number}-{host}",
             image=self.image,
-            host="algo-1",
+            host=host,
             dirs=dirs,
             environment=container_environment(self.job.request, self.job.arn, self.ctx.region,
                                               self.endpoint_url_inside),
@@ -276,19 +277,23 @@ class JobRunner:
             checkpoint_path=checkpoint_local_path(self.job.request),
             entrypoint=algo.get("ContainerEntrypoint"),
             arguments=algo.get("ContainerArguments"),
+            address=self.addresses.get(host),
+            peers={h: a for h, a in self.addresses.items() if h != host},
         )
 
     # -- the end ----------------------------------------------------------------------
-    def _finish(self, reason: str, dirs: HostDirs, attempt: Attempt) -> None:
+    def _finish(self, reason: str, run: AttemptRun, attempt: Attempt) -> None:
         with self.lock:
             self.job.final_metrics = self.metrics.final()
+        failed = run.failed_host
         if reason == Reason.EXITED and attempt.exit_code != 0:
-            failure = self._failure_reason(dirs, attempt)
+            failure = self._failure_reason(failed.dirs if failed else run.hosts[0].dirs,
+                                           attempt)
             self._final = lambda: self.lifecycle.failed(failure)
             return
         with self.lock:
             self.lifecycle.uploading()
-        self._upload_artifacts(dirs)
+        self._upload_artifacts([host.dirs for host in run.hosts])
         if reason == Reason.EXITED:
             self._final = self.lifecycle.completed
         else:
@@ -314,13 +319,16 @@ class JobRunner:
                     "the size of job data processed on an instance. (exit code 137: out of memory)")
         return f"AlgorithmError: Algorithm exited with a non-zero exit code {attempt.exit_code}"
 
-    def _upload_artifacts(self, dirs: HostDirs) -> None:
+    def _upload_artifacts(self, hosts: list[HostDirs]) -> None:
+        """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""
         output_path = self.job.request["OutputDataConfig"]["S3OutputPath"]
         client = self.ctx.s3.client()
-        upload_directory_tar(client, dirs.model,
+        upload_directory_tar(client, [dirs.model for dirs in hosts],
                              artifact_uri(output_path, self.job.name, contract.MODEL_TAR))
-        if dirs.output_data.is_dir() and any(dirs.output_data.iterdir()):
-            upload_directory_tar(client, dirs.output_data,
+        outputs = [d.output_data for d in hosts if d.output_data.is_dir() and
+                   any(d.output_data.iterdir())]
+        if outputs:
+            upload_directory_tar(client, outputs,
                                  artifact_uri(output_path, self.job.name, contract.OUTPUT_TAR))
 
 

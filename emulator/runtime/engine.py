@@ -107,9 +107,19 @@ class DockerEngine:
                 f"(docker build -t {image} .) or pull it (docker pull {image}) first."
             ) from err
 
-    def create_network(self, name: str, labels: dict[str, str]) -> str:
+    def create_network(self, name: str, labels: dict[str, str],
+                       pinned: bool = False) -> tuple[str, str | None]:
+        """(name, subnet). A pinned network keeps the subnet Docker chose for it, so that
+        hosts can be given fixed addresses in it (Docker allows those only then)."""
         network = self.client.networks.create(**network_kwargs(name, labels))
-        return str(network.name)
+        if not pinned:
+            return str(network.name), None
+        network.reload()
+        pool = network.attrs["IPAM"]["Config"][0]
+        network.remove()
+        network = self.client.networks.create(**network_kwargs(
+            name, labels, pool["Subnet"], pool.get("Gateway")))
+        return str(network.name), str(pool["Subnet"])
 
     def remove_network(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,11 @@ class ContainerSpec:
     entrypoint: list[str] | None = None
     arguments: list[str] | None = None
     extra_mounts: dict[str, str] = field(default_factory=dict)  # host path -> container path
+    # Multi-instance jobs: this host's fixed address and every host's, written to /etc/hosts
+    # so each host resolves the others from its first instruction (as on SageMaker), not
+    # only once their containers have started.
+    address: str | None = None
+    peers: dict[str, str] = field(default_factory=dict)
 
 
 GATEWAY_HOST = "smemu-endpoint"  # the gateway's alias on every job network
@@ -96,8 +102,13 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     if spec.network is None:
         kwargs["network_mode"] = "none"
     else:
+        endpoint: dict[str, Any] = {"Aliases": [spec.host]}
+        if spec.address:
+            endpoint["IPAMConfig"] = {"IPv4Address": spec.address}
         kwargs["network"] = spec.network
-        kwargs["networking_config"] = {spec.network: {"Aliases": [spec.host]}}
+        kwargs["networking_config"] = {spec.network: endpoint}
+        if spec.peers:
+            kwargs["extra_hosts"] = dict(spec.peers)
     return kwargs
 
 
@@ -121,6 +132,22 @@ def gateway_kwargs(name: str, image: str, network: str, socket_path: str, script
     }
 
 
-def network_kwargs(name: str, labels: dict[str, str]) -> dict[str, Any]:
-    # internal: containers reach each other and nothing off the machine.
-    return {"name": name, "driver": "bridge", "internal": True, "labels": dict(labels)}
+def network_kwargs(name: str, labels: dict[str, str], subnet: str | None = None,
+                   gateway: str | None = None) -> dict[str, Any]:
+    """internal: containers reach each other and nothing off the machine. With a subnet, the
+    network is pinned to it and hands out dynamic addresses from its lower half only, leaving
+    the upper half for the hosts' fixed addresses (host_addresses)."""
+    kwargs: dict[str, Any] = {"name": name, "driver": "bridge", "internal": True,
+                              "labels": dict(labels)}
+    if subnet:
+        pool = {"Subnet": subnet, "IPRange": str(next(ipaddress.ip_network(subnet).subnets()))}
+        if gateway:
+            pool["Gateway"] = gateway
+        kwargs["ipam"] = {"Driver": "default", "Config": [pool], "Options": {}}
+    return kwargs
+
+
+def host_addresses(subnet: str, hosts: list[str]) -> dict[str, str]:
+    """Fixed addresses for algo-1..N at the top of the subnet (outside the dynamic range)."""
+    top = ipaddress.ip_network(subnet).broadcast_address
+    return {host: str(top - number) for number, host in enumerate(hosts, start=1)}

@@ -18,15 +18,38 @@ def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
     return f"{output_path.rstrip('/')}/{job_name}/output/{file_name}"
 
 
-def tar_directory(source: Path, target: Path) -> None:
-    """Tar the directory's contents (not the directory itself), gzipped; symlinks kept as links."""
+def tar_directory(source: Path | list[Path], target: Path) -> None:
+    """Tar the directory's contents (not the directory itself), gzipped; symlinks kept as links.
+
+    Several directories (the hosts of a multi-instance job) are merged into one archive; where
+    two hold the same path, the first one's entry is kept.
+    """
+    sources = source if isinstance(source, list) else [source]
+    added: set[str] = set()
     with tarfile.open(target, "w:gz") as tar:
-        for entry in sorted(source.iterdir()) if source.is_dir() else []:
-            tar.add(entry, arcname=entry.name)
+        for root in sources:
+            for path in _tree(root):
+                name = path.relative_to(root).as_posix()
+                if name not in added:
+                    added.add(name)
+                    tar.add(path, arcname=name, recursive=False)
 
 
-def upload_directory_tar(client: Any, source: Path, uri: str) -> int:
-    """Tar `source` and upload it to `uri`; returns the archive's size."""
+def _tree(root: Path) -> list[Path]:
+    """Every entry under `root` in sorted order, parents first; symlinks not followed."""
+    if not root.is_dir():
+        return []
+    entries: list[Path] = []
+    for entry in sorted(root.iterdir()):
+        entries.append(entry)
+        if entry.is_dir() and not entry.is_symlink():
+            entries.extend(_tree(entry))
+    return entries
+
+
+def upload_directory_tar(client: Any, source: Path | list[Path], uri: str) -> int:
+    """Tar `source` (one directory, or several merged) and upload it to `uri`; returns the
+    archive's size."""
     bucket, key = split_s3_uri(uri)
     with tempfile.TemporaryDirectory(prefix="smemu-tar-") as tmp:
         archive = Path(tmp) / "archive.tar.gz"
@@ -35,30 +58,39 @@ def upload_directory_tar(client: Any, source: Path, uri: str) -> int:
         return archive.stat().st_size
 
 
-def download_prefix(client: Any, uri: str, target: Path) -> int:
+Shard = tuple[int, int]  # (this host's index from 0, number of hosts)
+
+
+def take_shard(names: list[str], shard: Shard | None) -> list[str]:
+    """ShardedByS3Key: host i of N gets every N-th name, in key order (None: all of them)."""
+    if shard is None:
+        return names
+    index, count = shard
+    return sorted(names)[index::count]
+
+
+def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = None) -> int:
     """Download every object under an S3 prefix into `target` (File mode); returns the count."""
     bucket, prefix = split_s3_uri(uri)
     count = 0
     paginator = client.get_paginator("list_objects_v2")
     base = target.resolve()
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            key: str = obj["Key"]
-            relative = key[len(prefix):].lstrip("/") if prefix else key
-            if not relative:  # the prefix names a single object
-                relative = os.path.basename(key)
-            if relative.endswith("/"):
-                continue
-            destination = (target / relative).resolve()
-            if base not in destination.parents:
-                raise EmulatorError(f"S3 key {key!r} would escape the channel directory")
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, key, str(destination))
-            count += 1
+    keys = [str(obj["Key"]) for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")]
+    for key in take_shard(keys, shard):
+        relative = key[len(prefix):].lstrip("/") if prefix else key
+        if not relative:  # the prefix names a single object
+            relative = os.path.basename(key)
+        destination = (target / relative).resolve()
+        if base not in destination.parents:
+            raise EmulatorError(f"S3 key {key!r} would escape the channel directory")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(destination))
+        count += 1
     return count
 
 
-def download_manifest(client: Any, uri: str, target: Path) -> int:
+def download_manifest(client: Any, uri: str, target: Path, shard: Shard | None = None) -> int:
     """A ManifestFile channel: [{"prefix": "s3://b/p/"}, "key1", "dir/key2", ...]."""
     bucket, key = split_s3_uri(uri)
     try:
@@ -69,6 +101,7 @@ def download_manifest(client: Any, uri: str, target: Path) -> int:
         raise EmulatorError(f"{uri} is not a SageMaker manifest file: {err}") from err
     prefix_bucket, prefix_key = split_s3_uri(prefix)
     base = target.resolve()
+    relatives = take_shard(relatives, shard)
     for relative in relatives:
         destination = (target / relative).resolve()
         if base not in destination.parents:
@@ -83,6 +116,7 @@ __all__ = [
     "download_manifest",
     "download_prefix",
     "join_key",
+    "take_shard",
     "tar_directory",
     "upload_directory_tar",
 ]

@@ -85,8 +85,9 @@ def base(**changes: Any) -> dict[str, Any]:
      "Member must not be null"),
     (base(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 0, "VolumeSizeInGB": 1}),
      "Member must have value greater than or equal to 1"),
-    (base(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1}),
-     "not supported by smemu yet"),
+    (base(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 17,
+                          "VolumeSizeInGB": 1}),
+     "InstanceCount 17 is more than smemu runs on one machine"),
 ])
 def test_semantic_rules(request_: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationException) as info:

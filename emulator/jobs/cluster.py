@@ -1,0 +1,36 @@
+"""The hosts of one attempt (algo-1..algo-N), and what they share: one checkpoint prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emulator.checkpoints import local_manifest, s3_manifest
+
+
+def host_names(request: dict[str, Any]) -> list[str]:
+    count = int((request.get("ResourceConfig") or {}).get("InstanceCount") or 1)
+    return [f"algo-{i}" for i in range(1, count + 1)]
+
+
+def verify_shared_prefix(client: Any, uri: str, local_dirs: dict[str, Path]) -> list[str]:
+    """Differences between S3 and the union of the hosts' checkpoint directories.
+
+    All hosts mirror to one prefix, so S3 should hold every file some host has, with the
+    content of one of the hosts that have it (which one, when several wrote the same path,
+    is an overwrite conflict reported elsewhere).
+    """
+    remote = s3_manifest(client, uri)
+    local = {host: local_manifest(path).files for host, path in local_dirs.items()}
+    paths = set(remote).union(*(set(files) for files in local.values()))
+    differences = []
+    for path in sorted(paths):
+        holders = {host: files[path] for host, files in local.items() if path in files}
+        in_s3 = remote.get(path)
+        if in_s3 is None:
+            differences.append(f"{path}: on {', '.join(holders)}, not in S3")
+        elif not holders:
+            differences.append(f"{path}: in S3, on no host")
+        elif in_s3 not in holders.values():
+            differences.append(f"{path}: S3 holds content that no host has")
+    return differences
