@@ -125,6 +125,21 @@ def _log_line(stream: str, message: str) -> str:
     return click.style(f"[{host}] ", fg="blue") + message
 
 
+def _host_rows(attempt: dict[str, Any]) -> list[str]:
+    """Multi-instance attempts: one indented row per host under the attempt's row."""
+    rows = []
+    for host in attempt.get("Hosts") or []:
+        outcome = f"exit {host.get('ExitCode')}" + (" (SIGKILL)" if host.get("SigKilled") else "")
+        lost = host.get("LostTrainingSeconds")
+        rows.append(
+            f"  {host['Host']:>7}  {outcome:<20} {'':>8}  "
+            f"{len(host.get('CheckpointsRestored', [])):>8}  "
+            f"{len(host.get('CheckpointsUploaded', [])):>8}  "
+            f"{'-' if lost is None else format(lost, '.1f'):>6}  {host.get('Resume') or '-'}"
+        )
+    return rows
+
+
 def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
     training = int(job.get("TrainingTimeInSeconds", 0))
     billable = int(job.get("BillableTimeInSeconds", 0))
@@ -157,6 +172,7 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
                 f"{'-' if lost is None else format(lost, '.1f'):>6}  "
                 f"{a.get('Resume') or '-':<22}  {a.get('Interruption') or '-'}"
             )
+            lines.extend(_host_rows(a))
         for a in attempts:
             for flag in a.get("Flags", []):
                 lines.append(click.style(f"  ! attempt {a['Attempt']}: {flag}", fg="yellow"))

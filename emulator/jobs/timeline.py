@@ -23,8 +23,9 @@ def timeline(report: dict[str, Any], origin: float | None = None) -> list[str]:
             events.append((a["TrainingStartedAt"], f"attempt {n}: training"))
         uploads = sorted(a.get("CheckpointsUploaded", []), key=lambda u: u.get("at") or 0)
         for upload in uploads[:MAX_UPLOAD_LINES]:
+            by = f" by {upload['host']}" if upload.get("host") else ""
             events.append((upload.get("at") or a["StartedAt"],
-                           f"attempt {n}: uploaded {upload['path']} ({upload['size']} B)"))
+                           f"attempt {n}: uploaded {upload['path']} ({upload['size']} B){by}"))
         if len(uploads) > MAX_UPLOAD_LINES:
             last = uploads[-1]
             events.append((last.get("at") or a["StartedAt"],
