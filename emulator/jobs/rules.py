@@ -63,9 +63,20 @@ def check_create_rules(request: dict[str, Any]) -> None:
         raise ValidationException(
             "Invalid AlgorithmSpecification. Either TrainingImage or AlgorithmName is required"
         )
-    if algorithm.get("AlgorithmName") and not algorithm.get("TrainingImage"):
+    if algorithm.get("AlgorithmName") and algorithm.get("TrainingImage"):
+        raise ValidationException(
+            "Invalid AlgorithmSpecification. Specify either TrainingImage or AlgorithmName, "
+            "not both"
+        )
+    if algorithm.get("AlgorithmName"):
         raise ValidationException(
             "AlgorithmName is not supported by smemu: it runs your own TrainingImage only"
+        )
+    _check_channels(request.get("InputDataConfig") or [])
+    local_path = (request.get("CheckpointConfig") or {}).get("LocalPath")
+    if local_path is not None and not str(local_path).startswith("/"):
+        raise ValidationException(
+            f"Invalid CheckpointConfig. LocalPath must be an absolute path, got '{local_path}'"
         )
     modes = [algorithm.get("TrainingInputMode")] + [
         c.get("InputMode") for c in request.get("InputDataConfig") or []
@@ -88,6 +99,23 @@ def check_create_rules(request: dict[str, Any]) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValidationException(f"Channel names must be unique: {', '.join(duplicates)}")
+
+
+def _check_channels(channels: list[dict[str, Any]]) -> None:
+    for channel in channels:
+        source = channel.get("DataSource") or {}
+        name = channel.get("ChannelName")
+        if source.get("FileSystemDataSource") is not None:
+            raise ValidationException(
+                f"Channel '{name}': FileSystemDataSource (EFS / FSx for Lustre) is not "
+                "supported by smemu; use an S3DataSource (or a file:// S3Uri for a local "
+                "directory)"
+            )
+        if source.get("S3DataSource") is None:
+            raise ValidationException(
+                f"Invalid InputDataConfig. Channel '{name}' must specify a DataSource with an "
+                "S3DataSource or a FileSystemDataSource"
+            )
 
 
 def _check_metric_definitions(definitions: list[dict[str, Any]]) -> None:

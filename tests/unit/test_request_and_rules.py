@@ -80,6 +80,15 @@ def base(**changes: Any) -> dict[str, Any]:
      "greater than or equal to MaxRuntimeInSeconds"),
     (base(AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "Pipe"}), "Pipe"),
     (base(AlgorithmSpecification={"TrainingInputMode": "File"}), "TrainingImage or AlgorithmName"),
+    (base(AlgorithmSpecification={"TrainingImage": "i", "AlgorithmName": "xgboost",
+                                  "TrainingInputMode": "File"}), "not both"),
+    (base(InputDataConfig=[{"ChannelName": "t", "DataSource": {"FileSystemDataSource": {
+        "FileSystemId": "fs-1", "FileSystemAccessMode": "ro", "FileSystemType": "EFS",
+        "DirectoryPath": "/x"}}}]), "Channel 't': FileSystemDataSource"),
+    (base(InputDataConfig=[{"ChannelName": "t", "DataSource": {}}]),
+     "Channel 't' must specify a DataSource"),
+    (base(CheckpointConfig={"S3Uri": "s3://b/c", "LocalPath": "ckpt"}),
+     "LocalPath must be an absolute path, got 'ckpt'"),
     (base(ResourceConfig=None),
      "1 validation error detected: Value null at 'resourceConfig' failed to satisfy constraint: "
      "Member must not be null"),
