@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from emulator.runtime.staging import HostDirs
-from emulator.storage.artifacts import Shard, download_manifest, download_prefix, take_shard
+from emulator.storage.artifacts import (
+    Cancelled,
+    Shard,
+    download_manifest,
+    download_prefix,
+    take_shard,
+)
 
 SHARDED = "ShardedByS3Key"
 
@@ -20,9 +26,13 @@ def channel_shard(source: dict[str, Any], host_index: int, host_count: int) -> S
 
 
 def download_channels(client: Any, request: dict[str, Any], dirs: HostDirs,
-                      host_index: int = 0, host_count: int = 1) -> None:
-    """Fill /opt/ml/input/data/<channel> of host `host_index` (from 0) of `host_count`."""
+                      host_index: int = 0, host_count: int = 1,
+                      cancelled: Cancelled | None = None) -> None:
+    """Fill /opt/ml/input/data/<channel> of host `host_index` (from 0) of `host_count`;
+    `cancelled` (a stop) cuts it short between objects."""
     for channel in request.get("InputDataConfig") or []:
+        if cancelled and cancelled():
+            return
         source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
         uri = str(source.get("S3Uri", ""))
         target = dirs.data / channel["ChannelName"]
@@ -30,9 +40,9 @@ def download_channels(client: Any, request: dict[str, Any], dirs: HostDirs,
         if uri.startswith("file://"):  # emulator extension: a local directory
             copy_local(Path(uri[len("file://"):]), target, shard)
         elif uri and source.get("S3DataType") == "ManifestFile":
-            download_manifest(client, uri, target, shard)
+            download_manifest(client, uri, target, shard, cancelled)
         elif uri:
-            download_prefix(client, uri, target, shard)
+            download_prefix(client, uri, target, shard, cancelled)
 
 
 def copy_local(source: Path, target: Path, shard: Shard | None) -> None:

@@ -171,7 +171,7 @@ class JobRunner:
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
             for index, (_, dirs) in enumerate(hosts):
                 download_channels(self.ctx.s3.client(), self.job.request, dirs, index,
-                                  len(hosts))
+                                  len(hosts), cancelled=lambda: self.job.stop_requested)
             if self._stop_before_launch():
                 return
             if armed and armed.at_start:

@@ -6,6 +6,7 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,11 @@ def take_shard(names: list[str], shard: Shard | None) -> list[str]:
     return sorted(names)[index::count]
 
 
-def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = None) -> int:
+Cancelled = Callable[[], bool]  # polled between objects: True stops the download early
+
+
+def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = None,
+                    cancelled: Cancelled | None = None) -> int:
     """Download every object under an S3 prefix into `target` (File mode); returns the count."""
     bucket, prefix = split_s3_uri(uri)
     count = 0
@@ -78,6 +83,8 @@ def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = N
     keys = [str(obj["Key"]) for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")]
     for key in take_shard(keys, shard):
+        if cancelled and cancelled():
+            break
         relative = key[len(prefix):].lstrip("/") if prefix else key
         if not relative:  # the prefix names a single object
             relative = os.path.basename(key)
@@ -90,7 +97,8 @@ def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = N
     return count
 
 
-def download_manifest(client: Any, uri: str, target: Path, shard: Shard | None = None) -> int:
+def download_manifest(client: Any, uri: str, target: Path, shard: Shard | None = None,
+                      cancelled: Cancelled | None = None) -> int:
     """A ManifestFile channel: [{"prefix": "s3://b/p/"}, "key1", "dir/key2", ...]."""
     bucket, key = split_s3_uri(uri)
     try:
@@ -103,6 +111,8 @@ def download_manifest(client: Any, uri: str, target: Path, shard: Shard | None =
     base = target.resolve()
     relatives = take_shard(relatives, shard)
     for relative in relatives:
+        if cancelled and cancelled():
+            break
         destination = (target / relative).resolve()
         if base not in destination.parents:
             raise EmulatorError(f"manifest entry {relative!r} would escape the channel directory")

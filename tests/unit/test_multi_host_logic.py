@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from emulator.jobs.channels import channel_shard, copy_local
 from emulator.jobs.cluster import host_names
@@ -16,7 +17,7 @@ from emulator.runtime.translate import (
     host_addresses,
     network_kwargs,
 )
-from emulator.storage.artifacts import take_shard, tar_directory
+from emulator.storage.artifacts import download_prefix, take_shard, tar_directory
 
 
 def test_shards_are_disjoint_complete_and_in_key_order() -> None:
@@ -115,3 +116,15 @@ def test_merged_model_tar_keeps_the_first_hosts_file(tmp_path: Path) -> None:
         common = tar.extractfile("common.txt")
         assert common is not None and common.read() == b"one"
     assert names == ["common.txt", "sub", "sub/one.bin", "sub/two.bin"]
+
+
+def test_channel_download_shards_and_stops_between_objects(client: Any, tmp_path: Path) -> None:
+    client.create_bucket(Bucket="chan")
+    for i in range(6):
+        client.put_object(Bucket="chan", Key=f"data/p{i}", Body=b"x")
+    assert download_prefix(client, "s3://chan/data/", tmp_path / "h2", (1, 2)) == 3
+    assert sorted(p.name for p in (tmp_path / "h2").iterdir()) == ["p1", "p3", "p5"]
+    polls = iter([False, False, True])
+    count = download_prefix(client, "s3://chan/data/", tmp_path / "stop",
+                            cancelled=lambda: next(polls))
+    assert count == 2  # a stop during Downloading does not wait for the whole channel
