@@ -83,6 +83,7 @@ class CheckpointMirror:
             quiet_seconds=quiet_seconds,
             on_event=on_event,
             cancel=self._cancel,
+            pool_size=self.workers,
         )
         self._queue = PathQueue()
         self._threads: list[threading.Thread] = []
@@ -210,7 +211,10 @@ class CheckpointMirror:
         self._queue.close()
         for t in self._threads:
             t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return dropped, sum(t.is_alive() for t in self._threads)
+        running = sum(t.is_alive() for t in self._threads)
+        if not running:
+            self._syncer.close()
+        return dropped, running
 
     def __enter__(self) -> CheckpointMirror:
         return self.start()

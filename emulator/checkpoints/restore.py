@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from boto3.s3.transfer import TransferConfig
 
 from emulator.checkpoints.keys import safe_parts
+from emulator.checkpoints.lean import LeanS3, is_loopback_url
 from emulator.checkpoints.localfs import sha256_file
 from emulator.checkpoints.manifest import FileEntry, list_objects
 from emulator.checkpoints.retry import with_retries
@@ -106,29 +106,55 @@ def is_loopback(client: Any) -> bool:
     stream is not the bottleneck, and moto (the embedded S3) reads the whole object for every
     ranged GET, so the parallel 8 MiB ranges of a transfer manager cost it O(size^2)."""
     url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    return is_loopback_url(url)
 
 
-def _get_small(client: Any, bucket: str, key: str, target: Path,
-               on_bytes: Callable[[int], None]) -> str:
-    """GET one object into ``target`` (through a temp file renamed into place); its SHA-256."""
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    temp = target.with_name(f".{target.name}.smemu-{uuid.uuid4().hex[:8]}")
+_temp_names = itertools.count()
+
+
+def _write_streamed(target: Path, feed: Callable[[Callable[[bytes], None]], object],
+                    on_bytes: Callable[[int], None]) -> str:
+    """Write what ``feed`` delivers into ``target`` (through a temp file renamed into place),
+    hashing it on the way; its SHA-256."""
+    temp = target.with_name(f".{target.name}.smemu-{os.getpid()}-{next(_temp_names)}")
     digest = hashlib.sha256()
     try:
-        with temp.open("wb") as fh:
-            while chunk := body.read(_CHUNK):
+        with temp.open("xb") as fh:
+
+            def sink(chunk: bytes) -> None:
                 fh.write(chunk)
                 digest.update(chunk)
                 on_bytes(len(chunk))
+
+            feed(sink)
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    finally:
-        body.close()
     return digest.hexdigest()
+
+
+def _get_small(client: Any, bucket: str, key: str, target: Path,
+               on_bytes: Callable[[int], None]) -> str:
+    """GET one object through the client into ``target``; its SHA-256."""
+
+    def feed(sink: Callable[[bytes], None]) -> None:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            while chunk := body.read(_CHUNK):
+                sink(chunk)
+        finally:
+            body.close()
+
+    return _write_streamed(target, feed, on_bytes)
+
+
+def _get_lean(lean: LeanS3, bucket: str, key: str, target: Path,
+              on_bytes: Callable[[int], None]) -> str:
+    """The same through the lean path (loopback S3)."""
+    return _write_streamed(
+        target, lambda sink: lean.get_stream(bucket, key, sink, _CHUNK), on_bytes
+    )
 
 
 def restore(
@@ -168,6 +194,7 @@ def restore(
 
     tracker = _Progress(sum(f.size for f in files), progress)
     single_stream = is_loopback(client)
+    lean = LeanS3.for_client(client, pool_size=workers) if files else None
 
     def fetch(item: _Planned) -> FileEntry:
         target = local_dir.joinpath(*item.parts)
@@ -187,7 +214,9 @@ def restore(
                 counted, got[0] = got[0], 0
             if counted:  # a retry starts over: take back what the failed attempt counted
                 tracker.add(item.relative, -counted)
-            if small:  # one GET, written and hashed as it arrives (no transfer manager)
+            if small and lean is not None:  # one GET, written and hashed as it arrives
+                streamed[:] = [_get_lean(lean, loc.bucket, item.key, target, on_bytes)]
+            elif small:
                 streamed[:] = [_get_small(client, loc.bucket, item.key, target, on_bytes)]
             else:
                 client.download_file(loc.bucket, item.key, str(target), Config=cfg,
@@ -205,20 +234,30 @@ def restore(
         return FileEntry(item.relative, size, streamed[0] if streamed else sha256_file(target))
 
     report = RestoreReport(directories=dirs)
-    if files:
-        with ThreadPoolExecutor(
-            max_workers=max(1, workers), thread_name_prefix="smemu-restore"
-        ) as pool:
-            futures = [pool.submit(fetch, f) for f in files]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [fut for fut in done if fut.exception() is not None]
-            if failed:
-                for fut in futures:
-                    fut.cancel()
-                error = failed[0].exception()
-                assert error is not None
-                raise error
-            report.files = sorted((fut.result() for fut in futures), key=lambda e: e.path)
+    try:
+        if files:
+            _fetch_all(files, fetch, workers, report)
+    finally:
+        if lean is not None:
+            lean.close()
     report.total_bytes = sum(e.size for e in report.files)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _fetch_all(files: list[_Planned], fetch: Callable[[_Planned], FileEntry], workers: int,
+               report: RestoreReport) -> None:
+    """Run ``fetch`` for every file on a pool; the first failure cancels the rest, raised."""
+    with ThreadPoolExecutor(
+        max_workers=max(1, workers), thread_name_prefix="smemu-restore"
+    ) as pool:
+        futures = [pool.submit(fetch, f) for f in files]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [fut for fut in done if fut.exception() is not None]
+        if failed:
+            for fut in futures:
+                fut.cancel()
+            error = failed[0].exception()
+            assert error is not None
+            raise error
+        report.files = sorted((fut.result() for fut in futures), key=lambda e: e.path)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from boto3.s3.transfer import TransferConfig
 
+from emulator.checkpoints.lean import LeanS3
 from emulator.checkpoints.localfs import (
     FileSig,
     OpenedFile,
@@ -66,6 +67,7 @@ class PathSyncer:
         on_event: Callable[[MirrorEvent], None] | None,
         cancel: threading.Event,
         attempts: int = 3,
+        pool_size: int = 8,
     ) -> None:
         self.root = root
         self.location = location
@@ -81,6 +83,14 @@ class PathSyncer:
         self._owned: set[str] = set()
         self._failures: dict[str, str] = {}
         self._report = SyncReport()
+        # Small files go out as one signed PUT without botocore's per-request machinery when
+        # S3 is on this machine (see lean.py); otherwise through the client.
+        self._lean = LeanS3.for_client(client, pool_size=pool_size)
+
+    def close(self) -> None:
+        """Release the connections of the lean path (the client's own stay with the client)."""
+        if self._lean is not None:
+            self._lean.close()
 
     # -- start and reconcile -------------------------------------------------------------
 
@@ -185,8 +195,12 @@ class PathSyncer:
             data = _read_exactly(opened.fd, opened.sig.size)
             if data is None:
                 return True  # the file changed size under us: look again
-            small_sha[:] = [hashlib.sha256(data).hexdigest()]
-            self._client.put_object(Bucket=loc.bucket, Key=key, Body=data)
+            sha = hashlib.sha256(data).hexdigest()
+            small_sha[:] = [sha]
+            if self._lean is not None:
+                self._lean.put_bytes(loc.bucket, key, data, sha)
+            else:
+                self._client.put_object(Bucket=loc.bucket, Key=key, Body=data)
             return False
 
         def put_large() -> bool:
