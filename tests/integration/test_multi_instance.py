@@ -23,6 +23,10 @@ CLUSTER_SCRIPT = textwrap.dedent("""
     cfg = json.load(open("/opt/ml/input/config/resourceconfig.json"))
     me, hosts = cfg["current_host"], cfg["hosts"]
     peers = {h: socket.gethostbyname(h) for h in hosts}
+    # Every host is in /etc/hosts from the start, not only once its container runs.
+    etc_hosts = {name: line.split()[0] for line in open("/etc/hosts")
+                 if line.strip() and not line.startswith("#") for name in line.split()[1:]}
+    assert all(etc_hosts.get(h) == peers[h] for h in hosts), (etc_hosts, peers)
     assert socket.gethostname() == me, socket.gethostname()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

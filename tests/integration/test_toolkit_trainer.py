@@ -172,3 +172,24 @@ def test_toolkit_script_mode_downloads_the_source_dir_from_s3(endpoint: Endpoint
     (attempt,) = endpoint.report(job_name)["Attempts"]
     assert any("/opt/ml/code  is empty, unzipping" in line
                for line in attempt_log(endpoint, attempt))
+
+
+def test_toolkit_runs_on_every_host_of_a_two_instance_job(endpoint: EndpointProcess,
+                                                           sagemaker: Any, s3: Any, bucket: str,
+                                                           job_name: str) -> None:
+    # The toolkit waits until every host in resourceconfig.json resolves: with both hosts'
+    # addresses in /etc/hosts from the start, it goes on at once and runs the script on each.
+    request = toolkit_request(job_name, bucket, steps=3, checkpoint=False, spot=False)
+    request["ResourceConfig"]["InstanceCount"] = 2
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    (attempt,) = endpoint.report(job_name)["Attempts"]
+    logs = endpoint.client("logs")
+    for host in attempt["Hosts"]:
+        events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=host["LogStream"],
+                                     startFromHead=True)["events"]
+        text = "\n".join(e["message"] for e in events)
+        assert f"training job: {job_name} on {host['Host']}" in text, text[-2000:]
+        assert host["ExitCode"] == 0
+    assert model_of(s3, job)["step"] == 3
