@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import TOY_IMAGE, EndpointProcess
+from tests.support.s3server import S3ServerProcess
 
 
 def _docker_client() -> Any:
@@ -43,6 +44,24 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> It
     assert not leftovers and not networks, "the endpoint left containers/networks behind"
     work = state / "work" / ep.server_id
     assert not work.exists(), f"the endpoint left {work} behind"
+
+
+@pytest.fixture(scope="session")
+def external_s3() -> Iterator[Any]:
+    """A boto3 client of a second S3 server: its own process and state, on loopback (override
+    to test against another S3, e.g. MinIO)."""
+    with S3ServerProcess() as server:
+        yield server.client()
+
+
+@pytest.fixture(scope="session")
+def endpoint_on_external(tmp_path_factory: pytest.TempPathFactory, external_s3: Any,
+                         docker_client: Any) -> Iterator[EndpointProcess]:
+    """A `smemu serve --s3-endpoint-url` keeping checkpoints and artifacts on `external_s3`."""
+    state: Path = tmp_path_factory.mktemp("external")
+    with EndpointProcess(state, "--s3-endpoint-url", external_s3.meta.endpoint_url,
+                         "--grace-period", "10s") as ep:
+        yield ep
 
 
 @pytest.fixture()

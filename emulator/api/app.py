@@ -19,9 +19,11 @@ EXTENSION_PREFIX = "/_smemu/"
 
 
 class EndpointApp:
-    def __init__(self, service: JobService, server_id: str) -> None:
+    def __init__(self, service: JobService, server_id: str,
+                 s3_endpoint_url: str | None = None) -> None:
         self.service = service
         self.server_id = server_id
+        self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
         self.sagemaker = SageMakerHandler(service)
         self.moto = DomainDispatcherApplication(create_backend_app)
 
@@ -40,7 +42,8 @@ class EndpointApp:
         parts = [p for p in request.path[len(EXTENSION_PREFIX):].split("/") if p]
         try:
             if parts == ["health"]:
-                return _json({"status": "ok", "server_id": self.server_id, "version": __version__})
+                return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
+                              "s3_endpoint_url": self.s3_endpoint_url})
             if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":
                 return _json(self.service.emulator_report(parts[1]))
             if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "interrupt" \

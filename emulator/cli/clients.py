@@ -32,3 +32,16 @@ def clients(url: str) -> tuple[Any, Any, Any]:
     """(sagemaker, logs, s3) clients bound to the endpoint."""
     endpoint = S3Endpoint(url)
     return endpoint.client("sagemaker"), endpoint.client("logs"), endpoint.client("s3")
+
+
+def endpoint_s3_url(url: str) -> str:
+    """Where the endpoint at ``url`` keeps checkpoints and artifacts: its embedded S3 (``url``
+    itself) or the server it was started with (`smemu serve --s3-endpoint-url`)."""
+    return str((daemon.health(url) or {}).get("s3_endpoint_url") or url)
+
+
+def s3_client(url: str) -> Any:
+    """An S3 client for a look-up on any S3 server: one that does not answer fails in seconds
+    (two tries), not after the endpoint's long retry budget."""
+    return S3Endpoint(url).client("s3", retries={"max_attempts": 2, "mode": "standard"},
+                                  connect_timeout=5, read_timeout=60)

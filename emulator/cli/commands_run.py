@@ -10,14 +10,14 @@ from typing import Any
 import click
 
 from emulator.cli import clean_errors, cli
-from emulator.cli.clients import clients, ensure_endpoint
+from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
 from emulator.s3uri import parse_s3_uri
-from emulator.storage.s3 import ensure_bucket
+from emulator.storage.s3 import S3Endpoint, ensure_bucket
 
 
 @cli.command()
@@ -53,7 +53,8 @@ from emulator.storage.s3 import ensure_bucket
 @click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",
               help="The smemu endpoint (default: the local one, started when not running).")
 @click.option("--no-create-buckets", is_flag=True,
-              help="Do not create missing buckets on the embedded S3.")
+              help="Do not create missing buckets on the endpoint's S3 (embedded, or "
+                   "the one it was started with --s3-endpoint-url).")
 @click.option("--detach", is_flag=True, help="Return once the job is created.")
 @click.option("--no-logs", is_flag=True, help="Do not stream the container's output.")
 @click.option("--json", "as_json", is_flag=True,
@@ -99,10 +100,13 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     url = ensure_endpoint(endpoint_url)
     sagemaker, logs, s3 = clients(url)
     if not no_create_buckets:
+        s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
+        if s3_url != url:
+            s3 = S3Endpoint(s3_url).client("s3")
         for uri in s3_uris(request):
             bucket = parse_s3_uri(uri, allow_https=True).bucket
             if ensure_bucket(s3, bucket):
-                _say(as_json, f"created bucket s3://{bucket} on {url}")
+                _say(as_json, f"created bucket s3://{bucket} on {s3_url}")
     name = request["TrainingJobName"]
     arn = sagemaker.create_training_job(**request)["TrainingJobArn"]
     _say(as_json, f"Created training job {name} ({arn}) on {url}")

@@ -97,7 +97,7 @@ class EndpointServer:
                                               threaded=True)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             self.service = JobService(ctx, defaults=self.defaults)
-            app = EndpointApp(self.service, self.server_id)
+            app = EndpointApp(self.service, self.server_id, s3_endpoint_url=self.s3_url)
             self._server.app = app
             self._socket_server.app = app
         except BaseException:

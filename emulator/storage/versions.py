@@ -19,13 +19,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from emulator.checkpoints.s3path import S3Location
+from emulator.s3uri import S3Location
 
 MiB = 1024 * 1024
 CLOCK_SKEW_S = 2.0  # LastModified is truncated to the second by some servers
 SINGLE_PART_WINDOW_S = 10.0  # a PUT is stored a moment before the mirror records it
 MULTIPART_RATE = 20 * MiB  # real S3 dates a multipart object at its initiation: allow for that
 HASH_LIMIT = 16 * MiB  # hash versions up to this size to settle ambiguous matches
+# How S3 servers without ListObjectVersions (rclone serve s3, some gateways) refuse it.
+UNSUPPORTED_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def list_versions(client: Any, loc: S3Location) -> tuple[list[ObjectVersion], bo
     """Every version and delete marker under the prefix, per path oldest first.
 
     Returns (versions, True). A server without ListObjectVersions (some S3 implementations)
-    falls back to the current objects, returned with False.
+    falls back to the current objects, returned with False; so does one that answers it as a
+    plain listing (no versions at all while current objects exist).
     """
     found: list[tuple[ObjectVersion, int]] = []  # with the server's order, newest first per key
     try:
@@ -95,13 +98,27 @@ def list_versions(client: Any, loc: S3Location) -> tuple[list[ObjectVersion], bo
                 order += 1
                 found.append((_version(loc, item, delete_marker=True), order))
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") not in ("NotImplemented", "501"):
+        if str(err.response.get("Error", {}).get("Code")) not in UNSUPPORTED_CODES:
             raise
         return list_current(client, loc), False
     # Sort by time; within one second (truncated dates) the server's newest-first order decides.
     found = [(v, o) for v, o in found if v.key != loc.prefix and not v.key.endswith("/")]
+    if not found:
+        current = list_current(client, loc)
+        if current:
+            return current, False
     found.sort(key=lambda vo: (vo[0].path, vo[0].last_modified, -vo[1]))
     return [v for v, _ in found], True
+
+
+def bucket_versioning(client: Any, bucket: str) -> str | None:
+    """The bucket's versioning status ("Enabled", "Suspended"), None when never enabled or the
+    server does not say."""
+    try:
+        status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+    except ClientError:
+        return None
+    return None if status is None else str(status)
 
 
 def list_current(client: Any, loc: S3Location) -> list[ObjectVersion]:

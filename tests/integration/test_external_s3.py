@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+import subprocess
+import sys
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.support.endpoint import (
-    CREDENTIALS,
+    TOY_IMAGE,
     EndpointProcess,
-    free_port,
     read_model_tar,
     toy_request,
     toy_value,
@@ -23,25 +20,7 @@ from tests.support.endpoint import (
 
 pytestmark = pytest.mark.docker
 
-
-@pytest.fixture(scope="module")
-def external_s3() -> Iterator[Any]:
-    """A second, independent S3 server process-side (its own state), on loopback."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                       **CREDENTIALS)
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def endpoint_on_external(tmp_path_factory: pytest.TempPathFactory, external_s3: Any,
-                         docker_client: Any) -> Iterator[EndpointProcess]:
-    state: Path = tmp_path_factory.mktemp("external")
-    with EndpointProcess(state, "--s3-endpoint-url", external_s3.meta.endpoint_url,
-                         "--grace-period", "10s") as ep:
-        yield ep
+# external_s3 and endpoint_on_external: tests/conftest.py
 
 
 def test_checkpoints_and_model_go_to_the_external_s3(endpoint_on_external: EndpointProcess,
@@ -62,3 +41,21 @@ def test_checkpoints_and_model_go_to_the_external_s3(endpoint_on_external: Endpo
     # The embedded S3 never saw the bucket.
     embedded = endpoint_on_external.client("s3")
     assert "outside" not in [b["Name"] for b in embedded.list_buckets()["Buckets"]]
+
+
+def test_smemu_run_creates_its_buckets_on_the_external_s3(endpoint_on_external: EndpointProcess,
+                                                          external_s3: Any,
+                                                          job_name: str) -> None:
+    bucket = f"run-{job_name}"[:63].lower()
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "run", "--endpoint-url", endpoint_on_external.url,
+         "--image", TOY_IMAGE, "--job-name", job_name, "--output-path", f"s3://{bucket}/out",
+         "--checkpoint-s3-uri", f"s3://{bucket}/ckpt", "-H", "total_steps=6",
+         "-H", "seconds_per_step=0.05", "--no-logs"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"created bucket s3://{bucket} on {external_s3.meta.endpoint_url}" in result.stdout
+    keys = [o["Key"] for o in external_s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "ckpt/checkpoint.json" in keys and f"out/{job_name}/output/model.tar.gz" in keys
+    embedded = endpoint_on_external.client("s3")
+    assert bucket not in [b["Name"] for b in embedded.list_buckets()["Buckets"]]
