@@ -11,6 +11,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.wrappers import Request, Response
 
 from emulator import __version__
+from emulator.api.logs import LogsCompat
 from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
 from emulator.errors import AwsError
 from emulator.jobs.service import JobService
@@ -25,7 +26,7 @@ class EndpointApp:
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
         self.sagemaker = SageMakerHandler(service)
-        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.moto = LogsCompat(DomainDispatcherApplication(create_backend_app))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")

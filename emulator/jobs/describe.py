@@ -22,7 +22,8 @@ _ECHOED = (
     "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
     "CheckpointConfig", "DebugHookConfig", "ExperimentConfig", "DebugRuleConfigurations",
     "TensorBoardOutputConfig", "ProfilerConfig", "Environment", "RetryStrategy",
-    "RemoteDebugConfig", "InfraCheckConfig",
+    "RemoteDebugConfig", "InfraCheckConfig", "ProfilerRuleConfigurations",
+    "ServerlessJobConfig", "MlflowConfig", "ModelPackageConfig",
 )
 
 

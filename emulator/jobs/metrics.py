@@ -1,14 +1,79 @@
-"""FinalMetricDataList: the last value each MetricDefinitions regex captured in the logs."""
+"""MetricDefinitions: every value a regex captures in the logs, as SageMaker handles them.
+
+* FinalMetricDataList (DescribeTrainingJob): the last value of each metric.
+* CloudWatch metrics: every value, namespace /aws/sagemaker/TrainingJobs, dimension
+  TrainingJobName, timestamped with its log line, on the endpoint's own CloudWatch (moto). The
+  SDK's `estimator.training_job_analytics` and `aws cloudwatch get-metric-statistics` read them.
+"""
 
 from __future__ import annotations
 
+import datetime
+import logging
+import math
 import re
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+METRICS_DIMENSION = "TrainingJobName"
+_PUT_BATCH = 1000  # PutMetricData's limit of values per request
+
+
+class MetricPublisher:
+    """Puts metric values to CloudWatch in batches, from the thread that observes them: at most
+    one request per `interval` while the job runs, the rest on `flush()` at its end."""
+
+    def __init__(self, client_factory: Callable[[], Any], job_name: str,
+                 interval: float = 1.0) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.job_name = job_name
+        self.interval = interval
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()  # keeps batches in order
+        self._last_flush = time.monotonic()
+        self._closed = False  # after the job's end: every value goes out at once
+        self.errors: list[str] = []
+
+    def add(self, name: str, value: float, at: float) -> None:
+        with self._lock:
+            self._pending.append({
+                "MetricName": name,
+                "Dimensions": [{"Name": METRICS_DIMENSION, "Value": self.job_name}],
+                "Timestamp": datetime.datetime.fromtimestamp(at, datetime.timezone.utc),
+                "Value": value,
+            })
+            due = self._closed or time.monotonic() - self._last_flush >= self.interval
+        if due:
+            self.flush()
+
+    def flush(self, close: bool = False) -> None:
+        with self._send_lock:
+            with self._lock:
+                self._closed = self._closed or close
+                batch, self._pending = self._pending, []
+                self._last_flush = time.monotonic()
+            for start in range(0, len(batch), _PUT_BATCH):
+                try:
+                    if self._client is None:
+                        self._client = self._client_factory()
+                    self._client.put_metric_data(Namespace=METRICS_NAMESPACE,
+                                                 MetricData=batch[start:start + _PUT_BATCH])
+                except Exception as err:  # metrics are a mirror of the logs, never fatal
+                    self.errors.append(str(err))
+                    log.warning("metrics of %s not published: %s", self.job_name, err)
+                    return
 
 
 class MetricTracker:
-    def __init__(self, definitions: list[dict[str, str]] | None) -> None:
+    def __init__(self, definitions: list[dict[str, str]] | None,
+                 publisher: MetricPublisher | None = None) -> None:
         self._patterns: list[tuple[str, re.Pattern[str]]] = []
         for definition in definitions or []:
             try:
@@ -17,6 +82,15 @@ class MetricTracker:
                 continue  # rejected at validation; never break a running job over it
         self._last: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self.publisher = publisher
+
+    @property
+    def has_definitions(self) -> bool:
+        return bool(self._patterns)
+
+    def publish_to(self, publisher: MetricPublisher) -> None:
+        """Send every value observed from now on to CloudWatch too."""
+        self.publisher = publisher
 
     def observe(self, line: str, at: float) -> None:
         for name, pattern in self._patterns:
@@ -25,14 +99,20 @@ class MetricTracker:
                 continue
             try:
                 value = float(match.group(1) if match.groups() else match.group(0))
-            except (ValueError, IndexError):
+            except (ValueError, IndexError, TypeError):  # TypeError: an unmatched group
                 continue
+            if not math.isfinite(value):
+                continue  # CloudWatch refuses NaN and infinities, and JSON has no such numbers
             with self._lock:
                 self._last[name] = (value, at)
+            if self.publisher is not None:
+                self.publisher.add(name, value, at)
 
     def final(self) -> list[dict[str, Any]]:
+        if self.publisher is not None:
+            self.publisher.flush(close=True)
         with self._lock:
-            return [
-                {"MetricName": name, "Value": value, "Timestamp": at}
-                for name, (value, at) in self._last.items()
-            ]
+            last = dict(self._last)
+        names = dict.fromkeys(name for name, _ in self._patterns)  # the definitions' order
+        return [{"MetricName": name, "Value": last[name][0], "Timestamp": last[name][1]}
+                for name in names if name in last]

@@ -26,6 +26,7 @@ from emulator.jobs.describe import (
     list_page,
 )
 from emulator.jobs.lifecycle import JobLifecycle
+from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.runner import JobRunner, RunnerContext, model_artifacts_uri
@@ -73,6 +74,7 @@ class JobService:
             lifecycle = JobLifecycle(job, self.clock)
             lifecycle.created()
             runner = JobRunner(job, lifecycle, settings, self.ctx)
+            self._publish_metrics(runner, name)
             self.store.add(job)
             self._runners[name.lower()] = runner
             self._settings[name.lower()] = settings
@@ -200,6 +202,18 @@ class JobService:
         if job is None or match.group(0).lower() != job.arn.lower():
             raise ValidationException(f"Resource {arn} does not exist.")
         return job
+
+    def _publish_metrics(self, runner: JobRunner, name: str) -> None:
+        """MetricDefinitions values go to CloudWatch too, as SageMaker puts them there."""
+        tracker = getattr(runner, "metrics", None)  # stand-in runners of tests have none
+        if isinstance(tracker, MetricTracker) and tracker.has_definitions:
+            tracker.publish_to(MetricPublisher(self._cloudwatch_client, name))
+
+    def _cloudwatch_client(self) -> Any:
+        """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up
+        (it is called from a job's log pump, and at the job's end under its lock)."""
+        return self.ctx.logs.client("cloudwatch", retries={"max_attempts": 2},
+                                    connect_timeout=2, read_timeout=5)
 
     def _check_image(self, image: str) -> None:
         try:

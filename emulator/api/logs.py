@@ -1,0 +1,124 @@
+"""CloudWatch Logs as AWS answers it, where moto's differs in ways clients see.
+
+FilterLogEvents: moto ignores `logStreamNamePrefix` (so `aws logs filter-log-events
+--log-stream-name-prefix JOB/` returned every job's lines) and, unless `interleaved` is set,
+returns the events stream by stream. AWS honours the prefix and has always interleaved the
+streams by time since 2019 (`interleaved` is deprecated and ignored). This middleware turns the
+prefix into the stream names that match it and asks moto for interleaved events.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+LOGS_TARGET = "Logs_20140328."
+_FILTER = LOGS_TARGET + "FilterLogEvents"
+_DESCRIBE = LOGS_TARGET + "DescribeLogStreams"
+_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+class LogsCompat:
+    """WSGI middleware in front of moto."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "") != _FILTER:
+            return self.app(environ, start_response)
+        body = _read_body(environ)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):  # moto answers malformed requests itself
+            return self.app(_with_body(environ, body), start_response)
+        prefix = params.pop("logStreamNamePrefix", None)
+        if prefix is not None:
+            if params.get("logStreamNames"):
+                return _error(start_response, "InvalidParameterException",
+                              "logStreamNames and logStreamNamePrefix cannot both be "
+                              "specified.")
+            names = self._stream_names(environ, params.get("logGroupName"), str(prefix))
+            if names is None:  # no such group: moto gives the error AWS gives
+                return self.app(_with_body(environ, body), start_response)
+            if not names:
+                return _respond(start_response, {"events": [], "searchedLogStreams": []})
+            params["logStreamNames"] = names
+        params["interleaved"] = True
+        return self.app(_with_body(environ, json.dumps(params).encode()), start_response)
+
+    def _stream_names(self, environ: dict[str, Any], group: Any,
+                      prefix: str) -> list[str] | None:
+        """The group's streams whose names start with prefix; None if moto refuses."""
+        names: list[str] = []
+        request: dict[str, Any] = {"logGroupName": group, "logStreamNamePrefix": prefix}
+        while True:
+            status, answer = self._call(environ, _DESCRIBE, request)
+            if status != 200:
+                return None
+            names += [s["logStreamName"] for s in answer.get("logStreams", [])]
+            token = answer.get("nextToken")
+            if not token or token == request.get("nextToken"):
+                return names
+            request["nextToken"] = token
+
+    def _call(self, environ: dict[str, Any], target: str,
+              params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        sub = _with_body(environ, json.dumps(params).encode())
+        sub["HTTP_X_AMZ_TARGET"] = target
+        status: list[int] = []
+
+        def start(line: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+            status.append(int(line.split()[0]))
+            return lambda _data: None
+
+        chunks = self.app(sub, start)
+        try:
+            data = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        try:
+            answer = json.loads(data or b"{}")
+        except ValueError:
+            answer = {}
+        return (status[0] if status else 500), answer if isinstance(answer, dict) else {}
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    if length > 0:
+        return bytes(stream.read(length))
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        return bytes(stream.read())  # the server de-chunks it and ends the stream
+    return b""
+
+
+def _with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    out = dict(environ)
+    out["wsgi.input"] = io.BytesIO(body)
+    out["CONTENT_LENGTH"] = str(len(body))
+    return out
+
+
+def _respond(start_response: Any, body: dict[str, Any], status: str = "200 OK") -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", _CONTENT_TYPE), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _error(start_response: Any, code: str, message: str) -> list[bytes]:
+    return _respond(start_response, {"__type": code, "message": message}, "400 Bad Request")
