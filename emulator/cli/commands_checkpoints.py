@@ -85,7 +85,7 @@ def _jobs_using(sagemaker: Any, loc: S3Location) -> list[str]:
             name = summary["TrainingJobName"]
             job = sagemaker.describe_training_job(TrainingJobName=name)
             uri = (job.get("CheckpointConfig") or {}).get("S3Uri")
-            if uri and parse_s3_uri(uri) == loc:
+            if uri and parse_s3_uri(uri, allow_https=True) == loc:
                 names.append(name)
     return names
 
