@@ -19,17 +19,19 @@ checks the bytes it stores.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import urllib3
-from botocore.auth import S3SigV4Auth
+from botocore.auth import UNSIGNED_PAYLOAD, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 _ERROR_BODY_LIMIT = 64 * 1024
+_SEND_BLOCK = 1024 * 1024
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
 # Connection-level failures and S3's "try again" statuses are retried here (the body of a
@@ -81,7 +83,10 @@ class LeanS3:
             block=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=_RETRY,
+            blocksize=_SEND_BLOCK,  # streamed bodies go out in 1 MiB writes, not 16 KiB ones
         )
+        self._profile_lock = threading.Lock()
+        self._whole_object: bool | None = None
 
     @classmethod
     def for_client(cls, client: Any, *, pool_size: int) -> LeanS3 | None:
@@ -113,6 +118,24 @@ class LeanS3:
             read_timeout=float(config.read_timeout or 60),
         )
 
+    def whole_object_server(self, bucket: str) -> bool:
+        """True when the server is moto (the embedded S3; Python's Werkzeug answers): it holds
+        every object it serves or assembles in memory, so a ranged GET costs it the whole object
+        and a multipart upload a second copy at completion. One request per object is then
+        cheapest. Asked once (HeadBucket) and remembered; False while S3 cannot be asked."""
+        with self._profile_lock:
+            if self._whole_object is None:
+                try:
+                    path = f"{self._root}/{quote(bucket, safe='')}"
+                    headers = self._signed_headers("HEAD", path, _EMPTY_SHA256)
+                    response = self._pool.urlopen("HEAD", path, headers=headers,
+                                                  preload_content=True, redirect=False)
+                    server = str(response.headers.get("Server", ""))
+                    self._whole_object = server.startswith("Werkzeug/")
+                except Exception:  # only a hint, asked again next time; transfers report errors
+                    return False
+            return self._whole_object
+
     # -- requests ------------------------------------------------------------------------
 
     def _path(self, bucket: str, key: str) -> str:
@@ -124,6 +147,57 @@ class LeanS3:
         frozen = self._credentials.get_frozen_credentials()
         _SignedSha256(frozen, self._region, payload_sha256).add_auth(request)
         return {k: str(v) for k, v in request.headers.items()}
+
+    def put_stream(self, bucket: str, key: str, body: Any, length: int) -> None:
+        """PutObject of ``length`` bytes read from ``body`` (``read(n)``) as they are sent, in
+        one request (``UNSIGNED-PAYLOAD``: the caller hashes what it sends). Not retried here:
+        the body cannot be replayed, the caller starts over."""
+        path = self._path(bucket, key)
+        headers = self._signed_headers(
+            "PUT", path, UNSIGNED_PAYLOAD, {"Content-Length": str(length)}
+        )
+        response = self._pool.urlopen("PUT", path, body=body, headers=headers,
+                                      preload_content=True, redirect=False, retries=False,
+                                      chunked=False)
+        if response.status >= 300:
+            raise _client_error(response.status, response.data, "PutObject")
+
+    def head(self, bucket: str, key: str) -> dict[str, str]:
+        """HeadObject: the response headers, lower-cased."""
+        path = self._path(bucket, key)
+        headers = self._signed_headers("HEAD", path, _EMPTY_SHA256)
+        response = self._pool.urlopen("HEAD", path, headers=headers, preload_content=True,
+                                      redirect=False)
+        if response.status >= 300:
+            raise _client_error(response.status, b"", "HeadObject")
+        return {k.lower(): v for k, v in response.headers.items()}
+
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[bytes, str]:
+        """Bytes ``start`` to ``start + length`` of the object (exactly that many, or this
+        raises) and the object's ETag."""
+        path = self._path(bucket, key)
+        headers = self._signed_headers(
+            "GET", path, _EMPTY_SHA256, {"Range": f"bytes={start}-{start + length - 1}"}
+        )
+        response = self._pool.urlopen("GET", path, headers=headers, preload_content=True,
+                                      decode_content=False, redirect=False)
+        if response.status >= 300:
+            raise _client_error(response.status, response.data[:_ERROR_BODY_LIMIT],
+                                "GetObject")
+        data: bytes = response.data
+        # Some servers (rclone) answer 200 with a Content-Range: the range is what counts.
+        content_range = str(response.headers.get("Content-Range", ""))
+        ranged = content_range.startswith(f"bytes {start}-{start + length - 1}/") or (
+            not content_range and response.status == 206
+        )
+        if not ranged or len(data) != length:
+            raise ClientError(
+                {"Error": {"Code": "IncompleteRange",
+                           "Message": f"asked {length} bytes at {start}, got {len(data)} "
+                                      f"(HTTP {response.status}, {content_range!r})"}},
+                "GetObject",
+            )
+        return data, str(response.headers.get("ETag", ""))
 
     def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> None:
         """PutObject of ``data`` whose SHA-256 is ``sha256_hex`` (signed, checked by S3)."""

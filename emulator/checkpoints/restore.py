@@ -7,8 +7,9 @@ import itertools
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,41 @@ def _get_lean(lean: LeanS3, bucket: str, key: str, target: Path,
     )
 
 
+def _get_ranged(lean: LeanS3, bucket: str, key: str, size: int, target: Path,
+                on_bytes: Callable[[int], None], cfg: TransferConfig) -> str:
+    """Parallel ranged GETs (``cfg``'s part size and concurrency), consumed in order: written
+    and hashed as the next part arrives while the following ones download. At most
+    ``max_concurrency`` parts are in memory. Every part must come from the same version of
+    the object (same ETag), else this raises and the caller starts over."""
+    part = max(1, int(cfg.multipart_chunksize))
+    ahead = max(1, int(cfg.max_concurrency))
+    etags: set[str] = set()
+
+    def feed(sink: Callable[[bytes], None]) -> None:
+        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="smemu-range") as pool:
+            pending: deque[Future[tuple[bytes, str]]] = deque()
+            starts = iter(range(0, size, part))
+            try:
+                for start in itertools.islice(starts, ahead):
+                    pending.append(pool.submit(lean.get_range, bucket, key, start,
+                                               min(part, size - start)))
+                while pending:
+                    data, etag = pending.popleft().result()
+                    etags.add(etag)
+                    if len(etags) > 1:
+                        raise CheckpointError(f"{key} changed while it was downloaded")
+                    following = next(starts, None)
+                    if following is not None:
+                        pending.append(pool.submit(lean.get_range, bucket, key, following,
+                                                   min(part, size - following)))
+                    sink(data)
+            finally:
+                for fut in pending:
+                    fut.cancel()
+
+    return _write_streamed(target, feed, on_bytes)
+
+
 def restore(
     client: Any,
     s3_uri: str,
@@ -193,8 +229,13 @@ def restore(
         _ensure_dir(local_dir, f.parts[:-1])
 
     tracker = _Progress(sum(f.size for f in files), progress)
-    single_stream = is_loopback(client)
     lean = LeanS3.for_client(client, pool_size=workers) if files else None
+    big = any(f.size >= cfg.multipart_threshold for f in files)
+    if lean is not None:
+        # Large objects: one streamed GET from moto (see lean.py), parallel ranges otherwise.
+        single_stream = big and lean.whole_object_server(loc.bucket)
+    else:
+        single_stream = is_loopback(client)
 
     def fetch(item: _Planned) -> FileEntry:
         target = local_dir.joinpath(*item.parts)
@@ -216,6 +257,9 @@ def restore(
                 tracker.add(item.relative, -counted)
             if small and lean is not None:  # one GET, written and hashed as it arrives
                 streamed[:] = [_get_lean(lean, loc.bucket, item.key, target, on_bytes)]
+            elif lean is not None:  # parallel ranges, written and hashed in order
+                streamed[:] = [_get_ranged(lean, loc.bucket, item.key, item.size, target,
+                                           on_bytes, cfg)]
             elif small:
                 streamed[:] = [_get_small(client, loc.bucket, item.key, target, on_bytes)]
             else:

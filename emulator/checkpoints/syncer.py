@@ -36,7 +36,8 @@ from emulator.checkpoints.reports import MirrorEvent, SyncReport
 from emulator.checkpoints.retry import with_retries
 from emulator.checkpoints.rules import is_ignored, uploaded_marker, uploading_marker
 from emulator.checkpoints.s3path import S3Location
-from emulator.checkpoints.transfer import upload_file
+from emulator.checkpoints.transfer import HashingReader, upload_file
+from emulator.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class Outcome:
 
 
 DONE = Outcome()
+
+SINGLE_PUT_MAX = 5 * 1024**3  # S3's limit for one PutObject
 
 
 class PathSyncer:
@@ -86,6 +89,7 @@ class PathSyncer:
         # Small files go out as one signed PUT without botocore's per-request machinery when
         # S3 is on this machine (see lean.py); otherwise through the client.
         self._lean = LeanS3.for_client(client, pool_size=pool_size)
+        self.single_put_max = SINGLE_PUT_MAX
 
     def close(self) -> None:
         """Release the connections of the lean path (the client's own stay with the client)."""
@@ -184,35 +188,53 @@ class PathSyncer:
         with self._lock:
             self._owned.add(rel)
         self._set_marker(rel, uploading=True)
-        small = opened.sig.size < self._config.multipart_threshold
+        size = opened.sig.size
+        small = size < self._config.multipart_threshold
         # Small files: read once into memory, hashed and sent from the same bytes in one PUT
-        # (no transfer manager per file). Large files stream through s3transfer and are hashed
-        # on another thread meanwhile (hashlib releases the GIL): the slower of the two counts.
-        digest = None if small else _Hash(opened, background=True)
-        small_sha: list[str] = []
+        # (no transfer manager per file). Large files to moto on this machine: one streamed PUT,
+        # hashed as it is sent (moto would copy a multipart object whole to assemble it). Other
+        # large files stream through s3transfer and are hashed on another thread meanwhile
+        # (hashlib releases the GIL): the slower of the two counts.
+        streamed = (
+            not small
+            and self._lean is not None
+            and size <= self.single_put_max
+            and self._lean.whole_object_server(loc.bucket)
+        )
+        digest = None if small or streamed else _Hash(opened, background=True)
+        sent_sha: list[str] = []
 
         def put_small() -> bool:
-            data = _read_exactly(opened.fd, opened.sig.size)
+            data = _read_exactly(opened.fd, size)
             if data is None:
                 return True  # the file changed size under us: look again
             sha = hashlib.sha256(data).hexdigest()
-            small_sha[:] = [sha]
+            sent_sha[:] = [sha]
             if self._lean is not None:
                 self._lean.put_bytes(loc.bucket, key, data, sha)
             else:
                 self._client.put_object(Bucket=loc.bucket, Key=key, Body=data)
             return False
 
+        def put_streamed() -> bool:
+            assert self._lean is not None
+            reader = HashingReader(opened.fd, size)
+            self._lean.put_stream(loc.bucket, key, reader, size)
+            if not reader.complete:  # the server answered before taking every byte
+                raise CheckpointError(f"upload of {rel} ended early")
+            sent_sha[:] = [reader.sha256()]
+            return reader.shrank
+
         def put_large() -> bool:
             return upload_file(self._client, opened.read_path, loc.bucket, key, self._config)
 
         try:
             shrank = with_retries(
-                put_small if small else put_large,
+                put_small if small else put_streamed if streamed else put_large,
                 attempts=self._attempts,
                 cancel=self._cancel,
             )
-            sha = small_sha[0] if small and small_sha else (digest.result() if digest else "")
+            sha = sent_sha[0] if sent_sha else (digest.result() if digest else "")
         except Exception as exc:
             if digest is not None:
                 digest.result_or_none()

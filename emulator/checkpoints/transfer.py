@@ -9,6 +9,8 @@ the promised length and tell the caller, which uploads the file again.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Any
 
 from boto3.s3.transfer import S3Transfer, TransferConfig
@@ -80,3 +82,43 @@ def upload_file(client: Any, filename: str, bucket: str, key: str, config: Trans
     with S3Transfer(client=client, config=config, osutil=osutil) as transfer:
         transfer.upload_file(filename, bucket, key)
     return osutil.shrank
+
+
+class HashingReader:
+    """Reads exactly ``size`` bytes of an open file from offset 0 with ``pread`` (the fd, not
+    the path: a swapped path cannot redirect it), hashing what it hands out. A file that ends
+    early is padded with zeros to the promised length and ``shrank`` set (the upload must be
+    redone); bytes past ``size`` (the file grew) are not read (the caller sees the new size).
+    """
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._offset = 0
+        self._digest = hashlib.sha256()
+        self.shrank = False
+
+    def read(self, amount: int = -1) -> bytes:
+        left = self._size - self._offset
+        want = left if amount is None or amount < 0 else min(left, amount)
+        if want <= 0:
+            return b""
+        data = os.pread(self._fd, want, self._offset)
+        if len(data) < want:
+            more = b""
+            if data:  # a short read is not EOF yet: try once more for the rest
+                more = os.pread(self._fd, want - len(data), self._offset + len(data))
+            data += more
+            if len(data) < want:
+                self.shrank = True
+                data += b"\0" * (want - len(data))
+        self._offset += len(data)
+        self._digest.update(data)
+        return data
+
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    @property
+    def complete(self) -> bool:
+        return self._offset == self._size

@@ -1,0 +1,166 @@
+"""The checkpoint engine's fast paths, as pure logic: no S3, no timing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from boto3.s3.transfer import TransferConfig
+
+from emulator.checkpoints.lean import LeanS3, _client_error, is_loopback_url
+from emulator.checkpoints.retry import is_permanent
+from emulator.checkpoints.transfer import HashingReader
+from emulator.errors import CheckpointError
+
+restore_module = sys.modules["emulator.checkpoints.restore"]
+
+MiB = 1024 * 1024
+
+
+class _FakeRanges:
+    """Serves ranges of ``data`` like LeanS3.get_range; can change the ETag or fail a part."""
+
+    def __init__(self, data: bytes, *, change_at: int | None = None,
+                 fail_at: int | None = None) -> None:
+        self.data = data
+        self.change_at = change_at
+        self.fail_at = fail_at
+        self.asked: list[tuple[int, int]] = []
+
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[bytes, str]:
+        self.asked.append((start, length))
+        if start == self.fail_at:
+            raise ConnectionError("reset")
+        etag = "v2" if self.change_at is not None and start >= self.change_at else "v1"
+        return self.data[start:start + length], etag
+
+
+def _ranged(fake: _FakeRanges, target: Path, part: int = 1000, ahead: int = 3) -> str:
+    cfg = TransferConfig(multipart_chunksize=part, max_concurrency=ahead)
+    counted: list[int] = []
+    sha: str = restore_module._get_ranged(fake, "b", "k", len(fake.data), target,
+                                          counted.append, cfg)
+    assert sum(counted) == len(fake.data)
+    return sha
+
+
+@pytest.mark.parametrize("size", [1, 999, 1000, 1001, 7777])
+def test_ranged_download_writes_and_hashes_in_order(tmp_path: Path, size: int):
+    data = os.urandom(size)
+    fake = _FakeRanges(data)
+    target = tmp_path / "big.bin"
+
+    sha = _ranged(fake, target)
+
+    assert target.read_bytes() == data
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert sorted(fake.asked) == [(s, min(1000, size - s)) for s in range(0, size, 1000)]
+    assert [p.name for p in tmp_path.iterdir()] == ["big.bin"]  # no temp file left
+
+
+def test_ranged_download_refuses_parts_of_two_versions(tmp_path: Path):
+    fake = _FakeRanges(os.urandom(5000), change_at=3000)
+    with pytest.raises(CheckpointError, match="changed while it was downloaded"):
+        _ranged(fake, tmp_path / "big.bin")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ranged_download_failure_leaves_nothing(tmp_path: Path):
+    fake = _FakeRanges(os.urandom(5000), fail_at=2000)
+    with pytest.raises(ConnectionError):
+        _ranged(fake, tmp_path / "big.bin")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _reader(tmp_path: Path, content: bytes, promised: int) -> tuple[HashingReader, int]:
+    path = tmp_path / "f.bin"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    return HashingReader(fd, promised), fd
+
+
+def test_hashing_reader_hands_out_exactly_the_promised_bytes(tmp_path: Path):
+    content = os.urandom(3 * MiB + 5)
+    reader, fd = _reader(tmp_path, content, len(content))
+    try:
+        chunks = []
+        while chunk := reader.read(MiB):
+            chunks.append(chunk)
+        assert b"".join(chunks) == content
+        assert reader.complete and not reader.shrank
+        assert reader.sha256() == hashlib.sha256(content).hexdigest()
+    finally:
+        os.close(fd)
+
+
+def test_hashing_reader_pads_a_file_that_shrank(tmp_path: Path):
+    reader, fd = _reader(tmp_path, b"abc", 10)
+    try:
+        assert reader.read() == b"abc" + b"\0" * 7
+        assert reader.shrank and reader.complete
+        assert reader.read(5) == b""
+    finally:
+        os.close(fd)
+
+
+def test_hashing_reader_ignores_bytes_past_the_promised_size(tmp_path: Path):
+    reader, fd = _reader(tmp_path, b"0123456789", 4)
+    try:
+        assert reader.read(100) == b"0123"
+        assert reader.read(100) == b""
+        assert reader.sha256() == hashlib.sha256(b"0123").hexdigest()
+    finally:
+        os.close(fd)
+
+
+def test_errors_carry_the_s3_code_so_retries_classify_them():
+    body = b"<?xml version='1.0'?><Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>"
+    error = _client_error(404, body, "PutObject")
+    assert error.response["Error"] == {"Code": "NoSuchBucket", "Message": "gone"}
+    assert "NoSuchBucket" in str(error) and is_permanent(error)
+    assert _client_error(503, b"", "GetObject").response["Error"]["Code"] == "503"
+    assert not is_permanent(_client_error(503, b"", "GetObject"))
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [("http://127.0.0.1:4590", True), ("http://localhost:9000", True), ("http://[::1]:80", True),
+     ("http://10.0.0.1:9000", False), ("https://s3.amazonaws.com", False), ("", False)],
+)
+def test_loopback_urls(url: str, loopback: bool):
+    assert is_loopback_url(url) == loopback
+
+
+def _client(url: str, **config: Any) -> Any:
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="a", aws_secret_access_key="b",
+                        config=Config(**config) if config else None)
+
+
+def test_lean_path_only_for_plain_botocore_clients_on_loopback_http():
+    assert LeanS3.for_client(_client("http://127.0.0.1:1"), pool_size=2) is not None
+    assert LeanS3.for_client(_client("http://10.1.2.3:9000"), pool_size=2) is None
+    assert LeanS3.for_client(_client("https://127.0.0.1:1"), pool_size=2) is None
+    assert LeanS3.for_client(_client("http://127.0.0.1:1", signature_version="s3"),
+                             pool_size=2) is None
+    assert LeanS3.for_client(_client("http://127.0.0.1:1", proxies={"http": "http://p:1"}),
+                             pool_size=2) is None
+    assert LeanS3.for_client(object(), pool_size=2) is None
+
+
+def test_lean_requests_are_signed_like_botocore_signs_them():
+    lean = LeanS3.for_client(_client("http://127.0.0.1:1"), pool_size=1)
+    assert lean is not None
+    path = lean._path("bucket", "dir/a b+c.pt")
+    assert path == "/bucket/dir/a%20b%2Bc.pt"
+    headers = lean._signed_headers("PUT", path, "ab" * 32, {"Content-Length": "3"})
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=a/")
+    assert "/us-east-1/s3/aws4_request" in headers["Authorization"]
+    assert headers["X-Amz-Content-SHA256"] == "ab" * 32
