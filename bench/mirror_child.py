@@ -48,14 +48,14 @@ def upload(src: Path, uri: str, endpoint: str) -> dict[str, Any]:
     watched = src.parent / f"watched-{os.getpid()}"
     watched.mkdir()
     done = threading.Event()
-    uploaded: list[MirrorEvent] = []
+    uploaded: set[str] = set()
     lock = threading.Lock()
 
     def on_event(event: MirrorEvent) -> None:
         with lock:
             if event.kind == "uploaded":
-                uploaded.append(event)
-                if len({e.path for e in uploaded}) >= files:
+                uploaded.add(event.path)  # a set: the callback stays O(1) per event
+                if len(uploaded) >= files:
                     done.set()
             elif event.kind == "error":
                 print(f"mirror error: {event.message}", file=sys.stderr)
