@@ -13,7 +13,6 @@ import logging
 import math
 import re
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,8 @@ _PUT_BATCH = 1000  # PutMetricData's limit of values per request
 
 
 class MetricPublisher:
-    """Puts metric values to CloudWatch in batches, from the thread that observes them: at most
-    one request per `interval` while the job runs, the rest on `flush()` at its end."""
+    """Puts metric values to CloudWatch in batches: a timer sends what gathered within
+    `interval` of the first pending value (never the log pump itself), `flush()` the rest."""
 
     def __init__(self, client_factory: Callable[[], Any], job_name: str,
                  interval: float = 1.0) -> None:
@@ -37,7 +36,7 @@ class MetricPublisher:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()  # keeps batches in order
-        self._last_flush = time.monotonic()
+        self._timer: threading.Timer | None = None
         self._closed = False  # after the job's end: every value goes out at once
         self.errors: list[str] = []
 
@@ -49,16 +48,25 @@ class MetricPublisher:
                 "Timestamp": datetime.datetime.fromtimestamp(at, datetime.timezone.utc),
                 "Value": value,
             })
-            due = self._closed or time.monotonic() - self._last_flush >= self.interval
-        if due:
+            now = self._closed
+            if not now and self._timer is None:
+                self._timer = threading.Timer(self.interval, self._on_timer)
+                self._timer.daemon = True
+                self._timer.name = f"metrics-{self.job_name}"
+                self._timer.start()
+        if now:
             self.flush()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+        self.flush()
 
     def flush(self, close: bool = False) -> None:
         with self._send_lock:
             with self._lock:
                 self._closed = self._closed or close
                 batch, self._pending = self._pending, []
-                self._last_flush = time.monotonic()
             for start in range(0, len(batch), _PUT_BATCH):
                 try:
                     if self._client is None:

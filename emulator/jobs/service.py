@@ -211,7 +211,7 @@ class JobService:
 
     def _cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up
-        (it is called from a job's log pump, and at the job's end under its lock)."""
+        (a timer thread calls it, and the job's end does under the job's lock)."""
         return self.ctx.logs.client("cloudwatch", retries={"max_attempts": 2},
                                     connect_timeout=2, read_timeout=5)
 
