@@ -204,9 +204,12 @@ def test_interrupted_until_max_wait_runs_out(sagemaker: Any, bucket: str,
 
 def test_at_trigger_fires_at_job_wall_time(endpoint: EndpointProcess, sagemaker: Any,
                                            bucket: str, job_name: str) -> None:
-    job = run_toy(sagemaker, job_name, bucket, "at=3s", steps=60)
+    # 3 s without capacity first, so training starts 3+ s after creation: a trigger counting
+    # training time would fire 3+ s later than one counting wall time since creation.
+    job = run_toy(sagemaker, job_name, bucket, "wait=3s at=8s", steps=100)
     first = endpoint.report(job_name)["Attempts"][0]
-    assert first["Interruption"] == "at=3s"
-    since_creation = first["InterruptedAt"] - job["CreationTime"].timestamp()
-    assert 3.0 <= since_creation < 4.5  # wall time since CreateTrainingJob, not training time
-    assert first["TrainingSeconds"] < since_creation
+    assert first["Interruption"] == "at=8s"
+    created = job["CreationTime"].timestamp()
+    assert first["TrainingStartedAt"] - created >= 3.0
+    assert 8.0 <= first["InterruptedAt"] - created < 10.0
+    assert first["InterruptedAt"] < first["TrainingStartedAt"] + 8.0 - 1.0
