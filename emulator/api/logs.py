@@ -5,6 +5,10 @@ FilterLogEvents: moto ignores `logStreamNamePrefix` (so `aws logs filter-log-eve
 returns the events stream by stream. AWS honours the prefix and has always interleaved the
 streams by time since 2019 (`interleaved` is deprecated and ignored). This middleware turns the
 prefix into the stream names that match it and asks moto for interleaved events.
+
+GetLogEvents of a stream that does not exist: moto says "The specified log group does not
+exist." even when the group exists (a mistyped `<job>/algo-1-<epoch>` sent users looking for the
+group); AWS says the stream does not exist.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from typing import Any
 LOGS_TARGET = "Logs_20140328."
 _FILTER = LOGS_TARGET + "FilterLogEvents"
 _DESCRIBE = LOGS_TARGET + "DescribeLogStreams"
+_GET = LOGS_TARGET + "GetLogEvents"
+_GROUPS = LOGS_TARGET + "DescribeLogGroups"
+_NO_STREAM = "The specified log stream does not exist."
 _CONTENT_TYPE = "application/x-amz-json-1.1"
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
@@ -29,7 +36,10 @@ class LogsCompat:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET", "") != _FILTER:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == _GET:
+            return self._get_log_events(environ, start_response)
+        if target != _FILTER:
             return self.app(environ, start_response)
         body = _read_body(environ)
         try:
@@ -53,6 +63,24 @@ class LogsCompat:
         params["interleaved"] = True
         return self.app(_with_body(environ, json.dumps(params).encode()), start_response)
 
+    def _get_log_events(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        body = _read_body(environ)
+        status, headers, data = self._raw(_with_body(environ, body))
+        if status.startswith("400") and b"ResourceNotFoundException" in data:
+            try:
+                group = json.loads(body).get("logGroupName")
+            except (ValueError, AttributeError):
+                group = None
+            if isinstance(group, str) and self._group_exists(environ, group):
+                return _error(start_response, "ResourceNotFoundException", _NO_STREAM)
+        start_response(status, headers)
+        return [data]
+
+    def _group_exists(self, environ: dict[str, Any], group: str) -> bool:
+        code, answer = self._call(environ, _GROUPS, {"logGroupNamePrefix": group})
+        return code == 200 and any(g.get("logGroupName") == group
+                                   for g in answer.get("logGroups", []))
+
     def _stream_names(self, environ: dict[str, Any], group: Any,
                       prefix: str) -> list[str] | None:
         """The group's streams whose names start with prefix; None if moto refuses."""
@@ -72,24 +100,31 @@ class LogsCompat:
               params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         sub = _with_body(environ, json.dumps(params).encode())
         sub["HTTP_X_AMZ_TARGET"] = target
-        status: list[int] = []
+        status, _, data = self._raw(sub)
+        try:
+            answer = json.loads(data or b"{}")
+        except ValueError:
+            answer = {}
+        code = int(status.split()[0]) if status[:3].isdigit() else 500
+        return code, answer if isinstance(answer, dict) else {}
+
+    def _raw(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Moto's whole answer to one request: status line, headers, body."""
+        started: list[tuple[str, list[tuple[str, str]]]] = []
 
         def start(line: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
-            status.append(int(line.split()[0]))
+            started.append((line, list(headers)))
             return lambda _data: None
 
-        chunks = self.app(sub, start)
+        chunks = self.app(environ, start)
         try:
             data = b"".join(chunks)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-        try:
-            answer = json.loads(data or b"{}")
-        except ValueError:
-            answer = {}
-        return (status[0] if status else 500), answer if isinstance(answer, dict) else {}
+        line, headers = started[0] if started else ("500 Internal Server Error", [])
+        return line, headers, data
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -76,7 +76,8 @@ def test_filter_log_events_honours_the_stream_name_prefix(endpoint: EndpointProc
                                                          sagemaker: Any, bucket: str,
                                                          job_name: str) -> None:
     """`aws logs filter-log-events --log-stream-name-prefix JOB/` returned every job's lines
-    (moto ignores the prefix), and events came stream by stream instead of by time."""
+    (moto ignores the prefix), and events came stream by stream instead of by time;
+    GetLogEvents of a missing stream said the group did not exist."""
     other = f"{job_name}-other"
     for name in (job_name, other):
         sagemaker.create_training_job(**_quick_job(name, bucket))
@@ -96,6 +97,13 @@ def test_filter_log_events_honours_the_stream_name_prefix(endpoint: EndpointProc
     with pytest.raises(logs.exceptions.InvalidParameterException):
         logs.filter_log_events(logGroupName=group, logStreamNamePrefix=job_name,
                                logStreamNames=["x"])
+    # A mistyped stream of an existing group: moto blamed the group.
+    with pytest.raises(logs.exceptions.ResourceNotFoundException,
+                       match=r"The specified log stream does not exist\."):
+        logs.get_log_events(logGroupName=group, logStreamName=f"{job_name}/algo-1")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException,
+                       match=r"The specified log group does not exist\."):
+        logs.get_log_events(logGroupName=group + "-none", logStreamName=f"{job_name}/algo-1")
 
     aws = str(Path(sys.executable).parent / "aws")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
