@@ -7,10 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit integration setup venv docker images lint bench clean
+.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
+
+demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
+	@bash examples/multi_instance_demo.sh
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

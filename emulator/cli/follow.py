@@ -178,7 +178,9 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
                 lines.append(click.style(f"  ! attempt {a['Attempt']}: {flag}", fg="yellow"))
     verified = [a.get("MirrorVerified") for a in attempts if a.get("MirrorVerified") is not None]
     if verified and all(verified):
-        lines.append("  Checkpoints: S3 equals the checkpoint directory after every attempt "
+        where = "the union of the hosts' checkpoint directories" if any(
+            a.get("Hosts") for a in attempts) else "the checkpoint directory"
+        lines.append(f"  Checkpoints: S3 equals {where} after every attempt "
                      "(path, size, sha256 manifest)")
     if attempts:
         lines.append("  timeline:")

@@ -15,7 +15,9 @@ from its checkpoint ends with exactly the same value as an uninterrupted run.
 Hyperparameters (strings): total_steps (60), checkpoint_interval (5),
 seconds_per_step (0.2), ignore_checkpoints ("false"; "true" = never load a checkpoint,
 the classic restart-from-scratch bug, but still write them), fail_at_step (none),
-checkpoint_dir (LocalPath of checkpointconfig.json, else /opt/ml/checkpoints).
+checkpoint_dir (LocalPath of checkpointconfig.json, else /opt/ml/checkpoints),
+per_host_checkpoints ("false"; "true" = checkpoint-<current_host>.json, so that the hosts of a
+multi-instance job, which share one S3 prefix, do not overwrite each other's checkpoint).
 
 Environment: SM_EMU_OPT_ML overrides the /opt/ml root (for running on the host in tests).
 
@@ -141,7 +143,9 @@ def main() -> int:
 
     hps = read_json(os.path.join(CONFIG_DIR, "hyperparameters.json")) or {}
     ckpt_cfg = read_json(os.path.join(CONFIG_DIR, "checkpointconfig.json")) or {}
-    log(f"training job: {os.environ.get('TRAINING_JOB_NAME', '<unset>')}")
+    resources = read_json(os.path.join(CONFIG_DIR, "resourceconfig.json")) or {}
+    host = str(resources.get("current_host") or "algo-1")
+    log(f"training job: {os.environ.get('TRAINING_JOB_NAME', '<unset>')} on {host}")
     log(f"hyperparameters: {json.dumps(hps, sort_keys=True)}")
 
     try:
@@ -150,6 +154,7 @@ def main() -> int:
         seconds_per_step = _float(hps, "seconds_per_step", 0.2)
         ignore_checkpoints = _bool(hps, "ignore_checkpoints", False)
         fail_at_step = _int(hps, "fail_at_step", None)
+        per_host = _bool(hps, "per_host_checkpoints", False)
         assert total_steps is not None and interval is not None
         if total_steps < 0 or interval <= 0 or seconds_per_step < 0:
             raise BadHyperparameter(
@@ -164,7 +169,8 @@ def main() -> int:
         or str(ckpt_cfg.get("LocalPath") or "")
         or os.path.join(OPT_ML, "checkpoints")
     )
-    checkpoint_path = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+    checkpoint_path = os.path.join(
+        checkpoint_dir, f"checkpoint-{host}.json" if per_host else CHECKPOINT_FILE)
     log(
         f"config: total_steps={total_steps} checkpoint_interval={interval} "
         f"seconds_per_step={seconds_per_step} ignore_checkpoints={str(ignore_checkpoints).lower()} "

@@ -207,3 +207,16 @@ def test_missing_hyperparameters_uses_defaults(tmp_path: Path) -> None:
     assert f"checkpoint_dir={root / 'checkpoints'}" in out
     assert (root / "checkpoints" / "checkpoint.json").exists()
     assert time.monotonic() - start < 10
+
+
+def test_per_host_checkpoints_are_named_after_the_current_host(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    root = _opt_ml(tmp_path, "host2", _hps(ckpt, per_host_checkpoints="true"))
+    (root / "input" / "config" / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
+    res = _run(root)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "training job: unit-toy on algo-2" in res.stdout
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-algo-2.json"]
+    again = _run(root)
+    assert "resumed from checkpoint at step 12" in again.stdout
