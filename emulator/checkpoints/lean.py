@@ -22,7 +22,8 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+from xml.etree import ElementTree
 
 import urllib3
 from botocore.auth import UNSIGNED_PAYLOAD, S3SigV4Auth
@@ -148,6 +149,35 @@ class LeanS3:
         _SignedSha256(frozen, self._region, payload_sha256).add_auth(request)
         return {k: str(v) for k, v in request.headers.items()}
 
+    def list_objects(self, bucket: str, prefix: str, *,
+                     page_size: int | None = None) -> list[dict[str, Any]]:
+        """ListObjectsV2 across pages: ``Key``, ``Size`` and ``ETag`` of every object under
+        ``prefix`` (keys URL-encoded on the wire, as botocore asks, and decoded here)."""
+        objects: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
+            if token is not None:
+                query["continuation-token"] = token
+            if page_size is not None:
+                query["max-keys"] = str(page_size)
+            # SigV4 wants the canonical query sorted and encoded exactly like this.
+            encoded = "&".join(
+                f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                for k, v in sorted(query.items())
+            )
+            path = f"{self._root}/{quote(bucket, safe='')}"
+            headers = self._signed_headers("GET", f"{path}?{encoded}", _EMPTY_SHA256)
+            response = self._pool.urlopen("GET", f"{path}?{encoded}", headers=headers,
+                                          preload_content=True, redirect=False)
+            if response.status >= 300:
+                raise _client_error(response.status, response.data[:_ERROR_BODY_LIMIT],
+                                    "ListObjectsV2")
+            page, token = _parse_listing(response.data)
+            objects.extend(page)
+            if token is None:
+                return objects
+
     def put_stream(self, bucket: str, key: str, body: Any, length: int) -> None:
         """PutObject of ``length`` bytes read from ``body`` (``read(n)``) as they are sent, in
         one request (``UNSIGNED-PAYLOAD``: the caller hashes what it sends). Not retried here:
@@ -238,6 +268,28 @@ class LeanS3:
 
 
 _EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def _parse_listing(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """One ListObjectsV2 page: its objects, and the continuation token if it is truncated."""
+    root = ElementTree.fromstring(body)
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    url_encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
+    objects: list[dict[str, Any]] = []
+    for item in root.iter(f"{ns}Contents"):
+        key = item.findtext(f"{ns}Key") or ""
+        objects.append({
+            "Key": unquote(key) if url_encoded else key,
+            "Size": int(item.findtext(f"{ns}Size") or 0),
+            "ETag": item.findtext(f"{ns}ETag") or "",
+        })
+    truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
+    token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
+    if truncated and not token:
+        raise ClientError({"Error": {"Code": "MalformedListing",
+                                     "Message": "truncated listing without a token"}},
+                          "ListObjectsV2")
+    return objects, token
 
 
 def _client_error(status: int, body: bytes, operation: str) -> ClientError:

@@ -21,7 +21,7 @@ from emulator.checkpoints.lean import LeanS3, is_loopback_url
 from emulator.checkpoints.localfs import sha256_file
 from emulator.checkpoints.manifest import FileEntry, list_objects
 from emulator.checkpoints.retry import with_retries
-from emulator.checkpoints.s3path import parse_s3_uri
+from emulator.checkpoints.s3path import S3Location, parse_s3_uri
 from emulator.checkpoints.transfer import default_transfer_config
 from emulator.errors import CheckpointError
 
@@ -209,15 +209,33 @@ def restore(
     segments) or collide file-with-directory raises CheckpointError naming it, before any file is
     written. Keys ending with ``/`` become directories. ``checksums`` hashes each file after it
     is written (for the report). Any failed download raises CheckpointError. Objects are fetched
-    concurrently (``workers``); each object below the multipart threshold, or any object from a
-    loopback endpoint, comes in one streamed GET hashed as it is written; larger objects from a
-    remote endpoint in parallel ranged GETs.
+    concurrently (``workers``); each object below the multipart threshold, or any object from
+    the embedded S3 (moto), comes in one streamed GET hashed as it is written; larger objects
+    from other servers in parallel ranged GETs (on this machine: written and hashed in order
+    as they arrive). An S3 on this machine is spoken to without botocore's per-request
+    machinery (see lean.py); any other through the client.
     """
     started = time.monotonic()
     loc = parse_s3_uri(s3_uri)
-    cfg = transfer_config or default_transfer_config()
+    # S3 on this machine: requests without botocore's per-request cost (see lean.py).
+    lean = LeanS3.for_client(client, pool_size=workers)
     try:
-        objects = with_retries(lambda: list_objects(client, loc.bucket, loc.prefix))
+        return _restore(client, lean, loc, local_dir, workers=workers, progress=progress,
+                        cfg=transfer_config or default_transfer_config(), checksums=checksums,
+                        started=started)
+    finally:
+        if lean is not None:
+            lean.close()
+
+
+def _restore(client: Any, lean: LeanS3 | None, loc: S3Location, local_dir: Path, *,
+             workers: int, progress: ProgressCallback | None, cfg: TransferConfig,
+             checksums: bool, started: float) -> RestoreReport:
+    try:
+        if lean is not None:
+            objects = with_retries(lambda: lean.list_objects(loc.bucket, loc.prefix))
+        else:
+            objects = with_retries(lambda: list_objects(client, loc.bucket, loc.prefix))
     except Exception as exc:
         raise CheckpointError(f"cannot list {loc.uri}: {exc}") from exc
     files, dirs = _plan(objects, loc.prefix)
@@ -229,7 +247,6 @@ def restore(
         _ensure_dir(local_dir, f.parts[:-1])
 
     tracker = _Progress(sum(f.size for f in files), progress)
-    lean = LeanS3.for_client(client, pool_size=workers) if files else None
     big = any(f.size >= cfg.multipart_threshold for f in files)
     if lean is not None:
         # Large objects: one streamed GET from moto (see lean.py), parallel ranges otherwise.
@@ -278,12 +295,8 @@ def restore(
         return FileEntry(item.relative, size, streamed[0] if streamed else sha256_file(target))
 
     report = RestoreReport(directories=dirs)
-    try:
-        if files:
-            _fetch_all(files, fetch, workers, report)
-    finally:
-        if lean is not None:
-            lean.close()
+    if files:
+        _fetch_all(files, fetch, workers, report)
     report.total_bytes = sum(e.size for e in report.files)
     report.seconds = time.monotonic() - started
     return report

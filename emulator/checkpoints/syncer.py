@@ -104,8 +104,11 @@ class PathSyncer:
         Files present in both with equal sizes are taken as in sync (a restore just wrote them).
         """
         loc = self.location
+        lean = self._lean
         objects = with_retries(
-            lambda: list_objects(self._client, loc.bucket, loc.prefix), cancel=self._cancel
+            (lambda: lean.list_objects(loc.bucket, loc.prefix)) if lean is not None
+            else (lambda: list_objects(self._client, loc.bucket, loc.prefix)),
+            cancel=self._cancel,
         )
         remote = {loc.relative(o["Key"]): int(o.get("Size", 0)) for o in objects}
         local = walk_regular_files(self.root).files

@@ -164,3 +164,41 @@ def test_lean_requests_are_signed_like_botocore_signs_them():
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=a/")
     assert "/us-east-1/s3/aws4_request" in headers["Authorization"]
     assert headers["X-Amz-Content-SHA256"] == "ab" * 32
+
+
+AWKWARD = ["a b.pt", "plus+sign.pt", "pct%41.pt", "ünï/cödé.pt", "t~ilde=eq&amp.pt", "q?x.pt",
+           "deep/er/still.pt"]
+
+
+def test_lean_listing_and_restore_of_awkward_keys_against_moto(s3: Any, client: Any,
+                                                               tmp_path: Path):
+    bucket = s3.new_bucket(client)
+    expected = {}
+    for i, name in enumerate(AWKWARD):
+        data = os.urandom(100 + i)
+        client.put_object(Bucket=bucket, Key=f"ck pt/{name}", Body=data)
+        expected[name] = data
+    for i in range(15):
+        client.put_object(Bucket=bucket, Key=f"ck pt/many/{i:04d}", Body=b"x")
+    lean = LeanS3.for_client(client, pool_size=2)
+    assert lean is not None
+    try:
+        listed = lean.list_objects(bucket, "ck pt/", page_size=4)  # several pages
+    finally:
+        lean.close()
+    botocore_listed = [
+        o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                       Prefix="ck pt/")
+        for o in page.get("Contents", [])
+    ]
+    assert [(o["Key"], o["Size"], o["ETag"]) for o in listed] == [
+        (o["Key"], o["Size"], o["ETag"]) for o in botocore_listed
+    ]
+
+    report = restore_module.restore(client, f"s3://{bucket}/ck pt", tmp_path / "out")
+
+    for name, data in expected.items():
+        assert (tmp_path / "out" / name).read_bytes() == data
+    by_path = {e.path: e for e in report.files}
+    assert by_path["plus+sign.pt"].sha256 == hashlib.sha256(expected["plus+sign.pt"]).hexdigest()
+    assert len(report.files) == len(AWKWARD) + 15
