@@ -1,19 +1,19 @@
-"""Lean S3 GET and PUT for an S3 on this machine: botocore's signer, urllib3's pool, no more.
+"""Lean S3 requests for an S3 on this machine: botocore's SigV4 signer, a minimal HTTP client.
 
 Measured on 2 cores against ``rclone serve s3`` (see bench/results.md): one ``get_object`` of a
 256 KiB object costs ~2.2 ms of client CPU on one thread and ~4.5 ms with 16 threads sharing
 the GIL, most of it botocore's per-request machinery (event hooks, serializers, response
 parsing with dateutil, ...). With thousands of small checkpoint files and the S3 server on the
 same two cores, that CPU *is* the transfer time. The same request signed by botocore's own
-SigV4 signer and sent through a urllib3 connection pool costs ~0.8 ms.
+SigV4 signer and sent over a minimal keep-alive HTTP/1.1 client (http1.py) costs ~0.2 ms.
 
-Used only for what it can do exactly as botocore would: plain single-request GetObject and
-PutObject, path-style, to an ``http://`` endpoint on a loopback address, with a botocore S3
-client whose credentials sign with SigV4. Everything else (listing, multipart, deletes, other
-endpoints, wrapped or stubbed clients) goes through the client itself. Errors are raised as
-botocore ``ClientError`` with S3's error code, so callers classify and retry them the same way.
-PUT bodies are signed with their SHA-256 (which the mirror computes anyway), so the server
-checks the bytes it stores.
+Used only for what it can do exactly as botocore would: single-request GetObject (whole or a
+range), PutObject, HeadBucket and ListObjectsV2, path-style, to an ``http://`` endpoint on a
+loopback address, for a botocore S3 client whose credentials sign with SigV4 and that has no
+proxy. Everything else (multipart, deletes, other endpoints, wrapped or stubbed clients) goes
+through the client itself. Errors are raised as botocore ``ClientError`` with S3's error code,
+so callers classify and retry them the same way. Small PUT bodies are signed with their
+SHA-256 (which the mirror computes anyway), so the server checks the bytes it stores.
 """
 
 from __future__ import annotations
@@ -25,28 +25,16 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
-import urllib3
 from botocore.auth import UNSIGNED_PAYLOAD, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from emulator.checkpoints.http1 import Http1Pool
+
 _ERROR_BODY_LIMIT = 64 * 1024
-_SEND_BLOCK = 1024 * 1024
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
-# Connection-level failures and S3's "try again" statuses are retried here (the body of a
-# PUT is bytes, so resending it is safe); anything else goes up to the caller's retries.
-_RETRY = urllib3.Retry(
-    total=4,
-    connect=4,
-    read=1,
-    status=3,
-    backoff_factor=0.1,
-    status_forcelist=(500, 502, 503, 504),
-    allowed_methods=frozenset({"GET", "PUT"}),
-    raise_on_status=False,
-)
 
 
 def is_loopback_url(url: str) -> bool:
@@ -66,7 +54,7 @@ class _SignedSha256(S3SigV4Auth):
 
 
 class LeanS3:
-    """Signed GetObject/PutObject over one urllib3 pool; see the module docstring."""
+    """Signed S3 requests over keep-alive connections; see the module docstring."""
 
     def __init__(self, endpoint_url: str, region: str, credentials: Any, *, pool_size: int,
                  connect_timeout: float = 60.0, read_timeout: float = 60.0) -> None:
@@ -77,15 +65,8 @@ class LeanS3:
         self._root = parts.path.rstrip("/")
         self._region = region
         self._credentials = credentials
-        self._pool = urllib3.HTTPConnectionPool(
-            parts.hostname,
-            parts.port or 80,
-            maxsize=max(1, pool_size),
-            block=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            retries=_RETRY,
-            blocksize=_SEND_BLOCK,  # streamed bodies go out in 1 MiB writes, not 16 KiB ones
-        )
+        self._pool = Http1Pool(parts.hostname, parts.port or 80, size=pool_size,
+                               connect_timeout=connect_timeout, read_timeout=read_timeout)
         self._profile_lock = threading.Lock()
         self._whole_object: bool | None = None
 
@@ -129,9 +110,8 @@ class LeanS3:
                 try:
                     path = f"{self._root}/{quote(bucket, safe='')}"
                     headers = self._signed_headers("HEAD", path, _EMPTY_SHA256)
-                    response = self._pool.urlopen("HEAD", path, headers=headers,
-                                                  preload_content=True, redirect=False)
-                    server = str(response.headers.get("Server", ""))
+                    response = self._pool.request("HEAD", path, headers)
+                    server = response.headers.get("server", "")
                     self._whole_object = server.startswith("Werkzeug/")
                 except Exception:  # only a hint, asked again next time; transfers report errors
                     return False
@@ -168,12 +148,10 @@ class LeanS3:
             )
             path = f"{self._root}/{quote(bucket, safe='')}"
             headers = self._signed_headers("GET", f"{path}?{encoded}", _EMPTY_SHA256)
-            response = self._pool.urlopen("GET", f"{path}?{encoded}", headers=headers,
-                                          preload_content=True, redirect=False)
+            response = self._pool.request("GET", f"{path}?{encoded}", headers)
             if response.status >= 300:
-                raise _client_error(response.status, response.data[:_ERROR_BODY_LIMIT],
-                                    "ListObjectsV2")
-            page, token = _parse_listing(response.data)
+                raise _client_error(response.status, response.body, "ListObjectsV2")
+            page, token = _parse_listing(response.body)
             objects.extend(page)
             if token is None:
                 return objects
@@ -186,21 +164,18 @@ class LeanS3:
         headers = self._signed_headers(
             "PUT", path, UNSIGNED_PAYLOAD, {"Content-Length": str(length)}
         )
-        response = self._pool.urlopen("PUT", path, body=body, headers=headers,
-                                      preload_content=True, redirect=False, retries=False,
-                                      chunked=False)
+        response = self._pool.request("PUT", path, headers, body=body, replayable=False)
         if response.status >= 300:
-            raise _client_error(response.status, response.data, "PutObject")
+            raise _client_error(response.status, response.body, "PutObject")
 
     def head(self, bucket: str, key: str) -> dict[str, str]:
         """HeadObject: the response headers, lower-cased."""
         path = self._path(bucket, key)
         headers = self._signed_headers("HEAD", path, _EMPTY_SHA256)
-        response = self._pool.urlopen("HEAD", path, headers=headers, preload_content=True,
-                                      redirect=False)
+        response = self._pool.request("HEAD", path, headers)
         if response.status >= 300:
             raise _client_error(response.status, b"", "HeadObject")
-        return {k.lower(): v for k, v in response.headers.items()}
+        return response.headers
 
     def get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[bytes, str]:
         """Bytes ``start`` to ``start + length`` of the object (exactly that many, or this
@@ -209,14 +184,12 @@ class LeanS3:
         headers = self._signed_headers(
             "GET", path, _EMPTY_SHA256, {"Range": f"bytes={start}-{start + length - 1}"}
         )
-        response = self._pool.urlopen("GET", path, headers=headers, preload_content=True,
-                                      decode_content=False, redirect=False)
+        response = self._pool.request("GET", path, headers)
         if response.status >= 300:
-            raise _client_error(response.status, response.data[:_ERROR_BODY_LIMIT],
-                                "GetObject")
-        data: bytes = response.data
+            raise _client_error(response.status, response.body, "GetObject")
+        data = response.body
         # Some servers (rclone) answer 200 with a Content-Range: the range is what counts.
-        content_range = str(response.headers.get("Content-Range", ""))
+        content_range = response.headers.get("content-range", "")
         ranged = content_range.startswith(f"bytes {start}-{start + length - 1}/") or (
             not content_range and response.status == 206
         )
@@ -227,7 +200,7 @@ class LeanS3:
                                       f"(HTTP {response.status}, {content_range!r})"}},
                 "GetObject",
             )
-        return data, str(response.headers.get("ETag", ""))
+        return data, response.headers.get("etag", "")
 
     def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> None:
         """PutObject of ``data`` whose SHA-256 is ``sha256_hex`` (signed, checked by S3)."""
@@ -235,33 +208,18 @@ class LeanS3:
         headers = self._signed_headers(
             "PUT", path, sha256_hex, {"Content-Length": str(len(data))}
         )
-        response = self._pool.urlopen("PUT", path, body=data, headers=headers,
-                                      preload_content=True, redirect=False)
+        response = self._pool.request("PUT", path, headers, body=data)
         if response.status >= 300:
-            raise _client_error(response.status, response.data, "PutObject")
+            raise _client_error(response.status, response.body, "PutObject")
 
-    def get_stream(self, bucket: str, key: str, sink: Callable[[bytes], None],
-                   chunk: int) -> int:
-        """GetObject, every piece of the body handed to ``sink`` as it arrives; bytes read.
-        A body shorter than its Content-Length raises (urllib3 enforces the length)."""
+    def get_stream(self, bucket: str, key: str, sink: Callable[[bytes], None]) -> None:
+        """GetObject, every piece of the body handed to ``sink`` as it arrives. A body that
+        ends before its Content-Length raises."""
         path = self._path(bucket, key)
         headers = self._signed_headers("GET", path, _EMPTY_SHA256)
-        response = self._pool.urlopen("GET", path, headers=headers, preload_content=False,
-                                      decode_content=False, redirect=False)
-        try:
-            if response.status >= 300:
-                raise _client_error(response.status, response.read(_ERROR_BODY_LIMIT),
-                                    "GetObject")
-            total = 0
-            while True:
-                data = response.read(chunk)
-                if not data:
-                    break
-                sink(data)
-                total += len(data)
-            return total
-        finally:
-            response.release_conn()
+        response = self._pool.request("GET", path, headers, sink=sink)
+        if response.status >= 300:
+            raise _client_error(response.status, response.body, "GetObject")
 
     def close(self) -> None:
         self._pool.close()
@@ -293,8 +251,9 @@ def _parse_listing(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def _client_error(status: int, body: bytes, operation: str) -> ClientError:
-    code_match = _CODE.search(body or b"")
-    message_match = _MESSAGE.search(body or b"")
+    body = (body or b"")[:_ERROR_BODY_LIMIT]
+    code_match = _CODE.search(body)
+    message_match = _MESSAGE.search(body)
     code = code_match.group(1).decode(errors="replace") if code_match else str(status)
     message = message_match.group(1).decode(errors="replace") if message_match else ""
     return ClientError(

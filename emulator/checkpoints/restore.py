@@ -153,9 +153,7 @@ def _get_small(client: Any, bucket: str, key: str, target: Path,
 def _get_lean(lean: LeanS3, bucket: str, key: str, target: Path,
               on_bytes: Callable[[int], None]) -> str:
     """The same through the lean path (loopback S3)."""
-    return _write_streamed(
-        target, lambda sink: lean.get_stream(bucket, key, sink, _CHUNK), on_bytes
-    )
+    return _write_streamed(target, lambda sink: lean.get_stream(bucket, key, sink), on_bytes)
 
 
 def _get_ranged(lean: LeanS3, bucket: str, key: str, size: int, target: Path,
