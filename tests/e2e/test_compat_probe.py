@@ -196,3 +196,27 @@ def test_describe_training_job_is_botocore_output_shape_in_every_state(
     assert wire["ProfilerRuleConfigurations"] == rules
     assert isinstance(wire["TrainingTimeInSeconds"], int)
     assert all(isinstance(m["Timestamp"], float) for m in wire["FinalMetricDataList"])
+
+
+def test_a_nan_metric_never_reaches_the_wire(endpoint: EndpointProcess, sagemaker: Any,
+                                             bucket: str, job_name: str) -> None:
+    """`loss=nan` in the logs made FinalMetricDataList carry NaN, which JSON has no word for
+    (strict parsers, e.g. other AWS SDKs', refuse the body) and CloudWatch refuses."""
+    request = _quick_job(job_name, bucket)
+    request["AlgorithmSpecification"].update(
+        ContainerEntrypoint=["sh", "-c", "echo loss=0.5; echo loss=nan; echo loss=inf"],
+        MetricDefinitions=[{"Name": "loss", "Regex": r"loss=(\S+)"}])
+    sagemaker.create_training_job(**request)
+    assert wait_for_job(sagemaker, job_name)["TrainingJobStatus"] == "Completed"
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    request_body = json.dumps({"TrainingJobName": job_name}).encode()
+    raw = urllib.request.Request(endpoint.url + "/", data=request_body, headers={
+        "X-Amz-Target": "SageMaker.DescribeTrainingJob",
+        "Content-Type": "application/x-amz-json-1.1"})
+    with urllib.request.urlopen(raw, timeout=10) as response:
+        wire = json.loads(response.read(), parse_constant=refuse)
+    assert [(m["MetricName"], m["Value"]) for m in wire["FinalMetricDataList"]] == [
+        ("loss", 0.5)]
