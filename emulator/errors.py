@@ -61,6 +61,10 @@ class ContainerStartError(EmulatorError):
     """The engine refused to start the training container (a problem of the image)."""
 
 
+class JobClientError(EmulatorError):
+    """The job cannot run because of what the user gave it (a ClientError on SageMaker)."""
+
+
 class DockerUnavailable(EmulatorError):
     """No Docker engine answers."""
 

@@ -111,6 +111,12 @@ def _check_channels(channels: list[dict[str, Any]]) -> None:
                 "supported by smemu; use an S3DataSource (or a file:// S3Uri for a local "
                 "directory)"
             )
+        if channel.get("CompressionType") == "Gzip" and \
+                (channel.get("InputMode") or "File") != "Pipe":
+            raise ValidationException(
+                f"Invalid InputDataConfig. Channel '{name}': CompressionType Gzip is used only "
+                "in Pipe input mode; in File mode leave it unset or set it to None"
+            )
         if source.get("S3DataSource") is None:
             raise ValidationException(
                 f"Invalid InputDataConfig. Channel '{name}' must specify a DataSource with an "

@@ -18,7 +18,7 @@ from typing import Any
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, restore
 from emulator.contract import SecondaryStatus
-from emulator.errors import ContainerStartError
+from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
 from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
@@ -127,6 +127,9 @@ class JobRunner:
         except ContainerStartError as err:  # the image's fault, not the emulator's
             reason = f"ClientError: the training container could not start: {err}"
             self._final = lambda: self.lifecycle.failed(reason)
+        except JobClientError as err:  # the request's fault (e.g. an empty channel)
+            client_reason = f"ClientError: {err}"
+            self._final = lambda: self.lifecycle.failed(client_reason)
         except Exception as err:  # the job fails; the endpoint goes on
             log.exception("job %s failed inside the emulator", self.job.name)
             reason = f"InternalServerError: {type(err).__name__}: {err}"

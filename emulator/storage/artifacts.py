@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator.errors import EmulatorError
+from emulator.errors import EmulatorError, JobClientError
 from emulator.storage.s3 import join_key, split_s3_uri
 
 
@@ -26,14 +26,20 @@ def tar_directory(source: Path | list[Path], target: Path) -> None:
     two hold the same path, the first one's entry is kept.
     """
     sources = source if isinstance(source, list) else [source]
-    added: set[str] = set()
+    added: dict[str, bool] = {}  # archive name -> is a real directory
     with tarfile.open(target, "w:gz") as tar:
         for root in sources:
             for path in _tree(root):
                 name = path.relative_to(root).as_posix()
-                if name not in added:
-                    added.add(name)
-                    tar.add(path, arcname=name, recursive=False)
+                if name in added or _below_a_non_directory(name, added):
+                    continue  # an earlier host's entry wins; nothing goes below its file/link
+                added[name] = path.is_dir() and not path.is_symlink()
+                tar.add(path, arcname=name, recursive=False)
+
+
+def _below_a_non_directory(name: str, added: dict[str, bool]) -> bool:
+    parts = name.split("/")
+    return any(added.get("/".join(parts[:i])) is False for i in range(1, len(parts)))
 
 
 def _tree(root: Path) -> list[Path]:
@@ -82,6 +88,13 @@ def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = N
     base = target.resolve()
     keys = [str(obj["Key"]) for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")]
+    if not keys:
+        region = getattr(getattr(client, "meta", None), "region_name", None) or "us-east-1"
+        raise JobClientError(
+            f'No S3 objects found under S3 URL "{uri}" given in input data source. Please '
+            f"ensure that the bucket exists in the selected region ({region}) and that "
+            "objects exist under that S3 prefix."
+        )
     for key in take_shard(keys, shard):
         if cancelled and cancelled():
             break

@@ -91,3 +91,17 @@ def test_aws_cli_reads_the_job_logs(endpoint: EndpointProcess, sagemaker: Any, b
          "--log-stream-name", streams[0]["logStreamName"], "--start-from-head"],
         capture_output=True, text=True, check=True, env=env).stdout)["events"]
     assert "training complete: step 3" in "\n".join(e["message"] for e in events)
+
+
+def test_an_empty_channel_fails_the_job_as_a_client_error(sagemaker: Any, bucket: str,
+                                                          job_name: str) -> None:
+    request = toy_request(job_name, checkpoint_uri=None, bucket=bucket, spot=False)
+    request["InputDataConfig"] = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/nothing-here/"}}}]
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith(
+        f'ClientError: No S3 objects found under S3 URL "s3://{bucket}/nothing-here/" given '
+        "in input data source.")
+    assert "Training" not in [t["Status"] for t in job["SecondaryStatusTransitions"]]

@@ -85,6 +85,9 @@ def base(**changes: Any) -> dict[str, Any]:
     (base(InputDataConfig=[{"ChannelName": "t", "DataSource": {"FileSystemDataSource": {
         "FileSystemId": "fs-1", "FileSystemAccessMode": "ro", "FileSystemType": "EFS",
         "DirectoryPath": "/x"}}}]), "Channel 't': FileSystemDataSource"),
+    (base(InputDataConfig=[{"ChannelName": "t", "CompressionType": "Gzip", "DataSource": {
+        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/p"}}}]),
+     "CompressionType Gzip is used only in Pipe input mode"),
     (base(InputDataConfig=[{"ChannelName": "t", "DataSource": {}}]),
      "Channel 't' must specify a DataSource"),
     (base(CheckpointConfig={"S3Uri": "s3://b/c", "LocalPath": "ckpt"}),
