@@ -207,7 +207,8 @@ class AttemptRun:
                 differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
             else:
                 differences = verify_shared_prefix(
-                    client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts})
+                    client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},
+                    self.attempt.restored, {p for h in self.hosts for p in h.view.deleted})
         except Exception as err:  # the proof failed, not the job
             differences = [f"could not compare: {err}"]
         self.attempt.mirror_verified = not differences and not errors
@@ -289,10 +290,18 @@ class AttemptRun:
             host.exited.wait(30)
 
     def _kill_survivors(self) -> None:
-        """A host failed: SageMaker ends the job, so the other hosts go down with it."""
-        for host in self.hosts:
-            if not host.exited.is_set() and host.handle is not None:
-                host.handle.send_signal(signal.SIGKILL)
+        """A host failed: SageMaker ends the job, so the other hosts go down with it (SIGKILLed,
+        and reported so: what they were writing is torn)."""
+        running = [h for h in self.hosts if not h.exited.is_set() and h.handle is not None]
+        for host in running:
+            if host.recorder:
+                host.torn = host.recorder.writing_now()
+        if running:
+            self.killed_at = time.time()
+        for host in running:
+            assert host.handle is not None
+            host.handle.send_signal(signal.SIGKILL)
+            host.view.sigkilled = True
         for host in self.hosts:
             host.exited.wait(30)
 

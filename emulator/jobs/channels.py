@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,11 @@ def copy_local(source: Path, target: Path, shard: Shard | None) -> None:
     if shard is None:
         shutil.copytree(source, target, dirs_exist_ok=True)
         return
-    files = [p.relative_to(source).as_posix() for p in source.rglob("*")
-             if p.is_file() and not p.is_symlink()]
+    # What copytree copies for a replicated channel: links followed (datasets often link into
+    # a cache), so that the shards together hold the same files.
+    files = [(Path(top) / name).relative_to(source).as_posix()
+             for top, _, names in os.walk(source, followlinks=True) for name in names
+             if (Path(top) / name).is_file()]
     for relative in take_shard(files, shard):
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,10 @@ class Attempt:
         if self.host is not None:
             out["Host"] = self.host
         if self.hosts:
-            out["Hosts"] = [h._fields() | {"Host": h.host} for h in self.hosts]
+            # How the attempt ended is the same for every host, and is settled (completed,
+            # failed, stopped) after the hosts' views were filled in.
+            shared = {"Outcome": self.outcome, "EndedAt": self.ended_at}
+            out["Hosts"] = [h._fields() | shared | {"Host": h.host} for h in self.hosts]
             out["OverwriteConflicts"] = list(self.conflicts)
         return out
 

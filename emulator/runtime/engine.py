@@ -14,7 +14,12 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from emulator.errors import ContainerStartError, DockerUnavailable, ImageMissing
+from emulator.errors import (
+    ContainerStartError,
+    DockerUnavailable,
+    EmulatorError,
+    ImageMissing,
+)
 from emulator.runtime import labels as L
 from emulator.runtime.translate import (
     ContainerSpec,
@@ -109,17 +114,30 @@ class DockerEngine:
 
     def create_network(self, name: str, labels: dict[str, str],
                        pinned: bool = False) -> tuple[str, str | None]:
-        """(name, subnet). A pinned network keeps the subnet Docker chose for it, so that
+        """(name, subnet). A pinned network keeps the IPv4 subnet Docker chose for it, so that
         hosts can be given fixed addresses in it (Docker allows those only then)."""
         network = self.client.networks.create(**network_kwargs(name, labels))
         if not pinned:
             return str(network.name), None
-        network.reload()
-        pool = network.attrs["IPAM"]["Config"][0]
+        for _ in range(PIN_ATTEMPTS):
+            try:
+                network.reload()
+                pool = _ipv4_pool(network.attrs)
+            finally:
+                network.remove()
+            try:
+                network = self.client.networks.create(**network_kwargs(
+                    name, labels, pool["Subnet"], pool.get("Gateway")))
+                return str(network.name), str(pool["Subnet"])
+            except docker.errors.APIError as err:
+                if "overlap" not in str(err).lower():
+                    raise
+            # Another network (another job's) got the subnet between the removal and the
+            # re-creation: take the next pool Docker hands out.
+            network = self.client.networks.create(**network_kwargs(name, labels))
         network.remove()
-        network = self.client.networks.create(**network_kwargs(
-            name, labels, pool["Subnet"], pool.get("Gateway")))
-        return str(network.name), str(pool["Subnet"])
+        raise EmulatorError(f"could not pin network {name} to a subnet: other networks kept "
+                            f"taking the one Docker chose ({PIN_ATTEMPTS} tries)")
 
     def remove_network(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -189,6 +207,20 @@ class DockerEngine:
                 network.remove()
                 removed["networks"].append(str(network.name))
         return removed
+
+
+PIN_ATTEMPTS = 5
+
+
+def _ipv4_pool(attrs: dict[str, Any]) -> dict[str, str]:
+    """The IPv4 entry of a network's IPAM config (a dual-stack network lists IPv6 too)."""
+    for pool in (attrs.get("IPAM") or {}).get("Config") or []:
+        subnet = str(pool.get("Subnet") or "")
+        if subnet and ":" not in subnet:
+            return dict(pool)
+    raise EmulatorError(
+        "Docker gave the job network no IPv4 subnet; multi-instance jobs give their hosts "
+        "fixed IPv4 addresses. Check the daemon's default-address-pools / IPv6-only settings.")
 
 
 def _gateway_ready(handle: ContainerHandle, timeout: float = 15.0) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator import contract
+from emulator.errors import EmulatorError
 from emulator.runtime import labels as L
 from emulator.runtime.staging import HostDirs
 
@@ -149,5 +150,11 @@ def network_kwargs(name: str, labels: dict[str, str], subnet: str | None = None,
 
 def host_addresses(subnet: str, hosts: list[str]) -> dict[str, str]:
     """Fixed addresses for algo-1..N at the top of the subnet (outside the dynamic range)."""
-    top = ipaddress.ip_network(subnet).broadcast_address
+    network = ipaddress.ip_network(subnet)
+    room = network.num_addresses // 2 - 1  # the upper half, but its broadcast address
+    if len(hosts) > room:
+        raise EmulatorError(
+            f"the job network's subnet {subnet} is too small for {len(hosts)} hosts with fixed "
+            f"addresses (at most {room}); give Docker larger default-address-pools")
+    top = network.broadcast_address
     return {host: str(top - number) for number, host in enumerate(hosts, start=1)}

@@ -4,6 +4,7 @@ checkpoint prefix, cluster-wide interruptions, merged artifacts, and a failing h
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,8 @@ from tests.support.images import build_script_image
 
 pytestmark = pytest.mark.docker
 
-CLUSTER_IMAGE = "smemu-test-cluster:latest"
+# A tag of this run's own: other runs on the same Docker engine remove theirs when they end.
+CLUSTER_IMAGE = f"smemu-test-cluster:{os.getpid()}"
 # Each host checkpoints its own step counter (ckpt-<host>.json, temp file + rename) and resumes
 # from it; it reports its peers' addresses and its channel files in the model.
 CLUSTER_SCRIPT = textwrap.dedent("""
@@ -50,6 +52,11 @@ CLUSTER_SCRIPT = textwrap.dedent("""
         time.sleep(0.25)
         step += 1
         save(mine, {"step": step})
+        if os.environ.get("PRUNE"):  # keep only its newest step file, as many scripts do
+            for old in os.listdir(ckdir):
+                if old.startswith(f"step-{me}-"):
+                    os.remove(f"{ckdir}/{old}")
+            save(f"{ckdir}/step-{me}-{step:04d}.json", {"step": step})
         if os.environ.get("CONFLICT"):
             save(f"{ckdir}/shared.json", {"host": me, "step": step})
         if os.environ.get("FAIL_HOST") == me and step == 3:
@@ -171,5 +178,33 @@ def test_a_failing_host_fails_the_job_and_ends_the_others(
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"] == "AlgorithmError: algo-2 gave up at step 3"
     assert job["TrainingTimeInSeconds"] < 60  # algo-1 and algo-3 did not run their 100 s
+    (attempt,) = endpoint.report(job_name)["Attempts"]
+    hosts = {h["Host"]: h for h in attempt["Hosts"]}
+    assert attempt["ExitCode"] == 3 and hosts["algo-2"]["ExitCode"] == 3
+    assert hosts["algo-1"]["SigKilled"] and hosts["algo-3"]["SigKilled"]  # by the fail-fast
+    assert all(h["Outcome"] == "failed" and h["EndedAt"] for h in hosts.values())
     assert docker_client.containers.list(all=True, filters={
         "label": f"smemu.job={job_name}"}) == []
+
+
+def test_hosts_pruning_their_own_old_checkpoints_keep_the_proof_clean(
+        endpoint: EndpointProcess, cluster_image: str, sagemaker: Any, s3: Any, bucket: str,
+        job_name: str) -> None:
+    # After a restart every host holds restored copies of the other hosts' step files; a host
+    # deleting its own old one leaves the others' untouched copies behind, and S3 rightly
+    # lacks it: not a mirror failure.
+    _put_channels(s3, bucket)
+    request = _cluster_request(job_name, bucket, cluster_image, 2,
+                               env={"PRUNE": "1", "STEPS": "14"})
+    request["Tags"] = [{"Key": "smemu:interrupt", "Value": "after=2s"},
+                       {"Key": "smemu:grace-period", "Value": "5s"}]
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    first, second = endpoint.report(job_name)["Attempts"]
+    assert any(f["path"].startswith("step-algo-1-") for f in second["CheckpointsRestored"])
+    assert second["Resume"] == "resumed"
+    assert first["MirrorVerified"] is True, first["MirrorDifferences"]
+    assert second["MirrorVerified"] is True, second["MirrorDifferences"]
+    assert second["OverwriteConflicts"] == []
+    assert not any("S3 differs" in flag for flag in second["Flags"]), second["Flags"]

@@ -6,6 +6,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from emulator.jobs.channels import channel_shard, copy_local
 from emulator.jobs.cluster import host_names
 from emulator.jobs.model import Attempt, CheckpointFile
@@ -128,3 +130,155 @@ def test_channel_download_shards_and_stops_between_objects(client: Any, tmp_path
     count = download_prefix(client, "s3://chan/data/", tmp_path / "stop",
                             cancelled=lambda: next(polls))
     assert count == 2  # a stop during Downloading does not wait for the whole channel
+
+
+class _FakeNetworks:
+    """docker-py's client.networks: hands out subnets like Docker's default pools do."""
+
+    def __init__(self, configs: list[list[dict[str, str]]], overlaps: int = 0) -> None:
+        self.configs = configs  # the IPAM Config of each automatic network, in turn
+        self.overlaps = overlaps  # explicit-subnet creations that lose a race first
+        self.live: dict[str, Any] = {}
+        self.created: list[dict[str, Any]] = []
+
+    def create(self, **kwargs: Any) -> Any:
+        import docker.errors
+
+        self.created.append(kwargs)
+        if "ipam" in kwargs and self.overlaps:
+            self.overlaps -= 1
+            raise docker.errors.APIError(
+                "Pool overlaps with other one on this address space")
+        config = kwargs["ipam"]["Config"] if "ipam" in kwargs else self.configs.pop(0)
+        network = _FakeNetwork(self, kwargs["name"], config)
+        self.live[network.name] = network
+        return network
+
+
+class _FakeNetwork:
+    def __init__(self, owner: _FakeNetworks, name: str, config: list[dict[str, str]]) -> None:
+        self.owner, self.name = owner, name
+        self.attrs = {"IPAM": {"Config": config}}
+
+    def reload(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        self.owner.live.pop(self.name, None)
+
+
+def _engine(networks: _FakeNetworks) -> Any:
+    from emulator.runtime.engine import DockerEngine
+
+    class Client:
+        pass
+
+    client = Client()
+    client.networks = networks  # type: ignore[attr-defined]
+    return DockerEngine(client)  # type: ignore[arg-type]
+
+
+V4 = {"Subnet": "172.21.0.0/16", "Gateway": "172.21.0.1"}
+V6 = {"Subnet": "fd00:dead:beef::/64", "Gateway": "fd00:dead:beef::1"}
+
+
+def test_pinned_network_takes_the_ipv4_pool_of_a_dual_stack_network() -> None:
+    networks = _FakeNetworks([[V6, V4]])
+    _, subnet = _engine(networks).create_network("n", {}, pinned=True)
+    assert subnet == "172.21.0.0/16"
+    assert networks.created[-1]["ipam"]["Config"][0]["Subnet"] == "172.21.0.0/16"
+    assert list(networks.live) == ["n"]
+
+
+def test_pinned_network_retries_when_another_network_takes_its_subnet_meanwhile() -> None:
+    # Between removing the probe network and re-creating it pinned, another job's network
+    # got the same pool from Docker: take the next pool Docker hands out.
+    other = {"Subnet": "172.22.0.0/16", "Gateway": "172.22.0.1"}
+    networks = _FakeNetworks([[V4], [other]], overlaps=1)
+    _, subnet = _engine(networks).create_network("n", {}, pinned=True)
+    assert subnet == "172.22.0.0/16" and list(networks.live) == ["n"]
+
+
+def test_network_without_an_ipv4_pool_is_a_clear_error_and_left_behind_by_nobody() -> None:
+    from emulator.errors import EmulatorError
+
+    networks = _FakeNetworks([[V6]])
+    with pytest.raises(EmulatorError, match="IPv4"):
+        _engine(networks).create_network("n", {}, pinned=True)
+    assert networks.live == {}
+
+
+def test_fixed_addresses_must_fit_above_the_dynamic_range() -> None:
+    from emulator.errors import EmulatorError
+
+    assert host_addresses("10.1.2.0/28", ["algo-1"]) == {"algo-1": "10.1.2.14"}
+    with pytest.raises(EmulatorError, match="too small"):
+        host_addresses("10.1.2.0/28", [f"algo-{i}" for i in range(1, 9)])
+
+
+def test_merged_tar_never_puts_an_entry_below_another_hosts_file_or_link(
+        tmp_path: Path) -> None:
+    # algo-1 wrote a file "a" and a link "ln"; algo-2 directories of the same names. The merged
+    # archive must stay extractable (nothing below a file, nothing written through a link).
+    one, two = tmp_path / "1", tmp_path / "2"
+    one.mkdir()
+    (one / "a").write_text("file")
+    (one / "ln").symlink_to(".")
+    (two / "a").mkdir(parents=True)
+    (two / "a" / "b").write_text("x")
+    (two / "ln").mkdir()
+    (two / "ln" / "evil").write_text("x")
+    (two / "empty").mkdir()
+    tar_directory([one, two], tmp_path / "m.tar.gz")
+    with tarfile.open(tmp_path / "m.tar.gz") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == ["a", "empty", "ln"]
+        assert members["a"].isfile() and members["ln"].issym() and members["empty"].isdir()
+        tar.extractall(tmp_path / "out", filter="data")
+
+
+def test_local_sharded_channel_holds_what_a_replicated_one_holds(tmp_path: Path) -> None:
+    # Datasets often link into a cache (Hugging Face snapshots, DVC): FullyReplicated copies
+    # the linked files' contents, so the shards together must hold them too.
+    blobs, source = tmp_path / "blobs", tmp_path / "src"
+    (blobs / "dir").mkdir(parents=True)
+    (blobs / "b1").write_text("b1")
+    (blobs / "dir" / "d1").write_text("d1")
+    source.mkdir()
+    (source / "a").write_text("a")
+    (source / "linked").symlink_to(blobs / "b1")
+    (source / "linkdir").symlink_to(blobs / "dir")
+    copy_local(source, tmp_path / "full", None)
+    for i in range(2):
+        copy_local(source, tmp_path / "shards", (i, 2))
+
+    def files(root: Path) -> dict[str, str]:
+        return {p.relative_to(root).as_posix(): p.read_text()
+                for p in root.rglob("*") if p.is_file()}
+
+    assert files(tmp_path / "full") == {"a": "a", "linked": "b1", "linkdir/d1": "d1"}
+    assert files(tmp_path / "shards") == files(tmp_path / "full")
+
+
+def test_shared_prefix_proof_accepts_a_restored_file_another_host_pruned(
+        client: Any, tmp_path: Path) -> None:
+    import hashlib
+
+    from emulator.jobs.cluster import verify_shared_prefix
+
+    client.create_bucket(Bucket="proof")
+    client.put_object(Bucket="proof", Key="ck/new-1", Body=b"new")
+    one, two = tmp_path / "algo-1", tmp_path / "algo-2"
+    one.mkdir()
+    two.mkdir()
+    (one / "new-1").write_bytes(b"new")
+    (two / "old-1").write_bytes(b"old")  # restored onto algo-2; algo-1 deleted its own copy
+    restored = [CheckpointFile("old-1", 3, hashlib.sha256(b"old").hexdigest())]
+    dirs = {"algo-1": one, "algo-2": two}
+    assert verify_shared_prefix(client, "s3://proof/ck", dirs, restored, {"old-1"}) == []
+    # Not deleted by any host, or changed since the restore: S3 should have it.
+    assert verify_shared_prefix(client, "s3://proof/ck", dirs, restored, set()) == [
+        "old-1: on algo-2, not in S3"]
+    (two / "old-1").write_bytes(b"changed")
+    assert verify_shared_prefix(client, "s3://proof/ck", dirs, restored, {"old-1"}) == [
+        "old-1: on algo-2, not in S3"]

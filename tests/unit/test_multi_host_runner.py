@@ -1,0 +1,261 @@
+"""The multi-instance runner against a scripted fake Docker engine (no daemon): how hosts that
+exit, fail, ignore SIGTERM or never start end an attempt, and what the report says of them."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator import contract
+from emulator.errors import ContainerStartError
+from emulator.jobs.clock import SystemClock
+from emulator.jobs.lifecycle import JobLifecycle
+from emulator.jobs.model import TrainingJob
+from emulator.jobs.runner import JobRunner, RunnerContext
+from emulator.jobs.settings import JobSettings
+from emulator.runtime.translate import ContainerSpec
+from emulator.storage.s3 import S3Endpoint
+from tests.unit._s3server import MotoS3
+
+BUCKET = "runner-fake"
+
+
+@dataclass
+class Script:
+    """What one host's fake container does."""
+
+    exit_after: float | None = None  # seconds until it exits by itself (None: never)
+    code: int = 0  # its exit code then
+    on_term: int | None = None  # exit code on SIGTERM (None: ignores it)
+    before_exit: Any = None  # called with the host's HostDirs just before it exits
+    start_error: bool = False  # the engine cannot start it
+
+
+class FakeHandle:
+    def __init__(self, spec: ContainerSpec, script: Script, engine: FakeEngine) -> None:
+        self.spec = spec
+        self.script = script
+        self.engine = engine
+        self.name = spec.name
+        self.code: int | None = None
+        self.done = threading.Event()
+        self.signals: list[int] = []
+        self.removed = False
+        if script.exit_after is not None:
+            timer = threading.Timer(script.exit_after, self._exit, (script.code,))
+            timer.daemon = True
+            timer.start()
+
+    def _exit(self, code: int) -> None:
+        with self.engine.lock:
+            if self.done.is_set():
+                return
+            if self.script.before_exit and code == self.script.code:
+                self.script.before_exit(self.spec.dirs)
+            self.code = code
+            self.done.set()
+
+    def log_lines(self) -> Iterator[str]:
+        yield f"{self.spec.host}: hello"
+        self.done.wait()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.done.wait(timeout)
+        return self.code
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        self.signals.append(int(sig))
+        if sig == signal.SIGKILL:
+            self._exit(137)
+        elif sig == signal.SIGTERM and self.script.on_term is not None:
+            self._exit(self.script.on_term)
+
+    def is_running(self) -> bool:
+        return not self.done.is_set()
+
+    def oom_killed(self) -> bool:
+        return False
+
+    def remove(self) -> None:
+        self.removed = True
+        self._exit(137)
+
+
+@dataclass
+class FakeEngine:
+    scripts: dict[str, Script]
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    handles: list[FakeHandle] = field(default_factory=list)
+    networks: set[str] = field(default_factory=set)
+
+    def create_network(self, name: str, labels: dict[str, str],
+                       pinned: bool = False) -> tuple[str, str | None]:
+        self.networks.add(name)
+        return name, "172.30.0.0/16" if pinned else None
+
+    def remove_network(self, name: str) -> None:
+        self.networks.discard(name)
+
+    def image_exists(self, image: str) -> bool:
+        return False  # no gateway
+
+    def start(self, spec: ContainerSpec) -> FakeHandle:
+        script = self.scripts[spec.host]
+        if script.start_error:
+            raise ContainerStartError(f"{spec.host}: address already in use")
+        handle = FakeHandle(spec, script, self)
+        self.handles.append(handle)
+        return handle
+
+    def remove_tree(self, path: Path, helper_image: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3]:
+    server = MotoS3()
+    server.start()
+    server.client().create_bucket(Bucket=BUCKET)
+    yield server
+    server.stop()
+
+
+def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
+            checkpoints: bool = False, grace: float = 5.0, flush: str = "flush",
+            during: Any = None, max_runtime: int = 60,
+            spot: bool = False) -> tuple[TrainingJob, FakeEngine, Path]:
+    name = f"job-{time.time_ns()}"
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": len(scripts),
+                           "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+    }
+    if spot:
+        request["EnableManagedSpotTraining"] = True
+        request["StoppingCondition"]["MaxWaitTimeInSeconds"] = max_runtime * 2
+    if checkpoints:
+        request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
+    job = TrainingJob(name=name, arn=contract.training_job_arn(name, "us-east-1"),
+                      request=request, creation_time=time.time())
+    lifecycle = JobLifecycle(job, SystemClock())
+    lifecycle.created()
+    engine = FakeEngine(scripts)
+    endpoint = S3Endpoint(moto.endpoint)
+    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint,  # type: ignore[arg-type]
+                        workdir=tmp_path / "work", server_id="t")
+    runner = JobRunner(job, lifecycle, JobSettings(grace_period=grace, checkpoint_flush=flush),
+                       ctx)
+    runner.thread.start()
+    if during:
+        during(runner)
+    runner.thread.join(60)
+    assert not runner.thread.is_alive()
+    return job, engine, tmp_path / "work" / name
+
+
+def wait_training(runner: JobRunner) -> None:
+    deadline = time.monotonic() + 20
+    while runner.job.secondary_status != contract.SecondaryStatus.TRAINING or \
+            runner.current_run is None or \
+            any(h.handle is None for h in runner.current_run.hosts):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def write_failure(text: str) -> Any:
+    def write(dirs: Any) -> None:
+        dirs.failure_file.parent.mkdir(parents=True, exist_ok=True)
+        dirs.failure_file.write_text(text)
+    return write
+
+
+def test_every_host_row_of_a_completed_job_has_its_outcome(moto: MotoS3, tmp_path: Path) -> None:
+    job, _, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=0.3),
+                                              "algo-2": Script(exit_after=0.6)})
+    assert job.status == contract.JobStatus.COMPLETED, job.failure_reason
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    assert attempt["Outcome"] == "completed" and attempt["ExitCode"] == 0
+    for host in attempt["Hosts"]:
+        assert host["Outcome"] == "completed", host
+        assert host["EndedAt"] == attempt["EndedAt"] and host["ExitCode"] == 0
+
+
+def test_a_failing_host_kills_the_others_and_says_so(moto: MotoS3, tmp_path: Path) -> None:
+    job, engine, workdir = run_job(moto, tmp_path, {
+        "algo-1": Script(),
+        "algo-2": Script(exit_after=0.3, code=3, before_exit=write_failure("algo-2 broke")),
+        "algo-3": Script()})
+    assert job.status == contract.JobStatus.FAILED
+    assert job.failure_reason == "AlgorithmError: algo-2 broke"
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    assert attempt["ExitCode"] == 3
+    hosts = {h["Host"]: h for h in attempt["Hosts"]}
+    assert hosts["algo-2"]["ExitCode"] == 3 and not hosts["algo-2"]["SigKilled"]
+    for name in ("algo-1", "algo-3"):  # fail-fast: SIGKILLed by smemu, and the report says so
+        assert hosts[name]["ExitCode"] == 137 and hosts[name]["SigKilled"], hosts[name]
+    assert all(h["Outcome"] == "failed" for h in hosts.values())
+    assert all(h.removed for h in engine.handles) and not engine.networks
+    assert not workdir.exists()
+
+
+def test_a_host_that_cannot_start_ends_the_hosts_already_started(
+        moto: MotoS3, tmp_path: Path) -> None:
+    job, engine, workdir = run_job(moto, tmp_path, {
+        "algo-1": Script(), "algo-2": Script(start_error=True)})
+    assert job.status == contract.JobStatus.FAILED
+    assert job.failure_reason is not None and "algo-2: address already in use" in \
+        job.failure_reason
+    (started,) = engine.handles
+    assert started.removed and not engine.networks and not workdir.exists()
+
+
+def test_a_stop_signals_only_the_hosts_still_running(moto: MotoS3, tmp_path: Path) -> None:
+    def stop_after_algo1_exited(runner: JobRunner) -> None:
+        wait_training(runner)
+        assert runner.current_run is not None
+        assert runner.current_run.hosts[0].exited.wait(10)
+        runner.request_stop()
+
+    job, engine, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=0.2),
+                                              "algo-2": Script()},  # ignores SIGTERM
+                             grace=0.5, during=stop_after_algo1_exited)
+    assert job.status == contract.JobStatus.STOPPED, job.failure_reason
+    one, two = engine.handles
+    assert one.signals == [] and two.signals == [signal.SIGTERM, signal.SIGKILL]
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    hosts = {h["Host"]: h for h in attempt["Hosts"]}
+    assert hosts["algo-1"]["ExitCode"] == 0 and not hosts["algo-1"]["SigKilled"]
+    assert hosts["algo-2"]["ExitCode"] == 137 and hosts["algo-2"]["SigKilled"]
+    assert attempt["SigKilled"] and attempt["Outcome"] == "stopped"
+    assert all(h["Outcome"] == "stopped" for h in hosts.values())
+
+
+def test_an_interruption_ends_every_host_and_the_next_attempt_restarts_all(
+        moto: MotoS3, tmp_path: Path) -> None:
+    def interrupt_once(runner: JobRunner) -> None:
+        wait_training(runner)
+        assert runner.request_interrupt("manual")
+
+    job, engine, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=2, on_term=143),
+                                              "algo-2": Script(exit_after=2)},
+                             grace=0.5, spot=True, during=interrupt_once)
+    assert job.status == contract.JobStatus.COMPLETED, job.failure_reason
+    first, second = [a.to_dict() for a in job.attempts]
+    assert first["Outcome"] == "interrupted" and second["Outcome"] == "completed"
+    hosts = {h["Host"]: h for h in first["Hosts"]}
+    assert hosts["algo-1"]["ExitCode"] == 143 and not hosts["algo-1"]["SigKilled"]
+    assert hosts["algo-2"]["ExitCode"] == 137 and hosts["algo-2"]["SigKilled"]
+    assert all(h["Outcome"] == "interrupted" for h in hosts.values())
+    assert len(engine.handles) == 4 and all(h.removed for h in engine.handles)
