@@ -27,10 +27,10 @@ class LogTail:
 
     def poll(self, emit: Callable[[str, str, float], None]) -> None:
         """Calls emit(stream, message, epoch seconds) for every new event."""
-        try:
-            streams = self.logs.describe_log_streams(
-                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/"
-            ).get("logStreams", [])
+        try:  # every page: a job has a stream per host and attempt, often more than 50
+            streams = [stream for page in self.logs.get_paginator("describe_log_streams")
+                       .paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/")
+                       for stream in page.get("logStreams", [])]
         except self.logs.exceptions.ResourceNotFoundException:
             return
         for stream in sorted(streams, key=lambda s: s.get("creationTime", 0)):

@@ -60,7 +60,8 @@ class HostRun:
 
     @property
     def failed(self) -> bool:
-        return self.exited.is_set() and self.exit_code not in (0, None)
+        # No exit code (the container vanished: `docker rm -f`, a cleanup) is no success.
+        return self.exited.is_set() and self.exit_code != 0
 
 
 class AttemptRun:
@@ -216,7 +217,7 @@ class AttemptRun:
         for host in self.hosts:
             if host.view is not self.attempt:
                 host.view.mirror_verified = not host.mirror_errors and not differences
-                host.view.mirror_differences = host.mirror_errors[:20]
+                host.view.mirror_differences = (host.mirror_errors + differences)[:20]
 
     # -- watching -------------------------------------------------------------------
     def _watch(self) -> str:

@@ -8,6 +8,8 @@ from emulator.jobs.model import Attempt
 RESUMED = "resumed"
 SCRATCH = "restarted-from-scratch"
 FRESH = "fresh-start"
+SCRATCH_FLAG = "restarted from scratch"
+DIFFERS_FLAG = "S3 differs from the checkpoint directory after this attempt"
 
 
 def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str]) -> None:
@@ -56,7 +58,7 @@ def _lost_work(attempt: Attempt) -> None:
 def _flags(attempt: Attempt) -> None:
     flags = []
     if attempt.resume == SCRATCH:
-        flags.append("restarted from scratch: none of the restored checkpoint files was read")
+        flags.append(f"{SCRATCH_FLAG}: none of the restored checkpoint files was read")
     if attempt.sigkilled and attempt.grace_period:
         flags.append(f"ignored SIGTERM: killed after the {attempt.grace_period:g}s grace period")
     if attempt.written_in_grace:
@@ -71,8 +73,7 @@ def _flags(attempt: Attempt) -> None:
         flags.append("checkpoint written in place, not atomically (temp file + rename): "
                      + ", ".join(attempt.written_in_place))
     if attempt.mirror_verified is False:
-        flags.append("S3 differs from the checkpoint directory after this attempt: "
-                     + "; ".join(attempt.mirror_differences[:3]))
+        flags.append(f"{DIFFERS_FLAG}: " + "; ".join(attempt.mirror_differences[:3]))
     attempt.flags = flags
 
 
@@ -106,7 +107,11 @@ def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
         attempt.resume = "unknown"
     attempt.conflicts = overwrite_conflicts(views)
     flags = [f"{v.host}: {flag}" for v in views for flag in v.flags
-             if attempt.resume != RESUMED or not flag.startswith("restarted from scratch")]
+             if (attempt.resume != RESUMED or not flag.startswith(SCRATCH_FLAG))
+             and not flag.startswith(DIFFERS_FLAG)]
+    # The proof compares S3 with all the hosts at once: one flag, with what differs.
+    if attempt.mirror_verified is False:
+        flags.append(f"{DIFFERS_FLAG}: " + "; ".join(attempt.mirror_differences[:3]))
     flags += [f"overwrite conflict: {c}" for c in attempt.conflicts]
     attempt.flags = flags
 

@@ -290,8 +290,8 @@ class JobRunner:
             self.job.final_metrics = self.metrics.final()
         failed = run.failed_host
         if reason == Reason.EXITED and attempt.exit_code != 0:
-            failure = self._failure_reason(failed.dirs if failed else run.hosts[0].dirs,
-                                           attempt)
+            host = failed or run.hosts[0]
+            failure = self._failure_reason(host.dirs, attempt, host.host)
             self._final = lambda: self.lifecycle.failed(failure)
             return
         with self.lock:
@@ -307,7 +307,7 @@ class JobRunner:
             }[reason]
             self._final = lambda: self.lifecycle.stopped(why)
 
-    def _failure_reason(self, dirs: HostDirs, attempt: Attempt) -> str:
+    def _failure_reason(self, dirs: HostDirs, attempt: Attempt, host: str = "algo-1") -> str:
         try:
             text = dirs.failure_file.read_text(errors="replace").strip()
         except OSError:
@@ -320,6 +320,9 @@ class JobRunner:
         if attempt.outcome == "oom":
             return ("AlgorithmError: Please use an instance type with more memory, or reduce "
                     "the size of job data processed on an instance. (exit code 137: out of memory)")
+        if attempt.exit_code is None:
+            return (f"InternalServerError: the training container of {host} ended without an "
+                    "exit code (removed from outside smemu?)")
         return f"AlgorithmError: Algorithm exited with a non-zero exit code {attempt.exit_code}"
 
     def _upload_artifacts(self, hosts: list[HostDirs]) -> None:

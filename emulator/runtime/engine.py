@@ -116,7 +116,7 @@ class DockerEngine:
                        pinned: bool = False) -> tuple[str, str | None]:
         """(name, subnet). A pinned network keeps the IPv4 subnet Docker chose for it, so that
         hosts can be given fixed addresses in it (Docker allows those only then)."""
-        network = self.client.networks.create(**network_kwargs(name, labels))
+        network = self._create_network(name, labels)
         if not pinned:
             return str(network.name), None
         for _ in range(PIN_ATTEMPTS):
@@ -134,10 +134,21 @@ class DockerEngine:
                     raise
             # Another network (another job's) got the subnet between the removal and the
             # re-creation: take the next pool Docker hands out.
-            network = self.client.networks.create(**network_kwargs(name, labels))
+            network = self._create_network(name, labels)
         network.remove()
         raise EmulatorError(f"could not pin network {name} to a subnet: other networks kept "
                             f"taking the one Docker chose ({PIN_ATTEMPTS} tries)")
+
+    def _create_network(self, name: str, labels: dict[str, str]) -> Any:
+        try:
+            return self.client.networks.create(**network_kwargs(name, labels))
+        except docker.errors.APIError as err:
+            if "address pool" not in str(err).lower():
+                raise
+            raise EmulatorError(
+                f"Docker has no free address pool left for the job network ({err}): remove "
+                "unused networks (`smemu cleanup`, `docker network prune`) or give the daemon "
+                "more default-address-pools") from err
 
     def remove_network(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

@@ -282,3 +282,33 @@ def test_shared_prefix_proof_accepts_a_restored_file_another_host_pruned(
     (two / "old-1").write_bytes(b"changed")
     assert verify_shared_prefix(client, "s3://proof/ck", dirs, restored, {"old-1"}) == [
         "old-1: on algo-2, not in S3"]
+
+
+def test_a_failed_shared_prefix_proof_is_one_flag_that_says_what_differs() -> None:
+    from emulator.jobs.resume import analyse
+
+    attempt = Attempt(1, 0.0, mirror_verified=False,
+                      mirror_differences=["x: on algo-2, not in S3"])
+    views = [Attempt(1, 0.0, host=h, mirror_verified=False) for h in ("algo-1", "algo-2")]
+    for view in views:
+        analyse(view, None, set())
+    merge_hosts(attempt, views)
+    differs = [f for f in attempt.flags if "S3 differs" in f]
+    assert differs == ["S3 differs from the checkpoint directory after this attempt: "
+                       "x: on algo-2, not in S3"]
+
+
+def test_exhausted_address_pools_are_a_clear_error() -> None:
+    import docker.errors
+
+    from emulator.errors import EmulatorError
+
+    class Exhausted(_FakeNetworks):
+        def create(self, **kwargs: Any) -> Any:
+            raise docker.errors.APIError(
+                "could not find an available, non-overlapping IPv4 address pool among the "
+                "defaults to assign to the network")
+
+    for pinned in (False, True):
+        with pytest.raises(EmulatorError, match="docker network prune"):
+            _engine(Exhausted([])).create_network("n", {}, pinned=pinned)

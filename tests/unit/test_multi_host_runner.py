@@ -33,7 +33,7 @@ class Script:
     """What one host's fake container does."""
 
     exit_after: float | None = None  # seconds until it exits by itself (None: never)
-    code: int = 0  # its exit code then
+    code: int | None = 0  # its exit code then (None: it vanished, e.g. `docker rm -f`)
     on_term: int | None = None  # exit code on SIGTERM (None: ignores it)
     before_exit: Any = None  # called with the host's HostDirs just before it exits
     start_error: bool = False  # the engine cannot start it
@@ -54,7 +54,7 @@ class FakeHandle:
             timer.daemon = True
             timer.start()
 
-    def _exit(self, code: int) -> None:
+    def _exit(self, code: int | None) -> None:
         with self.engine.lock:
             if self.done.is_set():
                 return
@@ -259,3 +259,12 @@ def test_an_interruption_ends_every_host_and_the_next_attempt_restarts_all(
     assert hosts["algo-2"]["ExitCode"] == 137 and hosts["algo-2"]["SigKilled"]
     assert all(h["Outcome"] == "interrupted" for h in hosts.values())
     assert len(engine.handles) == 4 and all(h.removed for h in engine.handles)
+
+
+def test_a_host_that_vanishes_without_an_exit_code_does_not_complete_the_job(
+        moto: MotoS3, tmp_path: Path) -> None:
+    job, _, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=0.6),
+                                         "algo-2": Script(exit_after=0.2, code=None)})
+    assert job.status == contract.JobStatus.FAILED
+    assert job.failure_reason is not None and "algo-2" in job.failure_reason
+    assert "without an exit code" in job.failure_reason
