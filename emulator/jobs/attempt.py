@@ -285,10 +285,9 @@ class AttemptRun:
             assert host.handle is not None
             host.handle.send_signal(signal.SIGKILL)
             host.view.sigkilled = True
+        self._settle_kills(running)
         if self.hosts[0].view is not self.attempt:
-            self.attempt.sigkilled = bool(running)
-        for host in running:
-            host.exited.wait(30)
+            self.attempt.sigkilled = any(h.view.sigkilled for h in self.hosts)
 
     def _kill_survivors(self) -> None:
         """A host failed: SageMaker ends the job, so the other hosts go down with it (SIGKILLed,
@@ -303,8 +302,18 @@ class AttemptRun:
             assert host.handle is not None
             host.handle.send_signal(signal.SIGKILL)
             host.view.sigkilled = True
+        self._settle_kills(running)
         for host in self.hosts:
             host.exited.wait(30)
+
+    @staticmethod
+    def _settle_kills(killed: list[HostRun]) -> None:
+        """Wait for the SIGKILLed hosts; one that exited 0 had finished by itself just before
+        the kill arrived (a killed process cannot exit 0): it was not killed."""
+        for host in killed:
+            host.exited.wait(30)
+            if host.exit_code == 0:
+                host.view.sigkilled = False
 
     # -- observations from other threads ------------------------------------------
     def _pump_logs(self, host: HostRun) -> None:

@@ -208,3 +208,24 @@ def test_hosts_pruning_their_own_old_checkpoints_keep_the_proof_clean(
     assert second["MirrorVerified"] is True, second["MirrorDifferences"]
     assert second["OverwriteConflicts"] == []
     assert not any("S3 differs" in flag for flag in second["Flags"]), second["Flags"]
+
+
+def test_a_host_that_cannot_start_fails_the_job_and_removes_the_started_ones(
+        endpoint: EndpointProcess, cluster_image: str, sagemaker: Any, s3: Any, bucket: str,
+        job_name: str, docker_client: Any) -> None:
+    # algo-2's container name is taken: algo-1 starts, algo-2 cannot.
+    blocker = docker_client.containers.create(
+        "smemu-base:latest", ["true"],
+        name=f"smemu-{endpoint.server_id}-{job_name}-1-algo-2", labels={"smemu.managed": "true"})
+    try:
+        _put_channels(s3, bucket)
+        sagemaker.create_training_job(**_cluster_request(job_name, bucket, cluster_image, 2,
+                                                         env={"STEPS": "400"}, spot=False))
+        job = wait_for_job(sagemaker, job_name, timeout=60)
+    finally:
+        blocker.remove(force=True)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: the training container could not start")
+    label = {"label": f"smemu.job={job_name}"}
+    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.networks.list(filters=label) == []

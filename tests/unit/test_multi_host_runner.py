@@ -37,6 +37,7 @@ class Script:
     on_term: int | None = None  # exit code on SIGTERM (None: ignores it)
     before_exit: Any = None  # called with the host's HostDirs just before it exits
     start_error: bool = False  # the engine cannot start it
+    exits_as_killed: int = 137  # its exit code when a SIGKILL arrives (0: it won the race)
 
 
 class FakeHandle:
@@ -74,7 +75,7 @@ class FakeHandle:
     def send_signal(self, sig: signal.Signals) -> None:
         self.signals.append(int(sig))
         if sig == signal.SIGKILL:
-            self._exit(137)
+            self._exit(self.script.exits_as_killed)
         elif sig == signal.SIGTERM and self.script.on_term is not None:
             self._exit(self.script.on_term)
 
@@ -268,3 +269,15 @@ def test_a_host_that_vanishes_without_an_exit_code_does_not_complete_the_job(
     assert job.status == contract.JobStatus.FAILED
     assert job.failure_reason is not None and "algo-2" in job.failure_reason
     assert "without an exit code" in job.failure_reason
+
+
+def test_a_host_that_exited_0_as_the_kill_came_is_not_reported_killed(
+        moto: MotoS3, tmp_path: Path) -> None:
+    job, _, _ = run_job(moto, tmp_path, {
+        "algo-1": Script(exits_as_killed=0),  # finished by itself just before the SIGKILL
+        "algo-2": Script(exit_after=0.3, code=2)})
+    assert job.status == contract.JobStatus.FAILED
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    hosts = {h["Host"]: h for h in attempt["Hosts"]}
+    assert hosts["algo-1"]["ExitCode"] == 0 and not hosts["algo-1"]["SigKilled"]
+    assert not attempt["SigKilled"]
