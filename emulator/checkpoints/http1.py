@@ -45,9 +45,8 @@ class Http1Pool:
                  read_timeout: float) -> None:
         self.host = host
         self.port = port
-        self._host_header = host if port == 80 else f"{host}:{port}"
-        if ":" in host and port != 80:  # IPv6 literal
-            self._host_header = f"[{host}]:{port}"
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal goes in brackets
+        self.host_header = name if port == 80 else f"{name}:{port}"
         self._size = max(1, size)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -115,7 +114,7 @@ class Http1Pool:
         sock, reader = conn
         reusable = False
         try:
-            lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host_header}"]
+            lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host_header}"]
             lines += [f"{k}: {v}" for k, v in headers.items()]
             if not any(k.lower() == "content-length" for k in headers):
                 if isinstance(body, bytes | bytearray):

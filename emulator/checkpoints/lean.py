@@ -18,6 +18,9 @@ SHA-256 (which the mirror computes anyway), so the server checks the bytes it st
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Callable
@@ -25,8 +28,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
-from botocore.auth import UNSIGNED_PAYLOAD, S3SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.auth import UNSIGNED_PAYLOAD
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
@@ -42,15 +44,64 @@ def is_loopback_url(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-class _SignedSha256(S3SigV4Auth):
-    """SigV4 with the payload hash given instead of computed again."""
+class _SigV4:
+    """AWS Signature Version 4 for S3 header-signed requests, as botocore's S3SigV4Auth signs
+    them (tests compare the two), with the day's signing key kept instead of derived anew for
+    every request. Credentials are read (frozen) per request, so refreshed ones are used."""
 
-    def __init__(self, credentials: Any, region: str, payload_sha256: str) -> None:
-        super().__init__(credentials, "s3", region)
-        self._payload_sha256 = payload_sha256
+    def __init__(self, credentials: Any, region: str, host: str) -> None:
+        self._credentials = credentials
+        self._region = region
+        self._host = host
+        self._key: tuple[str, str, bytes] | None = None  # (secret, day, key)
+        self._lock = threading.Lock()
 
-    def payload(self, request: Any) -> str:
-        return self._payload_sha256
+    def _signing_key(self, secret: str, day: str) -> bytes:
+        with self._lock:
+            if self._key is None or self._key[:2] != (secret, day):
+                key = _hmac(f"AWS4{secret}".encode(), day)
+                for part in (self._region, "s3", "aws4_request"):
+                    key = _hmac(key, part)
+                self._key = (secret, day, key)
+            return self._key[2]
+
+    def headers(self, method: str, path: str, query: str, payload_sha256: str,
+                extra: dict[str, str] | None = None,
+                now: datetime.datetime | None = None) -> dict[str, str]:
+        """The headers to send (``extra`` included, Host excluded: the client sets it)."""
+        creds = self._credentials.get_frozen_credentials()
+        stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+        day = stamp[:8]
+        headers = dict(extra or {})
+        headers["X-Amz-Date"] = stamp
+        headers["X-Amz-Content-SHA256"] = payload_sha256
+        if creds.token:
+            headers["X-Amz-Security-Token"] = creds.token
+        signed = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
+        signed["host"] = self._host
+        names = sorted(signed)
+        canonical = "\n".join([
+            method, path, query,
+            "".join(f"{n}:{signed[n]}\n" for n in names),
+            ";".join(names),
+            payload_sha256,
+        ])
+        scope = f"{day}/{self._region}/s3/aws4_request"
+        to_sign = "\n".join([
+            "AWS4-HMAC-SHA256", stamp, scope,
+            hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        ])
+        signature = hmac.new(self._signing_key(creds.secret_key, day), to_sign.encode("utf-8"),
+                             hashlib.sha256).hexdigest()
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        )
+        return headers
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
 class LeanS3:
@@ -67,6 +118,7 @@ class LeanS3:
         self._credentials = credentials
         self._pool = Http1Pool(parts.hostname, parts.port or 80, size=pool_size,
                                connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self._signer = _SigV4(credentials, region, self._pool.host_header)
         self._profile_lock = threading.Lock()
         self._whole_object: bool | None = None
 
@@ -124,10 +176,8 @@ class LeanS3:
 
     def _signed_headers(self, method: str, path: str, payload_sha256: str,
                         extra: dict[str, str] | None = None) -> dict[str, str]:
-        request = AWSRequest(method=method, url=self._base + path, headers=extra or {})
-        frozen = self._credentials.get_frozen_credentials()
-        _SignedSha256(frozen, self._region, payload_sha256).add_auth(request)
-        return {k: str(v) for k, v in request.headers.items()}
+        path, _, query = path.partition("?")
+        return self._signer.headers(method, path, query, payload_sha256, extra)
 
     def list_objects(self, bucket: str, prefix: str, *,
                      page_size: int | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import sys
@@ -9,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.auth
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from emulator.checkpoints.lean import LeanS3, _client_error, is_loopback_url
+from emulator.checkpoints.lean import LeanS3, _client_error, _SigV4, is_loopback_url
 from emulator.checkpoints.retry import is_permanent
 from emulator.checkpoints.transfer import HashingReader
 from emulator.errors import CheckpointError
@@ -164,6 +169,44 @@ def test_lean_requests_are_signed_like_botocore_signs_them():
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=a/")
     assert "/us-east-1/s3/aws4_request" in headers["Authorization"]
     assert headers["X-Amz-Content-SHA256"] == "ab" * 32
+
+
+class _BotocoreSigned(S3SigV4Auth):
+    def __init__(self, credentials: Any, payload: str) -> None:
+        super().__init__(credentials, "s3", "eu-west-3")
+        self._payload = payload
+
+    def payload(self, request: Any) -> str:
+        return self._payload
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "extra"),
+    [
+        ("GET", "/bucket/dir/a%20b%2Bc.pt", "e3" * 32, {"Range": "bytes=0-99"}),
+        ("PUT", "/bucket/k", "ab" * 32, {"Content-Length": "3"}),
+        ("PUT", "/bucket/big", "UNSIGNED-PAYLOAD", {"Content-Length": "1073741824"}),
+        ("HEAD", "/bucket", "e3" * 32, {}),
+        ("GET", "/bucket?continuation-token=a%2Fb%3D&encoding-type=url&list-type=2"
+                "&prefix=ck%20pt%2F", "e3" * 32, {}),
+    ],
+)
+def test_sigv4_matches_botocore(monkeypatch: pytest.MonkeyPatch, token: str | None, method: str,
+                                path: str, payload: str, extra: dict[str, str]):
+    when = datetime.datetime(2026, 11, 27, 8, 30, 15)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: when)
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    request = AWSRequest(method=method, url=f"http://127.0.0.1:4590{path}", headers=dict(extra))
+    _BotocoreSigned(creds.get_frozen_credentials(), payload).add_auth(request)
+
+    bare, _, query = path.partition("?")
+    ours = _SigV4(creds, "eu-west-3", "127.0.0.1:4590").headers(
+        method, bare, query, payload, dict(extra), now=when)
+
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours["X-Amz-Date"] == request.headers["X-Amz-Date"]
+    assert ours.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
 
 
 AWKWARD = ["a b.pt", "plus+sign.pt", "pct%41.pt", "ünï/cödé.pt", "t~ilde=eq&amp.pt", "q?x.pt",
