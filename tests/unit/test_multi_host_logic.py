@@ -312,3 +312,25 @@ def test_exhausted_address_pools_are_a_clear_error() -> None:
     for pinned in (False, True):
         with pytest.raises(EmulatorError, match="docker network prune"):
             _engine(Exhausted([])).create_network("n", {}, pinned=pinned)
+
+
+def test_sharding_edge_cases_one_object_and_a_manifest(client: Any, tmp_path: Path) -> None:
+    import json
+
+    from emulator.storage.artifacts import download_manifest
+
+    client.create_bucket(Bucket="edge")
+    client.put_object(Bucket="edge", Key="one/train.csv", Body=b"x")
+    # More hosts than objects (a prefix naming one object): one host has it, the others none.
+    counts = [download_prefix(client, "s3://edge/one/train.csv", tmp_path / f"p{i}", (i, 3))
+              for i in range(3)]
+    assert counts == [1, 0, 0] and (tmp_path / "p0" / "train.csv").read_bytes() == b"x"
+    for name in ("a", "b", "c"):
+        client.put_object(Bucket="edge", Key=f"m/{name}", Body=name.encode())
+    client.put_object(Bucket="edge", Key="manifest", Body=json.dumps(
+        [{"prefix": "s3://edge/m/"}, "c", "a", "b"]).encode())
+    got = []
+    for i in range(2):
+        download_manifest(client, "s3://edge/manifest", tmp_path / f"m{i}", (i, 2))
+        got.append(sorted(p.name for p in (tmp_path / f"m{i}").iterdir()))
+    assert got == [["a", "c"], ["b"]]
