@@ -51,6 +51,7 @@ class Row:
     ok: bool = True
     note: str = ""
     runs: list[float] = field(default_factory=list)
+    server_cpu: float | None = None
 
     @property
     def rate(self) -> str:
@@ -70,10 +71,12 @@ class Results:
         return BUDGET_S - (time.monotonic() - self.started)
 
     def add(self, scenario: str, server: str, tool: str, m: Measure, size: int,
-            runs: list[float] | None = None) -> Measure:
+            runs: list[float] | None = None, server_cpu: float | None = None) -> Measure:
         self.rows.append(Row(scenario, server, tool, m.seconds if m.ok else None, size, m.ok,
-                             "" if m.ok else m.detail[:120], runs or []))
+                             "" if m.ok else m.detail[:120], runs or [], server_cpu))
         status = f"{m.seconds:7.2f} s" if m.ok else f"FAILED {m.detail[:200]}"
+        if server_cpu is not None:
+            status += f"  server CPU {server_cpu:.2f} s"
         if runs and len(runs) > 1:
             status += f"  (median of {', '.join(f'{x:.2f}' for x in runs)})"
         print(f"  {scenario:<28} {server:<20} {tool:<14} {status}", flush=True)
@@ -123,28 +126,34 @@ def _make_bucket(srv: Server) -> None:
 Tool = Callable[[int], Measure]  # one timed run; the argument is the repetition number
 
 
-def _median(res: Results, scenario: str, server: str, size: int, tools: dict[str, Tool],
+def _median(res: Results, srv: Server, scenario: str, size: int, tools: dict[str, Tool],
             reps: int = REPEAT) -> None:
     """Run every tool ``reps`` times, interleaved, the order rotated each round (no tool always
     runs right after another's writes); dirty pages are flushed before each run (outside the
-    timing). Each tool's row is its median run; a tool that fails is not run again."""
+    timing). Each tool's row is its median run; a tool that fails is not run again. The
+    server's CPU time during each run is recorded too (median per tool): when it is about the
+    same for every client and near the elapsed time, the server is what bounds them all."""
     names = list(tools)
     runs: dict[str, list[Measure]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
             if runs[name] and not runs[name][-1].ok:
                 continue
             os.sync()
+            before = srv.cpu_seconds()
             runs[name].append(tools[name](rep))
+            cpu[name].append(srv.cpu_seconds() - before)
     for name in names:
         done = runs[name]
         good = [m for m in done if m.ok]
         if len(good) == len(done):
             seconds = [m.seconds for m in good]
             median = Measure(statistics.median(seconds), True, "", good[-1].extra)
-            res.add(scenario, server, name, median, size, [round(x, 2) for x in seconds])
+            res.add(scenario, srv.name, name, median, size, [round(x, 2) for x in seconds],
+                    statistics.median(cpu[name]))
         else:
-            res.add(scenario, server, name, done[-1], size)
+            res.add(scenario, srv.name, name, done[-1], size)
 
 
 def _s3_rm(url: str, prefix: str) -> None:
@@ -159,7 +168,7 @@ def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor:
     if floor:
         res.add("1 file upload", name, "cp (floor)", cp_floor(big, tmp / "floor.bin"), BIG)
         (tmp / "floor.bin").unlink()
-    _median(res, "1 file upload", name, BIG, {
+    _median(res, srv, "1 file upload", BIG, {
         "aws s3": lambda r: aws(url, "cp", str(big), f"s3://bench/aws/r{r}/big.bin"),
         "s5cmd": lambda r: s5cmd(url, "cp", str(big), f"s3://bench/s5/r{r}/big.bin"),
         "smemu": lambda r: ours("upload", str(big), f"s3://bench/smemu-big/r{r}", url),
@@ -169,7 +178,7 @@ def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor:
     if floor:
         res.add("many files upload", name, "cp (floor)", cp_floor(many, tmp / "floor"), total)
         shutil.rmtree(tmp / "floor")
-    _median(res, "many files upload", name, total, {
+    _median(res, srv, "many files upload", total, {
         "aws s3": lambda r: aws(url, "sync", str(many), f"s3://bench/aws/r{r}/many"),
         "s5cmd": lambda r: s5cmd(url, "sync", f"{many}/", f"s3://bench/s5/r{r}/many/"),
         "smemu": lambda r: ours("upload", str(many), f"s3://bench/smemu-many/r{r}", url),
@@ -187,11 +196,11 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
     # aws s3 takes minutes for one 1 GiB object from moto (its parallel ranged GETs each cost
     # moto the whole object): measured once there.
     slow = 1 if "moto" in name else REPEAT
-    _median(res, "1 file restore", name, BIG, {
+    _median(res, srv, "1 file restore", BIG, {
         "aws s3": lambda r: aws(url, "cp", f"s3://bench/aws/{last}/big.bin",
                                 str(fresh(down) / "big.bin")),
     }, reps=slow)
-    _median(res, "1 file restore", name, BIG, {
+    _median(res, srv, "1 file restore", BIG, {
         "s5cmd": lambda r: s5cmd(url, "cp", f"s3://bench/s5/{last}/big.bin",
                                  str(fresh(down) / "big.bin")),
         # Our restore brings down the whole prefix: the big file alone lives under it.
@@ -200,7 +209,7 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
     })
     res.ratio("1 file restore", name)
     total = MANY * SMALL
-    _median(res, "many files restore", name, total, {
+    _median(res, srv, "many files restore", total, {
         "aws s3": lambda r: aws(url, "sync", f"s3://bench/aws/{last}/many", str(fresh(down))),
         "s5cmd": lambda r: s5cmd(url, "cp", f"s3://bench/s5/{last}/many/*", f"{fresh(down)}/"),
         "smemu": lambda r: ours("restore", f"s3://bench/smemu-many/{last}", str(fresh(down)),
@@ -330,8 +339,8 @@ def machine() -> str:
 
 
 def render(res: Results) -> str:
-    lines = ["| scenario | S3 server | tool | seconds (median) | throughput | runs (s) |",
-             "|---|---|---|---:|---:|---|"]
+    lines = ["| scenario | S3 server | tool | seconds (median) | throughput | runs (s) "
+             "| server CPU (s) |", "|---|---|---|---:|---:|---|---:|"]
     for r in res.rows:
         if not r.ok or r.seconds is None:
             seconds = "failed"
@@ -341,7 +350,9 @@ def render(res: Results) -> str:
             seconds = f"{r.seconds:.2f}"
         rate = "-" if "latency" in r.scenario else r.rate
         runs = ", ".join(f"{x:.2f}" for x in r.runs) if len(r.runs) > 1 else ""
-        lines.append(f"| {r.scenario} | {r.server} | {r.tool} | {seconds} | {rate} | {runs} |")
+        cpu = "" if r.server_cpu is None else f"{r.server_cpu:.2f}"
+        lines.append(f"| {r.scenario} | {r.server} | {r.tool} | {seconds} | {rate} | {runs} "
+                     f"| {cpu} |")
     return "\n".join(lines)
 
 

@@ -99,6 +99,19 @@ class Server:
         except psutil.Error:
             return 0
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its children used so far."""
+        assert self.process is not None
+        try:
+            proc = psutil.Process(self.process.pid)
+            total = 0.0
+            for p in (proc, *proc.children(recursive=True)):
+                t = p.cpu_times()
+                total += t.user + t.system
+            return total
+        except psutil.Error:
+            return 0.0
+
     def start_sampling(self, every: float = 0.05) -> None:
         """Track the peak of ``rss()`` in the background until ``stop_sampling``."""
         self.stop_sampling()
