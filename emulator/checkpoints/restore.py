@@ -111,6 +111,8 @@ def is_loopback(client: Any) -> bool:
 
 
 _temp_names = itertools.count()
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _write_streamed(target: Path, feed: Callable[[Callable[[bytes], None]], object],
@@ -120,14 +122,20 @@ def _write_streamed(target: Path, feed: Callable[[Callable[[bytes], None]], obje
     temp = target.with_name(f".{target.name}.smemu-{os.getpid()}-{next(_temp_names)}")
     digest = hashlib.sha256()
     try:
-        with temp.open("xb") as fh:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW,
+                     0o666)
+        try:
 
             def sink(chunk: bytes) -> None:
-                fh.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
                 digest.update(chunk)
                 on_bytes(len(chunk))
 
             feed(sink)
+        finally:
+            os.close(fd)
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
