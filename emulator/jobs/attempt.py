@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
+KILLED_EXIT_CODE = 128 + signal.SIGKILL  # what Docker reports for a SIGKILLed container
 
 
 class Reason:
@@ -308,11 +309,12 @@ class AttemptRun:
 
     @staticmethod
     def _settle_kills(killed: list[HostRun]) -> None:
-        """Wait for the SIGKILLed hosts; one that exited 0 had finished by itself just before
-        the kill arrived (a killed process cannot exit 0): it was not killed."""
+        """Wait for the SIGKILLed hosts; one whose exit code is not 137 (128 + SIGKILL) had
+        ended by itself just before the kill arrived (a host failing at the same moment as
+        another, or finishing): it was not killed."""
         for host in killed:
             host.exited.wait(30)
-            if host.exit_code == 0:
+            if host.exit_code not in (KILLED_EXIT_CODE, None):
                 host.view.sigkilled = False
 
     # -- observations from other threads ------------------------------------------

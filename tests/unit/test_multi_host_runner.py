@@ -281,3 +281,38 @@ def test_a_host_that_exited_0_as_the_kill_came_is_not_reported_killed(
     hosts = {h["Host"]: h for h in attempt["Hosts"]}
     assert hosts["algo-1"]["ExitCode"] == 0 and not hosts["algo-1"]["SigKilled"]
     assert not attempt["SigKilled"]
+
+
+def test_max_runtime_with_one_host_done_ends_the_other_and_uploads_the_model(
+        moto: MotoS3, tmp_path: Path) -> None:
+    def model_file(dirs: Any) -> None:
+        (dirs.model / "algo-1.txt").write_text("done")
+
+    job, engine, _ = run_job(moto, tmp_path, {
+        "algo-1": Script(exit_after=0.2, before_exit=model_file), "algo-2": Script()},
+        grace=30, max_runtime=2)
+    assert job.status == contract.JobStatus.STOPPED
+    assert job.secondary_status == contract.SecondaryStatus.MAX_RUNTIME_EXCEEDED
+    one, two = engine.handles
+    assert one.signals == [] and signal.SIGKILL in two.signals
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    assert attempt["TrainingSeconds"] < 4  # the grace was capped at the runtime left
+    hosts = {h["Host"]: h for h in attempt["Hosts"]}
+    assert not hosts["algo-1"]["SigKilled"] and hosts["algo-2"]["SigKilled"]
+    body = moto.client().get_object(
+        Bucket=BUCKET, Key=f"out/{job.name}/output/model.tar.gz")["Body"].read()
+    assert len(body) > 0
+
+
+def test_hosts_failing_at_once_give_one_hosts_exit_code_and_reason(
+        moto: MotoS3, tmp_path: Path) -> None:
+    job, _, _ = run_job(moto, tmp_path, {
+        "algo-1": Script(exit_after=0.3, code=4, before_exit=write_failure("one")),
+        "algo-2": Script(exit_after=0.3, code=5, before_exit=write_failure("two"))})
+    assert job.status == contract.JobStatus.FAILED
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    assert (attempt["ExitCode"], job.failure_reason) in (
+        (4, "AlgorithmError: one"), (5, "AlgorithmError: two"))
+    # The other host failed by itself or was killed first: its row says which, truthfully.
+    for host in attempt["Hosts"]:
+        assert host["SigKilled"] == (host["ExitCode"] == 137), host
