@@ -5,8 +5,8 @@ Measured on 2 cores against ``rclone serve s3`` (see bench/results.md): one ``ge
 the GIL, most of it botocore's per-request machinery (event hooks, serializers, response
 parsing with dateutil, ...). With thousands of small checkpoint files and the S3 server on the
 same two cores, that CPU *is* the transfer time. The same request SigV4-signed here (equal
-to botocore's signature, see the tests) and sent over a minimal keep-alive HTTP/1.1 client (http1.py) costs ~0.4 ms,
-most of it moving the 256 KiB.
+to botocore's signature, see the tests) and sent over a minimal keep-alive HTTP/1.1 client
+(http1.py) costs ~0.4 ms, most of it moving the 256 KiB.
 
 Used only for what it can do exactly as botocore would: single-request GetObject (whole or a
 range), PutObject, HeadBucket and ListObjectsV2, path-style, to an ``http://`` endpoint on a
