@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import boto3
@@ -15,7 +16,9 @@ def test_tail_reads_more_streams_than_one_describe_page(s3: MotoS3) -> None:
     # 16 hosts x 4 attempts = 64 streams: more than describe_log_streams returns at once (50).
     logs = boto3.client("logs", endpoint_url=s3.endpoint, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
-    logs.create_log_group(logGroupName=LOG_GROUP)
+    # The moto backend is per process: another test module may have made the group already.
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=LOG_GROUP)
     names = [f"tailjob/algo-{h}-{1700000000 + a}" for a in range(4) for h in range(1, 17)]
     now = int(time.time() * 1000)
     for name in names:
