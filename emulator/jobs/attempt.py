@@ -163,8 +163,9 @@ class AttemptRun:
         """Stop the mirrors (flushing unless "lose"), prove S3, settle the attempt's ending."""
         for host in self.hosts:
             activity: Activity | None = host.recorder.stop() if host.recorder else None
-            if activity is not None and self.killed_at is not None:
+            if activity is not None and self.killed_at is not None and host.view.sigkilled:
                 # SIGKILLed writers cannot close their files: the kernel does, after the kill.
+                # (A host that ended by itself as the kill came closed its own files.)
                 host.torn |= {p for p, at in activity.last_closed.items()
                               if at >= self.killed_at}
             host.activity = activity

@@ -316,3 +316,20 @@ def test_hosts_failing_at_once_give_one_hosts_exit_code_and_reason(
     # The other host failed by itself or was killed first: its row says which, truthfully.
     for host in attempt["Hosts"]:
         assert host["SigKilled"] == (host["ExitCode"] == 137), host
+
+
+def test_files_of_a_host_that_ended_by_itself_are_not_called_torn(
+        moto: MotoS3, tmp_path: Path) -> None:
+    def final_checkpoint(dirs: Any) -> None:
+        (dirs.checkpoints / "algo-2.ckpt").write_text("final")  # closed as it exits
+
+    job, _, _ = run_job(moto, tmp_path, {
+        "algo-1": Script(exit_after=0.5, code=3),
+        # Ends by itself (exit 2) in the instant the fail-fast kill comes.
+        "algo-2": Script(code=2, exits_as_killed=2, before_exit=final_checkpoint)},
+        checkpoints=True)
+    assert job.status == contract.JobStatus.FAILED
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    two = {h["Host"]: h for h in attempt["Hosts"]}["algo-2"]
+    assert two["ExitCode"] == 2 and not two["SigKilled"]
+    assert two["TornFiles"] == [] and attempt["TornFiles"] == [], attempt["Flags"]
