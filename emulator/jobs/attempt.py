@@ -118,7 +118,9 @@ class AttemptRun:
                 self._kill_survivors()
             for host in self.hosts:
                 assert host.handle is not None
-                code = host.handle.wait(timeout=30)
+                code: int | None = None
+                with contextlib.suppress(Exception):  # a container removed from outside
+                    code = host.handle.wait(timeout=30)
                 host.exit_code = code if host.exit_code is None else host.exit_code
                 if host.pump:
                     host.pump.join(timeout=10)
@@ -333,7 +335,7 @@ class AttemptRun:
             log.warning("log stream of %s ended: %s", handle.name, err)
         finally:
             with contextlib.suppress(Exception):
-                host.exit_code = handle.wait(timeout=None)
+                host.exit_code = self._exit_code(handle)
             with self._exit_lock:
                 host.exited.set()
                 if host.failed and self._first_failure is None:
@@ -341,6 +343,16 @@ class AttemptRun:
                 if host.failed or all(h.exited.is_set() for h in self.hosts):
                     self.exited.set()
             self.runner.wake.set()
+
+    @staticmethod
+    def _exit_code(handle: ContainerHandle) -> int | None:
+        """Wait for the container's end (its log stream may end before it does, when the
+        engine drops it); None only when it is gone without an exit code."""
+        while True:
+            code = handle.wait(timeout=None)
+            if code is not None or not handle.is_running():
+                return code
+            time.sleep(POLL_SECONDS)
 
     def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
         tag = None if host.view is self.attempt else host.host

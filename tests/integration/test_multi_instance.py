@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -229,3 +230,28 @@ def test_a_host_that_cannot_start_fails_the_job_and_removes_the_started_ones(
     label = {"label": f"smemu.job={job_name}"}
     assert docker_client.containers.list(all=True, filters=label) == []
     assert docker_client.networks.list(filters=label) == []
+
+
+def test_a_host_removed_from_outside_fails_the_job(
+        endpoint: EndpointProcess, cluster_image: str, sagemaker: Any, s3: Any, bucket: str,
+        job_name: str, docker_client: Any) -> None:
+    _put_channels(s3, bucket)
+    sagemaker.create_training_job(**_cluster_request(job_name, bucket, cluster_image, 2,
+                                                     env={"STEPS": "40"}, spot=False))
+    name = f"smemu-{endpoint.server_id}-{job_name}-1-algo-2"
+    deadline = time.monotonic() + 60
+    while not docker_client.containers.list(filters={"name": name}):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    docker_client.containers.get(name).remove(force=True)  # `docker rm -f`, a cleanup
+    job = wait_for_job(sagemaker, job_name, timeout=60)
+    assert job["TrainingJobStatus"] == "Failed"
+    # Killed, then removed: the exit code (137) when smemu saw it, else none at all; never
+    # an emulator error.
+    assert job["FailureReason"] in (
+        "AlgorithmError: Algorithm exited with a non-zero exit code 137",
+        "InternalServerError: the training container of algo-2 ended without an exit code "
+        "(removed from outside smemu?)"), job["FailureReason"]
+    assert docker_client.containers.list(all=True, filters={
+        "label": f"smemu.job={job_name}"}) == []

@@ -38,6 +38,7 @@ class Script:
     before_exit: Any = None  # called with the host's HostDirs just before it exits
     start_error: bool = False  # the engine cannot start it
     exits_as_killed: int = 137  # its exit code when a SIGKILL arrives (0: it won the race)
+    hiccup: bool = False  # its log stream and first wait fail while it still runs
 
 
 class FakeHandle:
@@ -66,9 +67,14 @@ class FakeHandle:
 
     def log_lines(self) -> Iterator[str]:
         yield f"{self.spec.host}: hello"
+        if self.script.hiccup:
+            raise ConnectionError("the engine dropped the log stream")
         self.done.wait()
 
     def wait(self, timeout: float | None = None) -> int | None:
+        if self.script.hiccup and not self.done.is_set():
+            self.script = Script(**{**vars(self.script), "hiccup": False})
+            return None  # what ContainerHandle.wait answers when the call fails mid-run
         self.done.wait(timeout)
         return self.code
 
@@ -333,3 +339,13 @@ def test_files_of_a_host_that_ended_by_itself_are_not_called_torn(
     two = {h["Host"]: h for h in attempt["Hosts"]}["algo-2"]
     assert two["ExitCode"] == 2 and not two["SigKilled"]
     assert two["TornFiles"] == [] and attempt["TornFiles"] == [], attempt["Flags"]
+
+
+def test_a_dropped_log_stream_does_not_end_a_host_that_still_runs(
+        moto: MotoS3, tmp_path: Path) -> None:
+    job, _, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=0.3),
+                                         "algo-2": Script(exit_after=1.0, hiccup=True)})
+    assert job.status == contract.JobStatus.COMPLETED, job.failure_reason
+    (attempt,) = [a.to_dict() for a in job.attempts]
+    assert [h["ExitCode"] for h in attempt["Hosts"]] == [0, 0]
+    assert attempt["TrainingSeconds"] >= 0.9  # it waited for algo-2's real end
