@@ -120,14 +120,21 @@ def interrupt_job(job_name: str, endpoint_url: str | None) -> None:
 def logs(job_name: str, endpoint_url: str | None, follow: bool) -> None:
     """Print the container output of a job (CloudWatch Logs on the endpoint)."""
     sagemaker, logs_client, _ = clients(ensure_endpoint(endpoint_url, start=False))
-    sagemaker.describe_training_job(TrainingJobName=job_name)  # a clear error if unknown
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)  # clear error if unknown
     tail = LogTail(logs_client, job_name)
+    several_hosts = (job.get("ResourceConfig") or {}).get("InstanceCount", 1) > 1
+
+    def show(stream: str, message: str, _at: float) -> None:
+        # Streams are <job>/algo-<n>-<epoch>: name the host when there are several.
+        host = stream.split("/", 1)[-1].rsplit("-", 1)[0]
+        click.echo(f"[{host}] {message}" if several_hosts else message)
+
     while True:
-        tail.poll(lambda _stream, message, _at: click.echo(message))
+        tail.poll(show)
         if not follow:
             return
         status = sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"]
         if status in ("Completed", "Failed", "Stopped"):
-            tail.poll(lambda _stream, message, _at: click.echo(message))
+            tail.poll(show)
             return
         time.sleep(0.5)
