@@ -26,24 +26,37 @@ def channel_shard(source: dict[str, Any], host_index: int, host_count: int) -> S
     return None
 
 
-def download_channels(client: Any, request: dict[str, Any], dirs: HostDirs,
-                      host_index: int = 0, host_count: int = 1,
+def download_channels(client: Any, request: dict[str, Any], hosts: list[HostDirs],
                       cancelled: Cancelled | None = None) -> None:
-    """Fill /opt/ml/input/data/<channel> of host `host_index` (from 0) of `host_count`;
-    `cancelled` (a stop) cuts it short between objects."""
+    """Fill /opt/ml/input/data/<channel> of every host; `cancelled` (a stop) cuts it short
+    between objects. A replicated channel comes from S3 once and is copied to the other
+    hosts; a sharded one is downloaded per host, each its own shard."""
     for channel in request.get("InputDataConfig") or []:
-        if cancelled and cancelled():
-            return
         source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
-        uri = str(source.get("S3Uri", ""))
-        target = dirs.data / channel["ChannelName"]
-        shard = channel_shard(source, host_index, host_count)
-        if uri.startswith("file://"):  # emulator extension: a local directory
-            copy_local(Path(uri[len("file://"):]), target, shard)
-        elif uri and source.get("S3DataType") == "ManifestFile":
-            download_manifest(client, uri, target, shard, cancelled)
-        elif uri:
-            download_prefix(client, uri, target, shard, cancelled)
+        name = channel["ChannelName"]
+        if channel_shard(source, 0, len(hosts)) is None:
+            _fill(client, source, hosts[0].data / name, None, cancelled)
+            for dirs in hosts[1:]:
+                if cancelled and cancelled():
+                    return
+                shutil.copytree(hosts[0].data / name, dirs.data / name, dirs_exist_ok=True)
+            continue
+        for index, dirs in enumerate(hosts):
+            _fill(client, source, dirs.data / name, channel_shard(source, index, len(hosts)),
+                  cancelled)
+
+
+def _fill(client: Any, source: dict[str, Any], target: Path, shard: Shard | None,
+          cancelled: Cancelled | None) -> None:
+    if cancelled and cancelled():
+        return
+    uri = str(source.get("S3Uri", ""))
+    if uri.startswith("file://"):  # emulator extension: a local directory
+        copy_local(Path(uri[len("file://"):]), target, shard)
+    elif uri and source.get("S3DataType") == "ManifestFile":
+        download_manifest(client, uri, target, shard, cancelled)
+    elif uri:
+        download_prefix(client, uri, target, shard, cancelled)
 
 
 def copy_local(source: Path, target: Path, shard: Shard | None) -> None:

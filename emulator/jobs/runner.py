@@ -172,9 +172,9 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, self.job.request, host, self.hosts)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            for index, (_, dirs) in enumerate(hosts):
-                download_channels(self.ctx.s3.client(), self.job.request, dirs, index,
-                                  len(hosts), cancelled=lambda: self.job.stop_requested)
+            download_channels(self.ctx.s3.client(), self.job.request,
+                              [dirs for _, dirs in hosts],
+                              cancelled=lambda: self.job.stop_requested)
             if self._stop_before_launch():
                 return
             if armed and armed.at_start:
