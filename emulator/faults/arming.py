@@ -7,6 +7,7 @@ lines); this module only decides. Pure: no threads, no clock of its own.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 
 from emulator.faults.plan import InterruptionPlan, Trigger
@@ -55,6 +56,8 @@ class ArmedTrigger:
     writes: int = 0
 
     def __post_init__(self) -> None:
+        # Counted from every host's mirror and recorder threads at once.
+        self._count_lock = threading.Lock()
         self._regex = re.compile(self.trigger.pattern) if self.trigger.kind == "log" else None
         self.random_delay = self.trigger.random_delay(self.index) \
             if self.trigger.kind == "random" else 0.0
@@ -74,11 +77,13 @@ class ArmedTrigger:
         return False
 
     def on_upload(self) -> bool:
-        self.uploads += 1
+        with self._count_lock:
+            self.uploads += 1
         return self.trigger.kind == "checkpoint" and self.uploads >= self.trigger.count
 
     def on_write_started(self) -> bool:
-        self.writes += 1
+        with self._count_lock:
+            self.writes += 1
         return self.trigger.kind == "checkpoint-write" and self.writes >= self.trigger.count
 
     def on_log(self, line: str) -> bool:
