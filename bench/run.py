@@ -270,8 +270,10 @@ def run(tmp: Path) -> Results:
             res.facts.append(
                 f"embedded S3 (smemu serve, moto) RSS: {base / MiB:.0f} MiB empty, "
                 f"{stored / MiB:.0f} MiB holding {stored_gib:.2f} GiB "
-                f"({(stored - base) / MiB / stored_gib:.0f} MiB per GiB stored: objects under "
-                f"~5 MiB stay in memory, larger ones spill to temp files); peak "
+                f"({(stored - base) / MiB / stored_gib:.0f} MiB per GiB stored, an upper bound: "
+                f"the earlier repetitions' objects were deleted, and moto keeps the memory they "
+                f"freed; objects under ~5 MiB stay in memory, larger ones spill to temp files); "
+                f"peak "
                 f"{peak_up / MiB:.0f} MiB during uploads, {peak_down / MiB:.0f} MiB during "
                 "downloads (moto assembles a multipart object and serves a GET in memory)")
             _latency(res, srv)

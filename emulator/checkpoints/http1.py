@@ -17,7 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from io import BufferedReader
+from typing import Any, cast
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _ATTEMPTS = 4
@@ -35,7 +36,7 @@ class ConnectionDropped(ConnectionError):
 class Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
-    body: bytes = b""
+    body: bytes | bytearray = b""
 
 
 class Http1Pool:
@@ -50,13 +51,13 @@ class Http1Pool:
         self._size = max(1, size)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._idle: list[tuple[socket.socket, BinaryIO]] = []
+        self._idle: list[tuple[socket.socket, BufferedReader]] = []
         self._lock = threading.Lock()
         self._closed = False
 
     # -- connections ---------------------------------------------------------------------
 
-    def _take(self) -> tuple[socket.socket, BinaryIO]:
+    def _take(self) -> tuple[socket.socket, BufferedReader]:
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
@@ -68,9 +69,9 @@ class Http1Pool:
         sock = socket.create_connection((self.host, self.port), timeout=self._connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self._read_timeout)
-        return sock, cast(BinaryIO, sock.makefile("rb", buffering=256 * 1024))
+        return sock, cast(BufferedReader, sock.makefile("rb", buffering=256 * 1024))
 
-    def _give_back(self, conn: tuple[socket.socket, BinaryIO]) -> None:
+    def _give_back(self, conn: tuple[socket.socket, BufferedReader]) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < self._size:
                 self._idle.append(conn)
@@ -160,7 +161,7 @@ def _sink_started(exc: BaseException) -> bool:
     return isinstance(exc, _SinkStarted)
 
 
-def _read_head(reader: BinaryIO) -> tuple[int, dict[str, str], bool]:
+def _read_head(reader: BufferedReader) -> tuple[int, dict[str, str], bool]:
     while True:
         line = reader.readline(65537)
         if not line:
@@ -191,8 +192,8 @@ def _read_head(reader: BinaryIO) -> tuple[int, dict[str, str], bool]:
         return status, headers, keep_alive
 
 
-def _read_body(reader: BinaryIO, method: str, status: int, headers: dict[str, str],
-               sink: Callable[[bytes], None] | None) -> bytes:
+def _read_body(reader: BufferedReader, method: str, status: int, headers: dict[str, str],
+               sink: Callable[[bytes], None] | None) -> bytes | bytearray:
     if method == "HEAD" or status in (204, 304):
         return b""
     pieces: list[bytes] = []
@@ -209,6 +210,16 @@ def _read_body(reader: BinaryIO, method: str, status: int, headers: dict[str, st
     try:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             _read_chunked(reader, deliver)
+        elif "content-length" in headers and sink is None:
+            # Straight into one buffer: no per-piece bytes objects and no join afterwards.
+            body = bytearray(int(headers["content-length"]))
+            view, got = memoryview(body), 0
+            while got < len(body):
+                n = reader.readinto(view[got:])
+                if not n:
+                    raise ConnectionDropped(f"body ended {len(body) - got} bytes short")
+                got += n
+            return body
         elif "content-length" in headers:
             left = int(headers["content-length"])
             while left > 0:
@@ -227,7 +238,7 @@ def _read_body(reader: BinaryIO, method: str, status: int, headers: dict[str, st
     return b"".join(pieces)
 
 
-def _read_chunked(reader: BinaryIO, deliver: Callable[[bytes], None]) -> None:
+def _read_chunked(reader: BufferedReader, deliver: Callable[[bytes], None]) -> None:
     while True:
         line = reader.readline(65537)
         if not line:
@@ -261,7 +272,7 @@ def _still_open(sock: socket.socket) -> bool:
     return not _readable(sock)
 
 
-def _close(conn: tuple[socket.socket, BinaryIO]) -> None:
+def _close(conn: tuple[socket.socket, BufferedReader]) -> None:
     sock, reader = conn
     try:
         reader.close()

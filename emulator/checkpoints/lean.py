@@ -225,7 +225,8 @@ class LeanS3:
             raise _client_error(response.status, b"", "HeadObject")
         return response.headers
 
-    def get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[bytes, str]:
+    def get_range(self, bucket: str, key: str, start: int,
+                  length: int) -> tuple[bytes | bytearray, str]:
         """Bytes ``start`` to ``start + length`` of the object (exactly that many, or this
         raises) and the object's ETag."""
         path = self._path(bucket, key)
@@ -276,7 +277,7 @@ class LeanS3:
 _EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def _parse_listing(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
+def _parse_listing(body: bytes | bytearray) -> tuple[list[dict[str, Any]], str | None]:
     """One ListObjectsV2 page: its objects, and the continuation token if it is truncated."""
     root = ElementTree.fromstring(body)
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
@@ -298,7 +299,7 @@ def _parse_listing(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
     return objects, token
 
 
-def _client_error(status: int, body: bytes, operation: str) -> ClientError:
+def _client_error(status: int, body: bytes | bytearray, operation: str) -> ClientError:
     body = (body or b"")[:_ERROR_BODY_LIMIT]
     code_match = _CODE.search(body)
     message_match = _MESSAGE.search(body)

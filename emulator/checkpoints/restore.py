@@ -166,37 +166,55 @@ def _get_lean(lean: LeanS3, bucket: str, key: str, target: Path,
 
 def _get_ranged(lean: LeanS3, bucket: str, key: str, size: int, target: Path,
                 on_bytes: Callable[[int], None], cfg: TransferConfig) -> str:
-    """Parallel ranged GETs (``cfg``'s part size and concurrency), consumed in order: written
-    and hashed as the next part arrives while the following ones download. At most
-    ``max_concurrency`` parts are in memory. Every part must come from the same version of
-    the object (same ETag), else this raises and the caller starts over."""
+    """Parallel ranged GETs (``cfg``'s part size and concurrency), each written at its offset
+    by the thread that fetched it, while this thread hashes the parts in order as they
+    complete; all into a temp file renamed into place. At most ``max_concurrency + 2`` parts
+    are in memory. Every part must come from the same version of the object (same ETag), else
+    this raises and the caller starts over."""
     part = max(1, int(cfg.multipart_chunksize))
-    ahead = max(1, int(cfg.max_concurrency))
+    workers = max(1, int(cfg.max_concurrency))
+    window = workers + 2  # parts fetched ahead of the hashing
+    temp = target.with_name(f".{target.name}.smemu-{os.getpid()}-{next(_temp_names)}")
+    digest = hashlib.sha256()
     etags: set[str] = set()
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW, 0o666)
 
-    def feed(sink: Callable[[bytes], None]) -> None:
-        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="smemu-range") as pool:
-            pending: deque[Future[tuple[bytes, str]]] = deque()
-            starts = iter(range(0, size, part))
-            try:
-                for start in itertools.islice(starts, ahead):
-                    pending.append(pool.submit(lean.get_range, bucket, key, start,
-                                               min(part, size - start)))
-                while pending:
-                    data, etag = pending.popleft().result()
-                    etags.add(etag)
-                    if len(etags) > 1:
-                        raise CheckpointError(f"{key} changed while it was downloaded")
-                    following = next(starts, None)
-                    if following is not None:
-                        pending.append(pool.submit(lean.get_range, bucket, key, following,
-                                                   min(part, size - following)))
-                    sink(data)
-            finally:
-                for fut in pending:
-                    fut.cancel()
+    def fetch_part(start: int) -> tuple[bytes | bytearray, str]:
+        data, etag = lean.get_range(bucket, key, start, min(part, size - start))
+        view, offset = memoryview(data), start
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+        return data, etag
 
-    return _write_streamed(target, feed, on_bytes)
+    try:
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smemu-range") as pool:
+                pending: deque[Future[tuple[bytes | bytearray, str]]] = deque()
+                starts = iter(range(0, size, part))
+                try:
+                    for start in itertools.islice(starts, window):
+                        pending.append(pool.submit(fetch_part, start))
+                    while pending:
+                        data, etag = pending.popleft().result()
+                        etags.add(etag)
+                        if len(etags) > 1:
+                            raise CheckpointError(f"{key} changed while it was downloaded")
+                        following = next(starts, None)
+                        if following is not None:
+                            pending.append(pool.submit(fetch_part, following))
+                        digest.update(data)
+                        on_bytes(len(data))
+                finally:
+                    for fut in pending:
+                        fut.cancel()
+        finally:
+            os.close(fd)  # the pool is shut down: no write is still running
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
 
 
 def restore(
