@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -277,19 +278,7 @@ class AttemptRun:
                     return
                 running[0].exited.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             running = [h for h in running if not h.exited.is_set()]
-        for host in running:
-            if host.recorder:
-                host.torn = host.recorder.writing_now()
-        if self.lose:
-            for host in self.hosts:
-                if host.mirror:
-                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
-        self.killed_at = time.time()
-        for host in running:
-            assert host.handle is not None
-            host.handle.send_signal(signal.SIGKILL)
-            host.view.sigkilled = True
-        self._settle_kills(running)
+        self._sigkill(running, before_kill=self._stop_mirrors_if_lost)
         if self.hosts[0].view is not self.attempt:
             self.attempt.sigkilled = any(h.view.sigkilled for h in self.hosts)
 
@@ -297,18 +286,31 @@ class AttemptRun:
         """A host failed: SageMaker ends the job, so the other hosts go down with it (SIGKILLed,
         and reported so: what they were writing is torn)."""
         running = [h for h in self.hosts if not h.exited.is_set() and h.handle is not None]
+        if running:
+            self._sigkill(running)
+        for host in self.hosts:
+            host.exited.wait(30)
+
+    def _stop_mirrors_if_lost(self) -> None:
+        if self.lose:
+            for host in self.hosts:
+                if host.mirror:
+                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
+
+    def _sigkill(self, running: list[HostRun],
+                 before_kill: Callable[[], None] | None = None) -> None:
+        """SIGKILL `running` (what they were writing is torn) and settle who really died."""
         for host in running:
             if host.recorder:
                 host.torn = host.recorder.writing_now()
-        if running:
-            self.killed_at = time.time()
+        if before_kill:
+            before_kill()
+        self.killed_at = time.time()
         for host in running:
             assert host.handle is not None
             host.handle.send_signal(signal.SIGKILL)
             host.view.sigkilled = True
         self._settle_kills(running)
-        for host in self.hosts:
-            host.exited.wait(30)
 
     @staticmethod
     def _settle_kills(killed: list[HostRun]) -> None:
