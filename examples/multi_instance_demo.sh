@@ -10,15 +10,7 @@ SMEMU=${SMEMU:-.venv/bin/smemu}
 URL=${SMEMU_ENDPOINT_URL:-http://127.0.0.1:4590}
 STAMP=$(date +%Y%m%d-%H%M%S)
 
-started=no
-if ! "$SMEMU" status >/dev/null 2>&1; then
-    "$SMEMU" up
-    started=yes
-fi
-finish() {
-    if [ "$started" = yes ] && [ -z "${KEEP:-}" ]; then "$SMEMU" down --port "${URL##*:}" >/dev/null; fi
-}
-trap finish EXIT
+source examples/endpoint.sh
 
 run() {  # run JOB EXTRA_ARGS...
     local job=$1; shift

@@ -11,15 +11,7 @@ URL=${SMEMU_ENDPOINT_URL:-http://127.0.0.1:4590}
 JOB="smemu-demo-$(date +%Y%m%d-%H%M%S)"
 CKPT="s3://smemu-demo/checkpoints/$JOB"
 
-started=no
-if ! "$SMEMU" status >/dev/null 2>&1; then
-    "$SMEMU" up
-    started=yes
-fi
-finish() {
-    if [ "$started" = yes ] && [ -z "${KEEP:-}" ]; then "$SMEMU" down --port "${URL##*:}" >/dev/null; fi
-}
-trap finish EXIT
+source examples/endpoint.sh
 
 echo "== Running $JOB: 60 steps, a checkpoint every 5, interrupted after 4 s of training twice"
 status=0
