@@ -73,9 +73,11 @@ class AttemptRun:
         self.job = runner.job
         self.attempt = attempt
         self.armed = armed
-        single = len(hosts) == 1
-        self.hosts = [HostRun(host, dirs, attempt if single else
-                              Attempt(attempt.number, attempt.started_at, host=host))
+        # One host reports straight into the job's attempt; several each keep their own view,
+        # merged into it at the end.
+        self.several = len(hosts) > 1
+        self.hosts = [HostRun(host, dirs, Attempt(attempt.number, attempt.started_at, host=host)
+                              if self.several else attempt)
                       for host, dirs in hosts]
         self.exited = threading.Event()  # every host exited, or one failed
         self._first_failure: HostRun | None = None
@@ -153,7 +155,7 @@ class AttemptRun:
                 on_event=lambda event: self._on_mirror_event(host, event))
         stream = log_stream_name(self.job.name, host.host, time.time())
         host.view.log_stream = stream
-        if host.view is not self.attempt and host.host == "algo-1":
+        if self.several and host.host == "algo-1":
             self.attempt.log_stream = stream
         host.writer = CloudWatchLogWriter(ctx.logs.client("logs"), stream)
         host.writer.start()
@@ -192,14 +194,14 @@ class AttemptRun:
     def _analyse(self) -> None:
         for host in self.hosts:
             view = host.view
-            if view is not self.attempt:  # the job's times, this host's findings
+            if self.several:  # the job's times, this host's findings
                 for name in ("training_started_at", "training_ended_at", "interrupted_at",
                              "grace_period", "planned_seconds", "outcome", "interruption",
                              "ended_at", "restored"):
                     setattr(view, name, getattr(self.attempt, name))
                 view.exit_code = host.exit_code
             analyse(view, host.activity if self.uri else None, host.torn)
-        if len(self.hosts) > 1:
+        if self.several:
             merge_hosts(self.attempt, [h.view for h in self.hosts])
 
     def _verify(self) -> None:
@@ -209,7 +211,7 @@ class AttemptRun:
         client = self.runner.ctx.s3.client()
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
-            if len(self.hosts) == 1:
+            if not self.several:
                 differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
             else:
                 differences = verify_shared_prefix(
@@ -220,7 +222,7 @@ class AttemptRun:
         self.attempt.mirror_verified = not differences and not errors
         self.attempt.mirror_differences = (errors + differences)[:20]
         for host in self.hosts:
-            if host.view is not self.attempt:
+            if self.several:
                 host.view.mirror_verified = not host.mirror_errors and not differences
                 host.view.mirror_differences = (host.mirror_errors + differences)[:20]
 
@@ -279,7 +281,7 @@ class AttemptRun:
                 running[0].exited.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             running = [h for h in running if not h.exited.is_set()]
         self._sigkill(running, before_kill=self._stop_mirrors_if_lost)
-        if self.hosts[0].view is not self.attempt:
+        if self.several:
             self.attempt.sigkilled = any(h.view.sigkilled for h in self.hosts)
 
     def _kill_survivors(self) -> None:
@@ -357,17 +359,17 @@ class AttemptRun:
             time.sleep(POLL_SECONDS)
 
     def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
-        tag = None if host.view is self.attempt else host.host
+        tag = host.host if self.several else None
         if event.kind == "uploaded":
             upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag)
             host.view.uploaded.append(upload)
-            if host.view is not self.attempt:
+            if self.several:
                 self.attempt.uploaded.append(upload)
             if self.armed and self.armed.on_upload() and not self.exited.is_set():
                 self.fire(self.armed.trigger.spec)
         elif event.kind == "deleted":
             host.view.deleted.append(event.path)
-            if host.view is not self.attempt:
+            if self.several:
                 self.attempt.deleted.append(f"{host.host}:{event.path}")
 
     def _on_write_started(self, path: str, count: int) -> None:
