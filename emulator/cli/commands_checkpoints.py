@@ -13,7 +13,7 @@ import click
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from emulator.cli import clean_errors, cli
+from emulator.cli.group import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint, s3_client
 from emulator.cli.follow import emulator_report
 from emulator.errors import EmulatorError, EndpointUnavailable

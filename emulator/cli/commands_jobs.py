@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from emulator.cli import clean_errors, cli
+from emulator.cli.group import clean_errors, cli
 from emulator.cli.clients import clients, ensure_endpoint
 from emulator.cli.follow import LogTail, emulator_report, render_summary, transition_line
 from emulator.errors import EmulatorError

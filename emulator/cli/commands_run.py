@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from emulator.cli import clean_errors, cli
+from emulator.cli.group import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.request import RunOptions, build_request, parse_pairs

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from emulator import contract
-from emulator.cli import F, clean_errors, cli
+from emulator.cli.group import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
 from emulator.runtime import labels as L
