@@ -13,9 +13,9 @@ import click
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from emulator.cli.group import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint, s3_client
 from emulator.cli.follow import emulator_report
+from emulator.cli.group import clean_errors, cli
 from emulator.errors import EmulatorError, EndpointUnavailable
 from emulator.s3uri import S3Location, parse_s3_uri
 from emulator.storage.versions import (

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from emulator.cli.group import clean_errors, cli
 from emulator.cli.clients import clients, ensure_endpoint
 from emulator.cli.follow import LogTail, emulator_report, render_summary, transition_line
+from emulator.cli.group import clean_errors, cli
 from emulator.errors import EmulatorError
 
 endpoint_option = click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from emulator.cli.group import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
+from emulator.cli.group import clean_errors, cli
 from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
