@@ -11,23 +11,27 @@ import contextlib
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
+from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
+from emulator.jobs.clock import Clock
 from emulator.jobs.cluster import verify_shared_prefix
-from emulator.jobs.model import Attempt, CheckpointFile
+from emulator.jobs.control import JobControl
+from emulator.jobs.lifecycle import JobLifecycle
+from emulator.jobs.limits import JobLimits
+from emulator.jobs.metrics import MetricTracker
+from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
 from emulator.jobs.resume import analyse, merge_hosts
-from emulator.runtime.engine import ContainerHandle
+from emulator.jobs.settings import JobSettings
+from emulator.runtime.protocol import Container, Engine
 from emulator.runtime.staging import HostDirs
+from emulator.runtime.translate import ContainerSpec
 from emulator.storage.logs import CloudWatchLogWriter, log_stream_name
-
-if TYPE_CHECKING:
-    from emulator.jobs.runner import JobRunner
+from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
@@ -42,6 +46,24 @@ class Reason:
     MAX_WAIT = "max-wait"
 
 
+@dataclass(frozen=True)
+class AttemptContext:
+    """What an attempt needs of its job, handed down by the runner."""
+
+    job: TrainingJob
+    lock: threading.Lock  # guards the job against API reads mid-update
+    lifecycle: JobLifecycle
+    control: JobControl
+    clock: Clock
+    settings: JobSettings
+    limits: JobLimits
+    metrics: MetricTracker
+    engine: Engine
+    s3: S3Endpoint
+    logs: S3Endpoint
+    container_spec: Callable[[HostDirs, Attempt, str], ContainerSpec]
+
+
 @dataclass
 class HostRun:
     """One host's container and the machinery around it during one attempt."""
@@ -51,7 +73,7 @@ class HostRun:
     view: Attempt  # what this host saw (the job's attempt itself when there is one host)
     exited: threading.Event = field(default_factory=threading.Event)
     exit_code: int | None = None
-    handle: ContainerHandle | None = None
+    handle: Container | None = None
     mirror: CheckpointMirror | None = None
     recorder: ActivityRecorder | None = None
     writer: CloudWatchLogWriter | None = None
@@ -67,10 +89,11 @@ class HostRun:
 
 
 class AttemptRun:
-    def __init__(self, runner: JobRunner, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
+    def __init__(self, ctx: AttemptContext, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
                  armed: ArmedTrigger | None) -> None:
-        self.runner = runner
-        self.job = runner.job
+        self.ctx = ctx
+        self.job = ctx.job
+        self.clock = ctx.clock
         self.attempt = attempt
         self.armed = armed
         # One host reports straight into the job's attempt; several each keep their own view,
@@ -92,27 +115,31 @@ class AttemptRun:
         """The host whose failure ended the attempt (the first to fail)."""
         return self._first_failure
 
+    def interruptible(self) -> bool:
+        """Whether an interruption may be injected now: Training, and not already ending."""
+        return self.fired is None and not self.exited.is_set() and \
+            self.job.secondary_status == SecondaryStatus.TRAINING
+
     def fire(self, spec: str) -> None:
         if self.fired is None:
             self.fired = spec
-            self.runner.wake.set()
+            self.ctx.control.wake.set()
 
     def run(self) -> str:
         """Runs the containers to their end; returns a Reason."""
         try:
             for host in self.hosts:
                 self._prepare(host)
-            with self.runner.lock:
-                self.runner.lifecycle.training()
-            ctx = self.runner.ctx
+            with self.ctx.lock:
+                self.ctx.lifecycle.training()
             for host in self.hosts:
-                host.handle = ctx.engine.start(self.runner.container_spec(
+                host.handle = self.ctx.engine.start(self.ctx.container_spec(
                     host.dirs, self.attempt, host.host))
                 host.pump = threading.Thread(target=self._pump_logs, args=(host,), daemon=True)
                 host.pump.start()
             reason = self._watch()
             self.lose = reason == Reason.INTERRUPT and \
-                self.runner.settings.checkpoint_flush == "lose"
+                self.ctx.settings.checkpoint_flush == "lose"
             if self.armed and self.armed.trigger.kind == "random":
                 self.attempt.planned_seconds = round(self.armed.random_delay, 3)
             if reason != Reason.EXITED:
@@ -128,8 +155,8 @@ class AttemptRun:
                 if host.pump:
                     host.pump.join(timeout=10)
             failed = self.failed_host
-            with self.runner.lock:
-                self.runner.lifecycle.container_ended(
+            with self.ctx.lock:
+                self.ctx.lifecycle.container_ended(
                     failed.exit_code if failed else self.hosts[0].exit_code,
                     any(h.view.sigkilled for h in self.hosts))
             reason = self._after_containers(reason)
@@ -147,13 +174,13 @@ class AttemptRun:
                     host.writer.close()
 
     def _prepare(self, host: HostRun) -> None:
-        ctx = self.runner.ctx
+        ctx = self.ctx
         if self.uri:
             host.mirror = CheckpointMirror(
                 host.dirs.checkpoints, self.uri, ctx.s3.client(),
-                markers=self.runner.settings.checkpoint_markers,
+                markers=ctx.settings.checkpoint_markers,
                 on_event=lambda event: self._on_mirror_event(host, event))
-        stream = log_stream_name(self.job.name, host.host, time.time())
+        stream = log_stream_name(self.job.name, host.host, self.clock.now())
         host.view.log_stream = stream
         if self.several and host.host == "algo-1":
             self.attempt.log_stream = stream
@@ -177,15 +204,15 @@ class AttemptRun:
             if host.mirror:
                 host.mirror_errors = host.mirror.stop(flush=not self.lose).errors
         self._verify()
-        if reason == Reason.INTERRUPT and self.job.stop_requested:
+        if reason == Reason.INTERRUPT and self.ctx.control.stop_requested:
             # StopTrainingJob during the interruption's grace: the job stops (and its
             # model is uploaded) instead of waiting for another attempt.
             reason = Reason.STOP
-            with self.runner.lock:
-                self.runner.lifecycle.stopping()
+            with self.ctx.lock:
+                self.ctx.lifecycle.stopping()
         elif reason == Reason.INTERRUPT:
-            with self.runner.lock:
-                self.runner.lifecycle.interrupted(self.fired or "manual")
+            with self.ctx.lock:
+                self.ctx.lifecycle.interrupted(self.fired or "manual")
         failed = self.failed_host
         if reason == Reason.EXITED and failed and failed.handle and failed.handle.oom_killed():
             self.attempt.outcome = "oom"
@@ -208,7 +235,7 @@ class AttemptRun:
         """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
         if not self.uri:
             return
-        client = self.runner.ctx.s3.client()
+        client = self.ctx.s3.client()
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:
@@ -228,57 +255,57 @@ class AttemptRun:
 
     # -- watching -------------------------------------------------------------------
     def _watch(self) -> str:
-        runner = self.runner
+        control, limits = self.ctx.control, self.ctx.limits
         used_before = sum(a.training_seconds for a in self.job.attempts[:-1])
-        started = self.attempt.training_started_at or time.time()
+        started = self.attempt.training_started_at or self.clock.now()
         while not self.exited.is_set():
-            now = time.time()
-            if self.job.stop_requested:
+            now = self.clock.now()
+            if control.stop_requested:
                 return Reason.STOP
-            if runner.interrupt_requested:
-                self.fire(runner.interrupt_requested)
-                runner.interrupt_requested = None
+            if (why := control.take_interrupt()) is not None:
+                self.fire(why)
             if self.armed and self.fired is None and \
                     self.armed.on_time(now - started, now - self.job.creation_time):
                 self.fire(self.armed.trigger.spec)
             if self.fired is not None:
                 return Reason.INTERRUPT
-            if used_before + now - started >= runner.max_runtime:
+            if used_before + now - started >= limits.max_runtime:
                 return Reason.MAX_RUNTIME
-            if runner.max_wait_exceeded():
+            if limits.max_wait_exceeded():
                 return Reason.MAX_WAIT
-            runner.wake.wait(POLL_SECONDS)
-            runner.wake.clear()
+            control.pause(self.clock, POLL_SECONDS)
         return Reason.EXITED
 
     def _end_containers(self, reason: str) -> None:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
         for every host at the same time."""
         if reason != Reason.INTERRUPT:
-            with self.runner.lock:
-                self.runner.lifecycle.stopping()
-        grace = self.runner.settings.grace_period
+            with self.ctx.lock:
+                self.ctx.lifecycle.stopping()
+        grace = self.ctx.settings.grace_period
         if reason == Reason.INTERRUPT and self.armed and self.fired == self.armed.trigger.spec:
             grace = self.armed.trigger.grace_period(grace)
         # The grace period is training time too: it may not outlast MaxRuntimeInSeconds.
-        used = self.runner.training_seconds_used() + time.time() - \
-            (self.attempt.training_started_at or time.time())
-        grace = max(0.0, min(grace, self.runner.max_runtime - used))
-        if self.runner.killing.is_set():
+        now = self.clock.now()
+        used = self.ctx.limits.training_seconds_used() + now - \
+            (self.attempt.training_started_at or now)
+        grace = max(0.0, min(grace, self.ctx.limits.max_runtime - used))
+        if self.ctx.control.killing:
             grace = 0.0
         self.attempt.grace_period = grace
-        self.attempt.interrupted_at = time.time()
+        self.attempt.interrupted_at = now
         running = [h for h in self.hosts if not h.exited.is_set()]
         if grace > 0:
             for host in running:
                 assert host.handle is not None
                 host.handle.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and not self.runner.killing.is_set():
+            deadline = self.clock.monotonic() + grace
+            while self.clock.monotonic() < deadline and not self.ctx.control.killing:
                 running = [h for h in running if not h.exited.is_set()]
                 if not running:
                     return
-                running[0].exited.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+                self.clock.wait(running[0].exited,
+                                min(POLL_SECONDS, max(0.0, deadline - self.clock.monotonic())))
             running = [h for h in running if not h.exited.is_set()]
         self._sigkill(running, before_kill=self._stop_mirrors_if_lost)
         if self.several:
@@ -307,7 +334,7 @@ class AttemptRun:
                 host.torn = host.recorder.writing_now()
         if before_kill:
             before_kill()
-        self.killed_at = time.time()
+        self.killed_at = self.clock.now()
         for host in running:
             assert host.handle is not None
             host.handle.send_signal(signal.SIGKILL)
@@ -330,9 +357,9 @@ class AttemptRun:
         assert handle is not None and writer is not None
         try:
             for line in handle.log_lines():
-                now = time.time()
+                now = self.clock.now()
                 writer.write(line, now)
-                self.runner.metrics.observe(line, now)
+                self.ctx.metrics.observe(line, now)
                 if self.armed and self.armed.on_log(line):
                     self.fire(self.armed.trigger.spec)
         except Exception as err:
@@ -346,17 +373,16 @@ class AttemptRun:
                     self._first_failure = host
                 if host.failed or all(h.exited.is_set() for h in self.hosts):
                     self.exited.set()
-            self.runner.wake.set()
+            self.ctx.control.wake.set()
 
-    @staticmethod
-    def _exit_code(handle: ContainerHandle) -> int | None:
+    def _exit_code(self, handle: Container) -> int | None:
         """Wait for the container's end (its log stream may end before it does, when the
         engine drops it); None only when it is gone without an exit code."""
         while True:
             code = handle.wait(timeout=None)
             if code is not None or not handle.is_running():
                 return code
-            time.sleep(POLL_SECONDS)
+            self.clock.sleep(POLL_SECONDS)
 
     def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
         tag = host.host if self.several else None

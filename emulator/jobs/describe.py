@@ -14,6 +14,7 @@ from emulator.errors import ValidationException
 from emulator.jobs.billing import billable_seconds, training_seconds
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.settings import JobSettings
+from emulator.storage.artifacts import artifact_uri
 
 # Request members SageMaker echoes back in DescribeTrainingJob.
 _ECHOED = (
@@ -25,6 +26,11 @@ _ECHOED = (
     "RemoteDebugConfig", "InfraCheckConfig", "ProfilerRuleConfigurations",
     "ServerlessJobConfig", "MlflowConfig", "ModelPackageConfig",
 )
+
+
+def model_artifacts_uri(request: dict[str, Any]) -> str:
+    return artifact_uri(request["OutputDataConfig"]["S3OutputPath"], request["TrainingJobName"],
+                        contract.MODEL_TAR)
 
 
 def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[str, Any]:

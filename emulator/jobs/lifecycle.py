@@ -6,6 +6,8 @@ SageMaker would show (TrainingJobStatus, SecondaryStatus, SecondaryStatusTransit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from emulator.contract import (
     FAILURE_REASON_MAX,
     TERMINAL_STATUSES,
@@ -43,6 +45,26 @@ _PRIMARY: dict[SecondaryStatus, JobStatus] = {
 
 class IllegalTransition(EmulatorError):
     pass
+
+
+@dataclass(frozen=True)
+class JobEnding:
+    """How a job ends, decided by the runner and applied last (once nothing is left behind)."""
+
+    status: SecondaryStatus  # Completed, Failed, or one of the Stopped secondary statuses
+    failure_reason: str = ""
+
+    @classmethod
+    def completed(cls) -> JobEnding:
+        return cls(S.COMPLETED)
+
+    @classmethod
+    def failed(cls, reason: str) -> JobEnding:
+        return cls(S.FAILED, reason)
+
+    @classmethod
+    def stopped(cls, why: SecondaryStatus = S.STOPPED) -> JobEnding:
+        return cls(why)
 
 
 class JobLifecycle:
@@ -134,6 +156,14 @@ class JobLifecycle:
         self._finish_attempt("stopped", now)
         self._enter(why, message, now)
         self._end(now)
+
+    def end(self, ending: JobEnding) -> None:
+        if ending.status == S.COMPLETED:
+            self.completed()
+        elif ending.status == S.FAILED:
+            self.failed(ending.failure_reason)
+        else:
+            self.stopped(ending.status)
 
     # -- helpers ----------------------------------------------------------------
     def _attempt(self) -> Attempt:

@@ -149,7 +149,6 @@ class TrainingJob:
     attempts: list[Attempt] = field(default_factory=list)
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     tags: list[dict[str, str]] = field(default_factory=list)
-    stop_requested: bool = False
 
     @property
     def is_spot(self) -> bool:

@@ -9,26 +9,25 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, restore
 from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
-from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
+from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
 from emulator.jobs.cluster import host_names
-from emulator.jobs.lifecycle import JobLifecycle
-from emulator.jobs.metrics import MetricTracker
+from emulator.jobs.context import RunnerContext
+from emulator.jobs.control import JobControl
+from emulator.jobs.lifecycle import JobEnding, JobLifecycle
+from emulator.jobs.limits import JobLimits
+from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
 from emulator.jobs.settings import JobSettings
+from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
-from emulator.runtime.engine import ContainerHandle, DockerEngine
+from emulator.runtime.protocol import Container
 from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
 from emulator.runtime.translate import (
     ContainerSpec,
@@ -37,119 +36,87 @@ from emulator.runtime.translate import (
     host_addresses,
 )
 from emulator.storage.artifacts import artifact_uri, upload_directory_tar
-from emulator.storage.s3 import S3Endpoint, split_s3_uri
+from emulator.storage.s3 import split_s3_uri
 
 log = logging.getLogger(__name__)
 WAITING_FOR_CAPACITY = "Insufficient capacity error from EC2 while launching instances, retrying!"
-
-
-@dataclass(frozen=True)
-class RunnerContext:
-    """What every runner of one endpoint process shares."""
-
-    engine: DockerEngine
-    s3: S3Endpoint  # checkpoints, channels, artifacts
-    logs: S3Endpoint  # CloudWatch Logs (the endpoint itself)
-    workdir: Path
-    server_id: str
-    region: str = contract.DEFAULT_REGION
-    gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
-    gateway_image: str = "smemu-base:latest"
-    checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
+NO_STATUS = JobEnding.failed("InternalServerError: the job ended without a status")
 
 
 class JobRunner:
-    def __init__(self, job: TrainingJob, lifecycle: JobLifecycle, settings: JobSettings,
-                 ctx: RunnerContext) -> None:
+    """One thread that runs one job; requests reach it through its JobControl."""
+
+    def __init__(self, ctx: RunnerContext, *, job: TrainingJob, lifecycle: JobLifecycle,
+                 settings: JobSettings, control: JobControl, lock: threading.Lock) -> None:
         self.job = job
         self.lifecycle = lifecycle
+        self.clock = lifecycle.clock  # one clock for the job's statuses and its deadlines
         self.settings = settings
+        self.control = control
+        self.lock = lock  # guards the job against API reads mid-update
         self.ctx = ctx
-        self.wake = threading.Event()  # set on StopTrainingJob or an interruption request
-        self.interrupt_requested: str | None = None
-        self.killing = threading.Event()  # shutdown: grace periods end now
-        self._interrupt_lock = threading.Lock()
         self.current_run: AttemptRun | None = None
-        self.lock = threading.Lock()  # guards the job against API reads mid-update
         self.metrics = MetricTracker(
             (job.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions"))
-        stopping = job.request.get("StoppingCondition") or {}
-        self.max_runtime = float(stopping.get("MaxRuntimeInSeconds",
-                                              contract.DEFAULT_MAX_RUNTIME_S))
-        wait = stopping.get("MaxWaitTimeInSeconds")
-        self.max_wait = float(wait) if job.is_spot and wait else None
+        if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
+            self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
+        self.limits = JobLimits(job, self.clock)
         self.cursor = PlanCursor(settings.plan if job.is_spot else PlanCursor.EMPTY)
         self.hosts = host_names(job.request)
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
-        self.gateway: ContainerHandle | None = None
+        self.gateway: Container | None = None
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
-        self._final: Callable[[], None] | None = None  # the terminal transition, applied last
-        self.thread = threading.Thread(target=self.run, name=f"job-{job.name}", daemon=True)
+        self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
     @property
     def image(self) -> str:
         return str(self.job.request["AlgorithmSpecification"]["TrainingImage"])
 
-    # -- requests from the API ------------------------------------------------------
-    def request_stop(self) -> None:
-        self.job.stop_requested = True
-        self.wake.set()
+    # -- what the service asks of a runner --------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
 
-    def request_interrupt(self, why: str = "manual") -> bool:
-        """Interrupt the attempt now; False unless it is Training and not already ending."""
-        with self._interrupt_lock:
-            run = self.current_run
-            if run is None or run.fired is not None or run.exited.is_set() or \
-                    self.interrupt_requested is not None or \
-                    self.job.secondary_status != SecondaryStatus.TRAINING:
-                return False
-            self.interrupt_requested = why
-        self.wake.set()
-        return True
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
 
-    def kill_now(self) -> None:
-        """The endpoint is going away: stop at once, no grace period."""
-        self.killing.set()
-        self.request_stop()
-
-    def training_seconds_used(self) -> float:
-        return sum(a.training_seconds for a in self.job.attempts)
-
-    def max_wait_exceeded(self) -> bool:
-        return self.max_wait is not None and \
-            time.time() - self.job.creation_time >= self.max_wait
+    def unfired_triggers(self) -> list[str]:
+        return self.cursor.unfired
 
     # -- the job --------------------------------------------------------------------
-    def run(self) -> None:
+    def _main(self) -> None:
+        ending = NO_STATUS
         try:
-            self._run()
+            ending = self.run()
+        finally:
+            with self.lock:
+                if self.job.status not in contract.TERMINAL_STATUSES:
+                    self.lifecycle.end(ending)
+
+    def run(self) -> JobEnding:
+        """Runs the job to its end and cleans up after it; returns how it ended (applied
+        after the clean-up: a client that sees Completed/Failed/Stopped finds nothing of the
+        job left behind)."""
+        try:
+            return self._run()
         except ContainerStartError as err:  # the image's fault, not the emulator's
-            reason = f"ClientError: the training container could not start: {err}"
-            self._final = lambda: self.lifecycle.failed(reason)
+            return JobEnding.failed(f"ClientError: the training container could not start: {err}")
         except JobClientError as err:  # the request's fault (e.g. an empty channel)
-            client_reason = f"ClientError: {err}"
-            self._final = lambda: self.lifecycle.failed(client_reason)
+            return JobEnding.failed(f"ClientError: {err}")
         except Exception as err:  # the job fails; the endpoint goes on
             log.exception("job %s failed inside the emulator", self.job.name)
-            reason = f"InternalServerError: {type(err).__name__}: {err}"
-            self._final = lambda: self.lifecycle.failed(reason)
+            return JobEnding.failed(f"InternalServerError: {type(err).__name__}: {err}")
         finally:
-            # Clean up before the terminal status is published: a client that sees
-            # Completed/Failed/Stopped finds nothing of the job left behind.
             try:
                 if self.gateway:
                     self.gateway.remove()
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
-            finally:
-                with self.lock:
-                    if self.job.status not in contract.TERMINAL_STATUSES:
-                        (self._final or (lambda: self.lifecycle.failed(
-                            "InternalServerError: the job ended without a status")))()
+            except Exception:  # what is left is labelled: the endpoint's shutdown removes it
+                log.exception("clean-up after job %s failed", self.job.name)
 
-    def _run(self) -> None:
+    def _run(self) -> JobEnding:
         self.network, subnet = self.ctx.engine.create_network(
             f"smemu-{self.ctx.server_id}-{self.job.name}",
             L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
@@ -162,8 +129,8 @@ class JobRunner:
                 attempt = self.lifecycle.attempt_starting()
             for wait in self.cursor.take_waits():
                 self._wait_for_capacity(wait.seconds, in_starting=True)
-            if self._stop_before_launch():
-                return
+            if stopped := self._stop_before_launch():
+                return stopped
             armed = self.cursor.armed()
             with self.lock:
                 self.lifecycle.downloading()
@@ -174,46 +141,53 @@ class JobRunner:
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
             download_channels(self.ctx.s3.client(), self.job.request,
                               [dirs for _, dirs in hosts],
-                              cancelled=lambda: self.job.stop_requested)
-            if self._stop_before_launch():
-                return
+                              cancelled=lambda: self.control.stop_requested)
+            if stopped := self._stop_before_launch():
+                return stopped
             if armed and armed.at_start:
-                reason = Reason.INTERRUPT
                 with self.lock:
                     self.lifecycle.interrupted(armed.trigger.spec)
-                attempt.interrupted_at = time.time()
+                attempt.interrupted_at = self.clock.now()
             else:
-                self.interrupt_requested = None  # a request aimed at an earlier attempt
-                run = AttemptRun(self, attempt, hosts, armed)
+                run = AttemptRun(self._attempt_context(), attempt, hosts, armed)
                 self.current_run = run
+                self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
                 if reason != Reason.INTERRUPT:
-                    self._finish(reason, run, attempt)
-                    return
+                    return self._finish(reason, run, attempt)
             trigger = self.cursor.consume() if armed and attempt.interruption == \
                 armed.trigger.spec else None
             self.ctx.engine.remove_tree(root, self.image)
             if trigger and trigger.capacity:
                 self._wait_for_capacity(trigger.capacity, in_starting=False)
-            if self._stop_before_launch():
-                return
+            if stopped := self._stop_before_launch():
+                return stopped
+
+    def _attempt_context(self) -> AttemptContext:
+        return AttemptContext(
+            job=self.job, lock=self.lock, lifecycle=self.lifecycle, control=self.control,
+            clock=self.clock, settings=self.settings, limits=self.limits, metrics=self.metrics,
+            engine=self.ctx.engine, s3=self.ctx.s3, logs=self.ctx.logs,
+            container_spec=self.container_spec)
 
     def _wait_for_capacity(self, seconds: float, *, in_starting: bool) -> None:
         """No spot capacity for `seconds` (counted against MaxWaitTimeInSeconds)."""
         if in_starting:
             with self.lock:
                 self.lifecycle.note(WAITING_FOR_CAPACITY)
-        deadline = time.time() + seconds
-        while time.time() < deadline and not self.job.stop_requested \
-                and not self.max_wait_exceeded():
-            self.wake.wait(min(POLL_SECONDS, max(0.0, deadline - time.time())))
-            self.wake.clear()
+        deadline = self.clock.now() + seconds
+        while self.clock.now() < deadline and not self.control.stop_requested \
+                and not self.limits.max_wait_exceeded():
+            self.control.pause(self.clock,
+                               min(POLL_SECONDS, max(0.0, deadline - self.clock.now())))
 
-    def _stop_before_launch(self) -> bool:
-        runtime_used = self.training_seconds_used() >= self.max_runtime
-        if not self.job.stop_requested and not self.max_wait_exceeded() and not runtime_used:
-            return False
-        if self.job.stop_requested:
+    def _stop_before_launch(self) -> JobEnding | None:
+        """How the job ends if it must not launch (again): stopped or out of time."""
+        runtime_used = self.limits.training_seconds_used() >= self.limits.max_runtime
+        if not self.control.stop_requested and not self.limits.max_wait_exceeded() and \
+                not runtime_used:
+            return None
+        if self.control.stop_requested:
             why = SecondaryStatus.STOPPED
         elif runtime_used:  # e.g. spent in an interrupted attempt's grace period
             why = SecondaryStatus.MAX_RUNTIME_EXCEEDED
@@ -221,8 +195,7 @@ class JobRunner:
             why = SecondaryStatus.MAX_WAIT_TIME_EXCEEDED
         with self.lock:
             self.lifecycle.stopping()
-        self._final = lambda: self.lifecycle.stopped(why)
-        return True
+        return JobEnding.stopped(why)
 
     def _start_gateway(self) -> None:
         """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
@@ -285,27 +258,23 @@ class JobRunner:
         )
 
     # -- the end ----------------------------------------------------------------------
-    def _finish(self, reason: str, run: AttemptRun, attempt: Attempt) -> None:
+    def _finish(self, reason: str, run: AttemptRun, attempt: Attempt) -> JobEnding:
         with self.lock:
             self.job.final_metrics = self.metrics.final()
         failed = run.failed_host
         if reason == Reason.EXITED and attempt.exit_code != 0:
             host = failed or run.hosts[0]
-            failure = self._failure_reason(host.dirs, attempt, host.host)
-            self._final = lambda: self.lifecycle.failed(failure)
-            return
+            return JobEnding.failed(self._failure_reason(host.dirs, attempt, host.host))
         with self.lock:
             self.lifecycle.uploading()
         self._upload_artifacts([host.dirs for host in run.hosts])
         if reason == Reason.EXITED:
-            self._final = self.lifecycle.completed
-        else:
-            why = {
-                Reason.STOP: SecondaryStatus.STOPPED,
-                Reason.MAX_RUNTIME: SecondaryStatus.MAX_RUNTIME_EXCEEDED,
-                Reason.MAX_WAIT: SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
-            }[reason]
-            self._final = lambda: self.lifecycle.stopped(why)
+            return JobEnding.completed()
+        return JobEnding.stopped({
+            Reason.STOP: SecondaryStatus.STOPPED,
+            Reason.MAX_RUNTIME: SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+            Reason.MAX_WAIT: SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
+        }[reason])
 
     def _failure_reason(self, dirs: HostDirs, attempt: Attempt, host: str = "algo-1") -> str:
         try:
@@ -338,6 +307,10 @@ class JobRunner:
                                  artifact_uri(output_path, self.job.name, contract.OUTPUT_TAR))
 
 
-def model_artifacts_uri(request: dict[str, Any]) -> str:
-    return artifact_uri(request["OutputDataConfig"]["S3OutputPath"], request["TrainingJobName"],
-                        contract.MODEL_TAR)
+def runner_factory(ctx: RunnerContext) -> RunnerFactory:
+    """The runners of one endpoint: each runs its job on `ctx`'s engine and S3."""
+    def make(*, job: TrainingJob, lifecycle: JobLifecycle, settings: JobSettings,
+             control: JobControl, lock: threading.Lock) -> JobRunner:
+        return JobRunner(ctx, job=job, lifecycle=lifecycle, settings=settings,
+                         control=control, lock=lock)
+    return make

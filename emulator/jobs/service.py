@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import re
 import threading
-import time
 from typing import Any
 
 from emulator import contract
@@ -18,20 +17,21 @@ from emulator.errors import (
     ValidationException,
 )
 from emulator.jobs.clock import Clock, SystemClock
+from emulator.jobs.context import RunnerContext
+from emulator.jobs.control import JobControl
 from emulator.jobs.describe import (
     decode_token,
     describe,
     emulator_report,
     encode_token,
     list_page,
+    model_artifacts_uri,
 )
 from emulator.jobs.lifecycle import JobLifecycle
-from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
-from emulator.jobs.runner import JobRunner, RunnerContext, model_artifacts_uri
 from emulator.jobs.settings import JobSettings, settings_from_tags
-from emulator.jobs.store import InMemoryJobStore, JobStore
+from emulator.jobs.store import InMemoryJobStore, JobRecord, JobStore, RunnerFactory
 from emulator.storage.s3 import bucket_exists, split_s3_uri
 from emulator.validation import validate_request
 
@@ -40,14 +40,14 @@ _JOB_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:training-j
 
 
 class JobService:
-    def __init__(self, ctx: RunnerContext, *, clock: Clock | None = None,
-                 defaults: JobSettings | None = None, store: JobStore | None = None) -> None:
+    def __init__(self, ctx: RunnerContext, runner_factory: RunnerFactory, *,
+                 clock: Clock | None = None, defaults: JobSettings | None = None,
+                 store: JobStore | None = None) -> None:
         self.ctx = ctx
+        self.runner_factory = runner_factory
         self.clock = clock or SystemClock()
         self.defaults = defaults or JobSettings()
         self.store: JobStore = store or InMemoryJobStore()
-        self._runners: dict[str, JobRunner] = {}
-        self._settings: dict[str, JobSettings] = {}
         self._create_lock = threading.Lock()
         self._closing = False  # set by shutdown(): no job may start after it
         self._tags_lock = threading.Lock()
@@ -73,35 +73,35 @@ class JobService:
                               creation_time=self.clock.now(), tags=list(request.get("Tags") or []))
             lifecycle = JobLifecycle(job, self.clock)
             lifecycle.created()
-            runner = JobRunner(job, lifecycle, settings, self.ctx)
-            self._publish_metrics(runner, name)
-            self.store.add(job)
-            self._runners[name.lower()] = runner
-            self._settings[name.lower()] = settings
-        runner.thread.start()
+            control, lock = JobControl(), threading.Lock()
+            runner = self.runner_factory(job=job, lifecycle=lifecycle, settings=settings,
+                                         control=control, lock=lock)
+            self.store.add(JobRecord(job, settings, control, lock, runner))
+        runner.start()
         return {"TrainingJobArn": arn}
 
     def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("DescribeTrainingJob", params)
-        job, runner, settings = self._entry(params["TrainingJobName"])
-        with runner.lock:
-            return describe(job, settings, model_artifacts_uri(job.request))
+        record = self._record(params["TrainingJobName"])
+        with record.lock:
+            return describe(record.job, record.settings, model_artifacts_uri(record.job.request))
 
     def emulator_report(self, name: str) -> dict[str, Any]:
-        job, runner, settings = self._entry(name)
-        with runner.lock:
-            return emulator_report(job, settings, runner.cursor.unfired)
+        record = self._record(name)
+        with record.lock:
+            return emulator_report(record.job, record.settings, record.runner.unfired_triggers())
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)
-        return list_page(self.store.all(), params)
+        return list_page([record.job for record in self.store.all()], params)
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
-        job, runner, _ = self._entry(params["TrainingJobName"])
+        record = self._record(params["TrainingJobName"])
+        job = record.job
         if job.status in TERMINAL_STATUSES or job.status == JobStatus.STOPPING:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
-        runner.request_stop()
+        record.control.request_stop()
         return {}
 
     def delete_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -109,14 +109,12 @@ class JobService:
         validate_request("DeleteTrainingJob", params)
         name = str(params["TrainingJobName"])
         with self._create_lock:
-            job = self.store.get(name)
-            if job is None:
+            record = self.store.get(name)
+            if record is None:
                 raise ResourceNotFound(f"Training job {name} does not exist.")
-            if job.status not in TERMINAL_STATUSES:
-                raise ValidationException(_delete_unfinished_message(job.status.value))
-            self.store.remove(job.name)
-            self._runners.pop(job.name.lower(), None)
-            self._settings.pop(job.name.lower(), None)
+            if record.job.status not in TERMINAL_STATUSES:
+                raise ValidationException(_delete_unfinished_message(record.job.status.value))
+            self.store.remove(record.name)
         return {}
 
     # -- tags -----------------------------------------------------------------------
@@ -154,42 +152,39 @@ class JobService:
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
-        job, runner, _ = self._entry(name)
+        record = self._record(name)
+        job = record.job
         if job.status != JobStatus.IN_PROGRESS:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
             raise ValidationException("Only managed spot training jobs can be interrupted")
-        if not runner.request_interrupt("manual"):
+        if not record.control.request_interrupt("manual"):
             raise ValidationException(
                 f"The training job is in secondary status {job.secondary_status.value}: an "
                 "interruption can only be injected while it is Training and not already ending.")
         return {}
 
     def wait(self, name: str, timeout: float | None = None) -> None:
-        self._entry(name)[1].thread.join(timeout)
+        self._record(name).runner.join(timeout)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every running job (the endpoint is going away) and wait for the runners."""
         with self._create_lock:
             self._closing = True
-            runners = list(self._runners.values())
-        for runner in runners:
-            if runner.job.status not in TERMINAL_STATUSES:
-                runner.kill_now()
-        deadline = time.monotonic() + timeout  # one budget for all, not one per job
-        for runner in runners:
-            runner.thread.join(max(0.0, deadline - time.monotonic()))
+            records = self.store.all()
+        for record in records:
+            if record.job.status not in TERMINAL_STATUSES:
+                record.control.kill()
+        deadline = self.clock.monotonic() + timeout  # one budget for all, not one per job
+        for record in records:
+            record.runner.join(max(0.0, deadline - self.clock.monotonic()))
 
     # -- helpers ------------------------------------------------------------------
-    def _entry(self, name: str) -> tuple[TrainingJob, JobRunner, JobSettings]:
-        """The job, its runner and settings, read together (a delete may run concurrently)."""
-        key = str(name).lower()
-        with self._create_lock:
-            job, runner = self.store.get(key), self._runners.get(key)
-            settings = self._settings.get(key)
-        if job is None or runner is None or settings is None:
+    def _record(self, name: str) -> JobRecord:
+        record = self.store.get(str(name))
+        if record is None:
             raise ValidationException(contract.NOT_FOUND_MESSAGE)
-        return job, runner, settings
+        return record
 
     def _job_of_arn(self, arn: str) -> TrainingJob:
         """The training job an ARN names; tags on other resources are not emulated."""
@@ -198,22 +193,10 @@ class JobService:
             raise ValidationException(
                 f"smemu supports tags on training jobs only; {arn} is not a training job ARN "
                 "(arn:aws:sagemaker:REGION:ACCOUNT:training-job/NAME)")
-        job = self.store.get(match.group(1))
-        if job is None or match.group(0).lower() != job.arn.lower():
+        record = self.store.get(match.group(1))
+        if record is None or match.group(0).lower() != record.job.arn.lower():
             raise ValidationException(f"Resource {arn} does not exist.")
-        return job
-
-    def _publish_metrics(self, runner: JobRunner, name: str) -> None:
-        """MetricDefinitions values go to CloudWatch too, as SageMaker puts them there."""
-        tracker = getattr(runner, "metrics", None)  # stand-in runners of tests have none
-        if isinstance(tracker, MetricTracker) and tracker.has_definitions:
-            tracker.publish_to(MetricPublisher(self._cloudwatch_client, name))
-
-    def _cloudwatch_client(self) -> Any:
-        """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up
-        (a timer thread calls it, and the job's end does under the job's lock)."""
-        return self.ctx.logs.client("cloudwatch", retries={"max_attempts": 2},
-                                    connect_timeout=2, read_timeout=5)
+        return record.job
 
     def _check_image(self, image: str) -> None:
         try:

@@ -18,7 +18,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from emulator import contract
 from emulator.api.app import EndpointApp
 from emulator.errors import EndpointUnavailable
-from emulator.jobs.runner import RunnerContext
+from emulator.jobs.context import RunnerContext
+from emulator.jobs.runner import runner_factory
 from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
 from emulator.runtime import labels as L
@@ -96,7 +97,7 @@ class EndpointServer:
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
-            self.service = JobService(ctx, defaults=self.defaults)
+            self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults)
             app = EndpointApp(self.service, self.server_id, s3_endpoint_url=self.s3_url)
             self._server.app = app
             self._socket_server.app = app

@@ -1,129 +1,35 @@
 """The multi-instance runner against a scripted fake Docker engine (no daemon): how hosts that
-exit, fail, ignore SIGTERM or never start end an attempt, and what the report says of them."""
+exit, fail, ignore SIGTERM or never start end an attempt, and what the report says of them.
+
+The jobs run on a ManualClock: the scripted exits, grace periods and runtime limits happen in
+virtual time, so what the tests say of durations holds however loaded the machine is.
+"""
 
 from __future__ import annotations
 
-import shutil
+import functools
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulator import contract
-from emulator.errors import ContainerStartError
-from emulator.jobs.clock import SystemClock
+from emulator.jobs.clock import Clock, ManualClock, SystemClock
+from emulator.jobs.context import RunnerContext
+from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
-from emulator.jobs.runner import JobRunner, RunnerContext
+from emulator.jobs.runner import JobRunner
 from emulator.jobs.settings import JobSettings
-from emulator.runtime.translate import ContainerSpec
 from emulator.storage.s3 import S3Endpoint
+from tests.support.fake_engine import FakeEngine, Script
 from tests.unit._s3server import MotoS3
 
 BUCKET = "runner-fake"
-
-
-@dataclass
-class Script:
-    """What one host's fake container does."""
-
-    exit_after: float | None = None  # seconds until it exits by itself (None: never)
-    code: int | None = 0  # its exit code then (None: it vanished, e.g. `docker rm -f`)
-    on_term: int | None = None  # exit code on SIGTERM (None: ignores it)
-    before_exit: Any = None  # called with the host's HostDirs just before it exits
-    start_error: bool = False  # the engine cannot start it
-    exits_as_killed: int = 137  # its exit code when a SIGKILL arrives (0: it won the race)
-    hiccup: bool = False  # its log stream and first wait fail while it still runs
-
-
-class FakeHandle:
-    def __init__(self, spec: ContainerSpec, script: Script, engine: FakeEngine) -> None:
-        self.spec = spec
-        self.script = script
-        self.engine = engine
-        self.name = spec.name
-        self.code: int | None = None
-        self.done = threading.Event()
-        self.signals: list[int] = []
-        self.removed = False
-        if script.exit_after is not None:
-            timer = threading.Timer(script.exit_after, self._exit, (script.code,))
-            timer.daemon = True
-            timer.start()
-
-    def _exit(self, code: int | None) -> None:
-        with self.engine.lock:
-            if self.done.is_set():
-                return
-            if self.script.before_exit and code == self.script.code:
-                self.script.before_exit(self.spec.dirs)
-            self.code = code
-            self.done.set()
-
-    def log_lines(self) -> Iterator[str]:
-        yield f"{self.spec.host}: hello"
-        if self.script.hiccup:
-            raise ConnectionError("the engine dropped the log stream")
-        self.done.wait()
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        if self.script.hiccup and not self.done.is_set():
-            self.script = Script(**{**vars(self.script), "hiccup": False})
-            return None  # what ContainerHandle.wait answers when the call fails mid-run
-        self.done.wait(timeout)
-        return self.code
-
-    def send_signal(self, sig: signal.Signals) -> None:
-        self.signals.append(int(sig))
-        if sig == signal.SIGKILL:
-            self._exit(self.script.exits_as_killed)
-        elif sig == signal.SIGTERM and self.script.on_term is not None:
-            self._exit(self.script.on_term)
-
-    def is_running(self) -> bool:
-        return not self.done.is_set()
-
-    def oom_killed(self) -> bool:
-        return False
-
-    def remove(self) -> None:
-        self.removed = True
-        self._exit(137)
-
-
-@dataclass
-class FakeEngine:
-    scripts: dict[str, Script]
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    handles: list[FakeHandle] = field(default_factory=list)
-    networks: set[str] = field(default_factory=set)
-
-    def create_network(self, name: str, labels: dict[str, str],
-                       pinned: bool = False) -> tuple[str, str | None]:
-        self.networks.add(name)
-        return name, "172.30.0.0/16" if pinned else None
-
-    def remove_network(self, name: str) -> None:
-        self.networks.discard(name)
-
-    def image_exists(self, image: str) -> bool:
-        return False  # no gateway
-
-    def start(self, spec: ContainerSpec) -> FakeHandle:
-        script = self.scripts[spec.host]
-        if script.start_error:
-            raise ContainerStartError(f"{spec.host}: address already in use")
-        handle = FakeHandle(spec, script, self)
-        self.handles.append(handle)
-        return handle
-
-    def remove_tree(self, path: Path, helper_image: str) -> None:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +43,14 @@ def moto() -> Iterator[MotoS3]:
 
 def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
             checkpoints: bool = False, grace: float = 5.0, flush: str = "flush",
-            during: Any = None, max_runtime: int = 60,
-            spot: bool = False) -> tuple[TrainingJob, FakeEngine, Path]:
+            during: Callable[[JobRunner], None] | None = None,
+            at: dict[float, Callable[[JobRunner], None]] | None = None, max_runtime: int = 60,
+            spot: bool = False, clock: Clock | None = None,
+            ) -> tuple[TrainingJob, FakeEngine, Path]:
+    """Run one job to its end; `during` runs in the test's thread once the job started,
+    `at` maps virtual seconds after the start to actions (a ManualClock runs them then)."""
+    # Virtual time starts now: log events and S3 stamps stay plausible.
+    clock = clock or ManualClock(start=time.time())
     name = f"job-{time.time_ns()}"
     request: dict[str, Any] = {
         "TrainingJobName": name,
@@ -155,19 +67,23 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
     if checkpoints:
         request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
     job = TrainingJob(name=name, arn=contract.training_job_arn(name, "us-east-1"),
-                      request=request, creation_time=time.time())
-    lifecycle = JobLifecycle(job, SystemClock())
+                      request=request, creation_time=clock.now())
+    lifecycle = JobLifecycle(job, clock)
     lifecycle.created()
-    engine = FakeEngine(scripts)
+    engine = FakeEngine(scripts, clock)
     endpoint = S3Endpoint(moto.endpoint)
-    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint,  # type: ignore[arg-type]
-                        workdir=tmp_path / "work", server_id="t")
-    runner = JobRunner(job, lifecycle, JobSettings(grace_period=grace, checkpoint_flush=flush),
-                       ctx)
-    runner.thread.start()
+    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint, workdir=tmp_path / "work",
+                        server_id="t")
+    runner = JobRunner(ctx, job=job, lifecycle=lifecycle,
+                       settings=JobSettings(grace_period=grace, checkpoint_flush=flush),
+                       control=JobControl(), lock=threading.Lock())
+    for seconds, action in (at or {}).items():
+        assert isinstance(clock, ManualClock)
+        clock.call_at(clock.now() + seconds, functools.partial(action, runner))
+    runner.start()
     if during:
         during(runner)
-    runner.thread.join(60)
+    runner.join(60)
     assert not runner.thread.is_alive()
     return job, engine, tmp_path / "work" / name
 
@@ -233,7 +149,7 @@ def test_a_stop_signals_only_the_hosts_still_running(moto: MotoS3, tmp_path: Pat
         wait_training(runner)
         assert runner.current_run is not None
         assert runner.current_run.hosts[0].exited.wait(10)
-        runner.request_stop()
+        runner.control.request_stop()
 
     job, engine, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=0.2),
                                               "algo-2": Script()},  # ignores SIGTERM
@@ -251,13 +167,16 @@ def test_a_stop_signals_only_the_hosts_still_running(moto: MotoS3, tmp_path: Pat
 
 def test_an_interruption_ends_every_host_and_the_next_attempt_restarts_all(
         moto: MotoS3, tmp_path: Path) -> None:
-    def interrupt_once(runner: JobRunner) -> None:
-        wait_training(runner)
-        assert runner.request_interrupt("manual")
+    accepted: list[bool] = []
+
+    def interrupt(runner: JobRunner) -> None:  # in virtual time, while both hosts train
+        assert runner.job.secondary_status == contract.SecondaryStatus.TRAINING
+        accepted.append(runner.control.request_interrupt("manual"))
 
     job, engine, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=2, on_term=143),
                                               "algo-2": Script(exit_after=2)},
-                             grace=0.5, spot=True, during=interrupt_once)
+                             grace=0.5, spot=True, at={0.5: interrupt})
+    assert accepted == [True]
     assert job.status == contract.JobStatus.COMPLETED, job.failure_reason
     first, second = [a.to_dict() for a in job.attempts]
     assert first["Outcome"] == "interrupted" and second["Outcome"] == "completed"
@@ -303,6 +222,8 @@ def test_max_runtime_with_one_host_done_ends_the_other_and_uploads_the_model(
     assert one.signals == [] and signal.SIGKILL in two.signals
     (attempt,) = [a.to_dict() for a in job.attempts]
     assert attempt["TrainingSeconds"] < 4  # the grace was capped at the runtime left
+    # In virtual time, exactly: the limit's poll found 2 s used, and no grace was left.
+    assert 2.0 <= attempt["TrainingSeconds"] < 2.3 and attempt["GracePeriodSeconds"] == 0
     hosts = {h["Host"]: h for h in attempt["Hosts"]}
     assert not hosts["algo-1"]["SigKilled"] and hosts["algo-2"]["SigKilled"]
     body = moto.client().get_object(
@@ -333,7 +254,8 @@ def test_files_of_a_host_that_ended_by_itself_are_not_called_torn(
         "algo-1": Script(exit_after=0.5, code=3),
         # Ends by itself (exit 2) in the instant the fail-fast kill comes.
         "algo-2": Script(code=2, exits_as_killed=2, before_exit=final_checkpoint)},
-        checkpoints=True)
+        # The checkpoint package stamps file activity with real time: so does this job.
+        checkpoints=True, clock=SystemClock())
     assert job.status == contract.JobStatus.FAILED
     (attempt,) = [a.to_dict() for a in job.attempts]
     two = {h["Host"]: h for h in attempt["Hosts"]}["algo-2"]

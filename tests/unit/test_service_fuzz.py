@@ -5,15 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import random
-import threading
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from emulator.api.sagemaker import SageMakerHandler
-from emulator.jobs import service as service_module
+from tests.unit._s3server import MotoS3
 from tests.unit.test_service_operations import GOOD, add_job, make_service
 
 NASTY: list[Any] = [
@@ -24,17 +22,6 @@ NASTY: list[Any] = [
 ]
 OPERATIONS = ["CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob",
               "DeleteTrainingJob", "AddTags", "ListTags", "DeleteTags"]
-
-
-class _NoRunner:
-    """Stands in for JobRunner: the fuzz checks the answer, not a container."""
-
-    def __init__(self, *args: Any) -> None:
-        self.lock = threading.Lock()
-        self.thread = SimpleNamespace(start=lambda: None, join=lambda *_: None)
-
-    def request_stop(self) -> None:
-        pass
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -85,10 +72,8 @@ def _base(operation: str, rng: random.Random) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("seed", range(int(__import__("os").environ.get("FUZZ_SEEDS", "6"))))
-def test_fuzzed_requests_never_get_5xx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       seed: int) -> None:
-    monkeypatch.setattr(service_module, "JobRunner", _NoRunner)
-    service = make_service(tmp_path)
+def test_fuzzed_requests_never_get_5xx(tmp_path: Path, s3: MotoS3, seed: int) -> None:
+    service = make_service(tmp_path, s3)  # its runners run nothing: the answers are the point
     add_job(service, "existing")
     handler = SageMakerHandler(service)
     rng = random.Random(seed)

@@ -5,57 +5,66 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from emulator import contract
 from emulator.api.sagemaker import SageMakerHandler
 from emulator.contract import JobStatus
-from emulator.errors import ImageMissing, ResourceNotFound, ValidationException
+from emulator.errors import ResourceNotFound, ValidationException
+from emulator.jobs.context import RunnerContext
+from emulator.jobs.control import JobControl
 from emulator.jobs.describe import describe
+from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
-from emulator.jobs.runner import RunnerContext
 from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
+from emulator.jobs.store import JobRecord
+from emulator.storage.s3 import S3Endpoint
+from tests.support.fake_engine import FakeEngine
+from tests.unit._s3server import MotoS3
 
 
-class _Engine:
-    def ensure_image(self, image: str) -> None:
-        if image != "present:latest":
-            raise ImageMissing(f"The training image '{image}' is not in the local Docker "
-                               f"engine. Build it (docker build -t {image} .) or pull it "
-                               f"(docker pull {image}) first.")
+class IdleRunner:
+    """Runs nothing: these tests are about the service's answers, not about containers."""
+
+    def __init__(self, *, job: TrainingJob | None = None, lifecycle: JobLifecycle | None = None,
+                 settings: JobSettings | None = None, control: JobControl | None = None,
+                 lock: threading.Lock | None = None) -> None:
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def unfired_triggers(self) -> list[str]:
+        return []
 
 
-class _S3Client:
-    def head_bucket(self, Bucket: str) -> None:
-        if Bucket != "there":
-            raise RuntimeError("no such bucket")
-
-
-def make_service(tmp_path: Path) -> JobService:
-    s3 = SimpleNamespace(client=lambda *a, **k: _S3Client(), url="http://s3.local")
-    ctx = SimpleNamespace(engine=_Engine(), s3=s3, logs=s3, workdir=tmp_path,
-                          server_id="unit", region="us-east-1")
-    return JobService(cast(RunnerContext, ctx))
+def make_service(tmp_path: Path, s3: MotoS3) -> JobService:
+    """A service on a real (in-process) S3 with one bucket, `there`, and an engine that has
+    one image, `present:latest`."""
+    s3.client().create_bucket(Bucket="there")
+    endpoint = S3Endpoint(s3.endpoint)
+    ctx = RunnerContext(engine=FakeEngine(images={"present:latest"}), s3=endpoint,
+                        logs=endpoint, workdir=tmp_path, server_id="unit")
+    return JobService(ctx, IdleRunner)
 
 
 def add_job(service: JobService, name: str, status: JobStatus = JobStatus.COMPLETED,
             created: float = 0.0, tags: list[dict[str, str]] | None = None) -> TrainingJob:
     job = TrainingJob(name, contract.training_job_arn(name), {"RoleArn": "r"}, created,
                       status=status, last_modified_time=created, tags=list(tags or []))
-    runner = SimpleNamespace(lock=threading.Lock(), thread=threading.Thread(target=print),
-                             request_stop=lambda: None)
-    service.store.add(job)
-    service._runners[name.lower()] = runner  # type: ignore[assignment]
-    service._settings[name.lower()] = JobSettings()
+    service.store.add(JobRecord(job, JobSettings(), JobControl(), threading.Lock(),
+                                IdleRunner()))
     return job
 
 
-def test_delete_finished_job_frees_the_name(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
+def test_delete_finished_job_frees_the_name(tmp_path: Path, s3: MotoS3) -> None:
+    service = make_service(tmp_path, s3)
     add_job(service, "done")
     assert service.delete_training_job({"TrainingJobName": "DONE"}) == {}
     with pytest.raises(ValidationException, match=r"^Requested resource not found\.$"):
@@ -66,16 +75,16 @@ def test_delete_finished_job_frees_the_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("status", [JobStatus.IN_PROGRESS, JobStatus.STOPPING])
-def test_delete_unfinished_job_is_refused(tmp_path: Path, status: JobStatus) -> None:
-    service = make_service(tmp_path)
+def test_delete_unfinished_job_is_refused(tmp_path: Path, s3: MotoS3, status: JobStatus) -> None:
+    service = make_service(tmp_path, s3)
     add_job(service, "running", status)
     with pytest.raises(ValidationException, match=f"is in status {status.value}"):
         service.delete_training_job({"TrainingJobName": "running"})
     assert service.store.get("running") is not None
 
 
-def test_tags_add_list_delete(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
+def test_tags_add_list_delete(tmp_path: Path, s3: MotoS3) -> None:
+    service = make_service(tmp_path, s3)
     job = add_job(service, "tagged", tags=[{"Key": "team", "Value": "ml"}])
     arn = job.arn
     service.add_tags({"ResourceArn": arn, "Tags": [{"Key": "team", "Value": "research"},
@@ -93,15 +102,15 @@ def test_tags_add_list_delete(tmp_path: Path) -> None:
         service.add_tags({"ResourceArn": arn, "Tags": many})
 
 
-def test_list_tags_pages(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
+def test_list_tags_pages(tmp_path: Path, s3: MotoS3) -> None:
+    service = make_service(tmp_path, s3)
     job = add_job(service, "t", tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
     first = service.list_tags({"ResourceArn": job.arn, "MaxResults": 50})
     assert len(first["Tags"]) == 50 and "NextToken" not in first
 
 
-def test_list_filters_sorts_and_pages(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
+def test_list_filters_sorts_and_pages(tmp_path: Path, s3: MotoS3) -> None:
+    service = make_service(tmp_path, s3)
     add_job(service, "b-job", created=2.0)
     add_job(service, "a-job", JobStatus.FAILED, created=3.0)
     add_job(service, "c-job", created=1.0)
@@ -199,9 +208,9 @@ def _with(**changes: Any) -> bytes:
     ("", b"{}", "UnknownOperationException"),
     ("sagemaker.ListTrainingJobs", b"{}", "UnknownOperationException"),
 ])
-def test_bad_requests_never_give_5xx(tmp_path: Path, target: str, body: bytes,
+def test_bad_requests_never_give_5xx(tmp_path: Path, s3: MotoS3, target: str, body: bytes,
                                      code: str | None) -> None:
-    status, answer = SageMakerHandler(make_service(tmp_path)).handle(target, body)
+    status, answer = SageMakerHandler(make_service(tmp_path, s3)).handle(target, body)
     if code is None:
         assert status == 200, answer
         return
@@ -209,14 +218,15 @@ def test_bad_requests_never_give_5xx(tmp_path: Path, target: str, body: bytes,
     assert answer["message"]
 
 
-def test_image_message_names_docker_build_and_pull(tmp_path: Path) -> None:
+def test_image_message_names_docker_build_and_pull(tmp_path: Path, s3: MotoS3) -> None:
     body = _with(AlgorithmSpecification={"TrainingImage": "absent:1", "TrainingInputMode": "File"})
-    _, answer = SageMakerHandler(make_service(tmp_path)).handle("SageMaker.CreateTrainingJob", body)
+    handler = SageMakerHandler(make_service(tmp_path, s3))
+    _, answer = handler.handle("SageMaker.CreateTrainingJob", body)
     assert "docker build" in answer["message"] and "docker pull" in answer["message"]
 
 
-def test_duplicate_name_wins_over_missing_image(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
+def test_duplicate_name_wins_over_missing_image(tmp_path: Path, s3: MotoS3) -> None:
+    service = make_service(tmp_path, s3)
     add_job(service, "Taken")
     request = {**json.loads(_with(TrainingJobName="taken")),
                "AlgorithmSpecification": {"TrainingImage": "absent:1",
@@ -228,8 +238,8 @@ def test_duplicate_name_wins_over_missing_image(tmp_path: Path) -> None:
         "arn:aws:sagemaker:us-east-1:123456789012:training-job/taken")
 
 
-def test_empty_create_names_every_classic_required_member(tmp_path: Path) -> None:
-    _, answer = SageMakerHandler(make_service(tmp_path)).handle("SageMaker.CreateTrainingJob",
+def test_empty_create_names_every_classic_required_member(tmp_path: Path, s3: MotoS3) -> None:
+    _, answer = SageMakerHandler(make_service(tmp_path, s3)).handle("SageMaker.CreateTrainingJob",
                                                                 b"{}")
     members = ["trainingJobName", "algorithmSpecification", "roleArn", "outputDataConfig",
                "resourceConfig", "stoppingCondition"]

@@ -1,0 +1,30 @@
+"""What every job of one endpoint process shares: the engine, the S3 endpoints, the work dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator import contract
+from emulator.runtime.protocol import Engine
+from emulator.storage.s3 import S3Endpoint
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    engine: Engine
+    s3: S3Endpoint  # checkpoints, channels, artifacts
+    logs: S3Endpoint  # CloudWatch Logs and metrics (the endpoint itself)
+    workdir: Path
+    server_id: str
+    region: str = contract.DEFAULT_REGION
+    gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
+    gateway_image: str = "smemu-base:latest"
+    checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
+
+    def cloudwatch_client(self) -> Any:
+        """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up
+        (a timer thread calls it, and the job's end does under the job's lock)."""
+        return self.logs.client("cloudwatch", retries={"max_attempts": 2},
+                                connect_timeout=2, read_timeout=5)

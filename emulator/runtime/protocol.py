@@ -1,0 +1,69 @@
+"""What jobs/ asks of a container engine: the seam between the job core and Docker.
+
+`runtime.engine.DockerEngine` is the local Docker implementation; a remote Docker host or
+Kubernetes would be another. Nothing here imports docker, so jobs/ never does.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from emulator.runtime.translate import ContainerSpec
+
+
+class Container(Protocol):
+    """One started container."""
+
+    @property
+    def name(self) -> str: ...
+
+    def log_lines(self) -> Iterator[str]:
+        """Its stdout and stderr, line by line, until it exits."""
+        ...
+
+    def is_running(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code, or None if it still runs after `timeout` seconds (or is gone)."""
+        ...
+
+    def send_signal(self, sig: signal.Signals) -> None: ...
+
+    def oom_killed(self) -> bool: ...
+
+    def remove(self) -> None:
+        """Gone for good, running or not; removing twice is no error."""
+        ...
+
+
+class Engine(Protocol):
+    """Creates and removes the containers and networks of training jobs."""
+
+    def ensure_image(self, image: str) -> None:
+        """Raise ImageMissing unless the engine has `image`."""
+        ...
+
+    def image_exists(self, image: str) -> bool: ...
+
+    def create_network(self, name: str, labels: dict[str, str],
+                       pinned: bool = False) -> tuple[str, str | None]:
+        """(name, subnet); the subnet only for a pinned network (fixed host addresses)."""
+        ...
+
+    def remove_network(self, name: str) -> None: ...
+
+    def start(self, spec: ContainerSpec) -> Container:
+        """Raise ContainerStartError when the image's container cannot start."""
+        ...
+
+    def start_gateway(self, name: str, image: str, network: str, socket_path: Path,
+                      labels: dict[str, str]) -> Container:
+        """A container on `network` that forwards TCP to the endpoint's unix socket."""
+        ...
+
+    def remove_tree(self, path: Path, helper_image: str) -> None:
+        """Delete a host directory a container may have filled with root-owned files."""
+        ...
