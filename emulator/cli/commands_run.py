@@ -14,7 +14,7 @@ from emulator.cli.follow import FollowState, emulator_report, follow, render_sum
 from emulator.cli.group import clean_errors, cli
 from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
-from emulator.jobs.rules import s3_uris
+from emulator.jobs.request_rules import s3_uris
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
 from emulator.s3uri import parse_s3_uri
 from emulator.storage.s3 import S3Endpoint, ensure_bucket

@@ -29,7 +29,7 @@ from emulator.jobs.describe import (
 )
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
-from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
+from emulator.jobs.request_rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.store import InMemoryJobStore, JobRecord, JobStore, RunnerFactory
 from emulator.storage.s3 import bucket_exists, split_s3_uri
