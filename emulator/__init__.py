@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from emulator.version import __version__
 
 _LAZY = {
     "EndpointServer": ("emulator.server.endpoint", "EndpointServer"),

@@ -10,11 +10,11 @@ from typing import Any
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.wrappers import Request, Response
 
-from emulator import __version__
 from emulator.api.logs import LogsCompat
 from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
 from emulator.errors import AwsError
 from emulator.jobs.service import JobService
+from emulator.version import __version__
 
 EXTENSION_PREFIX = "/_smemu/"
 

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emulator import __version__
 from emulator.errors import EmulatorError
+from emulator.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 

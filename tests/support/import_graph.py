@@ -1,7 +1,9 @@
 """The import graph of a package, read from its source with `ast` (nothing is imported).
 
 Every import statement counts, wherever it stands: at the top, inside a function, under
-`if TYPE_CHECKING:`. A layering is about who knows whom, not about when Python runs the line.
+`if TYPE_CHECKING:`; so does a lazy import by name (a module that calls
+`importlib.import_module` imports every module it names in a string). A layering is about who
+knows whom, not about when Python runs the line.
 
 `python -m tests.support.import_graph` prints the graph between emulator's packages (what the
 README's architecture section shows) and every module-level cycle.
@@ -34,7 +36,11 @@ def imports_of(module: str, path: Path, known: Iterable[str]) -> set[str]:
     known = set(known)
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    nodes = list(ast.walk(ast.parse(path.read_text(), str(path))))
+    if any(_calls_import_module(node) for node in nodes):
+        found |= {node.value for node in nodes
+                  if isinstance(node, ast.Constant) and node.value in known}
+    for node in nodes:
         if isinstance(node, ast.Import):
             found |= {_nearest(alias.name, known) for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -89,6 +95,14 @@ def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
         out.setdefault(mine, set()).update(
             package_of(t) for t in targets if package_of(t) != mine)
     return out
+
+
+def _calls_import_module(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in ("import_module", "__import__")
 
 
 def _absolute(module: str, is_package: bool, name: str | None, level: int) -> str:

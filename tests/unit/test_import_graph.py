@@ -42,6 +42,19 @@ def test_cycles_through_type_checking_relative_and_package_imports_are_found(
     assert cycle is not None and set(cycle) == {"pkg.sub", "pkg.sub.one", "pkg.two"}
 
 
+def test_a_lazy_import_by_name_counts(tmp_path: Path) -> None:
+    root = _package(tmp_path, {
+        "__init__.py": "",
+        "api.py": "import importlib\nLAZY = {'Server': 'pkg.server'}\n"
+                  "def get(name):\n    return importlib.import_module(LAZY[name])\n",
+        "server.py": "from pkg.api import get\n",
+        "other.py": "COMMAND = ['python', '-m', 'pkg.server']  # no import_module here\n",
+    })
+    graph = module_graph(root, "pkg")
+    assert graph["pkg.api"] == {"pkg.server"} and graph["pkg.other"] == set()
+    assert find_cycle(graph) == ["pkg.api", "pkg.server", "pkg.api"]
+
+
 def test_a_graph_without_cycles_passes_and_foreign_imports_do_not_count(
         tmp_path: Path) -> None:
     root = _package(tmp_path, {
