@@ -72,9 +72,10 @@ class EndpointServer:
                 self._server = make_server(self.host, self.requested_port,
                                            app=None,  # type: ignore[arg-type]
                                            threaded=True)
-            except OSError as err:
+            except (OSError, SystemExit) as err:  # werkzeug exits (in a library) on bind errors
+                why = getattr(err, "strerror", None) or "the address is in use or not available"
                 raise EndpointUnavailable(
-                    f"cannot listen on {self.host}:{self.requested_port}: {err.strerror}. "
+                    f"cannot listen on {self.host}:{self.requested_port}: {why}. "
                     "Is another smemu (or something else) using it? Try --port.") from err
             own = S3Endpoint(self.url, self.region)
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
