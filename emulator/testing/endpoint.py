@@ -64,7 +64,7 @@ class Endpoint:
         self._state_dir: Path | None = None
         self._owns_state_dir = False
         self._url: str | None = None
-        self._server_id = ""
+        self.server_id = ""  # what its containers, networks and work dirs are labelled with
         self._external = False
 
     @classmethod
@@ -77,7 +77,7 @@ class Endpoint:
         doc = health(endpoint._url)
         if doc is None:
             raise EndpointStartError(f"no smemu endpoint answers at {endpoint._url}")
-        endpoint._server_id = str(doc.get("server_id", ""))
+        endpoint.server_id = str(doc.get("server_id", ""))
         return endpoint
 
     # -- lifecycle --------------------------------------------------------------------
@@ -106,7 +106,7 @@ class Endpoint:
         self.process = ServeProcess(state_dir, args, port=self.requested_port,
                                     start_timeout=self.start_timeout)
         self.process.start()
-        self._url, self._server_id = self.process.url, self.process.server_id
+        self._url, self.server_id = self.process.url, self.process.server_id
 
     def _start_in_process(self, state_dir: Path) -> None:
         from emulator.jobs.settings import JobSettings
@@ -121,7 +121,7 @@ class Endpoint:
             self.server.start()  # it cleans up after itself when it fails
         except Exception as err:
             raise EndpointStartError(f"the in-process endpoint did not start: {err}") from err
-        self._url, self._server_id = self.server.url, self.server.server_id
+        self._url, self.server_id = self.server.url, self.server.server_id
 
     def stop(self) -> None:
         """Stop the endpoint and every job on it, remove what they created. Idempotent; an
@@ -151,12 +151,6 @@ class Endpoint:
         if self._url is None:
             raise RuntimeError("the endpoint is not started: use `with Endpoint() as ...`")
         return self._url
-
-    @property
-    def server_id(self) -> str:
-        """The id its containers, networks and work directories are labelled with."""
-        self.url  # noqa: B018 - the same error when not started
-        return self._server_id
 
     @property
     def state_dir(self) -> Path | None:

@@ -36,17 +36,7 @@ class ServeProcess:
         self.env = dict(os.environ if env is None else env)
         self.process: subprocess.Popen[bytes] | None = None
         self.server_id = ""
-        self._url: str | None = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("the endpoint process is not started")
-        return self._url
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
+        self.url = ""  # set once the process says where it listens
 
     @property
     def log_path(self) -> Path:
@@ -91,11 +81,11 @@ class ServeProcess:
 
     def _ready(self) -> str | None:
         """The server id once this process (not another one on the port) answers."""
-        if self._url is None:
+        if not self.url:
             found = _LISTENING.search(self.log_text())
             if found is None:
                 return None
-            self.server_id, self._url = found.group(1), found.group(2)
+            self.server_id, self.url = found.group(1), found.group(2)
         doc = health(self.url, timeout=1.0)
         return self.server_id if doc and doc.get("server_id") == self.server_id else None
 
