@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 from emulator.cli.clients import clients, ensure_endpoint
-from emulator.cli.follow import LogTail, emulator_report, render_summary, transition_line
+from emulator.cli.follow import emulator_report, render_summary, transition_line
 from emulator.cli.group import clean_errors, cli
 from emulator.errors import EmulatorError
+from emulator.storage.logs import LogTail
 
 endpoint_option = click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",
                                help="The smemu endpoint (default: the local one).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import threading
@@ -116,6 +117,21 @@ class JobService:
                 raise ValidationException(_delete_unfinished_message(record.job.status.value))
             self.store.remove(record.name)
         return {}
+
+    def reset(self) -> dict[str, list[str]]:
+        """Forget every finished job and remove what is left of its work directory, as
+        DeleteTrainingJob would one by one; running jobs go on untouched. For tests."""
+        removed: list[str] = []
+        for job in [record.job for record in self.store.all()]:
+            if job.status not in TERMINAL_STATUSES:
+                continue
+            # While the name is still taken: a new job of that name cannot own the directory.
+            self.ctx.engine.remove_tree(self.ctx.workdir / job.name, self.ctx.gateway_image)
+            with contextlib.suppress(ResourceNotFound):  # deleted meanwhile
+                self.delete_training_job({"TrainingJobName": job.name})
+                removed.append(job.name)
+        running = [r.name for r in self.store.all() if r.job.status not in TERMINAL_STATUSES]
+        return {"Removed": removed, "Running": running}
 
     # -- tags -----------------------------------------------------------------------
     def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:

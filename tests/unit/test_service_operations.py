@@ -83,6 +83,29 @@ def test_delete_unfinished_job_is_refused(tmp_path: Path, s3: MotoS3, status: Jo
     assert service.store.get("running") is not None
 
 
+def test_reset_forgets_finished_jobs_and_their_work_dirs_but_not_running_ones(
+        tmp_path: Path, s3: MotoS3) -> None:
+    service = make_service(tmp_path, s3)
+    for name, status in (("done", JobStatus.COMPLETED), ("broke", JobStatus.FAILED),
+                         ("halted", JobStatus.STOPPED), ("busy", JobStatus.IN_PROGRESS),
+                         ("ending", JobStatus.STOPPING)):
+        add_job(service, name, status)
+        (tmp_path / name / "attempt-1").mkdir(parents=True)
+        (tmp_path / name / "attempt-1" / "left-over").write_text("x")
+
+    outcome = service.reset()
+
+    assert sorted(outcome["Removed"]) == ["broke", "done", "halted"]
+    assert sorted(outcome["Running"]) == ["busy", "ending"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "ending"]
+    assert (tmp_path / "busy" / "attempt-1" / "left-over").exists()
+    assert [r.name for r in service.store.all()] == ["busy", "ending"]
+    for name in ("done", "broke", "halted"):
+        with pytest.raises(ValidationException, match="Requested resource not found"):
+            service.describe_training_job({"TrainingJobName": name})
+    assert service.reset() == {"Removed": [], "Running": ["busy", "ending"]}
+
+
 def test_tags_add_list_delete(tmp_path: Path, s3: MotoS3) -> None:
     service = make_service(tmp_path, s3)
     job = add_job(service, "tagged", tags=[{"Key": "team", "Value": "ml"}])
