@@ -15,7 +15,7 @@ from emulator.cli.follow import FollowState, emulator_report, follow, render_sum
 from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
-from emulator.jobs.settings import FLUSH_MODES, JobSettings
+from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
 from emulator.s3uri import parse_s3_uri
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
 
@@ -77,7 +77,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     settings = JobSettings(
         plan=plan,
         grace_period=parse_duration(grace_period) if grace_period else defaults.grace_period,
-        checkpoint_flush=checkpoint_flush or defaults.checkpoint_flush,
+        checkpoint_flush=CheckpointFlush(checkpoint_flush) if checkpoint_flush
+        else defaults.checkpoint_flush,
         checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
         else checkpoint_markers,
     )
