@@ -8,7 +8,6 @@ here once instead of at every reader.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -153,7 +152,7 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
             MetricDefinition(str(d["Name"]), str(d["Regex"]))
             for d in algorithm.get("MetricDefinitions") or () if "Name" in d and "Regex" in d),
         settings=settings or JobSettings(),
-        request=MappingProxyType(copy.deepcopy(dict(request))),
+        request=MappingProxyType(_plain_copy(request)),
     )
 
 
@@ -169,6 +168,15 @@ def _channel(channel: Mapping[str, Any], default_mode: str) -> Channel:
         s3_uri=str(source.get("S3Uri", "")),
         s3_data_type=str(source.get("S3DataType", "S3Prefix")),
     )
+
+
+def _plain_copy(value: Any) -> Any:
+    """A deep copy in JSON's shapes (a tuple becomes a list), as a store would give it back."""
+    if isinstance(value, Mapping):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 def _member(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
