@@ -1,7 +1,8 @@
 """A job's history as a JSON-safe dict, and back: what a persistent store keeps of a job.
 
 `dump_job(job)` gives plain dicts, lists, strings, numbers, booleans and None (enums as their
-wire values, the spec as the request it was parsed from plus the emulator settings), tagged
+wire values, the spec as the request it was parsed from plus the emulator settings, a plan as
+its trigger strings), tagged
 with `schema_version`; `load_job(dump_job(job)) == job`. Every field of the history's
 dataclasses is written under its own name, read back by its type hint: a new field is stored
 without more code here, and a change to an existing one bumps SCHEMA_VERSION.
@@ -16,7 +17,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
-from emulator.errors import EmulatorError
+from emulator.errors import EmulatorError, PlanError
+from emulator.faults.plan import InterruptionPlan, parse_plan
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.settings import JobSettings
 from emulator.jobs.spec import JobSpec, parse_spec
@@ -43,7 +45,7 @@ def load_job(data: Mapping[str, Any]) -> TrainingJob:
     fields = {k: v for k, v in data.items() if k != VERSION_KEY}
     try:
         return _decode_dataclass(TrainingJob, fields)
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, PlanError) as err:
         raise HistoryFormatError(f"job history unreadable: {type(err).__name__}: {err}") from err
 
 
@@ -52,6 +54,8 @@ def _encode(value: Any) -> Any:
         # The request is the source of truth; the settings came from its tags and the
         # endpoint's defaults at creation, which may have changed since.
         return {"request": _encode(value.request), "settings": _encode(value.settings)}
+    if isinstance(value, InterruptionPlan):
+        return [trigger.spec for trigger in value.triggers]  # each parses back to itself
     if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -73,6 +77,8 @@ def _decode_dataclass(cls: type[T], data: Mapping[str, Any]) -> T:
 def _decode(hint: Any, value: Any) -> Any:
     if hint is JobSpec:
         return parse_spec(value["request"], _decode(JobSettings, value["settings"]))
+    if hint is InterruptionPlan:
+        return parse_plan([str(spec) for spec in value])
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         if value is None:

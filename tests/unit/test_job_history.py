@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator.contract import JobStatus, SecondaryStatus
+from emulator.faults.kinds import KINDS
 from emulator.faults.plan import InterruptionPlan, parse_plan
 from emulator.jobs.history import SCHEMA_VERSION, HistoryFormatError, dump_job, load_job
 from emulator.jobs.model import Attempt, Outcome, TrainingJob
@@ -86,7 +87,10 @@ REQUESTS = st.fixed_dictionaries({
     "Environment": st.dictionaries(TEXT, TEXT, max_size=3),
     "Tags": st.lists(st.fixed_dictionaries({"Key": TEXT, "Value": TEXT}), max_size=2),
 })
-SETTINGS = instances(JobSettings, spot_price_ratio=st.floats(0, 1))
+TRIGGERS = [kind.example for kind in KINDS.values()] + [
+    "after=5s/grace=3s", "checkpoint=2/hard", "log=a/b/capacity=1m", "random=3s"]
+PLANS = st.lists(st.sampled_from(TRIGGERS), max_size=4).map(parse_plan)
+SETTINGS = instances(JobSettings, plan=PLANS, spot_price_ratio=st.floats(0, 1))
 SPECS = st.builds(parse_spec, REQUESTS, SETTINGS)
 HOST_VIEWS = st.lists(instances(Attempt, hosts=st.just([])), max_size=2)
 JOBS = instances(TrainingJob, spec=SPECS,
