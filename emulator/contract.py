@@ -45,6 +45,10 @@ DEFAULT_GRACE_PERIOD_S = 120.0
 # Billable = training * ratio for spot jobs (AWS does not publish it; configurable).
 DEFAULT_SPOT_PRICE_RATIO = 0.3
 DEFAULT_MAX_RUNTIME_S = 86400
+# A job's checkpoint mirror uploads a file this long after it was closed or renamed into place
+# (UNCONFIRMED: AWS does not say how soon its agent uploads). A temp file renamed away within
+# it (write checkpoint.json.tmp, rename it to checkpoint.json) is never uploaded nor counted.
+CHECKPOINT_SETTLE_S = 0.5
 
 
 class JobStatus(str, Enum):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emulator import contract
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.faults.arming import ArmedTrigger
@@ -152,6 +153,7 @@ class AttemptRun:
             host.mirror = CheckpointMirror(
                 host.dirs.checkpoints, self.uri, ctx.s3.client(),
                 markers=self.runner.settings.checkpoint_markers,
+                settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
         stream = log_stream_name(self.job.name, host.host, time.time())
         host.view.log_stream = stream
