@@ -112,7 +112,21 @@ def duplicate_job_message(arn: str) -> str:
     )
 
 
+# A training job that does not exist, worded per operation as SageMaker words it.
+# DescribeTrainingJob: ValidationException "Requested resource not found." is what the real
+# service answers (boto/boto3#2808, aws/aws-sdk#165), although botocore's model lists
+# ResourceNotFound for it. StopTrainingJob and DeleteTrainingJob: ResourceNotFound, the only
+# error botocore's model and the API reference list for them; no public record shows the real
+# text, so it is UNCONFIRMED and in the style of SageMaker's other ResourceNotFound texts
+# ("Amazon SageMaker can't find a tuning job called X. ...": DescribeHyperParameterTuningJob,
+# aws/amazon-sagemaker-examples#1540; "... can't find an AutoML job called X.": #2244).
 NOT_FOUND_MESSAGE = "Requested resource not found."
+
+
+def job_not_found_message(name: str) -> str:
+    return f"Amazon SageMaker can't find a training job called {name}."
+
+
 MAX_WAIT_WITHOUT_SPOT = (
     "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining "
     "is set to true"

@@ -43,6 +43,11 @@ class Reason:
     MAX_WAIT = "max-wait"
 
 
+# What a stop (not an interruption) is reported as, by its reason.
+STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
+              Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
+
+
 @dataclass
 class HostRun:
     """One host's container and the machinery around it during one attempt."""
@@ -183,6 +188,7 @@ class AttemptRun:
             # StopTrainingJob during the interruption's grace: the job stops (and its
             # model is uploaded) instead of waiting for another attempt.
             reason = Reason.STOP
+            self.attempt.stopped_by = STOPPED_BY[reason]
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
         elif reason == Reason.INTERRUPT:
@@ -257,6 +263,7 @@ class AttemptRun:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
         for every host at the same time."""
         if reason != Reason.INTERRUPT:
+            self.attempt.stopped_by = STOPPED_BY[reason]
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
         grace = self.runner.settings.grace_period
