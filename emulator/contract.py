@@ -48,7 +48,7 @@ DEFAULT_MAX_RUNTIME_S = 86400
 # A job's checkpoint mirror uploads a file this long after it was closed or renamed into place
 # (UNCONFIRMED: AWS does not say how soon its agent uploads). A temp file renamed away within
 # it (write checkpoint.json.tmp, rename it to checkpoint.json) is never uploaded nor counted.
-CHECKPOINT_SETTLE_S = 0.5
+CHECKPOINT_SETTLE_S = 0.2
 
 
 class JobStatus(str, Enum):
