@@ -60,13 +60,8 @@ class BotoBlobStore:
         end = start + length - 1
         response = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")
         data = response["Body"].read()
-        content_range = str(response.get("ContentRange") or "")
-        # Some servers (rclone) answer 200 with a Content-Range: the range is what counts.
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        ranged = content_range.startswith(f"bytes {start}-{end}/") or (
-            not content_range and status == 206)
-        if not ranged or len(data) != length:
-            raise incomplete_range(start, length, len(data), status, content_range)
+        check_range(data, start, length, response.get("ResponseMetadata", {}).get(
+            "HTTPStatusCode"), str(response.get("ContentRange") or ""))
         return data, str(response.get("ETag", ""))
 
     def delete(self, bucket: str, key: str) -> None:
@@ -79,14 +74,19 @@ class BotoBlobStore:
         """The client's connections stay with the client."""
 
 
-def incomplete_range(start: int, length: int, got: int, status: object,
-                     content_range: str) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": "IncompleteRange",
-                   "Message": f"asked {length} bytes at {start}, got {got} "
-                              f"(HTTP {status}, {content_range!r})"}},
-        "GetObject",
-    )
+def check_range(data: bytes | bytearray, start: int, length: int, status: object,
+                content_range: str) -> None:
+    """Raise unless ``data`` is exactly the range asked for. Some servers (rclone) answer 200
+    with a Content-Range: the range is what counts."""
+    ranged = content_range.startswith(f"bytes {start}-{start + length - 1}/") or (
+        not content_range and status == 206)
+    if not ranged or len(data) != length:
+        raise ClientError(
+            {"Error": {"Code": "IncompleteRange",
+                       "Message": f"asked {length} bytes at {start}, got {len(data)} "
+                                  f"(HTTP {status}, {content_range!r})"}},
+            "GetObject",
+        )
 
 
 class _Unseekable:

@@ -29,10 +29,9 @@ from urllib.parse import quote, urlsplit
 
 from boto3.s3.transfer import TransferConfig
 from botocore.auth import UNSIGNED_PAYLOAD
-from botocore.exceptions import ClientError
 
 from emulator.storage.blobstore import StoredObject, Transfers
-from emulator.storage.boto_store import BotoTransfers
+from emulator.storage.boto_store import BotoTransfers, check_range
 from emulator.storage.http1 import Http1Pool
 from emulator.storage.s3xml import EMPTY_SHA256 as _EMPTY_SHA256
 from emulator.storage.s3xml import client_error as _client_error
@@ -190,18 +189,8 @@ class LeanS3:
         if response.status >= 300:
             raise _client_error(response.status, response.body, "GetObject")
         data = response.body
-        # Some servers (rclone) answer 200 with a Content-Range: the range is what counts.
-        content_range = response.headers.get("content-range", "")
-        ranged = content_range.startswith(f"bytes {start}-{start + length - 1}/") or (
-            not content_range and response.status == 206
-        )
-        if not ranged or len(data) != length:
-            raise ClientError(
-                {"Error": {"Code": "IncompleteRange",
-                           "Message": f"asked {length} bytes at {start}, got {len(data)} "
-                                      f"(HTTP {response.status}, {content_range!r})"}},
-                "GetObject",
-            )
+        check_range(data, start, length, response.status,
+                    response.headers.get("content-range", ""))
         return data, response.headers.get("etag", "")
 
     def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> None:

@@ -17,7 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from emulator.storage.blobstore import Readable, Sink, StoredObject, Transfers
-from emulator.storage.boto_store import BotoTransfers, incomplete_range
+from emulator.storage.boto_store import BotoTransfers, check_range
 from emulator.storage.s3xml import EMPTY_SHA256, client_error, listing_query, parse_listing
 
 _READ_BLOCK = 1024 * 1024
@@ -109,11 +109,8 @@ class SignedHttpStore:
         if response.status >= 300:
             raise client_error(response.status, response.data, "GetObject")
         data = response.data
-        content_range = response.headers.get("content-range", "")
-        ranged = content_range.startswith(f"bytes {start}-{end}/") or (
-            not content_range and response.status == 206)
-        if not ranged or len(data) != length:
-            raise incomplete_range(start, length, len(data), response.status, content_range)
+        check_range(data, start, length, response.status,
+                    response.headers.get("content-range", ""))
         return data, str(response.headers.get("etag", ""))
 
     def delete(self, bucket: str, key: str) -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tests.support.endpoint import free_port
+from tests.support.s3server import stop_process
 
 ACCESS_KEY, SECRET_KEY = "rclone", "rclonesecret"
 
@@ -56,13 +57,8 @@ class RcloneS3:
         raise RuntimeError("rclone serve s3 did not start")
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process is not None and self.process.stderr is not None:
-            self.process.stderr.close()
+        if self.process is not None:
+            stop_process(self.process)
+            if self.process.stderr is not None:
+                self.process.stderr.close()
         self._root.cleanup()
