@@ -156,7 +156,7 @@ class AttemptRun:
         ctx = self.runner.ctx
         if self.uri:
             host.mirror = CheckpointMirror(
-                host.dirs.checkpoints, self.uri, ctx.s3.client(),
+                host.dirs.checkpoints, self.uri, ctx.s3.blob_store(),
                 markers=self.runner.settings.checkpoint_markers,
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
@@ -168,7 +168,7 @@ class AttemptRun:
         host.writer.start()
         if host.mirror:
             host.mirror.start()
-            host.recorder = ActivityRecorder(host.dirs.checkpoints,
+            host.recorder = ActivityRecorder(host.mirror.observer,  # one observer for both
                                              self._on_write_started).start()
 
     def _after_containers(self, reason: str) -> str:
