@@ -14,7 +14,7 @@ import pytest
 
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.workqueue import PathQueue
-from tests.unit._s3server import MotoS3
+from tests.unit._s3server import MotoS3, store_for
 
 SETTLE = 0.3
 
@@ -48,7 +48,8 @@ class Recorder:
 @pytest.fixture
 def mirror(local: Path, uri: str, client: Any) -> Iterator[tuple[CheckpointMirror, Recorder]]:
     recorder = Recorder()
-    mirror = CheckpointMirror(local, uri, client, settle_seconds=SETTLE, on_event=recorder)
+    mirror = CheckpointMirror(local, uri, store_for(client), settle_seconds=SETTLE,
+                              on_event=recorder)
     mirror.start()
     yield mirror, recorder
     mirror.stop(flush=False)
