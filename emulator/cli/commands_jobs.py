@@ -12,8 +12,9 @@ import click
 
 from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, ensure_endpoint
-from emulator.cli.follow import LogTail, emulator_report, render_summary, transition_line
+from emulator.cli.follow import emulator_report, render_summary, transition_line
 from emulator.errors import EmulatorError
+from emulator.storage.logs import LogTail
 
 endpoint_option = click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",
                                help="The smemu endpoint (default: the local one).")
@@ -72,7 +73,7 @@ def describe_job(job_name: str, endpoint_url: str | None, as_json: bool, attempt
         return
     for transition in job.get("SecondaryStatusTransitions", []):
         click.echo(transition_line(transition))
-    click.echo(render_summary(job, report if attempts else {**report, "Attempts": []}))
+    click.echo(render_summary(job, report, detail=attempts))
 
 
 @jobs.command("stop")

@@ -70,6 +70,9 @@ class Attempt:
     outcome: Outcome | None = None
     oom_killed: bool = False  # the kernel's OOM killer ended the container that failed
     interruption: str | None = None  # the trigger that fired, e.g. "after=30s"
+    # What ended it when it was stopped, not interrupted: StopTrainingJob,
+    # MaxRuntimeInSeconds or MaxWaitTimeInSeconds.
+    stopped_by: str | None = None
     restored: list[CheckpointFile] = field(default_factory=list)
     uploaded: list[CheckpointFile] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -127,6 +130,7 @@ class Attempt:
             "ExitCode": self.exit_code,
             "Outcome": _value(self.outcome),
             "Interruption": self.interruption,
+            "StoppedBy": self.stopped_by,
             "SigKilled": self.sigkilled,
             "OomKilled": self.oom_killed,
             "LogStream": self.log_stream,
@@ -177,6 +181,9 @@ class TrainingJob:
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     tags: list[dict[str, str]] = field(default_factory=list)
     stop_requested: bool = False
+    # s3://.../output/model.tar.gz once it was written; until then (and for a job that never
+    # wrote one: failed, never launched) DescribeTrainingJob has no ModelArtifacts.
+    model_artifacts: str | None = None
 
     @property
     def name(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Any
 from emulator import contract
 from emulator.contract import TERMINAL_STATUSES, JobStatus
 from emulator.errors import (
+    AwsError,
     ImageMissing,
     ResourceInUse,
     ResourceNotFound,
@@ -28,7 +30,7 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
-from emulator.jobs.runner import JobRunner, RunnerContext, model_artifacts_uri
+from emulator.jobs.runner import JobRunner, RunnerContext
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.spec import parse_spec
 from emulator.jobs.store import InMemoryJobStore, JobStore
@@ -83,7 +85,7 @@ class JobService:
         validate_request("DescribeTrainingJob", params)
         job, runner = self._entry(params["TrainingJobName"])
         with runner.lock:
-            return describe(job, model_artifacts_uri(job.spec))
+            return describe(job, job.model_artifacts)
 
     def emulator_report(self, name: str) -> dict[str, Any]:
         job, runner = self._entry(name)
@@ -96,7 +98,8 @@ class JobService:
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
-        job, runner = self._entry(params["TrainingJobName"])
+        name = str(params["TrainingJobName"])
+        job, runner = self._entry(name, ResourceNotFound(contract.job_not_found_message(name)))
         if job.status in TERMINAL_STATUSES or job.status == JobStatus.STOPPING:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         runner.request_stop()
@@ -109,12 +112,27 @@ class JobService:
         with self._create_lock:
             job = self.store.get(name)
             if job is None:
-                raise ResourceNotFound(f"Training job {name} does not exist.")
+                raise ResourceNotFound(contract.job_not_found_message(name))
             if job.status not in TERMINAL_STATUSES:
                 raise ValidationException(_delete_unfinished_message(job.status.value))
             self.store.remove(job.name)
             self._runners.pop(job.name.lower(), None)
         return {}
+
+    def reset(self) -> dict[str, list[str]]:
+        """Forget every finished job and remove what is left of its work directory, as
+        DeleteTrainingJob would one by one; running jobs go on untouched. For tests."""
+        removed: list[str] = []
+        for job in self.store.all():
+            if job.status not in TERMINAL_STATUSES:
+                continue
+            # While the name is still taken: a new job of that name cannot own the directory.
+            self.ctx.engine.remove_tree(self.ctx.workdir / job.name, self.ctx.gateway_image)
+            with contextlib.suppress(ResourceNotFound):  # deleted meanwhile
+                self.delete_training_job({"TrainingJobName": job.name})
+                removed.append(job.name)
+        running = [job.name for job in self.store.all() if job.status not in TERMINAL_STATUSES]
+        return {"Removed": removed, "Running": running}
 
     # -- tags -----------------------------------------------------------------------
     def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +169,8 @@ class JobService:
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
-        job, runner = self._entry(name)
+        # Worded as StopTrainingJob, the operation it resembles.
+        job, runner = self._entry(name, ResourceNotFound(contract.job_not_found_message(name)))
         if job.status != JobStatus.IN_PROGRESS:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
@@ -178,13 +197,15 @@ class JobService:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- helpers ------------------------------------------------------------------
-    def _entry(self, name: str) -> tuple[TrainingJob, JobRunner]:
-        """The job and its runner, read together (a delete may run concurrently)."""
+    def _entry(self, name: str, not_found: AwsError | None = None
+               ) -> tuple[TrainingJob, JobRunner]:
+        """The job and its runner, read together (a delete may run concurrently). An
+        unknown job raises `not_found`, else DescribeTrainingJob's error (see contract)."""
         key = str(name).lower()
         with self._create_lock:
             job, runner = self.store.get(key), self._runners.get(key)
         if job is None or runner is None:
-            raise ValidationException(contract.NOT_FOUND_MESSAGE)
+            raise not_found or ValidationException(contract.NOT_FOUND_MESSAGE)
         return job, runner
 
     def _job_of_arn(self, arn: str) -> TrainingJob:
