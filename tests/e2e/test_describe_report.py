@@ -30,8 +30,8 @@ def describe(endpoint: EndpointProcess, name: str, *flags: str) -> str:
 def test_plain_describe_counts_every_attempt(endpoint: EndpointProcess, sagemaker: Any,
                                              bucket: str, job_name: str) -> None:
     sagemaker.create_training_job(**toy_request(
-        job_name, steps=20, bucket=bucket, checkpoint_uri=f"s3://{bucket}/{job_name}",
-        tags=[{"Key": "smemu:interrupt", "Value": "after=1s after=1s"}]))
+        job_name, steps=50, bucket=bucket, checkpoint_uri=f"s3://{bucket}/{job_name}",
+        tags=[{"Key": "smemu:interrupt", "Value": "after=1s after=1s"}]))  # 5 s of training
     assert wait_for_job(sagemaker, job_name)["TrainingJobStatus"] == "Completed"
     plain = describe(endpoint, job_name)
     assert "  Attempts: 3, interruptions: 2" in plain
