@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from emulator import contract
 from emulator.jobs.clock import Clock
 from emulator.jobs.model import TrainingJob
 
 
 class JobLimits:
     def __init__(self, job: TrainingJob, clock: Clock) -> None:
-        stopping = job.request.get("StoppingCondition") or {}
-        self.max_runtime = float(stopping.get("MaxRuntimeInSeconds",
-                                              contract.DEFAULT_MAX_RUNTIME_S))
-        wait = stopping.get("MaxWaitTimeInSeconds")
-        self.max_wait = float(wait) if job.is_spot and wait else None
+        self.max_runtime = job.spec.max_runtime
+        self.max_wait = job.spec.max_wait
         self._job = job
         self._clock = clock
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 import threading
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from emulator import contract
 from emulator.contract import TERMINAL_STATUSES, JobStatus
 from emulator.errors import (
+    AwsError,
     ImageMissing,
     ResourceInUse,
     ResourceNotFound,
@@ -26,12 +26,12 @@ from emulator.jobs.describe import (
     emulator_report,
     encode_token,
     list_page,
-    model_artifacts_uri,
 )
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.request_rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.settings import JobSettings, settings_from_tags
+from emulator.jobs.spec import parse_spec
 from emulator.jobs.store import InMemoryJobStore, JobRecord, JobStore, RunnerFactory
 from emulator.storage.s3 import bucket_exists, split_s3_uri
 from emulator.validation import validate_request
@@ -58,26 +58,26 @@ class JobService:
         validate_request("CreateTrainingJob", request, required=CLASSIC_REQUIRED)
         request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
-        settings = settings_from_tags(request.get("Tags"), self.defaults)
-        name = request["TrainingJobName"]
+        spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))
+        name = spec.name
         arn = contract.training_job_arn(name, self.ctx.region)
         if self.store.get(name) is not None:  # before the slower checks; again under the lock
             raise ResourceInUse(contract.duplicate_job_message(arn))
         self._check_buckets(request)
-        self._check_image(request["AlgorithmSpecification"]["TrainingImage"])
+        self._check_image(spec.image)
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")
             if self.store.get(name) is not None:
                 raise ResourceInUse(contract.duplicate_job_message(arn))
-            job = TrainingJob(name=name, arn=arn, request=copy.deepcopy(request),
-                              creation_time=self.clock.now(), tags=list(request.get("Tags") or []))
+            job = TrainingJob(spec=spec, arn=arn, creation_time=self.clock.now(),
+                              tags=[dict(t) for t in request.get("Tags") or []])
             lifecycle = JobLifecycle(job, self.clock)
             lifecycle.created()
             control, lock = JobControl(), threading.Lock()
-            runner = self.runner_factory(job=job, lifecycle=lifecycle, settings=settings,
-                                         control=control, lock=lock)
-            self.store.add(JobRecord(job, settings, control, lock, runner))
+            runner = self.runner_factory(job=job, lifecycle=lifecycle, control=control,
+                                         lock=lock)
+            self.store.add(JobRecord(job, control, lock, runner))
         runner.start()
         return {"TrainingJobArn": arn}
 
@@ -85,12 +85,12 @@ class JobService:
         validate_request("DescribeTrainingJob", params)
         record = self._record(params["TrainingJobName"])
         with record.lock:
-            return describe(record.job, record.settings, model_artifacts_uri(record.job.request))
+            return describe(record.job, record.job.model_artifacts)
 
     def emulator_report(self, name: str) -> dict[str, Any]:
         record = self._record(name)
         with record.lock:
-            return emulator_report(record.job, record.settings, record.runner.unfired_triggers())
+            return emulator_report(record.job, record.runner.unfired_triggers())
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)
@@ -98,7 +98,8 @@ class JobService:
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
-        record = self._record(params["TrainingJobName"])
+        name = str(params["TrainingJobName"])
+        record = self._record(name, ResourceNotFound(contract.job_not_found_message(name)))
         job = record.job
         if job.status in TERMINAL_STATUSES or job.status == JobStatus.STOPPING:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
@@ -112,7 +113,7 @@ class JobService:
         with self._create_lock:
             record = self.store.get(name)
             if record is None:
-                raise ResourceNotFound(f"Training job {name} does not exist.")
+                raise ResourceNotFound(contract.job_not_found_message(name))
             if record.job.status not in TERMINAL_STATUSES:
                 raise ValidationException(_delete_unfinished_message(record.job.status.value))
             self.store.remove(record.name)
@@ -168,7 +169,8 @@ class JobService:
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
-        record = self._record(name)
+        # Worded as StopTrainingJob, the operation it resembles.
+        record = self._record(name, ResourceNotFound(contract.job_not_found_message(name)))
         job = record.job
         if job.status != JobStatus.IN_PROGRESS:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
@@ -196,10 +198,12 @@ class JobService:
             record.runner.join(max(0.0, deadline - self.clock.monotonic()))
 
     # -- helpers ------------------------------------------------------------------
-    def _record(self, name: str) -> JobRecord:
+    def _record(self, name: str, not_found: AwsError | None = None) -> JobRecord:
+        """The job's record. An unknown job raises `not_found`, else DescribeTrainingJob's
+        error (see contract)."""
         record = self.store.get(str(name))
         if record is None:
-            raise ValidationException(contract.NOT_FOUND_MESSAGE)
+            raise not_found or ValidationException(contract.NOT_FOUND_MESSAGE)
         return record
 
     def _job_of_arn(self, arn: str) -> TrainingJob:

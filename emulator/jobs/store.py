@@ -10,7 +10,6 @@ from typing import Protocol
 from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
-from emulator.jobs.settings import JobSettings
 
 
 class Runner(Protocol):
@@ -22,16 +21,15 @@ class Runner(Protocol):
 
 
 class RunnerFactory(Protocol):
-    def __call__(self, *, job: TrainingJob, lifecycle: JobLifecycle, settings: JobSettings,
-                 control: JobControl, lock: threading.Lock) -> Runner: ...
+    def __call__(self, *, job: TrainingJob, lifecycle: JobLifecycle, control: JobControl,
+                 lock: threading.Lock) -> Runner: ...
 
 
 @dataclass(frozen=True)
 class JobRecord:
     """Everything the service keeps of one job."""
 
-    job: TrainingJob
-    settings: JobSettings
+    job: TrainingJob  # its spec carries the emulator's settings too
     control: JobControl  # StopTrainingJob, interruptions, the endpoint's shutdown
     lock: threading.Lock  # guards the job against API reads mid-update
     runner: Runner

@@ -24,7 +24,8 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import JobRunner
-from emulator.jobs.settings import JobSettings
+from emulator.jobs.settings import CheckpointFlush, JobSettings
+from emulator.jobs.spec import parse_spec
 from emulator.storage.s3 import S3Endpoint
 from tests.support.fake_engine import FakeEngine, Script
 from tests.unit._s3server import MotoS3
@@ -42,7 +43,8 @@ def moto() -> Iterator[MotoS3]:
 
 
 def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
-            checkpoints: bool = False, grace: float = 5.0, flush: str = "flush",
+            checkpoints: bool = False, grace: float = 5.0,
+            flush: CheckpointFlush = CheckpointFlush.FLUSH,
             during: Callable[[JobRunner], None] | None = None,
             at: dict[float, Callable[[JobRunner], None]] | None = None, max_runtime: int = 60,
             spot: bool = False, clock: Clock | None = None,
@@ -66,17 +68,17 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
         request["StoppingCondition"]["MaxWaitTimeInSeconds"] = max_runtime * 2
     if checkpoints:
         request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
-    job = TrainingJob(name=name, arn=contract.training_job_arn(name, "us-east-1"),
-                      request=request, creation_time=clock.now())
+    settings = JobSettings(grace_period=grace, checkpoint_flush=flush)
+    job = TrainingJob(spec=parse_spec(request, settings),
+                      arn=contract.training_job_arn(name, "us-east-1"), creation_time=clock.now())
     lifecycle = JobLifecycle(job, clock)
     lifecycle.created()
     engine = FakeEngine(scripts, clock)
     endpoint = S3Endpoint(moto.endpoint)
     ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint, workdir=tmp_path / "work",
                         server_id="t")
-    runner = JobRunner(ctx, job=job, lifecycle=lifecycle,
-                       settings=JobSettings(grace_period=grace, checkpoint_flush=flush),
-                       control=JobControl(), lock=threading.Lock())
+    runner = JobRunner(ctx, job=job, lifecycle=lifecycle, control=JobControl(),
+                       lock=threading.Lock())
     for seconds, action in (at or {}).items():
         assert isinstance(clock, ManualClock)
         clock.call_at(clock.now() + seconds, functools.partial(action, runner))
