@@ -15,12 +15,18 @@ from emulator.testing import (
     EndpointRequestError,
     EndpointStartError,
     JobResult,
+    assert_completed_within,
+    assert_lost_at_most,
+    assert_no_overwrite_conflicts,
+    assert_resumed,
+    assert_same_as_uninterrupted,
     read_result,
     run_job,
     start_job,
     wait_for_job,
 )
 from tests.support.endpoint import TOY_IMAGE, free_port, toy_value
+from tests.support.images import build_script_image
 
 pytestmark = pytest.mark.docker
 
@@ -67,6 +73,13 @@ def test_run_job_reports_the_resume_after_an_interruption(library_endpoint: Endp
     assert "training complete: step 30" in logs
     model = json.loads(result.model_files()["model.json"])
     assert model["value"] == toy_value(30)
+    assert_resumed(result)
+    assert_lost_at_most(result, first.lost_seconds)
+    with pytest.raises(AssertionError, match=r"attempt 1 lost .*s of training to its "
+                                             r"interruption \(checkpoint=1\)"):
+        assert_lost_at_most(result, first.lost_seconds - 0.001)
+    assert_no_overwrite_conflicts(result)
+    assert_completed_within(result, 900)
 
 
 def test_a_restart_from_scratch_is_flagged(library_endpoint: Endpoint) -> None:
@@ -76,6 +89,10 @@ def test_a_restart_from_scratch_is_flagged(library_endpoint: Endpoint) -> None:
     assert result.status == "Completed"
     assert result.attempts[1].resume == "restarted-from-scratch"
     assert any(f.startswith("restarted from scratch") for f in result.attempts[1].flags)
+    with pytest.raises(AssertionError, match=rf"^{result.name}: attempt 2 restarted from "
+                                             r"scratch: it never read the restored "
+                                             r"checkpoint\.json"):
+        assert_resumed(result)
 
 
 def test_reset_forgets_finished_jobs_and_leaves_running_ones_alone(
@@ -194,3 +211,59 @@ def _wait_for_secondary(endpoint: Endpoint, name: str, secondary: str) -> None:
     from tests.support.endpoint import wait_for_status
 
     wait_for_status(endpoint.client("sagemaker"), name, secondary)
+
+
+# A trainer whose result depends on its RNG: exact only when the RNG state is restored too.
+SAMPLER = """
+import json, os, random, signal, time
+hp = json.load(open("/opt/ml/input/config/hyperparameters.json"))
+path = "/opt/ml/checkpoints/state.json"
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+rng, step, total = random.Random(7), 0, 0.0
+if os.path.exists(path):
+    state = json.load(open(path))
+    step, total = state["step"], state["total"]
+    if hp.get("restore_rng") != "false":
+        rng.setstate((state["rng"][0], tuple(state["rng"][1]), state["rng"][2]))
+while step < 20 and not stop:
+    time.sleep(0.1)
+    step, total = step + 1, total + rng.random()
+    with open(path + ".tmp", "w") as f:
+        json.dump({"step": step, "total": total, "rng": rng.getstate()}, f)
+    os.replace(path + ".tmp", path)
+if step < 20:
+    raise SystemExit(143)
+json.dump({"total": total}, open("/opt/ml/model/model.json", "w"))
+print(f"total={total}")
+"""
+SAMPLER_IMAGE = "smemu-test-sampler:latest"
+
+
+@pytest.fixture(scope="module")
+def sampler_image(docker_client: Any) -> Iterator[str]:
+    yield build_script_image(docker_client, SAMPLER_IMAGE, SAMPLER)
+    docker_client.images.remove(SAMPLER_IMAGE, force=True)
+
+
+@pytest.mark.parametrize("restore_rng", ["true", "false"])
+def test_same_as_uninterrupted_tells_an_exact_resume_from_an_inexact_one(
+        endpoint: Endpoint, sampler_image: str, restore_rng: str) -> None:
+    result = run_job(endpoint, sampler_image, interrupt=["checkpoint=3"],
+                     hyperparameters={"restore_rng": restore_rng},
+                     compare_uninterrupted=True)
+
+    twin = result.uninterrupted
+    assert twin is not None and twin.name == f"{result.name}-uninterrupted"
+    assert result.status == twin.status == "Completed", (result.failure_reason,
+                                                         twin.failure_reason)
+    assert [a.outcome for a in twin.attempts] == ["completed"]  # no plan, own prefix
+    assert twin.attempts[0].restored == ()
+    assert_resumed(result)  # both read their checkpoint: only the model tells them apart
+    if restore_rng == "true":
+        assert_same_as_uninterrupted(result)
+    else:
+        with pytest.raises(AssertionError, match=rf"{result.name} trained a different model "
+                                                 rf"than the uninterrupted {twin.name}:\n"
+                                                 r"model\.json \(sha256 "):
+            assert_same_as_uninterrupted(result)
