@@ -10,16 +10,12 @@ from typing import Any
 
 import pytest
 
+import emulator.testing as smemu
 from emulator.testing import (
     Endpoint,
     EndpointRequestError,
     EndpointStartError,
     JobResult,
-    assert_completed_within,
-    assert_lost_at_most,
-    assert_no_overwrite_conflicts,
-    assert_resumed,
-    assert_same_as_uninterrupted,
     read_result,
     run_job,
     start_job,
@@ -73,13 +69,13 @@ def test_run_job_reports_the_resume_after_an_interruption(library_endpoint: Endp
     assert "training complete: step 30" in logs
     model = json.loads(result.model_files()["model.json"])
     assert model["value"] == toy_value(30)
-    assert_resumed(result)
-    assert_lost_at_most(result, first.lost_seconds)
+    smemu.assert_resumed(result)
+    smemu.assert_lost_at_most(result, first.lost_seconds)
     with pytest.raises(AssertionError, match=r"attempt 1 lost .*s of training to its "
                                              r"interruption \(checkpoint=1\)"):
-        assert_lost_at_most(result, first.lost_seconds - 0.001)
-    assert_no_overwrite_conflicts(result)
-    assert_completed_within(result, 900)
+        smemu.assert_lost_at_most(result, first.lost_seconds - 0.001)
+    smemu.assert_no_overwrite_conflicts(result)
+    smemu.assert_completed_within(result, 900)
 
 
 def test_a_restart_from_scratch_is_flagged(library_endpoint: Endpoint) -> None:
@@ -92,7 +88,7 @@ def test_a_restart_from_scratch_is_flagged(library_endpoint: Endpoint) -> None:
     with pytest.raises(AssertionError, match=rf"^{result.name}: attempt 2 restarted from "
                                              r"scratch: it never read the restored "
                                              r"checkpoint\.json"):
-        assert_resumed(result)
+        smemu.assert_resumed(result)
 
 
 def test_reset_forgets_finished_jobs_and_leaves_running_ones_alone(
@@ -259,11 +255,11 @@ def test_same_as_uninterrupted_tells_an_exact_resume_from_an_inexact_one(
                                                          twin.failure_reason)
     assert [a.outcome for a in twin.attempts] == ["completed"]  # no plan, own prefix
     assert twin.attempts[0].restored == ()
-    assert_resumed(result)  # both read their checkpoint: only the model tells them apart
+    smemu.assert_resumed(result)  # both read their checkpoint: only the model tells them apart
     if restore_rng == "true":
-        assert_same_as_uninterrupted(result)
+        smemu.assert_same_as_uninterrupted(result)
     else:
         with pytest.raises(AssertionError, match=rf"{result.name} trained a different model "
                                                  rf"than the uninterrupted {twin.name}:\n"
                                                  r"model\.json \(sha256 "):
-            assert_same_as_uninterrupted(result)
+            smemu.assert_same_as_uninterrupted(result)
