@@ -142,8 +142,9 @@ def test_wait_gives_up_stops_the_job_and_says_where_it_was(library_endpoint: End
 def test_emulator_operations_refused_in_aws_words(library_endpoint: Endpoint) -> None:
     with pytest.raises(EndpointRequestError) as raised:
         library_endpoint.interrupt("no-such-job")
-    assert raised.value.code == "ValidationException"
-    assert raised.value.message == "Requested resource not found."
+    assert raised.value.code == "ResourceNotFound"
+    assert raised.value.message == "Amazon SageMaker can't find a training job called no-such-job."
+    assert str(raised.value) == f"ResourceNotFound: {raised.value.message}"
 
 
 def test_starting_and_running_jobs_leave_the_environment_alone(
