@@ -53,8 +53,8 @@ def test_metric_definitions_are_cloudwatch_metrics_for_training_job_analytics(
         Period=3600, Statistics=["Maximum", "SampleCount", "Minimum"])["Datapoints"]
     assert [(p["Minimum"], p["Maximum"], p["SampleCount"]) for p in points] == [(1.0, 6.0, 6.0)]
 
-    sagemaker_sdk = pytest.importorskip("sagemaker")
     import boto3
+    import sagemaker as sagemaker_sdk  # declared test dependency: a broken install fails here
 
     for key, value in {"AWS_ENDPOINT_URL": endpoint.url, "AWS_ACCESS_KEY_ID": "test",
                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
