@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from moto.s3.models import S3Backend
 
-from emulator.checkpoints.rules import is_marker
+from emulator.checkpoints.sagemaker_names import is_marker
 from tests.unit.test_checkpoint_mirror import Running, assert_final, keys, local, uri, wait_for
 
 __all__ = ["local", "uri"]  # fixtures

@@ -29,7 +29,7 @@ from emulator.checkpoints import (
     verify_mirror,
 )
 from emulator.checkpoints.progress import human_bytes
-from tests.unit._s3server import MotoS3
+from tests.unit._s3server import MotoS3, store_for
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -225,7 +225,7 @@ def test_random_history_ends_with_s3_equal_to_local(seed: int, s3: MotoS3,
     local.mkdir()
     outside.mkdir()
     markers = seed % 2 == 1
-    mirror = CheckpointMirror(local, uri, client, markers=markers,
+    mirror = CheckpointMirror(local, uri, store_for(client), markers=markers,
                               settle_seconds=rng.choice([0.0, 0.02]), quiet_seconds=0.2,
                               rescan_seconds=None)
     history = History(local, outside, rng)
@@ -244,7 +244,7 @@ def test_random_history_ends_with_s3_equal_to_local(seed: int, s3: MotoS3,
     restored = tmp_path / "restored"
     lines: list[str] = []
     progress = RestoreProgress(lines.append, threshold_bytes=0, every_seconds=0.0)
-    report = restore(client, uri, restored, progress=progress)
+    report = restore(store_for(client), uri, restored, progress=progress)
     assert local_manifest(restored).files == local_manifest(local).files
     assert progress.finish(report) == lines[-1]
     assert_progress_lines(lines, report)
