@@ -159,3 +159,11 @@ def interrupt_job(endpoint: EndpointProcess, name: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+def quick_toy_request(name: str, bucket: str, steps: int = 4, **extra: Any) -> dict[str, Any]:
+    """An on-demand toy job of a few quick steps; `extra` top-level request members."""
+    request = toy_request(name, steps=steps, spot=False, checkpoint_uri=None, bucket=bucket,
+                          seconds_per_step="0.05")
+    request.update(extra)
+    return request
