@@ -39,7 +39,6 @@ class EndpointServer:
                  checkpoint_versioning: bool = True,
                  request_timeout: float | None = None) -> None:
         self.host = host
-        self.request_timeout = request_timeout
         self.requested_port = port
         self.state_dir = state_dir
         self.s3_url = s3_url
@@ -55,6 +54,7 @@ class EndpointServer:
         self._socket_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self.request_timeout = request_timeout  # None: $SMEMU_REQUEST_TIMEOUT, else 60 s
 
     @property
     def port(self) -> int:
