@@ -25,6 +25,7 @@ from emulator.api.wire_errors import (
     classify,
     error_response,
 )
+from tests.unit._s3server import MotoS3
 from tests.unit.test_service_operations import make_service
 
 SIGNED = "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/{}/aws4_request, SignedHeaders=h"
@@ -135,9 +136,9 @@ def test_good_answers_stream_through_untouched() -> None:
 
 
 def test_endpoint_internal_errors_are_json_internal_failure(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, s3: MotoS3, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    service = make_service(tmp_path)
+    service = make_service(tmp_path, s3)
 
     def broken(*_: Any) -> Any:
         raise RuntimeError("a bug")
@@ -156,8 +157,9 @@ def test_endpoint_internal_errors_are_json_internal_failure(
     assert sum(1 for r in caplog.records if r.exc_info) == 2
 
 
-def test_sagemaker_body_over_the_limit_is_drained_and_refused(tmp_path: Path) -> None:
-    client = Client(EndpointApp(make_service(tmp_path), "unit"))
+def test_sagemaker_body_over_the_limit_is_drained_and_refused(tmp_path: Path,
+                                                              s3: MotoS3) -> None:
+    client = Client(EndpointApp(make_service(tmp_path, s3), "unit"))
     response = client.post("/", data=b" " * (9 * 1024 * 1024), headers={
         "X-Amz-Target": "SageMaker.ListTrainingJobs"})
     assert response.status_code == 413
