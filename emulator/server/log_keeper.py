@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator.api.logs import LOGS_TARGET, _read_body, _with_body
+from emulator.api.logs import LOGS_TARGET, read_body, with_body
 from emulator.contract import LOG_GROUP
 from emulator.jobs.sqlite_store import JobHistoryDb
 
@@ -30,14 +30,14 @@ class LogKeeper:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET") != _PUT:
             return self.app(environ, start_response)
-        body = _read_body(environ)
+        body = read_body(environ)
         statuses: list[str] = []
 
         def recording_start_response(status: str, headers: Any, *exc: Any) -> Any:
             statuses.append(status)
             return start_response(status, headers, *exc)
 
-        answer = self.app(_with_body(environ, body), recording_start_response)
+        answer = self.app(with_body(environ, body), recording_start_response)
         data = b"".join(answer)  # moto's answer is small; start_response has run now
         if statuses and statuses[0].startswith("200"):
             self._keep(body, data)
