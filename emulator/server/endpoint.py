@@ -18,14 +18,17 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from emulator import contract
 from emulator.api.app import EndpointApp
 from emulator.errors import EndpointUnavailable
+from emulator.jobs.lifecycle import JobLifecycle
+from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import RunnerContext
 from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
-from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore
+from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.server.handler import DEFAULT_REQUEST_TIMEOUT_S, request_handler
 from emulator.server.log_keeper import LogKeeper, replay_log_events
+from emulator.server.recovery import CrashRecovery
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
@@ -121,12 +124,17 @@ class EndpointServer:
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
+            recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
+                                     create_buckets=not self.s3_url,
+                                     versioning=ctx.checkpoint_versioning,
+                                     helper_image=ctx.gateway_image)
             # Opened once the port is ours: no other endpoint uses this port's history.
             self.history = JobHistoryDb(self.history_path)
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, defaults=self.defaults, store=store)
-            for stored in self.history.load():
-                self.service.adopt(stored.job, stored.unfired)
+            stored = self.history.load()
+            for each in stored:
+                self.service.adopt(each.job, each.unfired)
             replay_log_events(self.history, self.region)
             app = LogKeeper(EndpointApp(self.service, self.server_id,
                                         s3_endpoint_url=self.s3_url), self.history)
@@ -142,7 +150,30 @@ class EndpointServer:
             self._thread = threading.Thread(target=self._server.serve_forever,
                                             name="smemu-endpoint", daemon=True)
             self._thread.start()
+            self._recover(recovery, stored, store)  # the embedded S3 answers now
+        else:
+            threading.Thread(target=self._recover, args=(recovery, stored, store),
+                             name="smemu-recovery", daemon=True).start()
         return self
+
+    def _recover(self, recovery: CrashRecovery, stored: list[StoredJob],
+                 store: SqliteJobStore) -> None:
+        """Settle the jobs an earlier process of this history left unfinished."""
+        try:
+            recovery.remove_leftovers(stored, self.server_id)
+        except Exception:  # Docker hiccup: the per-job cleanup below tries again
+            log.exception("could not list what earlier endpoints left in Docker")
+        for each in recovery.unfinished(stored):
+            def save(job: TrainingJob, unfired: list[str] = each.unfired) -> None:
+                store.save(job, unfired)
+            try:
+                recovery.recover(each, save)
+            except Exception as err:  # it still must not stay InProgress forever
+                log.exception("recovery of job %s failed", each.job.name)
+                if each.job.status not in contract.TERMINAL_STATUSES:
+                    JobLifecycle(each.job, recovery.clock, on_change=save).failed(
+                        f"InternalServerError: the smemu endpoint running this job stopped "
+                        f"unexpectedly, and its recovery failed: {type(err).__name__}: {err}")
 
     def _request_timeout(self) -> float:
         """How long a read from a client may wait: the argument, else $SMEMU_REQUEST_TIMEOUT."""

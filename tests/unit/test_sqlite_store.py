@@ -38,17 +38,23 @@ def new_job(name: str = "kept") -> TrainingJob:
     return TrainingJob(spec, contract.training_job_arn(name), 1.0, tags=list(TAGS))
 
 
-def run_to_completion(job: TrainingJob, store: SqliteJobStore) -> None:
+def stored_job(tmp_path: Path, *, finish: bool = True) -> tuple[SqliteJobStore, TrainingJob]:
+    """A job run through the lifecycle with a SQLite store saving it: Training, or Completed."""
+    store = SqliteJobStore(JobHistoryDb(tmp_path / "jobs.sqlite3"), "first")
+    job = new_job()
+    store.add(job)
     lifecycle = JobLifecycle(job, SystemClock(), on_change=store.save)
     lifecycle.created()
     attempt = lifecycle.attempt_starting()
     lifecycle.downloading()
     lifecycle.training()
-    attempt.log_stream = f"{job.name}/algo-1-1"
-    attempt.uploaded.append(CheckpointFile("model.pt", 3, "abc", 2.0))
-    lifecycle.container_ended(0)
-    lifecycle.uploading()
-    lifecycle.completed()
+    if finish:
+        attempt.log_stream = f"{job.name}/algo-1-1"
+        attempt.uploaded.append(CheckpointFile("model.pt", 3, "abc", 2.0))
+        lifecycle.container_ended(0)
+        lifecycle.uploading()
+        lifecycle.completed()
+    return store, job
 
 
 def service_on(store: SqliteJobStore, tmp_path: Path) -> JobService:
@@ -57,12 +63,8 @@ def service_on(store: SqliteJobStore, tmp_path: Path) -> JobService:
 
 
 def test_every_lifecycle_event_is_written_and_read_back(tmp_path: Path) -> None:
-    db = JobHistoryDb(tmp_path / "jobs.sqlite3")
-    store = SqliteJobStore(db, "first")
-    job = new_job()
-    store.add(job)
-    run_to_completion(job, store)
-    db.close()
+    store, job = stored_job(tmp_path)
+    store.db.close()
 
     again = JobHistoryDb(tmp_path / "jobs.sqlite3")
     (stored,) = again.load()
@@ -75,15 +77,7 @@ def test_every_lifecycle_event_is_written_and_read_back(tmp_path: Path) -> None:
 
 
 def test_the_history_is_written_as_it_happens_not_only_at_the_end(tmp_path: Path) -> None:
-    db = JobHistoryDb(tmp_path / "jobs.sqlite3")
-    store = SqliteJobStore(db, "first")
-    job = new_job()
-    store.add(job)
-    lifecycle = JobLifecycle(job, SystemClock(), on_change=store.save)
-    lifecycle.created()
-    lifecycle.attempt_starting()
-    lifecycle.downloading()
-    lifecycle.training()
+    stored_job(tmp_path, finish=False)
     # A second connection (another process, after a crash) sees the job Training.
     with sqlite3.connect(tmp_path / "jobs.sqlite3") as other:
         (history,) = other.execute("SELECT history FROM jobs").fetchone()
@@ -92,13 +86,9 @@ def test_the_history_is_written_as_it_happens_not_only_at_the_end(tmp_path: Path
 
 
 def test_an_adopted_job_answers_describe_list_report_and_tags(tmp_path: Path) -> None:
-    db = JobHistoryDb(tmp_path / "jobs.sqlite3")
-    store = SqliteJobStore(db, "first")
-    job = new_job()
-    store.add(job)
-    run_to_completion(job, store)
+    store, job = stored_job(tmp_path)
     store.save(job, ["after=9s"])
-    db.close()
+    store.db.close()
 
     db = JobHistoryDb(tmp_path / "jobs.sqlite3")
     store = SqliteJobStore(db, "second")
