@@ -6,6 +6,7 @@ SageMaker would show (TrainingJobStatus, SecondaryStatus, SecondaryStatusTransit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.contract import (
@@ -70,15 +71,18 @@ class JobEnding:
 class JobLifecycle:
     """Applies lifecycle events to one TrainingJob."""
 
-    def __init__(self, job: TrainingJob, clock: Clock) -> None:
+    def __init__(self, job: TrainingJob, clock: Clock,
+                 on_change: Callable[[TrainingJob], None] | None = None) -> None:
         self.job = job
         self.clock = clock
+        self.on_change = on_change  # after every event: a persistent store saves the job
 
     # -- events -----------------------------------------------------------------
     def created(self) -> None:
         now = self.clock.now()
         self.job.creation_time = now
         self._enter(S.STARTING, Msg.LAUNCHING, now, check=False)
+        self._changed()
 
     def attempt_starting(self) -> Attempt:
         """A new attempt: the first one, or a restart after an interruption."""
@@ -90,14 +94,17 @@ class JobLifecycle:
             self._enter(S.STARTING, Msg.PREPARING, now)
         attempt = Attempt(number=len(self.job.attempts) + 1, started_at=now)
         self.job.attempts.append(attempt)
+        self._changed()
         return attempt
 
     def note(self, message: str) -> None:
         """A new StatusMessage for the current status (e.g. waiting for spot capacity)."""
         self._enter(self.job.secondary_status, message, self.clock.now(), check=False)
+        self._changed()
 
     def downloading(self) -> None:
         self._enter(S.DOWNLOADING, Msg.DOWNLOADING, self.clock.now())
+        self._changed()
 
     def training(self) -> None:
         now = self.clock.now()
@@ -106,6 +113,7 @@ class JobLifecycle:
             self.job.training_start_time = now
         attempt = self._attempt()
         attempt.training_started_at = now
+        self._changed()
 
     def container_ended(self, exit_code: int | None, sigkilled: bool = False) -> None:
         now = self.clock.now()
@@ -114,6 +122,7 @@ class JobLifecycle:
         attempt.sigkilled = sigkilled
         if attempt.training_started_at is not None and attempt.training_ended_at is None:
             attempt.training_ended_at = now
+        self._changed()
 
     def interrupted(self, trigger: str) -> None:
         now = self.clock.now()
@@ -122,15 +131,18 @@ class JobLifecycle:
         attempt.outcome = Outcome.INTERRUPTED
         self._enter(S.INTERRUPTED, Msg.INTERRUPTED, now)
         attempt.ended_at = now
+        self._changed()
 
     def uploading(self) -> None:
         self._enter(S.UPLOADING, Msg.UPLOADING, self.clock.now())
+        self._changed()
 
     def completed(self) -> None:
         now = self.clock.now()
         self._finish_attempt(Outcome.COMPLETED, now)
         self._enter(S.COMPLETED, Msg.COMPLETED, now)
         self._end(now)
+        self._changed()
 
     def failed(self, reason: str) -> None:
         now = self.clock.now()
@@ -140,9 +152,11 @@ class JobLifecycle:
         self._enter(S.FAILED, f"{Msg.FAILED}. Reason: {reason}"[:FAILURE_REASON_MAX], now,
                     check=False)
         self._end(now)
+        self._changed()
 
     def stopping(self) -> None:
         self._enter(S.STOPPING, Msg.STOPPING, self.clock.now())
+        self._changed()
 
     def stopped(self, why: SecondaryStatus = S.STOPPED) -> None:
         if why not in (S.STOPPED, S.MAX_RUNTIME_EXCEEDED, S.MAX_WAIT_TIME_EXCEEDED):
@@ -156,6 +170,7 @@ class JobLifecycle:
         self._finish_attempt(Outcome.STOPPED, now)
         self._enter(why, message, now)
         self._end(now)
+        self._changed()
 
     def end(self, ending: JobEnding) -> None:
         if ending.status == S.COMPLETED:
@@ -166,6 +181,10 @@ class JobLifecycle:
             self.stopped(ending.status)
 
     # -- helpers ----------------------------------------------------------------
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.job)
+
     def _attempt(self) -> Attempt:
         attempt = self.job.current_attempt
         if attempt is None:

@@ -29,6 +29,7 @@ from emulator.jobs.describe import (
 )
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
+from emulator.jobs.past import PastRun
 from emulator.jobs.request_rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.spec import parse_spec
@@ -48,7 +49,8 @@ class JobService:
         self.runner_factory = runner_factory
         self.clock = clock or SystemClock()
         self.defaults = defaults or JobSettings()
-        self.store: JobStore = store or InMemoryJobStore()
+        self.store: JobStore = store or InMemoryJobStore()  # the histories, kept
+        self._records: dict[str, JobRecord] = {}  # by lower-case name: the jobs served
         self._create_lock = threading.Lock()
         self._closing = False  # set by shutdown(): no job may start after it
         self._tags_lock = threading.Lock()
@@ -61,23 +63,24 @@ class JobService:
         spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))
         name = spec.name
         arn = contract.training_job_arn(name, self.ctx.region)
-        if self.store.get(name) is not None:  # before the slower checks; again under the lock
+        if self._get(name) is not None:  # before the slower checks; again under the lock
             raise ResourceInUse(contract.duplicate_job_message(arn))
         self._check_buckets(request)
         self._check_image(spec.image)
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")
-            if self.store.get(name) is not None:
+            if name.lower() in self._records:
                 raise ResourceInUse(contract.duplicate_job_message(arn))
             job = TrainingJob(spec=spec, arn=arn, creation_time=self.clock.now(),
                               tags=[dict(t) for t in request.get("Tags") or []])
-            lifecycle = JobLifecycle(job, self.clock)
-            lifecycle.created()
+            lifecycle = JobLifecycle(job, self.clock, on_change=self._save)
             control, lock = JobControl(), threading.Lock()
             runner = self.runner_factory(job=job, lifecycle=lifecycle, control=control,
                                          lock=lock)
-            self.store.add(JobRecord(job, control, lock, runner))
+            self._records[name.lower()] = JobRecord(job, control, lock, runner)
+            lifecycle.created()
+            self.store.add(job)
         runner.start()
         return {"TrainingJobArn": arn}
 
@@ -94,7 +97,7 @@ class JobService:
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)
-        return list_page([record.job for record in self.store.all()], params)
+        return list_page([record.job for record in self._all()], params)
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
@@ -111,19 +114,27 @@ class JobService:
         validate_request("DeleteTrainingJob", params)
         name = str(params["TrainingJobName"])
         with self._create_lock:
-            record = self.store.get(name)
+            record = self._records.get(name.lower())
             if record is None:
                 raise ResourceNotFound(contract.job_not_found_message(name))
             if record.job.status not in TERMINAL_STATUSES:
                 raise ValidationException(_delete_unfinished_message(record.job.status.value))
+            del self._records[name.lower()]
             self.store.remove(record.name)
         return {}
+
+    def adopt(self, job: TrainingJob, unfired: list[str]) -> None:
+        """Serve a finished job an earlier endpoint process ran (read from the job history)."""
+        with self._create_lock:
+            self._records[job.name.lower()] = JobRecord(job, JobControl(), threading.Lock(),
+                                                        PastRun(unfired))
+            self.store.add(job)
 
     def reset(self) -> dict[str, list[str]]:
         """Forget every finished job and remove what is left of its work directory, as
         DeleteTrainingJob would one by one; running jobs go on untouched. For tests."""
         removed: list[str] = []
-        for job in [record.job for record in self.store.all()]:
+        for job in [record.job for record in self._all()]:
             if job.status not in TERMINAL_STATUSES:
                 continue
             # While the name is still taken: a new job of that name cannot own the directory.
@@ -131,7 +142,7 @@ class JobService:
             with contextlib.suppress(ResourceNotFound):  # deleted meanwhile
                 self.delete_training_job({"TrainingJobName": job.name})
                 removed.append(job.name)
-        running = [r.name for r in self.store.all() if r.job.status not in TERMINAL_STATUSES]
+        running = [r.name for r in self._all() if r.job.status not in TERMINAL_STATUSES]
         return {"Removed": removed, "Running": running}
 
     # -- tags -----------------------------------------------------------------------
@@ -146,6 +157,7 @@ class JobService:
                     f"1 validation error detected: Value '{len(merged)}' at 'tags' failed to "
                     f"satisfy constraint: a resource can have at most {MAX_TAGS} tags")
             job.tags = list(merged.values())
+            self._save(job)
         return {"Tags": [dict(t) for t in params["Tags"]]}
 
     def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +178,7 @@ class JobService:
         keys = set(params["TagKeys"])
         with self._tags_lock:
             job.tags = [t for t in job.tags if t["Key"] not in keys]
+            self._save(job)
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
@@ -189,22 +202,37 @@ class JobService:
         """Stop every running job (the endpoint is going away) and wait for the runners."""
         with self._create_lock:
             self._closing = True
-            records = self.store.all()
+            records = list(self._records.values())
         for record in records:
             if record.job.status not in TERMINAL_STATUSES:
                 record.control.kill()
         deadline = self.clock.monotonic() + timeout  # one budget for all, not one per job
         for record in records:
             record.runner.join(max(0.0, deadline - self.clock.monotonic()))
+            if not isinstance(record.runner, PastRun):  # as the runner left it, even unfinished
+                self._save(record.job)
 
     # -- helpers ------------------------------------------------------------------
     def _record(self, name: str, not_found: AwsError | None = None) -> JobRecord:
         """The job's record. An unknown job raises `not_found`, else DescribeTrainingJob's
         error (see contract)."""
-        record = self.store.get(str(name))
+        record = self._get(str(name))
         if record is None:
             raise not_found or ValidationException(contract.NOT_FOUND_MESSAGE)
         return record
+
+    def _get(self, name: str) -> JobRecord | None:
+        with self._create_lock:
+            return self._records.get(name.lower())
+
+    def _all(self) -> list[JobRecord]:
+        with self._create_lock:
+            return list(self._records.values())
+
+    def _save(self, job: TrainingJob) -> None:
+        """Tell the store the job changed (a lifecycle event, its tags, its end)."""
+        record = self._records.get(job.name.lower())
+        self.store.save(job, record.runner.unfired_triggers() if record else [])
 
     def _job_of_arn(self, arn: str) -> TrainingJob:
         """The training job an ARN names; tags on other resources are not emulated."""
@@ -213,7 +241,7 @@ class JobService:
             raise ValidationException(
                 f"smemu supports tags on training jobs only; {arn} is not a training job ARN "
                 "(arn:aws:sagemaker:REGION:ACCOUNT:training-job/NAME)")
-        record = self.store.get(match.group(1))
+        record = self._get(match.group(1))
         if record is None or match.group(0).lower() != record.job.arn.lower():
             raise ValidationException(f"Resource {arn} does not exist.")
         return record.job

@@ -1,9 +1,10 @@
-"""Where jobs live: one record per job, behind one small interface, so that a persistent store
-can replace memory later."""
+"""Where jobs live: the service's record of each job, and the store that keeps their
+histories (in memory, or written through to SQLite)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,7 +14,8 @@ from emulator.jobs.model import TrainingJob
 
 
 class Runner(Protocol):
-    """What the service asks of the thing that runs a job (jobs.runner.JobRunner)."""
+    """What the service asks of the thing that runs a job (jobs.runner.JobRunner, or
+    jobs.past.PastRun for a job an earlier endpoint process ran)."""
 
     def start(self) -> None: ...
     def join(self, timeout: float | None = None) -> None: ...
@@ -40,31 +42,38 @@ class JobRecord:
 
 
 class JobStore(Protocol):
-    def add(self, record: JobRecord) -> None: ...
-    def get(self, name: str) -> JobRecord | None: ...
-    def all(self) -> list[JobRecord]: ...
+    """Keeps the jobs' histories; the service reads its records, and tells the store."""
+
+    def add(self, job: TrainingJob) -> None: ...
+    def get(self, name: str) -> TrainingJob | None: ...
+    def all(self) -> list[TrainingJob]: ...
     def remove(self, name: str) -> None: ...
+    def save(self, job: TrainingJob, unfired: Sequence[str] = ()) -> None:
+        """The job changed (a transition, an attempt's end, its tags): keep it."""
 
 
 class InMemoryJobStore:
-    """Records by job name (AWS compares names case-insensitively for uniqueness)."""
+    """Jobs by name (AWS compares names case-insensitively for uniqueness)."""
 
     def __init__(self) -> None:
-        self._records: dict[str, JobRecord] = {}
+        self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.RLock()
 
-    def add(self, record: JobRecord) -> None:
+    def add(self, job: TrainingJob) -> None:
         with self._lock:
-            self._records[record.name.lower()] = record
+            self._jobs[job.name.lower()] = job
 
-    def get(self, name: str) -> JobRecord | None:
+    def get(self, name: str) -> TrainingJob | None:
         with self._lock:
-            return self._records.get(name.lower())
+            return self._jobs.get(name.lower())
 
-    def all(self) -> list[JobRecord]:
+    def all(self) -> list[TrainingJob]:
         with self._lock:
-            return list(self._records.values())
+            return list(self._jobs.values())
 
     def remove(self, name: str) -> None:
         with self._lock:
-            self._records.pop(name.lower(), None)
+            self._jobs.pop(name.lower(), None)
+
+    def save(self, job: TrainingJob, unfired: Sequence[str] = ()) -> None:
+        """Memory holds the job itself: nothing to write."""
