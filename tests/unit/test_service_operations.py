@@ -20,7 +20,6 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.service import JobService
 from emulator.jobs.spec import parse_spec
-from emulator.jobs.store import JobRecord
 from emulator.storage.s3 import S3Endpoint
 from tests.support.fake_engine import FakeEngine
 from tests.unit._s3server import MotoS3
@@ -58,7 +57,7 @@ def add_job(service: JobService, name: str, status: JobStatus = JobStatus.COMPLE
     spec = parse_spec({"TrainingJobName": name, "RoleArn": "r"})
     job = TrainingJob(spec, contract.training_job_arn(name), created,
                       status=status, last_modified_time=created, tags=list(tags or []))
-    service.store.add(JobRecord(job, JobControl(), threading.Lock(), IdleRunner()))
+    service.adopt(job, [])  # known to the service as a job read back from a history
     return job
 
 
@@ -98,7 +97,7 @@ def test_reset_forgets_finished_jobs_and_their_work_dirs_but_not_running_ones(
     assert sorted(outcome["Running"]) == ["busy", "ending"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "ending"]
     assert (tmp_path / "busy" / "attempt-1" / "left-over").exists()
-    assert [r.name for r in service.store.all()] == ["busy", "ending"]
+    assert [j.name for j in service.store.all()] == ["busy", "ending"]
     for name in ("done", "broke", "halted"):
         with pytest.raises(ValidationException, match="Requested resource not found"):
             service.describe_training_job({"TrainingJobName": name})
