@@ -11,6 +11,7 @@ import pytest
 from tests.support.endpoint import (
     EndpointProcess,
     read_model_tar,
+    toy_attempt,
     toy_request,
     toy_value,
     wait_for_job,
@@ -56,8 +57,10 @@ def test_two_interruptions_resume_and_complete(endpoint: EndpointProcess, sagema
     # equals an uninterrupted run's.
     assert model["step"] == 40
     assert model["value"] == toy_value(40)
-    assert model["resumed_from"] is not None and model["resumed_from"] > 0
-    assert model["steps_run_this_attempt"] < 40
+    assert set(model) == {"step", "value"}  # bookkeeping stays out of the model
+    attempt = toy_attempt(s3, job)
+    assert attempt["resumed_from"] is not None and attempt["resumed_from"] > 0
+    assert attempt["steps_run_this_attempt"] < 40
 
     report = endpoint.report(job_name)
     attempts = report["Attempts"]
@@ -99,14 +102,13 @@ def test_restart_from_scratch_is_visible(endpoint: EndpointProcess, sagemaker: A
         ignore_checkpoints="true"))
     job = wait_for_job(sagemaker, job_name)
     assert job["TrainingJobStatus"] == "Completed"
-    model = model_of(s3, job)
+    assert model_of(s3, job) == {"step": 30, "value": toy_value(30)}
     # Checkpoints were restored into the container, yet it started from step 0.
     report = endpoint.report(job_name)
     assert report["Attempts"][-1]["CheckpointsRestored"]
     assert [a["Resume"] for a in report["Attempts"]][1:] == ["restarted-from-scratch"] * 2
     assert any("restarted from scratch" in f for f in report["Attempts"][1]["Flags"])
-    assert model["resumed_from"] is None
-    assert model["steps_run_this_attempt"] == 30
+    assert toy_attempt(s3, job) == {"resumed_from": None, "steps_run_this_attempt": 30}
 
 
 def test_failing_container_reports_failure_reason(sagemaker: Any, bucket: str,
@@ -131,6 +133,5 @@ def test_second_job_resumes_from_first_jobs_checkpoints(sagemaker: Any, s3: Any,
     job = wait_for_job(sagemaker, second)
     assert job["TrainingJobStatus"] == "Completed"
     model = model_of(s3, job)
-    assert model["resumed_from"] == 10
-    assert model["steps_run_this_attempt"] == 10
+    assert toy_attempt(s3, job) == {"resumed_from": 10, "steps_run_this_attempt": 10}
     assert model["value"] == toy_value(20)

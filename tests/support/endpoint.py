@@ -3,6 +3,7 @@ pytest-specific in here)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -64,6 +65,14 @@ def wait_for_status(sagemaker: Any, name: str, secondary: str, timeout: float = 
 
 def read_model_tar(s3: Any, uri: str) -> dict[str, bytes]:
     return read_tar_gz(s3, uri)
+
+
+def toy_attempt(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """The toy trainer's bookkeeping of its last attempt (resumed_from, steps_run_this_attempt):
+    attempt.json of output.tar.gz, beside model.tar.gz."""
+    model_uri = job["ModelArtifacts"]["S3ModelArtifacts"]
+    files = read_tar_gz(s3, model_uri.rsplit("/", 1)[0] + "/output.tar.gz")
+    return dict(json.loads(files["attempt.json"]))
 
 
 def toy_value(total_steps: int) -> int:
