@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from pathlib import Path
@@ -42,11 +43,24 @@ class IdleRunner:
         return []
 
 
+@functools.cache
+def _client(url: str, service: str) -> Any:
+    return S3Endpoint(url).client(service)
+
+
+class OneClientS3(S3Endpoint):
+    """The real S3 endpoint, each client built once: botocore takes a while to build one
+    (seconds on a loaded machine), and the fuzz tests send thousands of requests."""
+
+    def client(self, service: str = "s3", **config: Any) -> Any:
+        return _client(self.url, service)
+
+
 def make_service(tmp_path: Path, s3: MotoS3) -> JobService:
     """A service on a real (in-process) S3 with one bucket, `there`, and an engine that has
     one image, `present:latest`."""
     s3.client().create_bucket(Bucket="there")
-    endpoint = S3Endpoint(s3.endpoint)
+    endpoint = OneClientS3(s3.endpoint)
     ctx = RunnerContext(engine=FakeEngine(images={"present:latest"}), s3=endpoint,
                         logs=endpoint, workdir=tmp_path, server_id="unit")
     return JobService(ctx, IdleRunner)
