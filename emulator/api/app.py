@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.server import DomainDispatcherApplication, create_backend_app
@@ -15,18 +15,23 @@ from emulator.api.logs import LogsCompat
 from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
 from emulator.errors import AwsError
 from emulator.jobs.service import JobService
+from emulator.storage.backends import is_s3_request
 
 EXTENSION_PREFIX = "/_smemu/"
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 
 class EndpointApp:
     def __init__(self, service: JobService, server_id: str,
-                 s3_endpoint_url: str | None = None) -> None:
+                 s3_endpoint_url: str | None = None, s3_app: WsgiApp | None = None,
+                 s3_backend: str = "moto") -> None:
         self.service = service
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
         self.sagemaker = SageMakerHandler(service)
         self.moto = LogsCompat(DomainDispatcherApplication(create_backend_app))
+        self.s3_app = s3_app  # the embedded S3 when it is not moto's (emulator.storage.backends)
+        self.s3_backend = s3_backend
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -37,6 +42,8 @@ class EndpointApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith(EXTENSION_PREFIX):
             return self._extension(Request(environ))(environ, start_response)
+        if self.s3_app is not None and is_s3_request(environ):
+            return self.s3_app(environ, start_response)
         return self.moto(environ, start_response)
 
     def _extension(self, request: Request) -> Response:
@@ -44,7 +51,8 @@ class EndpointApp:
         try:
             if parts == ["health"]:
                 return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
-                              "s3_endpoint_url": self.s3_endpoint_url})
+                              "s3_endpoint_url": self.s3_endpoint_url,
+                              "s3_backend": self.s3_backend})
             if parts == ["reset"] and request.method == "POST":
                 return _json(self.service.reset())
             if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":
