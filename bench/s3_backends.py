@@ -237,7 +237,7 @@ def measure(candidate: Candidate, root: Path, data: dict[float, Path]) -> Outcom
                 s3.delete_object(Bucket="bench", Key=f"ck/{gib}")
             except Exception as err:  # one failed size is a row, not the end
                 run["ok"] = False
-                run["error"] = str(err).rsplit(": ", 1)[-1][:60]
+                run["error"] = f"{type(err).__name__}: {str(err).rsplit(': ', 1)[-1][:60]}"
                 run["up_s"] = run.get("up_s", time.monotonic() - begun)
                 run["failed_peak"] = server.stop_sampling()
                 print(f"  {candidate.name}: {gib:g} GiB failed: {err!r}", flush=True)
@@ -266,12 +266,17 @@ def render(outcomes: list[Outcome]) -> str:
               "|---|---:|---:|---:|---:|---:|---:|---|"]
     for o in outcomes:
         for r in o.runs:
+            size = r["gib"] * GiB / MiB
+            if not r.get("ok") and "up_peak" in r:  # the upload went through, not the download
+                lines.append(f"| {o.name} | {r['gib']:g} GiB | {size / r['up_s']:,.0f} MiB/s | "
+                             f"{_mib(r['up_peak'])} | {_mib(r['stored_rss'])} | failed: "
+                             f"{r.get('error', '?')} | {_mib(r.get('failed_peak'))} | NO |")
+                continue
             if not r.get("ok"):
                 lines.append(f"| {o.name} | {r['gib']:g} GiB | failed after "
                              f"{r['up_s']:.0f} s: {r.get('error', '?')} | "
                              f"{_mib(r.get('failed_peak'))} | | | | NO |")
                 continue
-            size = r["gib"] * GiB / MiB
             peak = max(r["up_peak"], r["down_peak"])
             lines.append(
                 f"| {o.name} | {r['gib']:g} GiB | {size / r['up_s']:,.0f} MiB/s | "
