@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,11 @@ def test_cleanup_removes_orphans_only(tmp_path: Path, docker_client: Any) -> Non
             sagemaker = live.client("sagemaker")
             sagemaker.create_training_job(**sleeper_request("live-job", "cleanup"))
             wait_for_status(sagemaker, "live-job", "Training")
+            deadline = time.monotonic() + 60  # Training is shown as its container starts
+            while not any(n.endswith("-algo-1") for n in names(docker_client, live.server_id)):
+                assert time.monotonic() < deadline, "the training container never appeared"
+                time.sleep(0.2)
             before = names(docker_client, live.server_id)
-            assert len(before) >= 2, before  # its training container and network at least
 
             result = subprocess.run(
                 [sys.executable, "-m", "emulator", "cleanup"], capture_output=True, text=True,
