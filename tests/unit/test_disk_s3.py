@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,12 +71,34 @@ def test_a_body_cut_off_by_a_crash_is_swept_and_never_listed(tmp_path: Path):
         assert again.client().list_objects_v2(Bucket="after")["KeyCount"] == 0
 
 
-def test_default_boto3_checksums_aws_chunked_bodies_arrive_intact(s3: Any, bucket: str):
+def test_default_boto3_checksums_bodies_arrive_intact(s3: Any, bucket: str):
     data = os.urandom(3 * MiB + 5)
-    s3.put_object(Bucket=bucket, Key="chunked.bin", Body=data)  # CRC32 trailer, aws-chunked
-    got = s3.get_object(Bucket=bucket, Key="chunked.bin")
+    s3.put_object(Bucket=bucket, Key="checksummed.bin", Body=data)  # a CRC32 by default
+    got = s3.get_object(Bucket=bucket, Key="checksummed.bin")
     assert got["Body"].read() == data
     assert got["ContentLength"] == len(data)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_aws_chunked_bodies_are_decoded(server: DiskS3Server, s3: Any, bucket: str,
+                                        signed: bool):
+    # What SDKs send over TLS (and SigV4 streaming uploads): the payload inside chunk framing,
+    # with a trailing checksum. Stored framed, the object would be corrupt.
+    pieces = [os.urandom(70000), b"tail"]
+    extension = ";chunk-signature=" + "0" * 64 if signed else ""
+    framed = b"".join(f"{len(p):x}{extension}\r\n".encode() + p + b"\r\n" for p in pieces)
+    framed += f"0{extension}\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n".encode()
+    sha = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" if signed else "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    request = urllib.request.Request(
+        f"{server.url}/{bucket}/framed.bin", data=framed, method="PUT", headers={
+            "Content-Encoding": "aws-chunked", "x-amz-content-sha256": sha,
+            "x-amz-decoded-content-length": str(sum(len(p) for p in pieces)),
+            "x-amz-trailer": "x-amz-checksum-crc32"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+    got = s3.get_object(Bucket=bucket, Key="framed.bin")
+    assert got["Body"].read() == b"".join(pieces)
+    assert "ContentEncoding" not in got  # aws-chunked is the transfer's, not the object's
 
 
 def test_multipart_parts_are_joined_in_order_with_s3s_etag(s3: Any, bucket: str,
@@ -201,6 +225,21 @@ def test_mistakes_and_missing_features_are_4xx_in_s3s_format(s3: Any, bucket: st
     assert _code(missing) == "NotImplemented"
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "tagging" in str(missing.value)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "lots"},
+    {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "-3"},
+    {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "5"},  # bad framing
+])
+def test_a_malformed_body_is_a_400_in_s3s_xml(server: DiskS3Server, bucket: str,
+                                              headers: dict[str, str]):
+    request = urllib.request.Request(f"{server.url}/{bucket}/bad", data=b"zz\r\nhello",
+                                     method="PUT", headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+    assert answer.value.code == 400
+    assert b"<Error><Code>" in answer.value.read()
 
 
 @pytest.mark.parametrize(("environ", "expected"), [
