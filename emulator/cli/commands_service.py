@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 
 import click
 
@@ -15,9 +14,9 @@ from emulator import contract
 from emulator.cli import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
-from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
+from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
 
 port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, show_default=True,
                            help="Port on 127.0.0.1.")
@@ -27,6 +26,10 @@ _ENDPOINT_OPTIONS = [
     click.option("--s3-endpoint-url", default=None,
               help="Keep checkpoints and artifacts on this S3 (e.g. MinIO) instead of the "
                    "embedded one."),
+    click.option("--s3-backend", type=click.Choice(S3_BACKENDS), default=None,
+                 help="The embedded S3: 'disk' keeps objects under the state directory "
+                      "(kept across restarts), 'moto' in memory. Default: $SMEMU_S3_BACKEND, "
+                      f"else {DEFAULT_S3_BACKEND}."),
     click.option("--grace-period", default=None,
                  help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s)."),
     click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
@@ -56,9 +59,12 @@ def endpoint_options(func: F) -> F:
 
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
                checkpoint_versioning: bool, spot_price_ratio: float,
-               checkpoint_markers: bool, ephemeral: bool = False) -> list[str]:
+               checkpoint_markers: bool, ephemeral: bool = False,
+               s3_backend: str | None = None) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
+    if s3_backend:
+        args += ["--s3-backend", s3_backend]
     if s3_endpoint_url:
         args += ["--s3-endpoint-url", s3_endpoint_url]
     if grace_period:
@@ -76,9 +82,9 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @port_option
 @endpoint_options
 @clean_errors
-def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-          checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
-          checkpoint_markers: bool, ephemeral: bool) -> None:
+def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+          grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
+          spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
 
@@ -97,7 +103,7 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
         signal.signal(sig, lambda *_: stop.set())
     server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
                             defaults=defaults, checkpoint_versioning=checkpoint_versioning,
-                            ephemeral=ephemeral)
+                            ephemeral=ephemeral, s3_backend=s3_backend)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
@@ -109,14 +115,14 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
 @port_option
 @endpoint_options
 @clean_errors
-def up(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-       checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
-       checkpoint_markers: bool, ephemeral: bool) -> None:
+def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+       grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
+       spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     record = daemon.up(port, extra_args=serve_args(s3_endpoint_url, grace_period,
                                                    checkpoint_flush, checkpoint_versioning,
                                                    spot_price_ratio, checkpoint_markers,
-                                                   ephemeral))
+                                                   ephemeral, s3_backend))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 
@@ -155,14 +161,31 @@ def status(port: int | None, as_json: bool) -> None:
 @cli.command()
 @clean_errors
 def cleanup() -> None:
-    """Remove every container and network any smemu endpoint left behind."""
-    removed = DockerEngine().cleanup({L.MANAGED: "true"})
-    click.echo(f"removed {len(removed['containers'])} container(s), "
-               f"{len(removed['networks'])} network(s)")
-    work = daemon.state_dir() / "work"
-    if work.is_dir() and not any(daemon.status(p)["running"]
-                                 for p in daemon.recorded_ports(daemon.state_dir())):
-        import shutil
+    """Remove the containers, networks and work directories of endpoints that are gone
+    (crashed or killed); a live endpoint's are never touched."""
+    from emulator.runtime.owners import is_orphan, work_dir_orphaned
 
-        shutil.rmtree(work, ignore_errors=True)
-        click.echo(f"removed {Path(work)}")
+    root = daemon.state_dir()
+    live = {str(info["server_id"]) for info in (daemon.status(p) for p in
+                                                 daemon.recorded_ports(root))
+            if info["running"] and info.get("server_id")}
+    removed = DockerEngine().remove_orphans(lambda labels: is_orphan(labels, live))
+    click.echo(f"removed {len(removed['containers'])} container(s), "
+               f"{len(removed['networks'])} network(s) left by endpoints that are gone")
+    work = root / "work"
+    for server_dir in sorted(work.iterdir()) if work.is_dir() else []:
+        orphaned = work_dir_orphaned(server_dir, live)
+        if orphaned is False:
+            continue
+        unsaved = [p for p in server_dir.glob("*/attempt-*/*/checkpoints/**/*") if p.is_file()]
+        if unsaved:
+            # Never lose a checkpoint: the next endpoint on this state directory uploads them.
+            click.echo(f"kept {server_dir}: {len(unsaved)} checkpoint file(s) of a crashed "
+                       "endpoint's jobs; start smemu on this state directory to upload them")
+        elif orphaned is None:
+            click.echo(f"kept {server_dir}: it does not say which endpoint owns it")
+        else:
+            import shutil
+
+            shutil.rmtree(server_dir, ignore_errors=True)
+            click.echo(f"removed {server_dir}")
