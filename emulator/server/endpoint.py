@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from emulator import contract
 from emulator.api.app import EndpointApp
@@ -26,19 +26,31 @@ from emulator.runtime.engine import DockerEngine
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
+# One line per HTTP request, at DEBUG: a 20 s job makes hundreds (`smemu serve --verbose`).
+access_log = logging.getLogger("emulator.server.access")
+
+
+class _AccessLogAtDebug(WSGIRequestHandler):
+    """werkzeug logs every request at INFO and adds a stderr handler of its own when the
+    application configured none; an in-process endpoint must not write to its caller's stderr."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if access_log.isEnabledFor(logging.DEBUG):
+            access_log.debug('%s "%s" %s %s', self.address_string(), self.requestline,
+                             code, size)
 
 
 class EndpointServer:
     """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
-                 state_dir: Path, s3_url: str | None = None,
+                 state_dir: str | os.PathLike[str], s3_url: str | None = None,
                  defaults: JobSettings | None = None,
                  region: str = contract.DEFAULT_REGION,
                  checkpoint_versioning: bool = True) -> None:
         self.host = host
         self.requested_port = port
-        self.state_dir = state_dir
+        self.state_dir = Path(state_dir)
         self.s3_url = s3_url
         self.defaults = defaults
         self.region = region
@@ -76,7 +88,7 @@ class EndpointServer:
             try:
                 self._server = make_server(self.host, self.requested_port,
                                            app=None,  # type: ignore[arg-type]
-                                           threaded=True)
+                                           threaded=True, request_handler=_AccessLogAtDebug)
             except OSError as err:
                 raise EndpointUnavailable(
                     f"cannot listen on {self.host}:{self.requested_port}: {err.strerror}. "
@@ -94,7 +106,8 @@ class EndpointServer:
             socket_path = self._socket_dir / "endpoint.sock"
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
-                                              threaded=True)
+                                              threaded=True,
+                                              request_handler=_AccessLogAtDebug)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             self.service = JobService(ctx, defaults=self.defaults)
             app = EndpointApp(self.service, self.server_id, s3_endpoint_url=self.s3_url)
