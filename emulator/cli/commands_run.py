@@ -13,6 +13,7 @@ from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.request import RunOptions, build_request, parse_pairs
+from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.rules import s3_uris
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
@@ -36,9 +37,7 @@ from emulator.storage.s3 import S3Endpoint, ensure_bucket
 @click.option("--spot", is_flag=True, help="EnableManagedSpotTraining")
 @click.option("--max-wait", type=int, help="StoppingCondition.MaxWaitTimeInSeconds")
 @click.option("--interrupt", "interrupts", multiple=True, metavar="TRIGGER",
-              help="Spot interruption trigger, e.g. after=30s, checkpoint=2, log=REGEX, "
-                   "random=60s:7, start, wait=1m; options /grace=10s /hard /capacity=30s "
-                   "(repeatable, used in order).")
+              help=interrupt_help())
 @click.option("--interrupt-plan", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Interruption plan file (YAML or JSON list of triggers).")
 @click.option("--grace-period", help="SIGTERM->SIGKILL window, e.g. 120s (0 = hard kill).")

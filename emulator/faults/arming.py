@@ -1,16 +1,18 @@
 """Which trigger is armed for the current attempt, and whether an observation fires it.
 
 Observations come from the runner (training time, checkpoint uploads, checkpoint writes, log
-lines); this module only decides. Pure: no threads, no clock of its own.
+lines); this module counts them and asks the armed trigger's kind whether they fire it. Pure: no
+threads, no clock of its own.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 
+from emulator.faults.kinds import Wait
 from emulator.faults.plan import InterruptionPlan, Trigger
+from emulator.faults.trigger import Elapsed
 
 
 @dataclass
@@ -22,12 +24,12 @@ class PlanCursor:
     EMPTY = InterruptionPlan()
     fired: list[Trigger] = field(default_factory=list)
 
-    def take_waits(self) -> list[Trigger]:
+    def take_waits(self) -> list[Wait]:
         """The `wait` triggers that precede the next attempt (consumed)."""
         waits = []
         triggers = self.plan.triggers
-        while self.index < len(triggers) and not triggers[self.index].interrupts:
-            waits.append(triggers[self.index])
+        while self.index < len(triggers) and isinstance(wait := triggers[self.index], Wait):
+            waits.append(wait)
             self.index += 1
         return waits
 
@@ -35,7 +37,7 @@ class PlanCursor:
         if self.index >= len(self.plan.triggers):
             return None
         trigger = self.plan.triggers[self.index]
-        return ArmedTrigger(trigger, self.index) if trigger.interrupts else None
+        return None if isinstance(trigger, Wait) else ArmedTrigger(trigger, self.index)
 
     def consume(self) -> Trigger:
         trigger = self.plan.triggers[self.index]
@@ -58,33 +60,26 @@ class ArmedTrigger:
     def __post_init__(self) -> None:
         # Counted from every host's mirror and recorder threads at once.
         self._count_lock = threading.Lock()
-        self._regex = re.compile(self.trigger.pattern) if self.trigger.kind == "log" else None
-        self.random_delay = self.trigger.random_delay(self.index) \
-            if self.trigger.kind == "random" else 0.0
+        self.random_delay = self.trigger.random_delay(self.index)
 
     @property
     def at_start(self) -> bool:
-        return self.trigger.kind == "start"
+        return self.trigger.fires_at_start
 
     def on_time(self, training_seconds: float, job_seconds: float) -> bool:
-        kind = self.trigger.kind
-        if kind == "after":
-            return training_seconds >= self.trigger.seconds
-        if kind == "at":
-            return job_seconds >= self.trigger.seconds
-        if kind == "random":
-            return training_seconds >= self.random_delay
-        return False
+        return self.trigger.fires_on_time(Elapsed(training_seconds, job_seconds, self.random_delay))
 
     def on_upload(self) -> bool:
         with self._count_lock:
             self.uploads += 1
-        return self.trigger.kind == "checkpoint" and self.uploads >= self.trigger.count
+            uploads = self.uploads
+        return self.trigger.fires_on_upload(uploads)
 
     def on_write_started(self) -> bool:
         with self._count_lock:
             self.writes += 1
-        return self.trigger.kind == "checkpoint-write" and self.writes >= self.trigger.count
+            writes = self.writes
+        return self.trigger.fires_on_write_started(writes)
 
     def on_log(self, line: str) -> bool:
-        return self._regex is not None and self._regex.search(line) is not None
+        return self.trigger.fires_on_log(line)

@@ -1,21 +1,11 @@
 """Interruption plans: an ordered list of triggers, each firing one spot interruption.
 
 One trigger per string (CLI `--interrupt`, repeatable; `--interrupt-plan FILE`; the Python API;
-the `smemu:interrupt` tag, which separates triggers by spaces):
-
-    after=30s           after 30 s of training in the attempt
-    at=2m               at 2 min of job wall time (since CreateTrainingJob)
-    checkpoint=3        right after the attempt's 3rd checkpoint upload
-    checkpoint-write=2  while the attempt's 2nd checkpoint file is being written (torn files)
-    log=REGEX           when a container log line matches
-    random=MEAN[:SEED]  after an exponentially distributed training time (reproducible with SEED)
-    start               during start-up, before the container runs
-    wait=DURATION       not an interruption: the next attempt waits this long for spot capacity
-
-Options follow after '/': `/grace=10s` (SIGTERM->SIGKILL window for this one), `/hard` (SIGKILL
-at once, like a lost host), `/capacity=30s` (wait for spot capacity before the next attempt).
-Triggers are used in order: the first interruption trigger is armed for attempt 1, the next one
-for the attempt after it fired, and so on; `wait` triggers delay the attempt they precede.
+the `smemu:interrupt` tag, which separates triggers by spaces): a kind with its value, then
+options after '/', e.g. `checkpoint=2/hard`. The kinds are in `kinds.py`, the options in
+`trigger.py`. Triggers are used in order: the first interruption trigger is armed for attempt 1,
+the next one for the attempt after it fired, and so on; `wait` triggers delay the attempt they
+precede.
 """
 
 from __future__ import annotations
@@ -23,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -31,74 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from emulator.errors import PlanError
+from emulator.faults.catalog import syntax
+from emulator.faults.kinds import KINDS
+from emulator.faults.trigger import (
+    OPTIONS,
+    Trigger,
+    format_duration,
+    option_changes,
+    parse_duration,
+)
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-TIME_KINDS = ("after", "at", "random")
-KINDS = ("after", "at", "checkpoint", "checkpoint-write", "log", "random", "start", "wait")
-SYNTAX = ("after=DURATION, at=DURATION, checkpoint=N, checkpoint-write=N, log=REGEX, "
-          "random=MEAN[:SEED], start, wait=DURATION; options /grace=DURATION, /hard, "
-          "/capacity=DURATION")
+__all__ = ["InterruptionPlan", "Trigger", "format_duration", "load_plan_file", "parse_duration",
+           "parse_plan", "parse_trigger"]
+
 # What fits SageMaker's Tag value pattern [\p{L}\p{Z}\p{N}_.:/=+\-@]* (ASCII subset).
 _TAG_SAFE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]*$")
 TAG_VALUE_MAX = 256
 _B64 = "b64:"
-
-
-def parse_duration(text: str) -> float:
-    """'30s', '2m', '1.5h', '500ms' or a bare number of seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise PlanError(f"invalid duration {text!r}: use e.g. 30s, 2m, 1h or 500ms")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def format_duration(seconds: float) -> str:
-    return f"{seconds:g}s"
-
-
-@dataclass(frozen=True)
-class Trigger:
-    kind: str
-    seconds: float = 0.0  # after / at / random (mean) / wait
-    count: int = 0  # checkpoint / checkpoint-write
-    pattern: str = ""  # log
-    seed: int | None = None  # random
-    grace: float | None = None  # None: the job's grace period
-    hard: bool = False
-    capacity: float = 0.0
-
-    @property
-    def interrupts(self) -> bool:
-        return self.kind != "wait"
-
-    @property
-    def spec(self) -> str:
-        value = {
-            "after": format_duration(self.seconds), "at": format_duration(self.seconds),
-            "wait": format_duration(self.seconds), "checkpoint": str(self.count),
-            "checkpoint-write": str(self.count), "log": self.pattern,
-            "random": format_duration(self.seconds)
-            + (f":{self.seed}" if self.seed is not None else ""),
-        }.get(self.kind)
-        text = self.kind if value is None else f"{self.kind}={value}"
-        if self.grace is not None:
-            text += f"/grace={format_duration(self.grace)}"
-        if self.hard:
-            text += "/hard"
-        if self.capacity:
-            text += f"/capacity={format_duration(self.capacity)}"
-        return text
-
-    def grace_period(self, default: float) -> float:
-        if self.hard:
-            return 0.0
-        return default if self.grace is None else self.grace
-
-    def random_delay(self, index: int) -> float:
-        """The training time after which a `random` trigger fires (same seed, same delay)."""
-        rng = random.Random(f"{self.seed}:{index}") if self.seed is not None else random.Random()
-        return rng.expovariate(1.0 / self.seconds) if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -122,55 +60,19 @@ class InterruptionPlan:
         return encoded
 
 
-def _parse_option(trigger: Trigger, option: str) -> Trigger | None:
-    key, sep, value = option.partition("=")
-    try:
-        if option == "hard":
-            return replace(trigger, hard=True)
-        if sep and key == "grace":
-            return replace(trigger, grace=parse_duration(value))
-        if sep and key == "capacity":
-            return replace(trigger, capacity=parse_duration(value))
-    except PlanError:
-        return None
-    return None
-
-
 def parse_trigger(text: str) -> Trigger:
     text = text.strip()
     parts = text.split("/")
-    options: list[str] = []
-    while len(parts) > 1 and _parse_option(Trigger("x"), parts[-1]) is not None:
-        options.insert(0, parts.pop())
-    head = "/".join(parts)
-    kind, sep, value = head.partition("=")
-    kind = kind.strip().lower()
-    if kind not in KINDS or (kind == "start") == bool(sep):
-        raise PlanError(f"invalid interruption trigger {text!r}: expected {SYNTAX}")
-    trigger = Trigger(kind)
-    if kind in ("after", "at", "wait"):
-        trigger = replace(trigger, seconds=parse_duration(value))
-    elif kind in ("checkpoint", "checkpoint-write"):
-        if not value.strip().isdigit() or int(value) < 1:
-            raise PlanError(f"invalid interruption trigger {text!r}: {kind}=N needs N >= 1")
-        trigger = replace(trigger, count=int(value))
-    elif kind == "log":
-        try:
-            re.compile(value)
-        except re.error as err:
-            raise PlanError(f"invalid interruption trigger {text!r}: bad regex: {err}") from err
-        trigger = replace(trigger, pattern=value)
-    elif kind == "random":
-        mean, _, seed = value.partition(":")
-        if seed and not seed.strip().lstrip("-").isdigit():
-            raise PlanError(f"invalid interruption trigger {text!r}: SEED must be an integer")
-        trigger = replace(trigger, seconds=parse_duration(mean),
-                          seed=int(seed) if seed else None)
-    for option in options:
-        parsed = _parse_option(trigger, option)
-        assert parsed is not None
-        trigger = parsed
-    return trigger
+    changes: dict[str, Any] = {}
+    # Options are taken from the end while they parse: a '/' before them stays in the value.
+    while len(parts) > 1 and (option := option_changes(parts[-1])) is not None:
+        parts.pop()
+        changes = option | changes  # written left to right: the last one wins
+    kind_name, sep, value = "/".join(parts).partition("=")
+    kind = KINDS.get(kind_name.strip().lower())
+    if kind is None or kind.takes_value() != bool(sep):
+        raise PlanError(f"invalid interruption trigger {text!r}: expected {syntax()}")
+    return replace(kind.parse_value(value, text), **changes)
 
 
 def parse_plan(specs: str | Iterable[str]) -> InterruptionPlan:
@@ -221,12 +123,12 @@ def load_plan_file(path: str | os.PathLike[str]) -> InterruptionPlan:
             specs.append(item)
         elif isinstance(item, dict) and "trigger" in item:
             spec = str(item["trigger"])
-            if item.get("grace") is not None:
-                spec += f"/grace={item['grace']}"
-            if item.get("hard"):
-                spec += "/hard"
-            if item.get("capacity") is not None:
-                spec += f"/capacity={item['capacity']}"
+            for option in OPTIONS:
+                given = item.get(option.name)
+                if option.value is not None and given is not None:
+                    spec += f"/{option.name}={given}"
+                elif option.value is None and given:
+                    spec += f"/{option.name}"
             specs.append(spec)
         else:
             raise PlanError(f"{path}: each trigger is a string or a mapping with 'trigger'")

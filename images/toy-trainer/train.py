@@ -6,7 +6,8 @@ Standard library only; Python 3.9+.
 It follows the SageMaker container contract (see /work/shared/sagemaker-contract.md):
 reads /opt/ml/input/config/hyperparameters.json (all values strings) and
 checkpointconfig.json, checkpoints to the checkpoint dir, writes /opt/ml/model/model.json
-on success and /opt/ml/output/failure on error.
+on success, /opt/ml/model/model-at-sigterm.json when SIGTERM ends it early (a stopped job's
+model.tar.gz holds what it had learnt), and /opt/ml/output/failure on error.
 
 State is an integer ``step`` (completed steps) and ``value``, updated every step as
 ``value = (value * 31 + step) % 1000000007``, so a run that is interrupted and resumed
@@ -37,6 +38,7 @@ from typing import Any
 MOD = 1000000007
 EXIT_SIGTERM = 143
 CHECKPOINT_FILE = "checkpoint.json"
+SIGTERM_MODEL_FILE = "model-at-sigterm.json"
 
 OPT_ML = os.environ.get("SM_EMU_OPT_ML", "/opt/ml")
 CONFIG_DIR = os.path.join(OPT_ML, "input", "config")
@@ -214,6 +216,9 @@ def main() -> int:
 
     if _sigterm_received and step < total_steps:
         save_checkpoint()
+        atomic_write_json(os.path.join(MODEL_DIR, SIGTERM_MODEL_FILE),
+                          {"step": step, "value": value, "steps_run_this_attempt": steps_run,
+                           "resumed_from": resumed_from})
         log(f"SIGTERM received: checkpoint saved at step {step}, exiting")
         return EXIT_SIGTERM
 

@@ -98,3 +98,19 @@ def test_cli_reports_bad_request_as_the_service_does(endpoint: EndpointProcess, 
     assert result.returncode != 0
     assert "(ValidationException)" in result.stderr
     assert "Value 'bad_name' at 'trainingJobName' failed to satisfy constraint" in result.stderr
+
+
+def test_aws_cli_reads_the_job_logs(endpoint: EndpointProcess, sagemaker: Any, bucket: str,
+                                    job_name: str, tmp_path: Path) -> None:
+    sagemaker.create_training_job(**toy_request(job_name, steps=3, checkpoint_uri=None,
+                                                bucket=bucket, spot=False))
+    assert wait_for_job(sagemaker, job_name)["TrainingJobStatus"] == "Completed"
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = as_json(aws(endpoint, tmp_path, "logs", "describe-log-streams",
+                          "--log-group-name", group,
+                          "--log-stream-name-prefix", f"{job_name}/"))["logStreams"]
+    assert len(streams) == 1 and streams[0]["logStreamName"].startswith(f"{job_name}/algo-1-")
+    events = as_json(aws(endpoint, tmp_path, "logs", "get-log-events", "--log-group-name", group,
+                         "--log-stream-name", streams[0]["logStreamName"],
+                         "--start-from-head"))["events"]
+    assert "training complete: step 3" in "\n".join(e["message"] for e in events)

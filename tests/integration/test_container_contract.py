@@ -1,4 +1,5 @@
-"""What a training container sees: /opt/ml, its environment, its host name, the endpoint's S3."""
+"""What a training container sees: /opt/ml, its environment, its host name, the endpoint's S3;
+and an image that has no `train` to run."""
 
 from __future__ import annotations
 
@@ -109,3 +110,14 @@ def test_network_isolation_takes_the_endpoint_away(probe_image: str, sagemaker: 
     seen = run_probe(sagemaker, s3, bucket, job_name, EnableNetworkIsolation=True)
     assert "AWS_ENDPOINT_URL_S3" not in seen["env"]
     assert seen["endpoint_resolves"] is False
+
+
+def test_image_without_train_fails_as_the_users_error(sagemaker: Any, bucket: str,
+                                                      job_name: str) -> None:
+    request = toy_request(job_name, checkpoint_uri=None, bucket=bucket, spot=False)
+    request["AlgorithmSpecification"]["TrainingImage"] = "smemu-base:latest"  # no `train`
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name, timeout=60)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: the training container could not start")
+    assert "train" in job["FailureReason"]

@@ -1,15 +1,24 @@
-"""Every trigger kind fires where it says; flush vs lose; torn files; MaxWait; SIGTERM ignored."""
+"""Every trigger kind fires where it says; flush vs lose; torn files; MaxWait; SIGTERM ignored;
+an interrupt by hand only while Training."""
 
 from __future__ import annotations
 
 import re
 import textwrap
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.endpoint import EndpointProcess, toy_request, wait_for_job
+from tests.support.endpoint import (
+    EndpointProcess,
+    interrupt_job,
+    sleeper_request,
+    toy_request,
+    wait_for_job,
+    wait_for_status,
+)
 from tests.support.images import build_script_image
 
 pytestmark = pytest.mark.docker
@@ -213,3 +222,25 @@ def test_at_trigger_fires_at_job_wall_time(endpoint: EndpointProcess, sagemaker:
     assert first["TrainingStartedAt"] - created >= 3.0
     assert 8.0 <= first["InterruptedAt"] - created < 10.0
     assert first["InterruptedAt"] < first["TrainingStartedAt"] + 8.0 - 1.0
+
+
+def test_interrupt_only_while_training(endpoint: EndpointProcess, sagemaker: Any, bucket: str,
+                                       job_name: str) -> None:
+    sagemaker.create_training_job(**sleeper_request(job_name, bucket,
+                                                    **{"smemu:grace-period": "3s"}))
+    wait_for_status(sagemaker, job_name, "Training")
+    assert interrupt_job(endpoint, job_name)[0] == 200
+    status, body = interrupt_job(endpoint, job_name)  # the first one is still ending the attempt
+    assert status == 400 and "can only be injected while it is Training" in body
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the second attempt trains
+        transitions = sagemaker.describe_training_job(
+            TrainingJobName=job_name)["SecondaryStatusTransitions"]
+        if [t["Status"] for t in transitions].count("Training") == 2:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+    job = wait_for_job(sagemaker, job_name, timeout=60)
+    statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert statuses.count("Interrupted") == 1  # the refused request did not fire later

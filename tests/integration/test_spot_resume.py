@@ -130,22 +130,3 @@ def test_second_job_resumes_from_first_jobs_checkpoints(sagemaker: Any, s3: Any,
     assert model["resumed_from"] == 10
     assert model["steps_run_this_attempt"] == 10
     assert model["value"] == toy_value(20)
-
-
-def test_stop_training_job_stops_and_uploads_model(sagemaker: Any, s3: Any, bucket: str,
-                                                   job_name: str) -> None:
-    from tests.support.endpoint import wait_for_status
-
-    sagemaker.create_training_job(**toy_request(job_name, steps=500, checkpoint_uri=None,
-                                                bucket=bucket, spot=False))
-    wait_for_status(sagemaker, job_name, "Training")
-    sagemaker.stop_training_job(TrainingJobName=job_name)
-    job = wait_for_job(sagemaker, job_name)
-    assert job["TrainingJobStatus"] == "Stopped"
-    assert statuses(job)[-3:] == ["Stopping", "Uploading", "Stopped"]
-    bucket_name, _, key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
-    assert s3.head_object(Bucket=bucket_name, Key=key)["ContentLength"] > 0
-    with pytest.raises(sagemaker.exceptions.ClientError) as info:
-        sagemaker.stop_training_job(TrainingJobName=job_name)
-    assert info.value.response["Error"]["Message"] == (
-        "The request was rejected because the training job is in status Stopped.")

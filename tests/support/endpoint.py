@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,24 @@ def toy_request(name: str, *, steps: int = 30, spot: bool = True, checkpoint_uri
     if tags:
         request["Tags"] = tags
     return request
+
+
+def sleeper_request(name: str, bucket: str, **tags: str) -> dict[str, Any]:
+    """A spot job whose container ignores SIGTERM (`sleep` as PID 1)."""
+    request = toy_request(name, checkpoint_uri=None, bucket=bucket,
+                          tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    request["AlgorithmSpecification"] = {"TrainingImage": "smemu-base:latest",
+                                         "TrainingInputMode": "File",
+                                         "ContainerEntrypoint": ["sleep", "1000"]}
+    return request
+
+
+def interrupt_job(endpoint: EndpointProcess, name: str) -> tuple[int, str]:
+    """POST /_smemu/jobs/NAME/interrupt; returns (HTTP status, body)."""
+    request = urllib.request.Request(f"{endpoint.url}/_smemu/jobs/{name}/interrupt",
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from emulator.checkpoints import CheckpointMirror, join_key, parse_s3_uri, restore, verify_mirror
 from emulator.errors import CheckpointError
 from tests.unit._s3server import MotoS3
+
+restore_module = sys.modules["emulator.checkpoints.restore"]
 
 
 @pytest.fixture
@@ -144,3 +149,59 @@ def test_parse_s3_uri(uri: str, bucket: str, prefix: str):
 def test_parse_s3_uri_refuses_what_is_not_an_s3_uri(uri: str):
     with pytest.raises(CheckpointError):
         parse_s3_uri(uri)
+
+
+# Ranged (parallel part) downloads of one big object, against a fake that serves ranges.
+class _FakeRanges:
+    """Serves ranges of ``data`` like LeanS3.get_range; can change the ETag or fail a part."""
+
+    def __init__(self, data: bytes, *, change_at: int | None = None,
+                 fail_at: int | None = None) -> None:
+        self.data = data
+        self.change_at = change_at
+        self.fail_at = fail_at
+        self.asked: list[tuple[int, int]] = []
+
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[bytes, str]:
+        self.asked.append((start, length))
+        if start == self.fail_at:
+            raise ConnectionError("reset")
+        etag = "v2" if self.change_at is not None and start >= self.change_at else "v1"
+        return self.data[start:start + length], etag
+
+
+def _ranged(fake: _FakeRanges, target: Path, part: int = 1000, ahead: int = 3) -> str:
+    cfg = TransferConfig(multipart_chunksize=part, max_concurrency=ahead)
+    counted: list[int] = []
+    sha: str = restore_module._get_ranged(fake, "b", "k", len(fake.data), target,
+                                          counted.append, cfg)
+    assert sum(counted) == len(fake.data)
+    return sha
+
+
+@pytest.mark.parametrize("size", [1, 999, 1000, 1001, 7777])
+def test_ranged_download_writes_and_hashes_in_order(tmp_path: Path, size: int):
+    data = os.urandom(size)
+    fake = _FakeRanges(data)
+    target = tmp_path / "big.bin"
+
+    sha = _ranged(fake, target)
+
+    assert target.read_bytes() == data
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert sorted(fake.asked) == [(s, min(1000, size - s)) for s in range(0, size, 1000)]
+    assert [p.name for p in tmp_path.iterdir()] == ["big.bin"]  # no temp file left
+
+
+def test_ranged_download_refuses_parts_of_two_versions(tmp_path: Path):
+    fake = _FakeRanges(os.urandom(5000), change_at=3000)
+    with pytest.raises(CheckpointError, match="changed while it was downloaded"):
+        _ranged(fake, tmp_path / "big.bin")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ranged_download_failure_leaves_nothing(tmp_path: Path):
+    fake = _FakeRanges(os.urandom(5000), fail_at=2000)
+    with pytest.raises(ConnectionError):
+        _ranged(fake, tmp_path / "big.bin")
+    assert list(tmp_path.iterdir()) == []

@@ -8,22 +8,23 @@ from pathlib import Path
 import pytest
 
 from emulator.faults.arming import ArmedTrigger, PlanCursor
+from emulator.faults.kinds import After, At, Checkpoint, CheckpointWrite, Log, Random, Start, Wait
 from emulator.faults.plan import Trigger, load_plan_file, parse_plan, parse_trigger
 
 TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]*$")  # AWS's [\p{L}\p{Z}\p{N}_.:/=+\-@]*
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("after=30s", Trigger("after", seconds=30)),
-    ("at=2m", Trigger("at", seconds=120)),
-    ("checkpoint=3", Trigger("checkpoint", count=3)),
-    ("checkpoint-write=2/hard", Trigger("checkpoint-write", count=2, hard=True)),
-    ("log=epoch 3 .*done", Trigger("log", pattern="epoch 3 .*done")),
-    ("random=60s:7", Trigger("random", seconds=60, seed=7)),
-    ("start/capacity=10s", Trigger("start", capacity=10)),
-    ("wait=1h", Trigger("wait", seconds=3600)),
-    ("after=5s/grace=2s/capacity=1m", Trigger("after", seconds=5, grace=2, capacity=60)),
-    ("log=a/b/hard", Trigger("log", pattern="a/b", hard=True)),  # '/' inside a regex stays
+    ("after=30s", After(seconds=30)),
+    ("at=2m", At(seconds=120)),
+    ("checkpoint=3", Checkpoint(count=3)),
+    ("checkpoint-write=2/hard", CheckpointWrite(count=2, hard=True)),
+    ("log=epoch 3 .*done", Log(pattern="epoch 3 .*done")),
+    ("random=60s:7", Random(seconds=60, seed=7)),
+    ("start/capacity=10s", Start(capacity=10)),
+    ("wait=1h", Wait(seconds=3600)),
+    ("after=5s/grace=2s/capacity=1m", After(seconds=5, grace=2, capacity=60)),
+    ("log=a/b/hard", Log(pattern="a/b", hard=True)),  # '/' inside a regex stays
 ])
 def test_parse_and_spec_roundtrip(text: str, expected: Trigger) -> None:
     trigger = parse_trigger(text)

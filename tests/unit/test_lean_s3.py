@@ -1,4 +1,5 @@
-"""The checkpoint engine's fast paths, as pure logic: no S3, no timing."""
+"""LeanS3, the checkpoint engine's own S3 client for loopback endpoints: when it is chosen, how
+it signs (exactly as botocore does), its errors, and listing and restoring awkward keys."""
 
 from __future__ import annotations
 
@@ -12,115 +13,14 @@ from typing import Any
 import boto3
 import botocore.auth
 import pytest
-from boto3.s3.transfer import TransferConfig
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from emulator.checkpoints.lean import LeanS3, _client_error, _SigV4, is_loopback_url
 from emulator.checkpoints.retry import is_permanent
-from emulator.checkpoints.transfer import HashingReader
-from emulator.errors import CheckpointError
 
 restore_module = sys.modules["emulator.checkpoints.restore"]
-
-MiB = 1024 * 1024
-
-
-class _FakeRanges:
-    """Serves ranges of ``data`` like LeanS3.get_range; can change the ETag or fail a part."""
-
-    def __init__(self, data: bytes, *, change_at: int | None = None,
-                 fail_at: int | None = None) -> None:
-        self.data = data
-        self.change_at = change_at
-        self.fail_at = fail_at
-        self.asked: list[tuple[int, int]] = []
-
-    def get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[bytes, str]:
-        self.asked.append((start, length))
-        if start == self.fail_at:
-            raise ConnectionError("reset")
-        etag = "v2" if self.change_at is not None and start >= self.change_at else "v1"
-        return self.data[start:start + length], etag
-
-
-def _ranged(fake: _FakeRanges, target: Path, part: int = 1000, ahead: int = 3) -> str:
-    cfg = TransferConfig(multipart_chunksize=part, max_concurrency=ahead)
-    counted: list[int] = []
-    sha: str = restore_module._get_ranged(fake, "b", "k", len(fake.data), target,
-                                          counted.append, cfg)
-    assert sum(counted) == len(fake.data)
-    return sha
-
-
-@pytest.mark.parametrize("size", [1, 999, 1000, 1001, 7777])
-def test_ranged_download_writes_and_hashes_in_order(tmp_path: Path, size: int):
-    data = os.urandom(size)
-    fake = _FakeRanges(data)
-    target = tmp_path / "big.bin"
-
-    sha = _ranged(fake, target)
-
-    assert target.read_bytes() == data
-    assert sha == hashlib.sha256(data).hexdigest()
-    assert sorted(fake.asked) == [(s, min(1000, size - s)) for s in range(0, size, 1000)]
-    assert [p.name for p in tmp_path.iterdir()] == ["big.bin"]  # no temp file left
-
-
-def test_ranged_download_refuses_parts_of_two_versions(tmp_path: Path):
-    fake = _FakeRanges(os.urandom(5000), change_at=3000)
-    with pytest.raises(CheckpointError, match="changed while it was downloaded"):
-        _ranged(fake, tmp_path / "big.bin")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_ranged_download_failure_leaves_nothing(tmp_path: Path):
-    fake = _FakeRanges(os.urandom(5000), fail_at=2000)
-    with pytest.raises(ConnectionError):
-        _ranged(fake, tmp_path / "big.bin")
-    assert list(tmp_path.iterdir()) == []
-
-
-def _reader(tmp_path: Path, content: bytes, promised: int) -> tuple[HashingReader, int]:
-    path = tmp_path / "f.bin"
-    path.write_bytes(content)
-    fd = os.open(path, os.O_RDONLY)
-    return HashingReader(fd, promised), fd
-
-
-def test_hashing_reader_hands_out_exactly_the_promised_bytes(tmp_path: Path):
-    content = os.urandom(3 * MiB + 5)
-    reader, fd = _reader(tmp_path, content, len(content))
-    try:
-        chunks = []
-        while chunk := reader.read(MiB):
-            chunks.append(chunk)
-        assert b"".join(chunks) == content
-        assert reader.complete and not reader.shrank
-        assert reader.sha256() == hashlib.sha256(content).hexdigest()
-    finally:
-        os.close(fd)
-
-
-def test_hashing_reader_pads_a_file_that_shrank(tmp_path: Path):
-    reader, fd = _reader(tmp_path, b"abc", 10)
-    try:
-        assert reader.read() == b"abc" + b"\0" * 7
-        assert reader.shrank and reader.complete
-        assert reader.read(5) == b""
-    finally:
-        os.close(fd)
-
-
-def test_hashing_reader_ignores_bytes_past_the_promised_size(tmp_path: Path):
-    reader, fd = _reader(tmp_path, b"0123456789", 4)
-    try:
-        assert reader.read(100) == b"0123"
-        assert reader.read(100) == b""
-        assert reader.sha256() == hashlib.sha256(b"0123").hexdigest()
-    finally:
-        os.close(fd)
 
 
 def test_errors_carry_the_s3_code_so_retries_classify_them():

@@ -1,0 +1,98 @@
+"""How a job ends early: StopTrainingJob, MaxRuntimeInSeconds, grace periods, and an endpoint
+stopped while jobs run; each still uploads the model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.endpoint import (
+    EndpointProcess,
+    interrupt_job,
+    sleeper_request,
+    toy_request,
+    wait_for_job,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.docker
+
+
+def statuses(job: dict[str, Any]) -> list[str]:
+    return [t["Status"] for t in job["SecondaryStatusTransitions"]]
+
+
+def test_stop_training_job_stops_and_uploads_model(sagemaker: Any, s3: Any, bucket: str,
+                                                   job_name: str) -> None:
+    sagemaker.create_training_job(**toy_request(job_name, steps=500, checkpoint_uri=None,
+                                                bucket=bucket, spot=False))
+    wait_for_status(sagemaker, job_name, "Training")
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert statuses(job)[-3:] == ["Stopping", "Uploading", "Stopped"]
+    bucket_name, _, key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    assert s3.head_object(Bucket=bucket_name, Key=key)["ContentLength"] > 0
+    with pytest.raises(sagemaker.exceptions.ClientError) as info:
+        sagemaker.stop_training_job(TrainingJobName=job_name)
+    assert info.value.response["Error"]["Message"] == (
+        "The request was rejected because the training job is in status Stopped.")
+
+
+def test_max_runtime_stops_the_job_and_keeps_the_model(sagemaker: Any, s3: Any, bucket: str,
+                                                       job_name: str) -> None:
+    request = toy_request(job_name, steps=1000, checkpoint_uri=None, bucket=bucket, spot=False)
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 2}
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name)
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert statuses(job)[-3:] == ["Stopping", "Uploading", "MaxRuntimeExceeded"]
+    assert 2 <= job["TrainingTimeInSeconds"] <= 30
+    bucket_name, _, key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    assert s3.head_object(Bucket=bucket_name, Key=key)["ContentLength"] > 0
+
+
+def test_grace_periods_count_against_max_runtime(sagemaker: Any, bucket: str,
+                                                 job_name: str) -> None:
+    request = sleeper_request(job_name, bucket, **{"smemu:interrupt": "after=2s",
+                                                  "smemu:grace-period": "30s"})
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 5, "MaxWaitTimeInSeconds": 60}
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name, timeout=60)
+    assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert job["TrainingTimeInSeconds"] <= 7  # the grace was capped at the runtime left
+    assert statuses(job).count("Training") == 1
+
+
+def test_stop_during_an_interruptions_grace_still_uploads_the_model(
+        endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str) -> None:
+    sagemaker.create_training_job(**sleeper_request(job_name, bucket,
+                                                    **{"smemu:grace-period": "3s"}))
+    wait_for_status(sagemaker, job_name, "Training")
+    assert interrupt_job(endpoint, job_name)[0] == 200
+    time.sleep(0.5)
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+    job = wait_for_job(sagemaker, job_name, timeout=60)
+    assert statuses(job)[-3:] == ["Stopping", "Uploading", "Stopped"]
+
+
+def test_endpoint_stops_promptly_with_jobs_in_grace(tmp_path: Path, docker_client: Any) -> None:
+    with EndpointProcess(tmp_path / "state") as ep:
+        sagemaker = ep.client("sagemaker")
+        ep.client("s3").create_bucket(Bucket="grace")
+        for n in range(2):
+            sagemaker.create_training_job(**sleeper_request(f"grace-{n}", "grace"))
+        for n in range(2):
+            wait_for_status(sagemaker, f"grace-{n}", "Training")
+            assert interrupt_job(ep, f"grace-{n}")[0] == 200  # default grace: 120 s
+        time.sleep(1)
+        started = time.monotonic()
+    assert time.monotonic() - started < 30
+    label = {"label": f"smemu.server={ep.server_id}"}
+    assert not docker_client.containers.list(all=True, filters=label)
+    assert not docker_client.networks.list(filters=label)
+    assert not (tmp_path / "state" / "work" / ep.server_id).exists()
