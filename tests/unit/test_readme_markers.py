@@ -50,7 +50,7 @@ def test_blocks_carry_the_marker_right_above_them() -> None:
 
 @pytest.mark.parametrize("marker", ["<!-- test: runn -->", "<!-- test: run; expet=x -->"])
 def test_a_misspelt_marker_is_an_error_not_a_silently_skipped_block(marker: str) -> None:
-    with pytest.raises(MarkerError, match="README.md:1: "):
+    with pytest.raises(MarkerError, match=r"README\.md:1: "):
         blocks(f"{marker}\n```bash\ntrue\n```\n")
 
 
