@@ -45,6 +45,8 @@ class EndpointApp:
             if parts == ["health"]:
                 return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
                               "s3_endpoint_url": self.s3_endpoint_url})
+            if parts == ["reset"] and request.method == "POST":
+                return _json(self.service.reset())
             if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":
                 return _json(self.service.emulator_report(parts[1]))
             if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "interrupt" \

@@ -12,8 +12,9 @@ import click
 
 from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, ensure_endpoint
-from emulator.cli.follow import LogTail, emulator_report, render_summary, transition_line
+from emulator.cli.follow import emulator_report, render_summary, transition_line
 from emulator.errors import EmulatorError
+from emulator.storage.logs import LogTail
 
 endpoint_option = click.option("--endpoint-url", envvar="SMEMU_ENDPOINT_URL",
                                help="The smemu endpoint (default: the local one).")

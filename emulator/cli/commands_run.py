@@ -12,12 +12,10 @@ import click
 from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
-from emulator.cli.request import RunOptions, build_request, parse_pairs
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
-from emulator.jobs.rules import s3_uris
+from emulator.jobs.request import RunOptions, build_request, parse_pairs, request_buckets
 from emulator.jobs.settings import FLUSH_MODES, JobSettings
-from emulator.s3uri import parse_s3_uri
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
 
 
@@ -102,8 +100,7 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
         if s3_url != url:
             s3 = S3Endpoint(s3_url).client("s3")
-        for uri in s3_uris(request):
-            bucket = parse_s3_uri(uri, allow_https=True).bucket
+        for bucket in request_buckets(request):
             if ensure_bucket(s3, bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {s3_url}")
     name = request["TrainingJobName"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -88,6 +89,9 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
         checkpoint_flush=checkpoint_flush, spot_price_ratio=spot_price_ratio,
         checkpoint_markers=checkpoint_markers,
     )
+    # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
+    # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
+    os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1024 * 1024))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -10,44 +10,11 @@ from typing import Any
 
 import click
 
-from emulator.contract import LOG_GROUP
 from emulator.jobs.billing import savings_percent
 from emulator.jobs.timeline import timeline
+from emulator.storage.logs import LogTail
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
-
-
-class LogTail:
-    """Tails every CloudWatch stream of one job (one per attempt and host)."""
-
-    def __init__(self, logs: Any, job_name: str) -> None:
-        self.logs = logs
-        self.job_name = job_name
-        self.tokens: dict[str, str | None] = {}
-
-    def poll(self, emit: Callable[[str, str, float], None]) -> None:
-        """Calls emit(stream, message, epoch seconds) for every new event."""
-        try:  # every page: a job has a stream per host and attempt, often more than 50
-            streams = [stream for page in self.logs.get_paginator("describe_log_streams")
-                       .paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/")
-                       for stream in page.get("logStreams", [])]
-        except self.logs.exceptions.ResourceNotFoundException:
-            return
-        for stream in sorted(streams, key=lambda s: s.get("creationTime", 0)):
-            name = stream["logStreamName"]
-            while True:
-                kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": name,
-                                          "startFromHead": True}
-                if self.tokens.get(name):
-                    kwargs["nextToken"] = self.tokens[name]
-                page = self.logs.get_log_events(**kwargs)
-                for event in page.get("events", []):
-                    emit(name, event["message"], event["timestamp"] / 1000)
-                token = page.get("nextForwardToken")
-                if token == self.tokens.get(name) or not page.get("events"):
-                    self.tokens[name] = token
-                    break
-                self.tokens[name] = token
 
 
 def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import threading
@@ -118,6 +119,21 @@ class JobService:
             self._runners.pop(job.name.lower(), None)
             self._settings.pop(job.name.lower(), None)
         return {}
+
+    def reset(self) -> dict[str, list[str]]:
+        """Forget every finished job and remove what is left of its work directory, as
+        DeleteTrainingJob would one by one; running jobs go on untouched. For tests."""
+        removed: list[str] = []
+        for job in self.store.all():
+            if job.status not in TERMINAL_STATUSES:
+                continue
+            # While the name is still taken: a new job of that name cannot own the directory.
+            self.ctx.engine.remove_tree(self.ctx.workdir / job.name, self.ctx.gateway_image)
+            with contextlib.suppress(ResourceNotFound):  # deleted meanwhile
+                self.delete_training_job({"TrainingJobName": job.name})
+                removed.append(job.name)
+        running = [job.name for job in self.store.all() if job.status not in TERMINAL_STATUSES]
+        return {"Removed": removed, "Running": running}
 
     # -- tags -----------------------------------------------------------------------
     def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -79,19 +78,16 @@ class EndpointServer:
         return self.state_dir / "work" / self.server_id
 
     def start(self, background: bool = True) -> EndpointServer:
-        # moto must treat every Host as path-style S3 (containers reach us by other names).
-        os.environ.setdefault("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
-        # Objects above 1 MiB spill from moto's memory to temp files (checkpoints are big).
-        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1024 * 1024))
         try:
             self.engine.client  # fail now, with a clear message, if Docker is missing  # noqa: B018
             try:
                 self._server = make_server(self.host, self.requested_port,
                                            app=None,  # type: ignore[arg-type]
                                            threaded=True, request_handler=_AccessLogAtDebug)
-            except OSError as err:
+            except (OSError, SystemExit) as err:  # werkzeug exits (in a library) on bind errors
+                why = getattr(err, "strerror", None) or "the address is in use or not available"
                 raise EndpointUnavailable(
-                    f"cannot listen on {self.host}:{self.requested_port}: {err.strerror}. "
+                    f"cannot listen on {self.host}:{self.requested_port}: {why}. "
                     "Is another smemu (or something else) using it? Try --port.") from err
             own = S3Endpoint(self.url, self.region)
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)

@@ -1,23 +1,16 @@
-"""A real `smemu serve` process on a free port, for tests (nothing pytest-specific in here)."""
+"""Request builders and waits the tests share, over the `emulator.testing` endpoint (nothing
+pytest-specific in here)."""
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import tarfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from emulator.testing import Endpoint, read_tar_gz
 
 TOY_IMAGE = "smemu-toy-trainer:latest"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -29,61 +22,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class EndpointProcess:
-    """Context manager around `python -m emulator serve`."""
+class EndpointProcess(Endpoint):
+    """`smemu serve` in a child process (`emulator.testing.Endpoint`), with the tests' older
+    call shape: positional serve flags, a state directory the caller owns."""
 
-    def __init__(self, state_dir: Path, *extra_args: str) -> None:
-        self.state_dir = state_dir
-        self.port = free_port()
-        self.extra_args = extra_args
-        self.process: subprocess.Popen[bytes] | None = None
-        self.server_id = ""
+    def __init__(self, state_dir: Path, *serve_args: str) -> None:
+        super().__init__(state_dir=state_dir, serve_args=serve_args)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def state_dir(self) -> Path:
+        assert self.requested_state_dir is not None
+        return self.requested_state_dir
 
-    @property
-    def log_path(self) -> Path:
-        return self.state_dir / "serve.log"
-
-    def __enter__(self) -> EndpointProcess:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "SMEMU_STATE_DIR": str(self.state_dir)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "serve", "--port", str(self.port),
-             *self.extra_args],
-            stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, env=env,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_smemu/health", timeout=1) as r:
-                    self.server_id = json.loads(r.read())["server_id"]
-                    return self
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.2)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"endpoint did not start:\n{self.log_path.read_text()}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1",
-                            config=Config(retries={"max_attempts": 2}), **CREDENTIALS)
-
-    def report(self, job_name: str) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/_smemu/jobs/{job_name}", timeout=10) as r:
-            return dict(json.loads(r.read()))
+    def client(self, service: str, **config: Any) -> Any:
+        """Quick to give up: a test waits on its own deadline."""
+        return super().client(service, **{"retries": {"max_attempts": 2}, **config})
 
 
 def wait_for_job(sagemaker: Any, name: str, timeout: float = 240) -> dict[str, Any]:
@@ -109,16 +62,7 @@ def wait_for_status(sagemaker: Any, name: str, secondary: str, timeout: float = 
 
 
 def read_model_tar(s3: Any, uri: str) -> dict[str, bytes]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    out = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            if member.isfile():
-                extracted = tar.extractfile(member)
-                assert extracted is not None
-                out[member.name] = extracted.read()
-    return out
+    return read_tar_gz(s3, uri)
 
 
 def toy_value(total_steps: int) -> int:

@@ -7,8 +7,8 @@ import time
 
 import boto3
 
-from emulator.cli.follow import LogTail
 from emulator.contract import LOG_GROUP
+from emulator.storage.logs import LogTail
 from tests.unit._s3server import MotoS3
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from emulator import contract
-from emulator.cli.request import RunOptions, build_request, generated_job_name
 from emulator.errors import EmulatorError, ValidationException
 from emulator.faults.plan import parse_plan
+from emulator.jobs.request import RunOptions, build_request, generated_job_name
 from emulator.jobs.rules import check_create_rules
 from emulator.jobs.settings import JobSettings, settings_from_tags
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +30,10 @@ class _Engine:
                                f"(docker pull {image}) first.")
 
 
+    def remove_tree(self, path: Path, helper_image: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class _S3Client:
     def head_bucket(self, Bucket: str) -> None:
         if Bucket != "there":
@@ -38,7 +43,7 @@ class _S3Client:
 def make_service(tmp_path: Path) -> JobService:
     s3 = SimpleNamespace(client=lambda *a, **k: _S3Client(), url="http://s3.local")
     ctx = SimpleNamespace(engine=_Engine(), s3=s3, logs=s3, workdir=tmp_path,
-                          server_id="unit", region="us-east-1")
+                          server_id="unit", region="us-east-1", gateway_image="base:latest")
     return JobService(cast(RunnerContext, ctx))
 
 
@@ -72,6 +77,29 @@ def test_delete_unfinished_job_is_refused(tmp_path: Path, status: JobStatus) -> 
     with pytest.raises(ValidationException, match=f"is in status {status.value}"):
         service.delete_training_job({"TrainingJobName": "running"})
     assert service.store.get("running") is not None
+
+
+def test_reset_forgets_finished_jobs_and_their_work_dirs_but_not_running_ones(
+        tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    for name, status in (("done", JobStatus.COMPLETED), ("broke", JobStatus.FAILED),
+                         ("halted", JobStatus.STOPPED), ("busy", JobStatus.IN_PROGRESS),
+                         ("ending", JobStatus.STOPPING)):
+        add_job(service, name, status)
+        (tmp_path / name / "attempt-1").mkdir(parents=True)
+        (tmp_path / name / "attempt-1" / "left-over").write_text("x")
+
+    outcome = service.reset()
+
+    assert sorted(outcome["Removed"]) == ["broke", "done", "halted"]
+    assert sorted(outcome["Running"]) == ["busy", "ending"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "ending"]
+    assert (tmp_path / "busy" / "attempt-1" / "left-over").exists()
+    assert [j.name for j in service.store.all()] == ["busy", "ending"]
+    for name in ("done", "broke", "halted"):
+        with pytest.raises(ValidationException, match="Requested resource not found"):
+            service.describe_training_job({"TrainingJobName": name})
+    assert service.reset() == {"Removed": [], "Running": ["busy", "ending"]}
 
 
 def test_tags_add_list_delete(tmp_path: Path) -> None:

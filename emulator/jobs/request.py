@@ -1,4 +1,6 @@
-"""Build a CreateTrainingJob request from `smemu run` flags (pure: no I/O but reading --request)."""
+"""A CreateTrainingJob request from `smemu run` flags or `emulator.testing.run_job` arguments
+(pure: no I/O but reading a request file). Client side: the CLI and the testing library build
+with it."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from typing import Any
 
 from emulator import contract
 from emulator.errors import EmulatorError
+from emulator.jobs.rules import s3_uris
 from emulator.jobs.settings import TAG_PREFIX, JobSettings
+from emulator.s3uri import parse_s3_uri
 
 DEFAULT_OUTPUT_PATH = f"s3://sagemaker-{contract.DEFAULT_REGION}-{contract.DEFAULT_ACCOUNT}/output"
 
@@ -143,3 +147,9 @@ def build_request(options: RunOptions, settings: JobSettings,
     if tags:
         request["Tags"] = tags
     return request
+
+
+def request_buckets(request: dict[str, Any]) -> list[str]:
+    """The buckets the job reads or writes, each once (to create them before the job)."""
+    return list(dict.fromkeys(parse_s3_uri(uri, allow_https=True).bucket
+                              for uri in s3_uris(request)))

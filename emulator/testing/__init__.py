@@ -1,0 +1,45 @@
+"""smemu for tests: start an endpoint, run a training job on it, assert on what happened.
+
+    from emulator.testing import Endpoint, run_job
+
+    with Endpoint(grace_period=20) as endpoint:
+        result = run_job(endpoint, "my-trainer:latest", interrupt=["checkpoint=1"])
+        assert result.status == "Completed"
+        assert result.attempts[1].resume == "resumed"
+        endpoint.reset()  # forget finished jobs before the next test
+
+A library, not a test framework: it never imports pytest, and works under any runner.
+"""
+
+from __future__ import annotations
+
+from emulator.testing.endpoint import Endpoint, EndpointRequestError
+from emulator.testing.jobs import (
+    read_result,
+    run_job,
+    start_job,
+    training_request,
+    unique_job_name,
+    wait_for_job,
+)
+from emulator.testing.process import ServeProcess
+from emulator.testing.readiness import EndpointStartError, wait_until
+from emulator.testing.result import AttemptResult, JobResult, TransferredFile, read_tar_gz
+
+__all__ = [
+    "AttemptResult",
+    "Endpoint",
+    "EndpointRequestError",
+    "EndpointStartError",
+    "JobResult",
+    "ServeProcess",
+    "TransferredFile",
+    "read_result",
+    "read_tar_gz",
+    "run_job",
+    "start_job",
+    "training_request",
+    "unique_job_name",
+    "wait_for_job",
+    "wait_until",
+]

@@ -1,0 +1,143 @@
+"""Run a training job on an endpoint and wait for its result, as a test would."""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from emulator import contract
+from emulator.faults.plan import parse_plan
+from emulator.jobs.request import DEFAULT_OUTPUT_PATH, RunOptions, build_request, request_buckets
+from emulator.jobs.settings import JobSettings
+from emulator.storage.s3 import ensure_bucket
+from emulator.testing.endpoint import Endpoint
+from emulator.testing.result import JobResult
+
+TERMINAL = frozenset(s.value for s in contract.TERMINAL_STATUSES)
+DEFAULT_BUCKET = DEFAULT_OUTPUT_PATH[len("s3://"):].split("/", 1)[0]
+WAIT_MARGIN_S = 300.0  # beyond the job's own time limit, before waiting is given up
+
+
+def unique_job_name(image: str) -> str:
+    """<image name>-<8 random hex digits>: unique among parallel tests, within 63 characters."""
+    base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    base = "".join(c if c.isalnum() else "-" for c in base).strip("-")[:40] or "smemu"
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+def training_request(image: str, *, name: str | None = None,
+                     interrupt: str | Iterable[str] = (),
+                     hyperparameters: Mapping[str, object] | None = None,
+                     instance_count: int = 1, spot: bool = True, max_wait: int = 900,
+                     grace_period: float | None = None, checkpoint_s3_uri: str | None = None,
+                     **request_overrides: Any) -> dict[str, Any]:
+    """A CreateTrainingJob request with test-friendly defaults.
+
+    ``interrupt``: trigger strings as `smemu run --interrupt` takes them ("checkpoint=1",
+    "after=30s", ...), used in order. With no ``checkpoint_s3_uri`` the job checkpoints to a
+    prefix of its own, s3://sagemaker-REGION-ACCOUNT/checkpoints/NAME. ``request_overrides``
+    are request members (``StoppingCondition={"MaxRuntimeInSeconds": 60}``): dicts merge,
+    None removes the member, Tags add to the emulator's, anything else replaces.
+    """
+    plan = parse_plan(interrupt)
+    if plan.triggers and not spot:
+        raise ValueError("interrupt= needs a managed spot job (spot=True)")
+    name = name or unique_job_name(image)
+    options = RunOptions(
+        image=image, job_name=name,
+        hyperparameters={k: str(v) for k, v in (hyperparameters or {}).items()},
+        instance_count=instance_count, spot=spot, max_wait=max_wait if spot else None,
+        checkpoint_s3_uri=checkpoint_s3_uri or f"s3://{DEFAULT_BUCKET}/checkpoints/{name}")
+    settings = JobSettings(plan=plan) if grace_period is None else \
+        JobSettings(plan=plan, grace_period=grace_period)
+    request = build_request(options, settings,
+                            explicit=() if grace_period is None else ("grace_period",))
+    extra_tags = request_overrides.pop("Tags", None) or []
+    request = _merged(request, request_overrides)
+    if extra_tags:
+        request["Tags"] = [*request.get("Tags", []), *extra_tags]
+    return request
+
+
+def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def start_job(endpoint: Endpoint | str, image: str, *, create_buckets: bool = True,
+              **options: Any) -> str:
+    """Create the job (`training_request(image, **options)`) and return its name at once.
+    The buckets it names are created first on the endpoint's S3 unless told not to."""
+    endpoint = _endpoint(endpoint)
+    request = training_request(image, **options)
+    if create_buckets:
+        s3 = endpoint.s3_client()
+        for bucket in request_buckets(request):
+            ensure_bucket(s3, bucket)
+    endpoint.client("sagemaker").create_training_job(**request)
+    return str(request["TrainingJobName"])
+
+
+def wait_for_job(endpoint: Endpoint | str, name: str, *, timeout: float | None = None,
+                 poll: float = 0.5) -> JobResult:
+    """Wait until the job is Completed, Failed or Stopped and return its result.
+
+    ``timeout`` defaults to the job's own time limit (MaxWaitTimeInSeconds, else
+    MaxRuntimeInSeconds) plus a margin. When it runs out, the job is stopped and TimeoutError
+    says where it was.
+    """
+    endpoint = _endpoint(endpoint)
+    sagemaker = endpoint.client("sagemaker")
+    job = sagemaker.describe_training_job(TrainingJobName=name)
+    if timeout is None:
+        limits = job.get("StoppingCondition") or {}
+        timeout = float(limits.get("MaxWaitTimeInSeconds") or
+                        limits.get("MaxRuntimeInSeconds") or contract.DEFAULT_MAX_RUNTIME_S)
+        timeout += WAIT_MARGIN_S
+    deadline = time.monotonic() + timeout
+    while job["TrainingJobStatus"] not in TERMINAL:
+        if time.monotonic() >= deadline:
+            if job["TrainingJobStatus"] == "InProgress":
+                sagemaker.stop_training_job(TrainingJobName=name)
+            raise TimeoutError(
+                f"training job {name} did not end within {timeout:g}s: it is "
+                f"{job['TrainingJobStatus']}/{job['SecondaryStatus']} (StopTrainingJob sent)")
+        time.sleep(poll)
+        job = sagemaker.describe_training_job(TrainingJobName=name)
+    return read_result(endpoint, name, job)
+
+
+def read_result(endpoint: Endpoint | str, name: str,
+                describe: dict[str, Any] | None = None) -> JobResult:
+    """The result of a job as it is now (finished or not)."""
+    endpoint = _endpoint(endpoint)
+    if describe is None:
+        describe = endpoint.client("sagemaker").describe_training_job(TrainingJobName=name)
+    return JobResult(endpoint, dict(describe), endpoint.report(name))
+
+
+def run_job(endpoint: Endpoint | str, image: str, *, timeout: float | None = None,
+            **options: Any) -> JobResult:
+    """Create a job on the endpoint, wait for its end, and return its result.
+
+    ``options`` are `training_request`'s: ``interrupt``, ``hyperparameters``,
+    ``instance_count``, ``spot`` (default True), ``max_wait`` (900), ``grace_period``,
+    ``checkpoint_s3_uri``, ``name``, and request members to override; and
+    ``create_buckets`` (default True).
+    """
+    endpoint = _endpoint(endpoint)
+    return wait_for_job(endpoint, start_job(endpoint, image, **options), timeout=timeout)
+
+
+def _endpoint(endpoint: Endpoint | str) -> Endpoint:
+    return Endpoint.connect(endpoint) if isinstance(endpoint, str) else endpoint
