@@ -41,7 +41,7 @@ def test_run_says_once_which_running_endpoint_it_uses(endpoint: EndpointProcess,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # The session endpoint stands in for the default local one (4590 may be a user's).
-    monkeypatch.setattr(contract, "DEFAULT_PORT", endpoint.port)
+    monkeypatch.setattr(contract, "DEFAULT_PORT", int(endpoint.url.rsplit(":", 1)[1]))
     monkeypatch.delenv("SMEMU_ENDPOINT_URL", raising=False)
     assert ensure_endpoint(None) == endpoint.url
     assert capsys.readouterr().err == f"Using the running endpoint on {endpoint.url}\n"
@@ -55,10 +55,10 @@ def test_serve_logs_requests_only_when_verbose(endpoint: EndpointProcess,
                                                tmp_path: Path) -> None:
     # The session endpoint has answered many requests by now, none of them in its log.
     assert endpoint.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] is not None
-    assert "/_smemu/health" not in endpoint.log_path.read_text()
-    assert "HTTP/1.1" not in endpoint.log_path.read_text()
+    assert "/_smemu/health" not in endpoint.log_text()
+    assert "HTTP/1.1" not in endpoint.log_text()
     with EndpointProcess(tmp_path / "state", "--verbose") as verbose:
         verbose.client("sagemaker").list_training_jobs()
-    log = verbose.log_path.read_text()
+    log = verbose.log_text()
     assert ACCESS_LINE in log
     assert '"POST / HTTP/1.1" 200' in log

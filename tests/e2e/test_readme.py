@@ -120,7 +120,7 @@ def walk(endpoint: EndpointProcess, tmp_path_factory: pytest.TempPathFactory) ->
     bin_dir = directory / ".venv" / "bin"
     _install_tools(bin_dir)
     env = _user_environment(home, bin_dir, endpoint)
-    walk = Walk(directory, env, {DEFAULT_PORT: str(endpoint.port),
+    walk = Walk(directory, env, {DEFAULT_PORT: endpoint.url.rsplit(":", 1)[1],
                                  SECOND_PORT: str(free_port())})
     yield walk
     # Whatever the README started in the background (`smemu up --port 4591`) stops here.
