@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench clean
+.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -41,6 +41,10 @@ images: docker
 bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
+
+bench-ab: venv  # the blob store transports' A/B (bench/ab.py, bench/results-ab.md)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench ab
 
 lint: venv
 	$(VENV)/bin/ruff check emulator tests examples bench

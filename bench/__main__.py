@@ -1,6 +1,11 @@
-"""python -m bench: run every benchmark, print the table, write bench/results.md."""
+"""python -m bench: run every benchmark, print the table, write bench/results.md.
+python -m bench ab: the A/B of the blob store's transports (bench/ab.py)."""
 
-from bench.run import main
+import sys
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["ab"]:
+        from bench.ab import main
+    else:
+        from bench.run import main
     raise SystemExit(main())

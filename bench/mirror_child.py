@@ -4,7 +4,10 @@
     python -m bench.mirror_child restore URI DEST ENDPOINT
     python -m bench.mirror_child latency URI ENDPOINT COUNT SIZE
 
-Prints one JSON object: seconds, files, bytes, baseline and peak RSS (bytes), latencies.
+Prints one JSON object: seconds, files, bytes, baseline and peak RSS (bytes), latencies, and
+the CPU time this process used while timed. The blob store comes from ``S3Endpoint`` configured
+by BENCH_TRANSPORT (default boto3) and BENCH_WHOLE_OBJECT (1: one request per object; default:
+only for ``smemu serve``, whose embedded S3 is moto, as the endpoint configures it).
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import psutil
 
 from bench.servers import ACCESS_KEY, SECRET_KEY
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, restore
+from emulator.storage.blobstore import BlobStore
 from emulator.storage.s3 import S3Endpoint
 
 
-def _client(endpoint: str) -> Any:
-    return S3Endpoint(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY).client()
+def _store(endpoint: str) -> BlobStore:
+    return S3Endpoint(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                      whole_object=os.environ.get("BENCH_WHOLE_OBJECT") == "1",
+                      transport=os.environ.get("BENCH_TRANSPORT", "boto3")).blob_store()
 
 
 def _peak_rss() -> int:
@@ -43,7 +49,7 @@ def _count(src: Path) -> tuple[int, int]:
 
 def upload(src: Path, uri: str, endpoint: str) -> dict[str, Any]:
     """Time from renaming ``src`` into the watched directory to its last byte in S3."""
-    client = _client(endpoint)
+    store = _store(endpoint)
     files, size = _count(src)
     watched = src.parent / f"watched-{os.getpid()}"
     watched.mkdir()
@@ -61,33 +67,36 @@ def upload(src: Path, uri: str, endpoint: str) -> dict[str, Any]:
                 print(f"mirror error: {event.message}", file=sys.stderr)
 
     baseline = psutil.Process().memory_info().rss
-    mirror = CheckpointMirror(watched, uri, client, on_event=on_event)
+    mirror = CheckpointMirror(watched, uri, store, on_event=on_event)
     mirror.start()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     target = watched / src.name
     os.rename(src, target)
     finished = done.wait(timeout=900)
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu
     report = mirror.stop(flush=True)
+    store.close()
     os.rename(target, src)
     watched.rmdir()
     return {"seconds": seconds, "files": files, "bytes": size, "ok": finished and report.ok,
-            "errors": report.errors[:3], "baseline_rss": baseline, "peak_rss": _peak_rss()}
+            "errors": report.errors[:3], "baseline_rss": baseline, "peak_rss": _peak_rss(),
+            "cpu": cpu}
 
 
 def do_restore(uri: str, dest: Path, endpoint: str) -> dict[str, Any]:
-    client = _client(endpoint)
+    store = _store(endpoint)
     baseline = psutil.Process().memory_info().rss
-    started = time.monotonic()
-    report = restore(client, uri, dest)
-    seconds = time.monotonic() - started
+    started, cpu = time.monotonic(), time.process_time()
+    report = restore(store, uri, dest)
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu
+    store.close()
     return {"seconds": seconds, "files": len(report.files), "bytes": report.total_bytes,
-            "ok": True, "baseline_rss": baseline, "peak_rss": _peak_rss()}
+            "ok": True, "baseline_rss": baseline, "peak_rss": _peak_rss(), "cpu": cpu}
 
 
 def latency(uri: str, endpoint: str, count: int, size: int, workdir: Path) -> dict[str, Any]:
     """Write ``count`` files of ``size`` bytes one by one; close() to upload-complete each."""
-    client = _client(endpoint)
+    store = _store(endpoint)
     watched = workdir / f"latency-{os.getpid()}"
     watched.mkdir()
     closed_at: dict[str, float] = {}
@@ -102,7 +111,7 @@ def latency(uri: str, endpoint: str, count: int, size: int, workdir: Path) -> di
                 arrived.notify_all()
 
     payload = os.urandom(size)
-    with CheckpointMirror(watched, uri, client, on_event=on_event):
+    with CheckpointMirror(watched, uri, store, on_event=on_event):
         for i in range(count):
             name = f"step-{i:05d}.bin"
             with (watched / name).open("wb") as fh:

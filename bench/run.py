@@ -171,7 +171,8 @@ def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor:
     _median(res, srv, "1 file upload", BIG, {
         "aws s3": lambda r: aws(url, "cp", str(big), f"s3://bench/aws/r{r}/big.bin"),
         "s5cmd": lambda r: s5cmd(url, "cp", str(big), f"s3://bench/s5/r{r}/big.bin"),
-        "smemu": lambda r: ours("upload", str(big), f"s3://bench/smemu-big/r{r}", url),
+        "smemu": lambda r: ours("upload", str(big), f"s3://bench/smemu-big/r{r}", url,
+                                 env=srv.store_env),
     })
     res.ratio("1 file upload", name)
     total = MANY * SMALL
@@ -181,7 +182,8 @@ def _uploads(res: Results, srv: Server, big: Path, many: Path, tmp: Path, floor:
     _median(res, srv, "many files upload", total, {
         "aws s3": lambda r: aws(url, "sync", str(many), f"s3://bench/aws/r{r}/many"),
         "s5cmd": lambda r: s5cmd(url, "sync", f"{many}/", f"s3://bench/s5/r{r}/many/"),
-        "smemu": lambda r: ours("upload", str(many), f"s3://bench/smemu-many/r{r}", url),
+        "smemu": lambda r: ours("upload", str(many), f"s3://bench/smemu-many/r{r}", url,
+                                 env=srv.store_env),
     })
     res.ratio("many files upload", name)
     for rep in range(REPEAT - 1):
@@ -205,7 +207,7 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
                                  str(fresh(down) / "big.bin")),
         # Our restore brings down the whole prefix: the big file alone lives under it.
         "smemu": lambda r: ours("restore", f"s3://bench/smemu-big/{last}", str(fresh(down)),
-                                url),
+                                url, env=srv.store_env),
     })
     res.ratio("1 file restore", name)
     total = MANY * SMALL
@@ -213,7 +215,7 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
         "aws s3": lambda r: aws(url, "sync", f"s3://bench/aws/{last}/many", str(fresh(down))),
         "s5cmd": lambda r: s5cmd(url, "cp", f"s3://bench/s5/{last}/many/*", f"{fresh(down)}/"),
         "smemu": lambda r: ours("restore", f"s3://bench/smemu-many/{last}", str(fresh(down)),
-                                url),
+                                url, env=srv.store_env),
     })
     res.ratio("many files restore", name)
     shutil.rmtree(down, ignore_errors=True)
@@ -221,7 +223,7 @@ def _restores(res: Results, srv: Server, tmp: Path) -> None:
 
 def _latency(res: Results, srv: Server) -> None:
     m = ours("latency", "s3://bench/latency", srv.url, str(LAT_COUNT), str(MiB),
-             str(srv.workdir))
+             str(srv.workdir), env=srv.store_env)
     if not m.ok or not m.extra:
         res.add("latency 1 MiB", srv.name, "smemu", m, MiB)
         return
@@ -298,8 +300,9 @@ def run(tmp: Path) -> Results:
             _uploads(res, srv, big, many, tmp, floor=False)
             _restores(res, srv, tmp)
             _latency(res, srv)
-            m = ours("upload", str(big), "s3://bench/rss1", srv.url)
-            m4 = ours("upload", str(huge), "s3://bench/rss4", srv.url, timeout=900)
+            m = ours("upload", str(big), "s3://bench/rss1", srv.url, env=srv.store_env)
+            m4 = ours("upload", str(huge), "s3://bench/rss4", srv.url, timeout=900,
+                      env=srv.store_env)
             if m.ok and m.extra and "startup_s" in m.extra:
                 res.facts.append(
                     f"our figures are timed inside the measuring process, after its interpreter "

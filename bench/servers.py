@@ -36,6 +36,7 @@ class Server:
     """A server process on a loopback port; ``rss()`` is its resident memory (with children)."""
 
     name = "server"
+    whole_object = False  # holds every object whole: our engine sends one request per object
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -51,6 +52,12 @@ class Server:
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    @property
+    def store_env(self) -> dict[str, str]:
+        """How bench.mirror_child configures its blob store for this server, as the endpoint
+        configures its own (the embedded S3 holds whole objects)."""
+        return {"BENCH_WHOLE_OBJECT": "1" if self.whole_object else "0"}
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)
@@ -137,6 +144,7 @@ class SmemuServer(Server):
     """``python -m emulator serve``: the embedded S3 is moto's server app on the same port."""
 
     name = "smemu serve (moto)"
+    whole_object = True
 
     def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
         super().__init__(workdir)

@@ -64,13 +64,15 @@ def cp_floor(src: Path, dest: Path) -> Measure:
     return Measure(time.monotonic() - started, done.returncode == 0, done.stderr.strip())
 
 
-def ours(kind: str, *args: str, timeout: float = TIMEOUT_S) -> Measure:
-    """Run bench.mirror_child in its own interpreter; seconds come from inside the child."""
+def ours(kind: str, *args: str, timeout: float = TIMEOUT_S,
+         env: dict[str, str] | None = None) -> Measure:
+    """Run bench.mirror_child in its own interpreter; seconds come from inside the child.
+    ``env`` adds to its environment (BENCH_TRANSPORT, BENCH_WHOLE_OBJECT)."""
     cmd = [sys.executable, "-m", "bench.mirror_child", kind, *args]
     root = Path(__file__).resolve().parent.parent
     try:
-        done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout,
-                              cwd=root)
+        done = subprocess.run(cmd, env={**_env(), **(env or {})}, capture_output=True,
+                              text=True, timeout=timeout, cwd=root)
     except subprocess.TimeoutExpired:
         return Measure(timeout, False, f"timed out after {timeout}s")
     if done.returncode != 0:

@@ -66,7 +66,10 @@ def parse_s3_uri(uri: str, *, allow_https: bool = False) -> S3Location:
 
 
 def join_key(prefix: str, relative_path: str) -> str:
-    """Join a prefix (empty or ending with ``/``) and a relative posix path into a key."""
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return prefix + relative_path.lstrip("/")
+    """The key of ``relative_path`` under ``prefix``, for every layer: one ``/`` between them,
+    however many the prefix ends with (``a//`` + ``x`` is ``a/x``), and the relative path alone
+    under an empty prefix."""
+    relative_path = relative_path.lstrip("/")
+    if not prefix:
+        return relative_path
+    return prefix.rstrip("/") + "/" + relative_path

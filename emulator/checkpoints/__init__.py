@@ -1,7 +1,8 @@
 """Checkpoints: mirror a local directory to an S3 prefix and restore it back.
 
-Knows nothing about Docker or jobs: give it a path, an ``s3://bucket/prefix`` and a boto3 S3
-client. Importing this package does no I/O.
+Knows nothing about Docker or jobs: give it a path, an ``s3://bucket/prefix`` and a blob store
+(``emulator.storage.blobstore``; ``S3Endpoint.blob_store()`` makes one). Importing this package
+does no I/O.
 """
 
 from emulator.checkpoints.manifest import (
@@ -17,7 +18,7 @@ from emulator.checkpoints.mirror import CheckpointMirror
 from emulator.checkpoints.progress import RestoreProgress
 from emulator.checkpoints.reports import EventKind, MirrorEvent, SyncReport
 from emulator.checkpoints.restore import ProgressCallback, RestoreReport, restore
-from emulator.checkpoints.rules import IGNORE_SUFFIX, UPLOADED_SUFFIX, UPLOADING_SUFFIX
+from emulator.checkpoints.sagemaker_names import IGNORE_SUFFIX, UPLOADED_SUFFIX, UPLOADING_SUFFIX
 from emulator.checkpoints.transfer import default_transfer_config
 from emulator.s3uri import S3Location, join_key, parse_s3_uri
 

@@ -1,5 +1,8 @@
 """What a training script does in its checkpoint directory, seen through inotify.
 
+The events come from the directory's one observer (``DirectoryObserver``), shared with the
+mirror: the recorder is one more listener of it.
+
 Records, per relative path: reads of existing files, writes in place, files renamed into place.
 These are the generic resume signals: a restarted attempt that never opens the restored files did
 not resume from them; a checkpoint closed under its final name was written non-atomically.
@@ -23,9 +26,9 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers.inotify import InotifyObserver
 
-from emulator.checkpoints.rules import is_marker
+from emulator.checkpoints.observer import DirectoryObserver
+from emulator.checkpoints.sagemaker_names import is_marker
 
 WriteStarted = Callable[[str, int], None]  # (relative path, how many writes have started so far)
 
@@ -37,6 +40,7 @@ class Activity:
     reads: dict[str, float] = field(default_factory=dict)  # path -> first read time
     in_place_writes: dict[str, float] = field(default_factory=dict)  # closed under final name
     renamed_in: dict[str, float] = field(default_factory=dict)  # path -> last rename time
+    renamed_away: dict[str, float] = field(default_factory=dict)  # temp files: rename sources
     first_written: dict[str, float] = field(default_factory=dict)  # first new content
     last_closed: dict[str, float] = field(default_factory=dict)  # last close after writing
     writes_started: int = 0
@@ -48,6 +52,8 @@ class _Handler(FileSystemEventHandler):
         self.recorder = recorder
 
     def _rel(self, raw: bytes | str) -> str | None:
+        if not raw:  # a move from or to outside the tree (full move events)
+            return None
         path = os.fsdecode(raw)
         rel = os.path.relpath(path, self.root)
         if rel.startswith("..") or is_marker(rel):
@@ -84,8 +90,11 @@ class _Handler(FileSystemEventHandler):
                 act.first_written.setdefault(rel, now)
                 act.last_closed[rel] = now
             elif isinstance(event, FileMovedEvent):
+                if not event.dest_path:
+                    return  # moved out of the tree: seen as a deletion, which is not recorded
                 dest = self._rel(event.dest_path)
                 act.in_place_writes.pop(rel, None)  # a temp file, renamed into place
+                act.renamed_away[rel] = now
                 rec.writing.discard(rel)
                 if dest is not None:
                     act.renamed_in[dest] = now
@@ -94,23 +103,25 @@ class _Handler(FileSystemEventHandler):
 
 
 class ActivityRecorder:
-    """Context manager: records checkpoint-directory activity until stopped."""
+    """Context manager: records checkpoint-directory activity until stopped, as a listener of
+    the directory's observer (the mirror's). Open and close events need inotify: with the
+    polling fallback nothing is read or closed, as far as it can tell."""
 
-    def __init__(self, root: Path, on_write_started: WriteStarted | None = None) -> None:
-        self.root = root
+    def __init__(self, observer: DirectoryObserver,
+                 on_write_started: WriteStarted | None = None) -> None:
+        self.root: Path = observer.root
         self.on_write_started = on_write_started
         self.activity = Activity()
         self.lock = threading.Lock()
         self.opened: set[str] = set()
         self.writing: set[str] = set()
         self.paused = False
-        self._observer: InotifyObserver | None = None
+        self._observer: DirectoryObserver | None = observer
+        self._handler = _Handler(str(self.root), self)
 
     def start(self) -> ActivityRecorder:
-        observer = InotifyObserver()
-        observer.schedule(_Handler(str(self.root), self), str(self.root), recursive=True)
-        observer.start()
-        self._observer = observer
+        if self._observer is not None:
+            self._observer.subscribe(self._handler)
         return self
 
     def writing_now(self) -> set[str]:
@@ -123,8 +134,7 @@ class ActivityRecorder:
         with self.lock:
             self.paused = True
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+            self._observer.unsubscribe(self._handler)
             self._observer = None
         return self.activity
 

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from emulator.checkpoints.localfs import open_regular, walk_regular_files
-from emulator.checkpoints.rules import is_ignored
+from emulator.checkpoints.sagemaker_names import is_ignored
 from emulator.errors import CheckpointError
 from emulator.s3uri import parse_s3_uri
 

@@ -8,20 +8,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from boto3.s3.transfer import TransferConfig
-from watchdog.observers.api import BaseObserver
 
 from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.observer import DirectoryObserver, SinkHandler
+from emulator.checkpoints.path_sync import PathSyncer
 from emulator.checkpoints.reports import MirrorEvent, SyncReport
-from emulator.checkpoints.rules import is_ignored
-from emulator.checkpoints.s3path import parse_s3_uri
-from emulator.checkpoints.syncer import PathSyncer
+from emulator.checkpoints.sagemaker_names import is_ignored
 from emulator.checkpoints.transfer import default_transfer_config
-from emulator.checkpoints.watcher import is_healthy, start_watching, stop_watching
 from emulator.checkpoints.workqueue import PathQueue
 from emulator.errors import CheckpointError
+from emulator.s3uri import parse_s3_uri
+from emulator.storage.blobstore import BlobStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +37,13 @@ class CheckpointMirror:
     symlinks are never followed. Only keys this mirror uploaded, or that existed both in S3 and
     locally when it started, are ever deleted.
 
-    ``settle_seconds`` delays each upload or deletion after its event (coalescing quick
-    rewrites); ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
+    ``settle_seconds`` delays each upload or deletion after the event that marked it; events
+    meanwhile join it without pushing it back, so a file rewritten faster than that is still
+    uploaded every ``settle_seconds``. A file once renamed away (a temp file of "write, then
+    rename into place") is the exception: each event pushes it back, so a temp file renamed
+    within ``settle_seconds`` of being closed is never uploaded (nor reported), however often
+    the script writes it; one left in place (e.g. by a kill) is uploaded like any other file.
+    ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
     without a close event (files found by a directory scan, writers that keep files open, and
     the polling fallback). ``retry_seconds`` is how often failed paths are tried again in the
     background. ``rescan_seconds`` (None: never) is how often the whole tree is compared with
@@ -55,7 +59,7 @@ class CheckpointMirror:
         self,
         local_dir: Path,
         s3_uri: str,
-        client: Any,
+        store: BlobStore,
         *,
         workers: int = 8,
         markers: bool = False,
@@ -77,20 +81,20 @@ class CheckpointMirror:
         self._syncer = PathSyncer(
             self.local_dir,
             self.location,
-            client,
+            store,
             transfer_config or default_transfer_config(),
             markers=markers,
             quiet_seconds=quiet_seconds,
             on_event=on_event,
             cancel=self._cancel,
-            pool_size=self.workers,
         )
         self._queue = PathQueue()
+        self._renamed_away: set[str] = set()  # temp files: renamed to another name before
         self._threads: list[threading.Thread] = []
-        self._observer: BaseObserver | None = None
-        self._close_events = False
+        # The directory's one observer; other listeners (the activity recorder) may join it.
+        self.observer = DirectoryObserver(self.local_dir)
+        self._handler = SinkHandler(str(self.local_dir), self)
         self._lifecycle = threading.Lock()
-        self._watch_lock = threading.Lock()  # guards _observer (housekeeping may replace it)
         self._accepting = False
         self._started = False
         self._final_report: SyncReport | None = None
@@ -108,7 +112,7 @@ class CheckpointMirror:
     @property
     def uses_close_events(self) -> bool:
         """True when the inotify observer runs (False: the polling fallback)."""
-        return self._close_events
+        return self.observer.close_events
 
     def start(self) -> CheckpointMirror:
         """Watch the directory, read the S3 prefix and queue whatever differs. Raises
@@ -121,7 +125,7 @@ class CheckpointMirror:
                 self.local_dir.mkdir(parents=True, exist_ok=True)
                 self._accepting = True
                 # Watch first, then read: nothing written meanwhile can slip between the two.
-                self._observer, self._close_events = start_watching(self.local_dir, self)
+                self.observer.subscribe(self._handler)
                 try:
                     dirty = self._syncer.baseline()
                 except Exception as exc:
@@ -237,7 +241,13 @@ class CheckpointMirror:
         if quiet:
             self._queue.put(rel, delay=max(self.quiet_seconds, self.settle_seconds), quiet=True)
         else:
-            self._queue.put(rel, delay=self.settle_seconds)
+            self._queue.put(rel, delay=self.settle_seconds, push_back=rel in self._renamed_away)
+
+    def moved_away(self, rel: str) -> None:
+        if not self._accepting or is_ignored(rel):
+            return
+        self._renamed_away.add(rel)
+        self._queue.put(rel, delay=self.settle_seconds, push_back=True)
 
     def tree_gone(self, rel: str) -> None:
         if not self._accepting:
@@ -287,8 +297,7 @@ class CheckpointMirror:
             if self._stopping.is_set():
                 return
             now = time.monotonic()
-            observer = self._observer
-            if observer is not None and not is_healthy(observer):
+            if self.observer.subscribed(self._handler) and not self.observer.healthy():
                 self._restart_watcher()
                 next_rescan = now  # whatever happened meanwhile went unseen
             elif self._stale.is_set() and now - last_resync >= RESYNC_MIN_INTERVAL_S:
@@ -318,23 +327,17 @@ class CheckpointMirror:
             self.changed(rel, quiet=True)
 
     def _stop_observer(self) -> None:
-        with self._watch_lock:
-            if self._observer is not None:
-                stop_watching(self._observer)
-                self._observer = None
+        self.observer.unsubscribe(self._handler)
 
     def _restart_watcher(self, quiet: bool = False) -> None:
-        with self._watch_lock:
-            if self._stopping.is_set() or self._observer is None:
-                return
-            if not quiet:
-                logger.warning("checkpoint watcher on %s died; restarting it", self.local_dir)
-            stop_watching(self._observer, timeout=1.0)
-            try:
-                self._observer, self._close_events = start_watching(self.local_dir, self)
-            except Exception:
-                logger.exception("checkpoint watcher: cannot restart; relying on rescans")
-                self._observer = None
+        if self._stopping.is_set() or not self.observer.subscribed(self._handler):
+            return
+        if not quiet:
+            logger.warning("checkpoint watcher on %s died; restarting it", self.local_dir)
+        try:
+            self.observer.restart()
+        except Exception:
+            logger.exception("checkpoint watcher: cannot restart; relying on rescans")
 
 
 def _merge(first: SyncReport, second: SyncReport) -> SyncReport:

@@ -12,18 +12,16 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
 from emulator.checkpoints.keys import safe_parts
-from emulator.checkpoints.lean import LeanS3, is_loopback_url
-from emulator.checkpoints.localfs import sha256_file
-from emulator.checkpoints.manifest import FileEntry, list_objects
+from emulator.checkpoints.manifest import FileEntry
 from emulator.checkpoints.retry import with_retries
-from emulator.checkpoints.s3path import S3Location, parse_s3_uri
 from emulator.checkpoints.transfer import default_transfer_config
 from emulator.errors import CheckpointError
+from emulator.s3uri import S3Location, parse_s3_uri
+from emulator.storage.blobstore import BlobStore, StoredObject
 
 _CHUNK = 1024 * 1024
 
@@ -49,12 +47,12 @@ class _Planned:
     size: int
 
 
-def _plan(objects: list[dict[str, Any]], prefix: str) -> tuple[list[_Planned], list[str]]:
+def _plan(objects: list[StoredObject], prefix: str) -> tuple[list[_Planned], list[str]]:
     """Validate every key before anything is written; return files and directory markers."""
     files: list[_Planned] = []
     dirs: set[str] = set()
     for obj in objects:
-        key: str = obj["Key"]
+        key = obj.key
         relative = key[len(prefix) :]
         if not relative:
             continue  # a marker object for the prefix itself
@@ -62,7 +60,7 @@ def _plan(objects: list[dict[str, Any]], prefix: str) -> tuple[list[_Planned], l
             dirs.add("/".join(safe_parts(key, relative.rstrip("/") or "/")))
             continue
         parts = tuple(safe_parts(key, relative))
-        files.append(_Planned(key, relative, parts, int(obj.get("Size", 0))))
+        files.append(_Planned(key, relative, parts, obj.size))
     needed_dirs = set(dirs)
     for f in files:
         needed_dirs.update("/".join(f.parts[:i]) for i in range(1, len(f.parts)))
@@ -102,14 +100,6 @@ class _Progress:
             self._callback(done, self.total, relative)
 
 
-def is_loopback(client: Any) -> bool:
-    """True when S3 is on this machine. One streamed GET per object is then fastest: a loopback
-    stream is not the bottleneck, and moto (the embedded S3) reads the whole object for every
-    ranged GET, so the parallel 8 MiB ranges of a transfer manager cost it O(size^2)."""
-    url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
-    return is_loopback_url(url)
-
-
 _temp_names = itertools.count()
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -143,28 +133,13 @@ def _write_streamed(target: Path, feed: Callable[[Callable[[bytes], None]], obje
     return digest.hexdigest()
 
 
-def _get_small(client: Any, bucket: str, key: str, target: Path,
+def _get_whole(store: BlobStore, bucket: str, key: str, target: Path,
                on_bytes: Callable[[int], None]) -> str:
-    """GET one object through the client into ``target``; its SHA-256."""
-
-    def feed(sink: Callable[[bytes], None]) -> None:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            while chunk := body.read(_CHUNK):
-                sink(chunk)
-        finally:
-            body.close()
-
-    return _write_streamed(target, feed, on_bytes)
+    """One streamed GET into ``target``, hashed as it is written; its SHA-256."""
+    return _write_streamed(target, lambda sink: store.get_stream(bucket, key, sink), on_bytes)
 
 
-def _get_lean(lean: LeanS3, bucket: str, key: str, target: Path,
-              on_bytes: Callable[[int], None]) -> str:
-    """The same through the lean path (loopback S3)."""
-    return _write_streamed(target, lambda sink: lean.get_stream(bucket, key, sink), on_bytes)
-
-
-def _get_ranged(lean: LeanS3, bucket: str, key: str, size: int, target: Path,
+def _get_ranged(store: BlobStore, bucket: str, key: str, size: int, target: Path,
                 on_bytes: Callable[[int], None], cfg: TransferConfig) -> str:
     """Parallel ranged GETs (``cfg``'s part size and concurrency), each written at its offset
     by the thread that fetched it, while this thread hashes the parts in order as they
@@ -180,7 +155,7 @@ def _get_ranged(lean: LeanS3, bucket: str, key: str, size: int, target: Path,
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW, 0o666)
 
     def fetch_part(start: int) -> tuple[bytes | bytearray, str]:
-        data, etag = lean.get_range(bucket, key, start, min(part, size - start))
+        data, etag = store.get_range(bucket, key, start, min(part, size - start))
         view, offset = memoryview(data), start
         while view:
             written = os.pwrite(fd, view, offset)
@@ -218,7 +193,7 @@ def _get_ranged(lean: LeanS3, bucket: str, key: str, size: int, target: Path,
 
 
 def restore(
-    client: Any,
+    store: BlobStore,
     s3_uri: str,
     local_dir: Path,
     *,
@@ -233,33 +208,16 @@ def restore(
     segments) or collide file-with-directory raises CheckpointError naming it, before any file is
     written. Keys ending with ``/`` become directories. ``checksums`` hashes each file after it
     is written (for the report). Any failed download raises CheckpointError. Objects are fetched
-    concurrently (``workers``); each object below the multipart threshold, or any object from
-    the embedded S3 (moto), comes in one streamed GET hashed as it is written; larger objects
-    from other servers in parallel ranged GETs (on this machine: written and hashed in order
-    as they arrive). An S3 on this machine is spoken to without botocore's per-request
-    machinery (see lean.py); any other through the client.
+    concurrently (``workers``); each object below the multipart threshold, or any object from a
+    store that holds whole objects (the embedded moto: a ranged GET costs it the whole object),
+    comes in one streamed GET hashed as it is written; larger objects in parallel ranged GETs,
+    written and hashed in order as they arrive.
     """
     started = time.monotonic()
     loc = parse_s3_uri(s3_uri)
-    # S3 on this machine: requests without botocore's per-request cost (see lean.py).
-    lean = LeanS3.for_client(client, pool_size=workers)
+    cfg = transfer_config or default_transfer_config()
     try:
-        return _restore(client, lean, loc, local_dir, workers=workers, progress=progress,
-                        cfg=transfer_config or default_transfer_config(), checksums=checksums,
-                        started=started)
-    finally:
-        if lean is not None:
-            lean.close()
-
-
-def _restore(client: Any, lean: LeanS3 | None, loc: S3Location, local_dir: Path, *,
-             workers: int, progress: ProgressCallback | None, cfg: TransferConfig,
-             checksums: bool, started: float) -> RestoreReport:
-    try:
-        if lean is not None:
-            objects = with_retries(lambda: lean.list_objects(loc.bucket, loc.prefix))
-        else:
-            objects = with_retries(lambda: list_objects(client, loc.bucket, loc.prefix))
+        objects = with_retries(lambda: store.list_objects(loc.bucket, loc.prefix))
     except Exception as exc:
         raise CheckpointError(f"cannot list {loc.uri}: {exc}") from exc
     files, dirs = _plan(objects, loc.prefix)
@@ -271,15 +229,26 @@ def _restore(client: Any, lean: LeanS3 | None, loc: S3Location, local_dir: Path,
         _ensure_dir(local_dir, f.parts[:-1])
 
     tracker = _Progress(sum(f.size for f in files), progress)
-    big = any(f.size >= cfg.multipart_threshold for f in files)
-    if lean is not None:
-        # Large objects: one streamed GET from moto (see lean.py), parallel ranges otherwise.
-        single_stream = big and lean.whole_object_server(loc.bucket)
-    else:
-        single_stream = is_loopback(client)
+    fetch = _Fetcher(store, loc, local_dir, cfg, tracker, checksums)
+    report = RestoreReport(directories=dirs)
+    if files:
+        _fetch_all(files, fetch, workers, report)
+    report.total_bytes = sum(e.size for e in report.files)
+    report.seconds = time.monotonic() - started
+    return report
 
-    def fetch(item: _Planned) -> FileEntry:
-        target = local_dir.joinpath(*item.parts)
+
+class _Fetcher:
+    """Brings one planned file down (retried as a whole), as ``restore`` describes."""
+
+    def __init__(self, store: BlobStore, loc: S3Location, local_dir: Path, cfg: TransferConfig,
+                 tracker: _Progress, checksums: bool) -> None:
+        self.store, self.loc, self.local_dir, self.cfg = store, loc, local_dir, cfg
+        self.tracker, self.checksums = tracker, checksums
+
+    def __call__(self, item: _Planned) -> FileEntry:
+        loc, store, tracker = self.loc, self.store, self.tracker
+        target = self.local_dir.joinpath(*item.parts)
         got = [0]  # bytes of this file counted so far (parts arrive on several threads)
         got_lock = threading.Lock()
 
@@ -288,24 +257,19 @@ def _restore(client: Any, lean: LeanS3 | None, loc: S3Location, local_dir: Path,
                 got[0] += n
             tracker.add(item.relative, n)
 
-        small = item.size < cfg.multipart_threshold or single_stream
-        streamed: list[str] = []  # the hash computed while a small object was written
+        whole = item.size < self.cfg.multipart_threshold or store.whole_object
+        hashed: list[str] = []  # the hash computed while the file was written
 
         def attempt() -> None:
             with got_lock:
                 counted, got[0] = got[0], 0
             if counted:  # a retry starts over: take back what the failed attempt counted
                 tracker.add(item.relative, -counted)
-            if small and lean is not None:  # one GET, written and hashed as it arrives
-                streamed[:] = [_get_lean(lean, loc.bucket, item.key, target, on_bytes)]
-            elif lean is not None:  # parallel ranges, written and hashed in order
-                streamed[:] = [_get_ranged(lean, loc.bucket, item.key, item.size, target,
-                                           on_bytes, cfg)]
-            elif small:
-                streamed[:] = [_get_small(client, loc.bucket, item.key, target, on_bytes)]
-            else:
-                client.download_file(loc.bucket, item.key, str(target), Config=cfg,
-                                     Callback=on_bytes)
+            if whole:  # one GET, written and hashed as it arrives
+                hashed[:] = [_get_whole(store, loc.bucket, item.key, target, on_bytes)]
+            else:  # parallel ranges, written and hashed in order
+                hashed[:] = [_get_ranged(store, loc.bucket, item.key, item.size, target,
+                                         on_bytes, self.cfg)]
 
         try:
             with_retries(attempt)
@@ -314,16 +278,9 @@ def _restore(client: Any, lean: LeanS3 | None, loc: S3Location, local_dir: Path,
                 f"could not restore s3://{loc.bucket}/{item.key} to {target}: {exc}"
             ) from exc
         size = target.stat().st_size
-        if not checksums:
+        if not self.checksums:
             return FileEntry(item.relative, size, "")
-        return FileEntry(item.relative, size, streamed[0] if streamed else sha256_file(target))
-
-    report = RestoreReport(directories=dirs)
-    if files:
-        _fetch_all(files, fetch, workers, report)
-    report.total_bytes = sum(e.size for e in report.files)
-    report.seconds = time.monotonic() - started
-    return report
+        return FileEntry(item.relative, size, hashed[0])
 
 
 def _fetch_all(files: list[_Planned], fetch: Callable[[_Planned], FileEntry], workers: int,

@@ -1,4 +1,8 @@
-"""Our own few attempts around an S3 call, on top of botocore's retries."""
+"""The one retry layer of the checkpoint engine: a few attempts around one S3 operation.
+
+Blob stores and their clients do not retry (see ``emulator.storage.blobstore``): an operation is
+tried at most ``ATTEMPTS`` times in all, with exponential backoff, whatever the transport.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import TypeVar
 from botocore.exceptions import ClientError
 
 T = TypeVar("T")
+
+ATTEMPTS = 5  # waits 0.25 + 0.5 + 1 + 2 s between them: rides out a few seconds of outage
 
 # Errors that another attempt cannot fix.
 _PERMANENT_CODES = frozenset(
@@ -39,7 +45,7 @@ def is_permanent(exc: BaseException) -> bool:
 def with_retries(
     fn: Callable[[], T],
     *,
-    attempts: int = 3,
+    attempts: int = ATTEMPTS,
     base_delay: float = 0.25,
     max_delay: float = 4.0,
     cancel: threading.Event | None = None,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emulator import contract
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.faults.arming import ArmedTrigger
@@ -40,6 +41,11 @@ class Reason:
     STOP = "stop"
     MAX_RUNTIME = "max-runtime"
     MAX_WAIT = "max-wait"
+
+
+# What a stop (not an interruption) is reported as, by its reason.
+STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
+              Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
 
 
 @dataclass
@@ -150,8 +156,9 @@ class AttemptRun:
         ctx = self.runner.ctx
         if self.uri:
             host.mirror = CheckpointMirror(
-                host.dirs.checkpoints, self.uri, ctx.s3.client(),
+                host.dirs.checkpoints, self.uri, ctx.s3.blob_store(),
                 markers=self.runner.settings.checkpoint_markers,
+                settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
         stream = log_stream_name(self.job.name, host.host, time.time())
         host.view.log_stream = stream
@@ -161,7 +168,7 @@ class AttemptRun:
         host.writer.start()
         if host.mirror:
             host.mirror.start()
-            host.recorder = ActivityRecorder(host.dirs.checkpoints,
+            host.recorder = ActivityRecorder(host.mirror.observer,  # one observer for both
                                              self._on_write_started).start()
 
     def _after_containers(self, reason: str) -> str:
@@ -181,6 +188,7 @@ class AttemptRun:
             # StopTrainingJob during the interruption's grace: the job stops (and its
             # model is uploaded) instead of waiting for another attempt.
             reason = Reason.STOP
+            self.attempt.stopped_by = STOPPED_BY[reason]
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
         elif reason == Reason.INTERRUPT:
@@ -255,6 +263,7 @@ class AttemptRun:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
         for every host at the same time."""
         if reason != Reason.INTERRUPT:
+            self.attempt.stopped_by = STOPPED_BY[reason]
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
         grace = self.runner.settings.grace_period

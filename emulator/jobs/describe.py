@@ -27,12 +27,16 @@ _ECHOED = (
 )
 
 
-def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[str, Any]:
+def describe(job: TrainingJob, settings: JobSettings, model_uri: str | None) -> dict[str, Any]:
+    """`model_uri`: the model.tar.gz written, or None. The botocore model marks ModelArtifacts
+    as required, yet AWS leaves it out (null) for jobs without artifacts: a job still
+    Starting/Stopping (aws-controllers-k8s/sagemaker-controller's recorded responses) or one
+    that wrote none (aws/sagemaker-python-sdk#6091). A URI of an object that does not exist
+    would send a deploy to a 404, so it is shown only once the object was written."""
     request = job.request
     out: dict[str, Any] = {
         "TrainingJobName": job.name,
         "TrainingJobArn": job.arn,
-        "ModelArtifacts": {"S3ModelArtifacts": model_uri},
         "TrainingJobStatus": job.status.value,
         "SecondaryStatus": job.secondary_status.value,
         "CreationTime": wire_time(job.creation_time),
@@ -40,6 +44,8 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
         "SecondaryStatusTransitions": [_transition(t.to_wire()) for t in job.transitions],
         "EnableManagedSpotTraining": job.is_spot,
     }
+    if model_uri is not None:
+        out["ModelArtifacts"] = {"S3ModelArtifacts": model_uri}
     for key in _ECHOED:
         if key in request:
             out[key] = copy.deepcopy(request[key])

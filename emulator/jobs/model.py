@@ -47,6 +47,9 @@ class Attempt:
     exit_code: int | None = None
     outcome: str | None = None  # completed | failed | interrupted | stopped | never-launched
     interruption: str | None = None  # the trigger that fired, e.g. "after=30s"
+    # What ended it when it was stopped, not interrupted: StopTrainingJob,
+    # MaxRuntimeInSeconds or MaxWaitTimeInSeconds.
+    stopped_by: str | None = None
     restored: list[CheckpointFile] = field(default_factory=list)
     uploaded: list[CheckpointFile] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -104,6 +107,7 @@ class Attempt:
             "ExitCode": self.exit_code,
             "Outcome": self.outcome,
             "Interruption": self.interruption,
+            "StoppedBy": self.stopped_by,
             "SigKilled": self.sigkilled,
             "LogStream": self.log_stream,
             "CheckpointsRestored": [_file_dict(f) for f in self.restored],
@@ -150,6 +154,9 @@ class TrainingJob:
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     tags: list[dict[str, str]] = field(default_factory=list)
     stop_requested: bool = False
+    # s3://.../output/model.tar.gz once it was written; until then (and for a job that never
+    # wrote one: failed, never launched) DescribeTrainingJob has no ModelArtifacts.
+    model_artifacts: str | None = None
 
     @property
     def is_spot(self) -> bool:

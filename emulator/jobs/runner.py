@@ -259,7 +259,7 @@ class JobRunner:
                 self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
 
         progress = RestoreProgress(show)
-        report = restore(self.ctx.s3.client(), uri, first.checkpoints, progress=progress)
+        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
         progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
         for dirs in others:  # the same download on every host: one from S3, then copies
@@ -329,8 +329,10 @@ class JobRunner:
         """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""
         output_path = self.job.request["OutputDataConfig"]["S3OutputPath"]
         client = self.ctx.s3.client()
-        upload_directory_tar(client, [dirs.model for dirs in hosts],
-                             artifact_uri(output_path, self.job.name, contract.MODEL_TAR))
+        model_uri = model_artifacts_uri(self.job.request)
+        upload_directory_tar(client, [dirs.model for dirs in hosts], model_uri)
+        with self.lock:
+            self.job.model_artifacts = model_uri
         outputs = [d.output_data for d in hosts if d.output_data.is_dir() and
                    any(d.output_data.iterdir())]
         if outputs:

@@ -12,6 +12,7 @@ from typing import Any
 from emulator import contract
 from emulator.contract import TERMINAL_STATUSES, JobStatus
 from emulator.errors import (
+    AwsError,
     ImageMissing,
     ResourceInUse,
     ResourceNotFound,
@@ -30,7 +31,7 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
-from emulator.jobs.runner import JobRunner, RunnerContext, model_artifacts_uri
+from emulator.jobs.runner import JobRunner, RunnerContext
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.store import InMemoryJobStore, JobStore
 from emulator.storage.s3 import bucket_exists, split_s3_uri
@@ -86,7 +87,7 @@ class JobService:
         validate_request("DescribeTrainingJob", params)
         job, runner, settings = self._entry(params["TrainingJobName"])
         with runner.lock:
-            return describe(job, settings, model_artifacts_uri(job.request))
+            return describe(job, settings, job.model_artifacts)
 
     def emulator_report(self, name: str) -> dict[str, Any]:
         job, runner, settings = self._entry(name)
@@ -99,7 +100,8 @@ class JobService:
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
-        job, runner, _ = self._entry(params["TrainingJobName"])
+        name = str(params["TrainingJobName"])
+        job, runner, _ = self._entry(name, ResourceNotFound(contract.job_not_found_message(name)))
         if job.status in TERMINAL_STATUSES or job.status == JobStatus.STOPPING:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         runner.request_stop()
@@ -112,7 +114,7 @@ class JobService:
         with self._create_lock:
             job = self.store.get(name)
             if job is None:
-                raise ResourceNotFound(f"Training job {name} does not exist.")
+                raise ResourceNotFound(contract.job_not_found_message(name))
             if job.status not in TERMINAL_STATUSES:
                 raise ValidationException(_delete_unfinished_message(job.status.value))
             self.store.remove(job.name)
@@ -170,7 +172,8 @@ class JobService:
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
-        job, runner, _ = self._entry(name)
+        # Worded as StopTrainingJob, the operation it resembles.
+        job, runner, _ = self._entry(name, ResourceNotFound(contract.job_not_found_message(name)))
         if job.status != JobStatus.IN_PROGRESS:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
@@ -197,14 +200,16 @@ class JobService:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- helpers ------------------------------------------------------------------
-    def _entry(self, name: str) -> tuple[TrainingJob, JobRunner, JobSettings]:
-        """The job, its runner and settings, read together (a delete may run concurrently)."""
+    def _entry(self, name: str, not_found: AwsError | None = None
+               ) -> tuple[TrainingJob, JobRunner, JobSettings]:
+        """The job, its runner and settings, read together (a delete may run concurrently).
+        An unknown job raises `not_found`, else DescribeTrainingJob's error (see contract)."""
         key = str(name).lower()
         with self._create_lock:
             job, runner = self.store.get(key), self._runners.get(key)
             settings = self._settings.get(key)
         if job is None or runner is None or settings is None:
-            raise ValidationException(contract.NOT_FOUND_MESSAGE)
+            raise not_found or ValidationException(contract.NOT_FOUND_MESSAGE)
         return job, runner, settings
 
     def _job_of_arn(self, arn: str) -> TrainingJob:

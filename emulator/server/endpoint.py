@@ -90,7 +90,8 @@ class EndpointServer:
                 raise EndpointUnavailable(
                     f"cannot listen on {self.host}:{self.requested_port}: {why}. "
                     "Is another smemu (or something else) using it? Try --port.") from err
-            own = S3Endpoint(self.url, self.region)
+            # The embedded S3 is moto, which holds whole objects: one request per object.
+            own = S3Endpoint(self.url, self.region, whole_object=True)
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
                                 server_id=self.server_id, region=self.region,

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.errors import EmulatorError, JobClientError
-from emulator.storage.s3 import join_key, split_s3_uri
+from emulator.s3uri import join_key
+from emulator.storage.s3 import split_s3_uri
 
 
 def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
@@ -138,7 +139,6 @@ __all__ = [
     "artifact_uri",
     "download_manifest",
     "download_prefix",
-    "join_key",
     "take_shard",
     "tar_directory",
     "upload_directory_tar",

@@ -28,6 +28,17 @@ NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImp
                    b"<Message>NotImplemented</Message></Error>")
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s; waits for the end either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class S3ServerProcess:
     """Context manager: `with S3ServerProcess() as s3:` then `s3.url`, `s3.client()`."""
 
@@ -63,13 +74,8 @@ class S3ServerProcess:
         raise RuntimeError(f"S3 server did not start:\n{log}")
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         self._log.close()
 
     def client(self) -> Any:

@@ -16,6 +16,9 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from emulator.storage.blobstore import BlobStore
+from emulator.storage.s3 import S3Endpoint
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -73,3 +76,10 @@ class MotoS3:
         name = f"ckpt-{uuid.uuid4().hex[:12]}"
         client.create_bucket(Bucket=name)
         return name
+
+
+def store_for(client: Any, *, whole_object: bool = True) -> BlobStore:
+    """The checkpoint engine's blob store for the moto server ``client`` speaks to (moto holds
+    whole objects, as the embedded S3 does), configured as an endpoint configures it."""
+    return S3Endpoint(client.meta.endpoint_url, access_key="testing", secret_key="testing",
+                      whole_object=whole_object).blob_store()

@@ -23,7 +23,7 @@ from emulator.checkpoints import (
     verify_mirror,
 )
 from emulator.errors import CheckpointError
-from tests.unit._s3server import MotoS3
+from tests.unit._s3server import MotoS3, store_for
 
 MiB = 1024 * 1024
 
@@ -43,10 +43,12 @@ def local(tmp_path: Path) -> Path:
 class Running:
     """A started mirror plus the events it emitted."""
 
-    def __init__(self, local: Path, uri: str, client: Any, **kwargs: Any) -> None:
+    def __init__(self, local: Path, uri: str, client: Any, store: Any = None,
+                 **kwargs: Any) -> None:
         self.events: list[MirrorEvent] = []
         self._lock = threading.Lock()
-        self.mirror = CheckpointMirror(local, uri, client, on_event=self._record, **kwargs)
+        self.mirror = CheckpointMirror(local, uri, store or store_for(client),
+                                       on_event=self._record, **kwargs)
         self.local, self.uri, self.client = local, uri, client
 
     def _record(self, event: MirrorEvent) -> None:
@@ -147,7 +149,7 @@ def test_quick_rewrites_end_with_the_final_content(running: Running):
 
 
 class _BlockFirstUpload:
-    """A client whose first PutObject waits until released (to change the file meanwhile)."""
+    """A blob store whose first PutObject waits until released (to change the file meanwhile)."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -155,12 +157,12 @@ class _BlockFirstUpload:
         self.release = threading.Event()
         self._first = True
 
-    def put_object(self, *args: Any, **kwargs: Any) -> Any:
+    def put_bytes(self, *args: Any, **kwargs: Any) -> Any:
         if self._first:
             self._first = False
             self.entered.set()
             assert self.release.wait(10)
-        return self._inner.put_object(*args, **kwargs)
+        return self._inner.put_bytes(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -170,8 +172,8 @@ class _BlockFirstUpload:
 def test_file_changed_during_its_upload_ends_with_final_content(
     local: Path, uri: str, client: Any, how: str
 ):
-    blocking = _BlockFirstUpload(client)
-    run = Running(local, uri, blocking)
+    blocking = _BlockFirstUpload(store_for(client))
+    run = Running(local, uri, client, blocking)
     run.mirror.start()
     try:
         path = local / "big.pt"
@@ -255,21 +257,13 @@ def test_directory_moves_and_deletes(running: Running, tmp_path: Path):
     assert_final(running)
 
 
-class _Wrapped:
-    """A client behind a wrapper: the mirror cannot take the lean path and uses the client."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-@pytest.mark.parametrize("how", ["lean", "client"])
+@pytest.mark.parametrize("how", ["whole-object", "multipart"])
 def test_large_file_is_uploaded_streamed(local: Path, uri: str, client: Any, how: str):
-    # Straight to moto (this test server): one streamed PUT, as moto would copy a multipart
-    # object whole to assemble it. Through the client: s3transfer's multipart upload.
-    run = Running(local, uri, client if how == "lean" else _Wrapped(client))
+    # To a store configured for a server holding whole objects (moto): one streamed PUT, as
+    # moto would copy a multipart object whole to assemble it. Otherwise: s3transfer's
+    # multipart upload, through the mirror's one transfer manager.
+    store = store_for(client, whole_object=how == "whole-object")
+    run = Running(local, uri, client, store)
     run.mirror.start()
     try:
         data = os.urandom(64 * MiB)
@@ -282,7 +276,7 @@ def test_large_file_is_uploaded_streamed(local: Path, uri: str, client: Any, how
         assert event.sha256 == sha(data)
         bucket = uri.split("/")[2]
         head = client.head_object(Bucket=bucket, Key="jobs/ckpt/large.pt")
-        assert ("-" in head["ETag"]) == (how == "client")  # a multipart upload's ETag
+        assert ("-" in head["ETag"]) == (how == "multipart")  # a multipart upload's ETag
         assert head["ContentLength"] == 64 * MiB
         assert_final(run)
     finally:
@@ -409,7 +403,7 @@ def test_unresolved_errors_are_reported_and_raised(local: Path, s3: MotoS3):
 
 
 def test_start_fails_cleanly_when_the_prefix_cannot_be_read(local: Path, client: Any):
-    mirror = CheckpointMirror(local, "s3://bucket-that-does-not-exist/ckpt", client)
+    mirror = CheckpointMirror(local, "s3://bucket-that-does-not-exist/ckpt", store_for(client))
     before = threading.active_count()
     with pytest.raises(CheckpointError, match="cannot read checkpoint prefix"):
         mirror.start()
@@ -420,7 +414,7 @@ def test_start_fails_cleanly_when_the_prefix_cannot_be_read(local: Path, client:
 def test_only_objects_seen_locally_or_uploaded_are_ever_deleted(local: Path, uri: str, client: Any):
     bucket = uri.split("/")[2]
     client.put_object(Bucket=bucket, Key="jobs/ckpt/restored.pt", Body=b"from last run")
-    restore(client, uri, local)
+    restore(store_for(client), uri, local)
     # Written by another host after our restore: never brought down, never deleted.
     client.put_object(Bucket=bucket, Key="jobs/ckpt/algo-2.pt", Body=b"other host")
 
@@ -448,7 +442,7 @@ def test_files_present_at_start_are_uploaded(local: Path, uri: str, client: Any)
 
 
 def test_a_dead_watcher_is_restarted_and_the_tree_rescanned(running: Running):
-    observer = running.mirror._observer  # simulate watchdog dying on an internal error
+    observer = running.mirror.observer.current  # simulate watchdog dying on an internal error
     assert observer is not None
     observer.stop()
     observer.join()
@@ -456,7 +450,7 @@ def test_a_dead_watcher_is_restarted_and_the_tree_rescanned(running: Running):
 
     running.wait_synced()
 
-    assert running.mirror._observer is not observer
+    assert running.mirror.observer.current is not observer
     (running.local / "after-restart.pt").write_bytes(b"y")
     running.wait_synced()
     assert_final(running)

@@ -13,7 +13,7 @@ from boto3.s3.transfer import TransferConfig
 
 from emulator.checkpoints import CheckpointMirror, join_key, parse_s3_uri, restore, verify_mirror
 from emulator.errors import CheckpointError
-from tests.unit._s3server import MotoS3
+from tests.unit._s3server import MotoS3, store_for
 
 restore_module = sys.modules["emulator.checkpoints.restore"]
 
@@ -43,7 +43,7 @@ def test_restores_nested_keys_markers_and_empty_files(client: Any, bucket: str, 
     local = tmp_path / "restore-here"
 
     report = restore(
-        client,
+        store_for(client),
         f"s3://{bucket}/ckpt",
         local,
         progress=lambda done, total, path: seen.append((done, total, path)),
@@ -77,7 +77,7 @@ def test_refuses_keys_that_escape_and_writes_nothing(
     local = tmp_path / "ckpt"
 
     with pytest.raises(CheckpointError) as err:
-        restore(client, f"s3://{bucket}/ckpt", local)
+        restore(store_for(client), f"s3://{bucket}/ckpt", local)
 
     assert repr(bad_key) in str(err.value)
     assert not (tmp_path / "evil").exists()
@@ -88,7 +88,7 @@ def test_refuses_a_key_that_is_both_file_and_directory(client: Any, bucket: str,
     client.put_object(Bucket=bucket, Key="ckpt/a", Body=b"file")
     client.put_object(Bucket=bucket, Key="ckpt/a/b", Body=b"under the file")
     with pytest.raises(CheckpointError, match="ckpt/a"):
-        restore(client, f"s3://{bucket}/ckpt", tmp_path / "ckpt")
+        restore(store_for(client), f"s3://{bucket}/ckpt", tmp_path / "ckpt")
 
 
 def test_refuses_to_write_through_a_symlinked_directory(client: Any, bucket: str, tmp_path: Path):
@@ -99,19 +99,19 @@ def test_refuses_to_write_through_a_symlinked_directory(client: Any, bucket: str
     (local / "sub").symlink_to(outside, target_is_directory=True)
     client.put_object(Bucket=bucket, Key="ckpt/sub/x", Body=b"x")
     with pytest.raises(CheckpointError, match="symlink"):
-        restore(client, f"s3://{bucket}/ckpt", local)
+        restore(store_for(client), f"s3://{bucket}/ckpt", local)
     assert list(outside.iterdir()) == []
 
 
 def test_empty_prefix_restores_nothing(client: Any, bucket: str, tmp_path: Path):
-    report = restore(client, f"s3://{bucket}/nothing-here", tmp_path / "ckpt")
+    report = restore(store_for(client), f"s3://{bucket}/nothing-here", tmp_path / "ckpt")
     assert report.files == [] and report.total_bytes == 0
     assert (tmp_path / "ckpt").is_dir()
 
 
 def test_missing_bucket_is_a_checkpoint_error(client: Any, tmp_path: Path):
     with pytest.raises(CheckpointError, match="cannot list"):
-        restore(client, "s3://no-such-bucket-here/ckpt", tmp_path / "ckpt")
+        restore(store_for(client), "s3://no-such-bucket-here/ckpt", tmp_path / "ckpt")
 
 
 def test_restored_files_are_not_uploaded_again(client: Any, bucket: str, tmp_path: Path):
@@ -119,9 +119,9 @@ def test_restored_files_are_not_uploaded_again(client: Any, bucket: str, tmp_pat
     client.put_object(Bucket=bucket, Key="run1/a.bin", Body=b"a" * 100)
     client.put_object(Bucket=bucket, Key="run1/d/b.bin", Body=b"b" * 10)
     local = tmp_path / "ckpt"
-    restore(client, uri, local)
+    restore(store_for(client), uri, local)
 
-    mirror = CheckpointMirror(local, uri, client).start()
+    mirror = CheckpointMirror(local, uri, store_for(client)).start()
     report = mirror.stop()
 
     assert report.uploaded == [] and report.deleted == [] and report.ok

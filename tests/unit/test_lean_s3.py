@@ -10,15 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.auth
 import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from emulator.checkpoints.lean import LeanS3, _client_error, _SigV4, is_loopback_url
 from emulator.checkpoints.retry import is_permanent
+from emulator.storage.lean_store import LeanS3, _SigV4
+from emulator.storage.s3xml import client_error as _client_error
+from tests.unit._s3server import store_for
 
 restore_module = sys.modules["emulator.checkpoints.restore"]
 
@@ -32,37 +33,13 @@ def test_errors_carry_the_s3_code_so_retries_classify_them():
     assert not is_permanent(_client_error(503, b"", "GetObject"))
 
 
-@pytest.mark.parametrize(
-    ("url", "loopback"),
-    [("http://127.0.0.1:4590", True), ("http://localhost:9000", True), ("http://[::1]:80", True),
-     ("http://10.0.0.1:9000", False), ("https://s3.amazonaws.com", False), ("", False)],
-)
-def test_loopback_urls(url: str, loopback: bool):
-    assert is_loopback_url(url) == loopback
-
-
-def _client(url: str, **config: Any) -> Any:
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id="a", aws_secret_access_key="b",
-                        config=Config(**config) if config else None)
-
-
-def test_lean_path_only_for_plain_botocore_clients_on_loopback_http():
-    assert LeanS3.for_client(_client("http://127.0.0.1:1"), pool_size=2) is not None
-    assert LeanS3.for_client(_client("http://10.1.2.3:9000"), pool_size=2) is None
-    assert LeanS3.for_client(_client("https://127.0.0.1:1"), pool_size=2) is None
-    assert LeanS3.for_client(_client("http://127.0.0.1:1", signature_version="s3"),
-                             pool_size=2) is None
-    assert LeanS3.for_client(_client("http://127.0.0.1:1", proxies={"http": "http://p:1"}),
-                             pool_size=2) is None
-    assert LeanS3.for_client(object(), pool_size=2) is None
+def _lean(url: str) -> LeanS3:
+    return LeanS3(url, "us-east-1", Credentials("a", "b"), pool_size=1, whole_object=False,
+                  multipart_client=None)
 
 
 def test_lean_requests_are_signed_like_botocore_signs_them():
-    lean = LeanS3.for_client(_client("http://127.0.0.1:1"), pool_size=1)
-    assert lean is not None
+    lean = _lean("http://127.0.0.1:1")
     path = lean._path("bucket", "dir/a b+c.pt")
     assert path == "/bucket/dir/a%20b%2Bc.pt"
     headers = lean._signed_headers("PUT", path, "ab" * 32, {"Content-Length": "3"})
@@ -123,8 +100,7 @@ def test_lean_listing_and_restore_of_awkward_keys_against_moto(s3: Any, client: 
         expected[name] = data
     for i in range(15):
         client.put_object(Bucket=bucket, Key=f"ck pt/many/{i:04d}", Body=b"x")
-    lean = LeanS3.for_client(client, pool_size=2)
-    assert lean is not None
+    lean = _lean(client.meta.endpoint_url)
     try:
         listed = lean.list_objects(bucket, "ck pt/", page_size=4)  # several pages
     finally:
@@ -134,11 +110,11 @@ def test_lean_listing_and_restore_of_awkward_keys_against_moto(s3: Any, client: 
                                                                        Prefix="ck pt/")
         for o in page.get("Contents", [])
     ]
-    assert [(o["Key"], o["Size"], o["ETag"]) for o in listed] == [
+    assert [(o.key, o.size, o.etag) for o in listed] == [
         (o["Key"], o["Size"], o["ETag"]) for o in botocore_listed
     ]
 
-    report = restore_module.restore(client, f"s3://{bucket}/ck pt", tmp_path / "out")
+    report = restore_module.restore(store_for(client), f"s3://{bucket}/ck pt", tmp_path / "out")
 
     for name, data in expected.items():
         assert (tmp_path / "out" / name).read_bytes() == data

@@ -27,7 +27,7 @@ from emulator.checkpoints import (
     restore,
     verify_mirror,
 )
-from tests.unit._s3server import MotoS3
+from tests.unit._s3server import MotoS3, store_for
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -207,7 +207,7 @@ def test_random_history_ends_with_s3_equal_to_local(seed: int, s3: MotoS3,
     local.mkdir()
     outside.mkdir()
     markers = seed % 2 == 1
-    mirror = CheckpointMirror(local, uri, client, markers=markers,
+    mirror = CheckpointMirror(local, uri, store_for(client), markers=markers,
                               settle_seconds=rng.choice([0.0, 0.02]), quiet_seconds=0.2,
                               rescan_seconds=None)
     history = History(local, outside, rng)
@@ -225,7 +225,7 @@ def test_random_history_ends_with_s3_equal_to_local(seed: int, s3: MotoS3,
     # No symlink target, ignored file or marker ever reached S3; a restore gives the tree back.
     restored = tmp_path / "restored"
     progress = RestoreProgress(lambda _line: None, threshold_bytes=0, every_seconds=0.0)
-    report = restore(client, uri, restored, progress=progress)
+    report = restore(store_for(client), uri, restored, progress=progress)
     assert local_manifest(restored).files == local_manifest(local).files
     assert progress.finish(report) is not None
     assert all(".sagemaker-" not in e.path for e in report.files)

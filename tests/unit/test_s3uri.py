@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.checkpoints import s3path
 from emulator.errors import CheckpointError, InvalidS3Uri, ValidationException
-from emulator.s3uri import S3Location, parse_s3_uri
+from emulator.s3uri import S3Location, join_key, parse_s3_uri
 from emulator.storage.s3 import split_s3_uri
 
 
@@ -26,7 +25,6 @@ def test_spellings_of_one_prefix_are_one_location() -> None:
     a, b = parse_s3_uri("s3://b/ckpt"), parse_s3_uri("s3://b/ckpt/")
     assert a == b and a.prefix == "ckpt/" and (a.key, b.key) == ("ckpt", "ckpt/")
     assert S3Location("b", "ckpt/").key == "ckpt/"
-    assert s3path.parse_s3_uri is parse_s3_uri and s3path.S3Location is S3Location
 
 
 @pytest.mark.parametrize(("uri", "message"), [
@@ -48,3 +46,23 @@ def test_https_only_where_asked() -> None:
     with pytest.raises(InvalidS3Uri):
         parse_s3_uri("https://b/ckpt")
     assert parse_s3_uri("https://b/ckpt", allow_https=True).prefix == "ckpt/"
+
+
+@pytest.mark.parametrize(("prefix", "relative", "key"), [
+    ("a", "x", "a/x"),
+    ("a/", "x", "a/x"),
+    ("a//", "x", "a/x"),            # one join for checkpoints and artifacts: slashes collapse
+    ("a/", "/x/y", "a/x/y"),
+    ("", "x/y", "x/y"),
+    ("", "/x", "x"),
+    ("out/", "job/output/model.tar.gz", "out/job/output/model.tar.gz"),
+])
+def test_join_key_puts_one_slash_between_prefix_and_path(prefix: str, relative: str,
+                                                         key: str) -> None:
+    assert join_key(prefix, relative) == key
+
+
+def test_a_checkpoint_location_and_join_key_agree() -> None:
+    location = parse_s3_uri("s3://b/ckpt//")
+    assert location.prefix == "ckpt/"
+    assert location.key_for("e/1.pt") == join_key(location.key, "e/1.pt") == "ckpt/e/1.pt"

@@ -264,3 +264,25 @@ def test_empty_create_names_every_classic_required_member(tmp_path: Path) -> Non
     assert answer["message"] == "6 validation errors detected: " + "; ".join(
         f"Value null at '{m}' failed to satisfy constraint: Member must not be null"
         for m in members)
+
+
+def test_not_found_is_worded_as_each_operation_words_it(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    with pytest.raises(ValidationException, match=r"^Requested resource not found\.$"):
+        service.describe_training_job({"TrainingJobName": "nope"})
+    expected = r"^Amazon SageMaker can't find a training job called nope\.$"
+    with pytest.raises(ResourceNotFound, match=expected):
+        service.stop_training_job({"TrainingJobName": "nope"})
+    with pytest.raises(ResourceNotFound, match=expected):
+        service.delete_training_job({"TrainingJobName": "nope"})
+    with pytest.raises(ResourceNotFound, match=expected):
+        service.interrupt_training_job("nope")
+
+
+def test_model_artifacts_only_once_the_model_was_written(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    job = add_job(service, "never", status=JobStatus.STOPPED)  # e.g. never launched
+    assert "ModelArtifacts" not in service.describe_training_job({"TrainingJobName": "never"})
+    job.model_artifacts = "s3://b/output/never/output/model.tar.gz"
+    described = service.describe_training_job({"TrainingJobName": "never"})
+    assert described["ModelArtifacts"] == {"S3ModelArtifacts": job.model_artifacts}

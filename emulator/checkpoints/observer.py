@@ -1,8 +1,11 @@
-"""watchdog glue: turn file-system events below a root into "look at this path" calls.
+"""One file-system observer per checkpoint directory, feeding every listener of that directory.
 
-Linux uses the inotify observer explicitly (close-after-write and rename events, across bind
-mounts too); elsewhere the polling observer, which has no close events, so its modifications
-are treated as probes that wait for the file to be quiet.
+``DirectoryObserver`` runs one watchdog observer over a root and hands each event to its
+listeners: the mirror (through ``SinkHandler``, which turns events into "look at this path"
+calls) and the activity recorder (resume signals). Linux uses the inotify observer explicitly
+(open, close-after-write and rename events, across bind mounts too); elsewhere the polling
+observer, which has no open or close events, so its modifications are treated as probes that
+wait for the file to be quiet.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class EventSink(Protocol):
     def changed(self, rel: str, *, quiet: bool) -> None:
         """``rel`` was written and closed, renamed, or deleted (quiet: may be mid-write)."""
 
+    def moved_away(self, rel: str) -> None:
+        """The file ``rel`` was renamed to another name (or out of the tree)."""
+
     def tree_gone(self, rel: str) -> None:
         """The directory ``rel`` was deleted or moved away."""
 
@@ -37,10 +43,12 @@ class EventSink(Protocol):
 
     def watch_stale(self, rel: str) -> None:
         """Something was written at ``rel`` whose directory does not exist: the observer's idea
-        of where a watched directory is has gone wrong (see ``_Handler._check_parent``)."""
+        of where a watched directory is has gone wrong (see ``SinkHandler._check_parent``)."""
 
 
-class _Handler(FileSystemEventHandler):
+class SinkHandler(FileSystemEventHandler):
+    """Routes the events below ``root`` to an ``EventSink``."""
+
     def __init__(self, root: str, sink: EventSink) -> None:
         super().__init__()
         self._root = root.rstrip(os.sep) or os.sep
@@ -93,7 +101,7 @@ class _Handler(FileSystemEventHandler):
                     sink.tree_arrived(dest, quiet=False)
             else:
                 if src:
-                    sink.changed(src, quiet=False)
+                    sink.moved_away(src)
                 if dest:
                     sink.changed(dest, quiet=False)
         elif src is None:
@@ -126,15 +134,14 @@ def _polling() -> BaseObserver:
     return PollingObserver(timeout=POLL_INTERVAL_S)
 
 
-def start_watching(root: Path, sink: EventSink) -> tuple[BaseObserver, bool]:
+def _start_observer(root: Path, handler: FileSystemEventHandler) -> tuple[BaseObserver, bool]:
     """Start an observer on ``root`` (recursive, symlinks not followed).
 
-    Returns the running observer and whether it reports close-after-write events (inotify).
+    Returns the running observer and whether it reports open and close events (inotify).
     Tries inotify with full move events (moves in and out of the tree are told apart from
     creations and deletions), then plain inotify (watchdog 4.0.0 cannot schedule full events),
     then polling.
     """
-    handler = _Handler(str(root), sink)
     attempts: list[tuple[str, Callable[[], BaseObserver], bool]] = []
     if sys.platform.startswith("linux"):
         attempts += [
@@ -177,3 +184,82 @@ def is_healthy(observer: BaseObserver) -> bool:
     if isinstance(reader, threading.Thread):
         threads.append(reader)
     return all(t.is_alive() for t in threads)
+
+
+class _Fanout(FileSystemEventHandler):
+    """Hands every event to each listener in turn; one listener's failure spares the others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: tuple[FileSystemEventHandler, ...] = ()
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        for listener in self.listeners:
+            try:
+                listener.dispatch(event)
+            except Exception:
+                logger.exception("checkpoint watcher: a listener failed on %r", event)
+
+
+class DirectoryObserver:
+    """The one observer of a checkpoint directory. It runs while at least one listener is
+    subscribed (the mirror, the activity recorder), so a listener that stays on (the recorder
+    after a "lose" stop of the mirror) keeps getting events. Thread-safe."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._fanout = _Fanout()
+        self._observer: BaseObserver | None = None
+        self._close_events = False
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> BaseObserver | None:
+        """The running watchdog observer (None while nobody listens)."""
+        return self._observer
+
+    @property
+    def close_events(self) -> bool:
+        """True when it reports open and close events (inotify; False: polling)."""
+        return self._close_events
+
+    def subscribe(self, listener: FileSystemEventHandler) -> None:
+        """Add ``listener``; the first one starts the observer (raises OSError if it cannot)."""
+        with self._lock:
+            if listener in self._fanout.listeners:
+                return
+            self._fanout.listeners = (*self._fanout.listeners, listener)
+            if self._observer is None:
+                try:
+                    self._observer, self._close_events = _start_observer(self.root,
+                                                                         self._fanout)
+                except BaseException:
+                    self._fanout.listeners = self._fanout.listeners[:-1]
+                    raise
+
+    def unsubscribe(self, listener: FileSystemEventHandler) -> None:
+        """Remove ``listener``; the last one out stops the observer."""
+        with self._lock:
+            self._fanout.listeners = tuple(x for x in self._fanout.listeners if x is not listener)
+            observer = self._observer if not self._fanout.listeners else None
+            if observer is not None:
+                self._observer = None
+        if observer is not None:
+            stop_watching(observer)
+
+    def subscribed(self, listener: FileSystemEventHandler) -> bool:
+        return listener in self._fanout.listeners
+
+    def healthy(self) -> bool:
+        observer = self._observer
+        return observer is None or is_healthy(observer)
+
+    def restart(self) -> None:
+        """Watch afresh (new watches, right paths) for the same listeners. Raises OSError if no
+        observer can be started (there is then none until the next restart)."""
+        with self._lock:
+            old, self._observer = self._observer, None
+            if old is not None:
+                stop_watching(old, timeout=1.0)
+            if self._fanout.listeners:
+                self._observer, self._close_events = _start_observer(self.root, self._fanout)

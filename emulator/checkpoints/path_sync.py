@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from boto3.s3.transfer import TransferConfig
 
-from emulator.checkpoints.lean import LeanS3
 from emulator.checkpoints.localfs import (
     FileSig,
     OpenedFile,
@@ -31,13 +30,14 @@ from emulator.checkpoints.localfs import (
     touch_nofollow,
     walk_regular_files,
 )
-from emulator.checkpoints.manifest import FileEntry, list_objects
+from emulator.checkpoints.manifest import FileEntry
 from emulator.checkpoints.reports import MirrorEvent, SyncReport
-from emulator.checkpoints.retry import with_retries
-from emulator.checkpoints.rules import is_ignored, uploaded_marker, uploading_marker
-from emulator.checkpoints.s3path import S3Location
-from emulator.checkpoints.transfer import HashingReader, upload_file
+from emulator.checkpoints.retry import ATTEMPTS, with_retries
+from emulator.checkpoints.sagemaker_names import is_ignored, uploaded_marker, uploading_marker
+from emulator.checkpoints.transfer import HashingReader
 from emulator.errors import CheckpointError
+from emulator.s3uri import S3Location
+from emulator.storage.blobstore import BlobStore, Transfers
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +62,18 @@ class PathSyncer:
         self,
         root: Path,
         location: S3Location,
-        client: Any,
+        store: BlobStore,
         transfer_config: TransferConfig,
         *,
         markers: bool,
         quiet_seconds: float,
         on_event: Callable[[MirrorEvent], None] | None,
         cancel: threading.Event,
-        attempts: int = 3,
-        pool_size: int = 8,
+        attempts: int = ATTEMPTS,
     ) -> None:
         self.root = root
         self.location = location
-        self._client = client
+        self._store = store
         self._config = transfer_config
         self._markers = markers
         self._quiet_seconds = quiet_seconds
@@ -86,15 +85,21 @@ class PathSyncer:
         self._owned: set[str] = set()
         self._failures: dict[str, str] = {}
         self._report = SyncReport()
-        # Small files go out as one signed PUT without botocore's per-request machinery when
-        # S3 is on this machine (see lean.py); otherwise through the client.
-        self._lean = LeanS3.for_client(client, pool_size=pool_size)
+        self._transfers: Transfers | None = None  # one manager for all multipart uploads
         self.single_put_max = SINGLE_PUT_MAX
 
     def close(self) -> None:
-        """Release the connections of the lean path (the client's own stay with the client)."""
-        if self._lean is not None:
-            self._lean.close()
+        """Shut the transfer manager down (the store stays with whoever made it)."""
+        with self._lock:
+            transfers, self._transfers = self._transfers, None
+        if transfers is not None:
+            transfers.close()
+
+    def _transfer_manager(self) -> Transfers:
+        with self._lock:
+            if self._transfers is None:
+                self._transfers = self._store.transfers(self._config)
+            return self._transfers
 
     # -- start and reconcile -------------------------------------------------------------
 
@@ -104,13 +109,9 @@ class PathSyncer:
         Files present in both with equal sizes are taken as in sync (a restore just wrote them).
         """
         loc = self.location
-        lean = self._lean
-        objects = with_retries(
-            (lambda: lean.list_objects(loc.bucket, loc.prefix)) if lean is not None
-            else (lambda: list_objects(self._client, loc.bucket, loc.prefix)),
-            cancel=self._cancel,
-        )
-        remote = {loc.relative(o["Key"]): int(o.get("Size", 0)) for o in objects}
+        objects = with_retries(lambda: self._store.list_objects(loc.bucket, loc.prefix),
+                               cancel=self._cancel)
+        remote = {loc.relative(o.key): o.size for o in objects}
         local = walk_regular_files(self.root).files
         dirty: list[str] = []
         with self._lock:
@@ -193,17 +194,12 @@ class PathSyncer:
         self._set_marker(rel, uploading=True)
         size = opened.sig.size
         small = size < self._config.multipart_threshold
-        # Small files: read once into memory, hashed and sent from the same bytes in one PUT
-        # (no transfer manager per file). Large files to moto on this machine: one streamed PUT,
-        # hashed as it is sent (moto would copy a multipart object whole to assemble it). Other
-        # large files stream through s3transfer and are hashed on another thread meanwhile
-        # (hashlib releases the GIL): the slower of the two counts.
-        streamed = (
-            not small
-            and self._lean is not None
-            and size <= self.single_put_max
-            and self._lean.whole_object_server(loc.bucket)
-        )
+        # Small files: read once into memory, hashed and sent from the same bytes in one PUT.
+        # Large files to a server that holds whole objects (moto): one streamed PUT, hashed as
+        # it is sent (moto would copy a multipart object whole to assemble it). Other large
+        # files go in parts through the mirror's one transfer manager and are hashed on another
+        # thread meanwhile (hashlib releases the GIL): the slower of the two counts.
+        streamed = not small and self._store.whole_object and size <= self.single_put_max
         digest = None if small or streamed else _Hash(opened, background=True)
         sent_sha: list[str] = []
 
@@ -213,23 +209,19 @@ class PathSyncer:
                 return True  # the file changed size under us: look again
             sha = hashlib.sha256(data).hexdigest()
             sent_sha[:] = [sha]
-            if self._lean is not None:
-                self._lean.put_bytes(loc.bucket, key, data, sha)
-            else:
-                self._client.put_object(Bucket=loc.bucket, Key=key, Body=data)
+            self._store.put_bytes(loc.bucket, key, data, sha)
             return False
 
         def put_streamed() -> bool:
-            assert self._lean is not None
             reader = HashingReader(opened.fd, size)
-            self._lean.put_stream(loc.bucket, key, reader, size)
+            self._store.put_stream(loc.bucket, key, reader, size)
             if not reader.complete:  # the server answered before taking every byte
                 raise CheckpointError(f"upload of {rel} ended early")
             sent_sha[:] = [reader.sha256()]
             return reader.shrank
 
         def put_large() -> bool:
-            return upload_file(self._client, opened.read_path, loc.bucket, key, self._config)
+            return self._transfer_manager().upload_file(opened.read_path, loc.bucket, key)
 
         try:
             shrank = with_retries(
@@ -266,7 +258,7 @@ class PathSyncer:
         started = time.monotonic()
         try:
             with_retries(
-                lambda: self._client.delete_object(Bucket=loc.bucket, Key=key),
+                lambda: self._store.delete(loc.bucket, key),
                 attempts=self._attempts,
                 cancel=self._cancel,
             )

@@ -22,27 +22,20 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
-from xml.etree import ElementTree
+from urllib.parse import quote, urlsplit
 
+from boto3.s3.transfer import TransferConfig
 from botocore.auth import UNSIGNED_PAYLOAD
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
-from emulator.checkpoints.http1 import Http1Pool
-
-_ERROR_BODY_LIMIT = 64 * 1024
-_CODE = re.compile(rb"<Code>([^<]*)</Code>")
-_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+from emulator.storage.blobstore import StoredObject, Transfers
+from emulator.storage.boto_store import BotoTransfers, check_range
+from emulator.storage.http1 import Http1Pool
+from emulator.storage.s3xml import EMPTY_SHA256 as _EMPTY_SHA256
+from emulator.storage.s3xml import client_error as _client_error
+from emulator.storage.s3xml import listing_query, parse_listing
 
 
 class _SigV4:
@@ -106,9 +99,11 @@ def _hmac(key: bytes, message: str) -> bytes:
 
 
 class LeanS3:
-    """Signed S3 requests over keep-alive connections; see the module docstring."""
+    """Signed S3 requests over keep-alive connections (a ``BlobStore``); see the module
+    docstring. Multipart uploads go through ``multipart_client`` (a boto3 client)."""
 
     def __init__(self, endpoint_url: str, region: str, credentials: Any, *, pool_size: int,
+                 whole_object: bool, multipart_client: Any,
                  connect_timeout: float = 60.0, read_timeout: float = 60.0) -> None:
         parts = urlsplit(endpoint_url)
         if parts.scheme != "http" or not parts.hostname:
@@ -117,55 +112,22 @@ class LeanS3:
         self._pool = Http1Pool(parts.hostname, parts.port or 80, size=pool_size,
                                connect_timeout=connect_timeout, read_timeout=read_timeout)
         self._signer = _SigV4(credentials, region, self._pool.host_header)
-        self._profile_lock = threading.Lock()
-        self._whole_object: bool | None = None
+        self._whole_object = whole_object
+        self._multipart_client = multipart_client
 
-    @classmethod
-    def for_client(cls, client: Any, *, pool_size: int) -> LeanS3 | None:
-        """A LeanS3 speaking for ``client``, or None when only the client itself can do it
-        right (not a plain botocore S3 client, not loopback http, not SigV4, a proxy set)."""
-        if not isinstance(client, BaseClient):
-            return None
-        meta = client.meta
-        try:
-            if meta.service_model.service_name != "s3":
-                return None
-            url = str(meta.endpoint_url or "")
-            config = meta.config
-            if not url.startswith("http://") or not is_loopback_url(url):
-                return None
-            if config.signature_version not in (None, "s3v4", "v4") or config.proxies:
-                return None
-            credentials = client._request_signer._credentials  # botocore's own, refreshable
-        except AttributeError:
-            return None
-        if credentials is None:
-            return None
-        return cls(
-            url,
-            meta.region_name or "us-east-1",
-            credentials,
-            pool_size=pool_size,
-            connect_timeout=float(config.connect_timeout or 60),
-            read_timeout=float(config.read_timeout or 60),
-        )
+    @property
+    def whole_object(self) -> bool:
+        return self._whole_object
 
-    def whole_object_server(self, bucket: str) -> bool:
-        """True when the server is moto (the embedded S3; Python's Werkzeug answers): it holds
-        every object it serves or assembles in memory, so a ranged GET costs it the whole object
-        and a multipart upload a second copy at completion. One request per object is then
-        cheapest. Asked once (HeadBucket) and remembered; False while S3 cannot be asked."""
-        with self._profile_lock:
-            if self._whole_object is None:
-                try:
-                    path = f"{self._root}/{quote(bucket, safe='')}"
-                    headers = self._signed_headers("HEAD", path, _EMPTY_SHA256)
-                    response = self._pool.request("HEAD", path, headers)
-                    server = response.headers.get("server", "")
-                    self._whole_object = server.startswith("Werkzeug/")
-                except Exception:  # only a hint, asked again next time; transfers report errors
-                    return False
-            return self._whole_object
+    def transfers(self, config: TransferConfig) -> Transfers:
+        return BotoTransfers(self._multipart_client, config)
+
+    def delete(self, bucket: str, key: str) -> None:
+        path = self._path(bucket, key)
+        headers = self._signed_headers("DELETE", path, _EMPTY_SHA256)
+        response = self._pool.request("DELETE", path, headers)
+        if response.status >= 300:
+            raise _client_error(response.status, response.body, "DeleteObject")
 
     # -- requests ------------------------------------------------------------------------
 
@@ -178,28 +140,18 @@ class LeanS3:
         return self._signer.headers(method, path, query, payload_sha256, extra)
 
     def list_objects(self, bucket: str, prefix: str, *,
-                     page_size: int | None = None) -> list[dict[str, Any]]:
-        """ListObjectsV2 across pages: ``Key``, ``Size`` and ``ETag`` of every object under
-        ``prefix`` (keys URL-encoded on the wire, as botocore asks, and decoded here)."""
-        objects: list[dict[str, Any]] = []
+                     page_size: int | None = None) -> list[StoredObject]:
+        """ListObjectsV2 across pages (keys URL-encoded on the wire and decoded here)."""
+        objects: list[StoredObject] = []
         token: str | None = None
         while True:
-            query = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
-            if token is not None:
-                query["continuation-token"] = token
-            if page_size is not None:
-                query["max-keys"] = str(page_size)
-            # SigV4 wants the canonical query sorted and encoded exactly like this.
-            encoded = "&".join(
-                f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                for k, v in sorted(query.items())
-            )
+            encoded = listing_query(prefix, token, page_size)
             path = f"{self._root}/{quote(bucket, safe='')}"
             headers = self._signed_headers("GET", f"{path}?{encoded}", _EMPTY_SHA256)
             response = self._pool.request("GET", f"{path}?{encoded}", headers)
             if response.status >= 300:
                 raise _client_error(response.status, response.body, "ListObjectsV2")
-            page, token = _parse_listing(response.body)
+            page, token = parse_listing(response.body)
             objects.extend(page)
             if token is None:
                 return objects
@@ -237,18 +189,8 @@ class LeanS3:
         if response.status >= 300:
             raise _client_error(response.status, response.body, "GetObject")
         data = response.body
-        # Some servers (rclone) answer 200 with a Content-Range: the range is what counts.
-        content_range = response.headers.get("content-range", "")
-        ranged = content_range.startswith(f"bytes {start}-{start + length - 1}/") or (
-            not content_range and response.status == 206
-        )
-        if not ranged or len(data) != length:
-            raise ClientError(
-                {"Error": {"Code": "IncompleteRange",
-                           "Message": f"asked {length} bytes at {start}, got {len(data)} "
-                                      f"(HTTP {response.status}, {content_range!r})"}},
-                "GetObject",
-            )
+        check_range(data, start, length, response.status,
+                    response.headers.get("content-range", ""))
         return data, response.headers.get("etag", "")
 
     def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> None:
@@ -272,41 +214,3 @@ class LeanS3:
 
     def close(self) -> None:
         self._pool.close()
-
-
-_EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-
-def _parse_listing(body: bytes | bytearray) -> tuple[list[dict[str, Any]], str | None]:
-    """One ListObjectsV2 page: its objects, and the continuation token if it is truncated."""
-    root = ElementTree.fromstring(body)
-    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    url_encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
-    objects: list[dict[str, Any]] = []
-    for item in root.iter(f"{ns}Contents"):
-        key = item.findtext(f"{ns}Key") or ""
-        objects.append({
-            "Key": unquote(key) if url_encoded else key,
-            "Size": int(item.findtext(f"{ns}Size") or 0),
-            "ETag": item.findtext(f"{ns}ETag") or "",
-        })
-    truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
-    token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
-    if truncated and not token:
-        raise ClientError({"Error": {"Code": "MalformedListing",
-                                     "Message": "truncated listing without a token"}},
-                          "ListObjectsV2")
-    return objects, token
-
-
-def _client_error(status: int, body: bytes | bytearray, operation: str) -> ClientError:
-    body = (body or b"")[:_ERROR_BODY_LIMIT]
-    code_match = _CODE.search(body)
-    message_match = _MESSAGE.search(body)
-    code = code_match.group(1).decode(errors="replace") if code_match else str(status)
-    message = message_match.group(1).decode(errors="replace") if message_match else ""
-    return ClientError(
-        {"Error": {"Code": code, "Message": message},
-         "ResponseMetadata": {"HTTPStatusCode": status}},
-        operation,
-    )

@@ -3,10 +3,9 @@
 Measured per small GET on 2 cores: urllib3 0.45 ms of CPU, http.client 0.23 ms (its header
 parsing goes through the email package), this 0.06 ms. It speaks only what S3 servers answer
 to GetObject/PutObject/HeadObject/ListObjectsV2: a status line, headers, then a body framed by
-Content-Length, chunked transfer coding, or the end of the connection. Connection-level
-failures (refused, reset, a kept-alive socket the server closed) and 500/502/503/504 are
-retried with a short backoff when the request can be sent again (its body is bytes or absent);
-everything else is returned to the caller.
+Content-Length, chunked transfer coding, or the end of the connection. Nothing is retried here
+(the checkpoint engine's one retry layer does it); an idle kept-alive socket the server closed
+is replaced before it is used.
 """
 
 from __future__ import annotations
@@ -14,15 +13,11 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BufferedReader
 from typing import Any, cast
 
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_ATTEMPTS = 4
-_BACKOFF_S = 0.1
 _SEND_BLOCK = 1024 * 1024
 _READ_BLOCK = 1024 * 1024
 _MAX_HEADER_LINES = 200
@@ -57,19 +52,20 @@ class Http1Pool:
 
     # -- connections ---------------------------------------------------------------------
 
-    def _take(self) -> tuple[socket.socket, BufferedReader]:
-        while True:
+    def _take(self, reuse: bool) -> tuple[tuple[socket.socket, BufferedReader], bool]:
+        """A connection, and whether it is a kept-alive one (``reuse``: may it be)."""
+        while reuse:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 break
             if _still_open(conn[0]):
-                return conn
+                return conn, True
             _close(conn)
         sock = socket.create_connection((self.host, self.port), timeout=self._connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self._read_timeout)
-        return sock, cast(BufferedReader, sock.makefile("rb", buffering=256 * 1024))
+        return (sock, cast(BufferedReader, sock.makefile("rb", buffering=256 * 1024))), False
 
     def _give_back(self, conn: tuple[socket.socket, BufferedReader]) -> None:
         with self._lock:
@@ -94,24 +90,17 @@ class Http1Pool:
         (only for a 2xx answer), else into ``Response.body``. ``body`` is bytes or an object
         with ``read(n)`` (then give Content-Length in ``headers`` and ``replayable=False``)."""
         replayable = replayable and (body is None or isinstance(body, bytes | bytearray))
-        delay = _BACKOFF_S
-        for attempt in range(1, _ATTEMPTS + 1):
-            last = attempt == _ATTEMPTS or not replayable
-            try:
-                response = self._once(method, path, headers, body, sink)
-            except (ConnectionError, TimeoutError, OSError) as exc:
-                if last or isinstance(exc, socket.timeout) or _sink_started(exc):
-                    raise
-            else:
-                if response.status not in _RETRY_STATUSES or last:
-                    return response
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        try:
+            return self._once(method, path, headers, body, sink, reuse=True)
+        except _StaleConnection:
+            # A kept-alive connection the server had closed: not a failure of the request.
+            if not replayable:
+                raise
+            return self._once(method, path, headers, body, sink, reuse=False)
 
     def _once(self, method: str, path: str, headers: dict[str, str], body: Any,
-              sink: Callable[[bytes], None] | None) -> Response:
-        conn = self._take()
+              sink: Callable[[bytes], None] | None, *, reuse: bool) -> Response:
+        conn, reused = self._take(reuse)
         sock, reader = conn
         reusable = False
         try:
@@ -135,11 +124,18 @@ class Http1Pool:
                     elif body is not None:
                         while chunk := body.read(_SEND_BLOCK):
                             sock.sendall(chunk)
-            except OSError:
+            except OSError as exc:
                 # The server may have answered (an error) and closed before taking the body.
                 if not _readable(sock):
+                    if reused:
+                        raise _StaleConnection(str(exc)) from exc
                     raise
-            status, response_headers, keep_alive = _read_head(reader)
+            try:
+                status, response_headers, keep_alive = _read_head(reader)
+            except (ConnectionDropped, ConnectionResetError) as exc:
+                if reused:
+                    raise _StaleConnection(str(exc)) from exc
+                raise
             response = Response(status, response_headers)
             to_sink = sink if sink is not None and 200 <= status < 300 else None
             data = _read_body(reader, method, status, response_headers, to_sink)
@@ -153,12 +149,12 @@ class Http1Pool:
                 _close(conn)
 
 
+class _StaleConnection(ConnectionDropped):
+    """A kept-alive connection failed before any answer: the server had closed it."""
+
+
 class _SinkStarted(ConnectionError):
     """Part of the body already went to the sink: only the caller can start over."""
-
-
-def _sink_started(exc: BaseException) -> bool:
-    return isinstance(exc, _SinkStarted)
 
 
 def _read_head(reader: BufferedReader) -> tuple[int, dict[str, str], bool]:

@@ -1,4 +1,4 @@
-"""Which local files the mirror leaves alone, and the names of SageMaker's marker files."""
+"""SageMaker's special names in a checkpoint directory: files left alone, marker files."""
 
 from __future__ import annotations
 
