@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from emulator.cli import cli
-from emulator.jobs.request import RunOptions, build_request
 from emulator.errors import EmulatorError, PlanError
 from emulator.faults.plan import load_plan_file
+from emulator.jobs.request import RunOptions, build_request
 from emulator.jobs.settings import JobSettings
 
 
