@@ -79,6 +79,13 @@ class SecondaryStatus(str, Enum):
     MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
 
 
+class DataDistribution(str, Enum):
+    """S3DataDistributionType: how a channel is spread over the hosts."""
+
+    FULLY_REPLICATED = "FullyReplicated"  # every host gets all of it
+    SHARDED_BY_S3_KEY = "ShardedByS3Key"  # each host gets its share of the keys
+
+
 class Msg:
     """StatusMessage texts as AWS writes them (those marked UNCONFIRMED are ours)."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from emulator.checkpoints.activity import Activity
-from emulator.jobs.model import Attempt
+from emulator.jobs.model import Attempt, ResumeVerdict
 
-RESUMED = "resumed"
-SCRATCH = "restarted-from-scratch"
-FRESH = "fresh-start"
+RESUMED = ResumeVerdict.RESUMED
+SCRATCH = ResumeVerdict.RESTARTED_FROM_SCRATCH
+FRESH = ResumeVerdict.FRESH_START
 SCRATCH_FLAG = "restarted from scratch"
 DIFFERS_FLAG = "S3 differs from the checkpoint directory after this attempt"
 
@@ -61,7 +61,7 @@ def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str
     if not restored:
         attempt.resume = FRESH
     elif activity is None:
-        attempt.resume = "unknown"
+        attempt.resume = ResumeVerdict.UNKNOWN
     else:
         attempt.resume = RESUMED if attempt.restored_read else SCRATCH
     _lost_work(attempt)
@@ -130,7 +130,7 @@ def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
     elif len(verdicts) == 1:
         attempt.resume = verdicts.pop()
     else:
-        attempt.resume = "unknown"
+        attempt.resume = ResumeVerdict.UNKNOWN
     attempt.conflicts = overwrite_conflicts(views)
     flags = [f"{v.host}: {flag}" for v in views for flag in v.flags
              if (attempt.resume != RESUMED or not flag.startswith(SCRATCH_FLAG))
