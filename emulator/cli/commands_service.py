@@ -78,7 +78,8 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
           checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
           checkpoint_markers: bool, verbose: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
-    from emulator.server.endpoint import EndpointServer, access_log
+    from emulator.server.endpoint import EndpointServer
+    from emulator.server.handler import access_log
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if verbose:

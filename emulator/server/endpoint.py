@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import contract
 from emulator.api.app import EndpointApp
@@ -23,23 +23,14 @@ from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
+from emulator.server.handler import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    AccessLoggedHandler,
+    request_handler,
+)
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
-# One line per HTTP request, at DEBUG: a 20 s job makes hundreds (`smemu serve --verbose`).
-access_log = logging.getLogger("emulator.server.access")
-
-
-class _AccessLogAtDebug(WSGIRequestHandler):
-    """werkzeug logs every request at INFO and adds a stderr handler of its own when the
-    application configured none; an in-process endpoint must not write to its caller's stderr."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if access_log.isEnabledFor(logging.DEBUG):
-            access_log.debug('%s "%s" %s %s', self.address_string(), self.requestline,
-                             code, size)
-
-
 class EndpointServer:
     """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`."""
 
@@ -47,7 +38,8 @@ class EndpointServer:
                  state_dir: str | os.PathLike[str], s3_url: str | None = None,
                  defaults: JobSettings | None = None,
                  region: str = contract.DEFAULT_REGION,
-                 checkpoint_versioning: bool = True) -> None:
+                 checkpoint_versioning: bool = True,
+                 request_timeout: float | None = None) -> None:
         self.host = host
         self.requested_port = port
         self.state_dir = Path(state_dir)
@@ -64,6 +56,7 @@ class EndpointServer:
         self._socket_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self.request_timeout = request_timeout  # None: $SMEMU_REQUEST_TIMEOUT, else 60 s
 
     @property
     def port(self) -> int:
@@ -84,7 +77,9 @@ class EndpointServer:
             try:
                 self._server = make_server(self.host, self.requested_port,
                                            app=None,  # type: ignore[arg-type]
-                                           threaded=True, request_handler=_AccessLogAtDebug)
+                                           threaded=True,
+                                           request_handler=request_handler(
+                                               self._request_timeout()))
             except (OSError, SystemExit) as err:  # werkzeug exits (in a library) on bind errors
                 why = getattr(err, "strerror", None) or "the address is in use or not available"
                 raise EndpointUnavailable(
@@ -105,7 +100,7 @@ class EndpointServer:
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True,
-                                              request_handler=_AccessLogAtDebug)
+                                              request_handler=AccessLoggedHandler)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             self.service = JobService(ctx, defaults=self.defaults)
             app = EndpointApp(self.service, self.server_id, s3_endpoint_url=self.s3_url)
@@ -122,6 +117,20 @@ class EndpointServer:
                                             name="smemu-endpoint", daemon=True)
             self._thread.start()
         return self
+
+    def _request_timeout(self) -> float:
+        """How long a read from a client may wait: the argument, else $SMEMU_REQUEST_TIMEOUT."""
+        if self.request_timeout is not None:
+            return self.request_timeout
+        text = os.environ.get("SMEMU_REQUEST_TIMEOUT", "")
+        try:
+            seconds = float(text) if text else DEFAULT_REQUEST_TIMEOUT_S
+        except ValueError:
+            seconds = 0.0
+        if not seconds > 0:
+            raise EndpointUnavailable(
+                f"SMEMU_REQUEST_TIMEOUT={text!r} is not a number of seconds above 0")
+        return seconds
 
     def serve_forever(self) -> None:
         assert self._server is not None
