@@ -40,7 +40,9 @@ class EndpointApp:
         self.sagemaker = SageMakerHandler(service)
         self.moto = MotoGuard(IamAllowAll(LogsCompat(
             DomainDispatcherApplication(create_backend_app))))
-        self.s3_app = s3_app  # the embedded S3 when it is not moto's (emulator.storage.backends)
+        # The embedded S3 when it is not moto's (emulator.storage.backends), its errors in S3's
+        # format as moto's are.
+        self.s3_app = MotoGuard(s3_app) if s3_app is not None else None
         self.s3_backend = s3_backend
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -224,6 +225,21 @@ def test_mistakes_and_missing_features_are_4xx_in_s3s_format(s3: Any, bucket: st
     assert _code(missing) == "NotImplemented"
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "tagging" in str(missing.value)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "lots"},
+    {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "-3"},
+    {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "5"},  # bad framing
+])
+def test_a_malformed_body_is_a_400_in_s3s_xml(server: DiskS3Server, bucket: str,
+                                              headers: dict[str, str]):
+    request = urllib.request.Request(f"{server.url}/{bucket}/bad", data=b"zz\r\nhello",
+                                     method="PUT", headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+    assert answer.value.code == 400
+    assert b"<Error><Code>" in answer.value.read()
 
 
 @pytest.mark.parametrize(("environ", "expected"), [

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from werkzeug.test import Client
 
 from emulator.api.app import EndpointApp
+from emulator.storage.disk_s3.app import DiskS3App
 from tests.unit.test_service_operations import make_service
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -45,10 +46,14 @@ BODIES = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Client:
+@pytest.fixture(scope="module", params=["moto", "disk"])
+def client(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Client:
+    """The application with each embedded S3 backend."""
     os.environ.setdefault("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
-    return Client(EndpointApp(make_service(tmp_path_factory.mktemp("proto")), "unit"))
+    state = tmp_path_factory.mktemp("proto")
+    disk = DiskS3App(state / "s3") if request.param == "disk" else None
+    return Client(EndpointApp(make_service(state), "unit", s3_app=disk,
+                              s3_backend=request.param))
 
 
 def assert_aws_rejection(response: Any, method: str, context: Any) -> None:

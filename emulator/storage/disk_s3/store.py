@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
+
 from emulator.storage.disk_s3.errors import S3Error
 from emulator.storage.disk_s3.wire import Readable
 
@@ -158,6 +160,11 @@ class DiskObjectStore:
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+        except (OSError, HTTPException) as err:  # a stalled body or a client gone mid-body
+            path.unlink(missing_ok=True)
+            raise S3Error("RequestTimeout" if isinstance(err, TimeoutError) else
+                          "IncompleteBody", "The request body did not arrive whole: "
+                          f"{type(err).__name__}", 400) from err
         except BaseException:
             path.unlink(missing_ok=True)
             raise

@@ -70,9 +70,21 @@ def request_body(environ: dict[str, Any], stream: Readable) -> tuple[Readable, i
     sha = environ.get("HTTP_X_AMZ_CONTENT_SHA256", "")
     decoded = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH")
     if "aws-chunked" in encoding or sha.startswith("STREAMING-"):
-        return AwsChunkedReader(stream), int(decoded) if decoded else None
-    length = environ.get("CONTENT_LENGTH")
-    return stream, int(length) if length else None
+        return AwsChunkedReader(stream), _length(decoded, "x-amz-decoded-content-length")
+    return stream, _length(environ.get("CONTENT_LENGTH"), "Content-Length")
+
+
+def _length(value: str | None, header: str) -> int | None:
+    if not value:
+        return None
+    try:
+        length = int(value)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise S3Error("InvalidArgument", f"{header} must be a non-negative integer", 400,
+                      ArgumentName=header)
+    return length
 
 
 def stored_headers(environ: dict[str, Any]) -> dict[str, str]:
