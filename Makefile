@@ -42,7 +42,7 @@ bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 
-bench-ab: venv  # the blob store transports' A/B (bench/ab.py, bench/results-ab.md)
+bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench ab
 

@@ -150,7 +150,7 @@ class AttemptRun:
         ctx = self.runner.ctx
         if self.uri:
             host.mirror = CheckpointMirror(
-                host.dirs.checkpoints, self.uri, ctx.s3.blob_store(),
+                host.dirs.checkpoints, self.uri, ctx.s3.blob_store,
                 markers=self.runner.settings.checkpoint_markers,
                 on_event=lambda event: self._on_mirror_event(host, event))
         stream = log_stream_name(self.job.name, host.host, time.time())
