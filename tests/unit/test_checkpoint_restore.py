@@ -153,7 +153,7 @@ def test_parse_s3_uri_refuses_what_is_not_an_s3_uri(uri: str):
 
 # Ranged (parallel part) downloads of one big object, against a fake that serves ranges.
 class _FakeRanges:
-    """Serves ranges of ``data`` like LeanS3.get_range; can change the ETag or fail a part."""
+    """Serves ranges of ``data`` like BlobStore.get_range; can change the ETag or fail a part."""
 
     def __init__(self, data: bytes, *, change_at: int | None = None,
                  fail_at: int | None = None) -> None:
