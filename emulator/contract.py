@@ -45,6 +45,10 @@ DEFAULT_GRACE_PERIOD_S = 120.0
 # Billable = training * ratio for spot jobs (AWS does not publish it; configurable).
 DEFAULT_SPOT_PRICE_RATIO = 0.3
 DEFAULT_MAX_RUNTIME_S = 86400
+# A job's checkpoint mirror uploads a file this long after it was closed or renamed into place
+# (UNCONFIRMED: AWS does not say how soon its agent uploads). A temp file renamed away within
+# it (write checkpoint.json.tmp, rename it to checkpoint.json) is never uploaded nor counted.
+CHECKPOINT_SETTLE_S = 0.2
 
 
 class JobStatus(str, Enum):
@@ -73,6 +77,13 @@ class SecondaryStatus(str, Enum):
     STOPPED = "Stopped"
     MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
     MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
+
+
+class DataDistribution(str, Enum):
+    """S3DataDistributionType: how a channel is spread over the hosts."""
+
+    FULLY_REPLICATED = "FullyReplicated"  # every host gets all of it
+    SHARDED_BY_S3_KEY = "ShardedByS3Key"  # each host gets its share of the keys
 
 
 class Msg:
@@ -108,7 +119,21 @@ def duplicate_job_message(arn: str) -> str:
     )
 
 
+# A training job that does not exist, worded per operation as SageMaker words it.
+# DescribeTrainingJob: ValidationException "Requested resource not found." is what the real
+# service answers (boto/boto3#2808, aws/aws-sdk#165), although botocore's model lists
+# ResourceNotFound for it. StopTrainingJob and DeleteTrainingJob: ResourceNotFound, the only
+# error botocore's model and the API reference list for them; no public record shows the real
+# text, so it is UNCONFIRMED and in the style of SageMaker's other ResourceNotFound texts
+# ("Amazon SageMaker can't find a tuning job called X. ...": DescribeHyperParameterTuningJob,
+# aws/amazon-sagemaker-examples#1540; "... can't find an AutoML job called X.": #2244).
 NOT_FOUND_MESSAGE = "Requested resource not found."
+
+
+def job_not_found_message(name: str) -> str:
+    return f"Amazon SageMaker can't find a training job called {name}."
+
+
 MAX_WAIT_WITHOUT_SPOT = (
     "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining "
     "is set to true"

@@ -40,6 +40,7 @@ class Activity:
     reads: dict[str, float] = field(default_factory=dict)  # path -> first read time
     in_place_writes: dict[str, float] = field(default_factory=dict)  # closed under final name
     renamed_in: dict[str, float] = field(default_factory=dict)  # path -> last rename time
+    renamed_away: dict[str, float] = field(default_factory=dict)  # temp files: rename sources
     first_written: dict[str, float] = field(default_factory=dict)  # first new content
     last_closed: dict[str, float] = field(default_factory=dict)  # last close after writing
     writes_started: int = 0
@@ -93,6 +94,7 @@ class _Handler(FileSystemEventHandler):
                     return  # moved out of the tree: seen as a deletion, which is not recorded
                 dest = self._rel(event.dest_path)
                 act.in_place_writes.pop(rel, None)  # a temp file, renamed into place
+                act.renamed_away[rel] = now
                 rec.writing.discard(rel)
                 if dest is not None:
                     act.renamed_in[dest] = now

@@ -37,8 +37,13 @@ class CheckpointMirror:
     symlinks are never followed. Only keys this mirror uploaded, or that existed both in S3 and
     locally when it started, are ever deleted.
 
-    ``settle_seconds`` delays each upload or deletion after its event (coalescing quick
-    rewrites); ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
+    ``settle_seconds`` delays each upload or deletion after the event that marked it; events
+    meanwhile join it without pushing it back, so a file rewritten faster than that is still
+    uploaded every ``settle_seconds``. A file once renamed away (a temp file of "write, then
+    rename into place") is the exception: each event pushes it back, so a temp file renamed
+    within ``settle_seconds`` of being closed is never uploaded (nor reported), however often
+    the script writes it; one left in place (e.g. by a kill) is uploaded like any other file.
+    ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
     without a close event (files found by a directory scan, writers that keep files open, and
     the polling fallback). ``retry_seconds`` is how often failed paths are tried again in the
     background. ``rescan_seconds`` (None: never) is how often the whole tree is compared with
@@ -84,6 +89,7 @@ class CheckpointMirror:
             cancel=self._cancel,
         )
         self._queue = PathQueue()
+        self._renamed_away: set[str] = set()  # temp files: renamed to another name before
         self._threads: list[threading.Thread] = []
         # The directory's one observer; other listeners (the activity recorder) may join it.
         self.observer = DirectoryObserver(self.local_dir)
@@ -235,7 +241,13 @@ class CheckpointMirror:
         if quiet:
             self._queue.put(rel, delay=max(self.quiet_seconds, self.settle_seconds), quiet=True)
         else:
-            self._queue.put(rel, delay=self.settle_seconds)
+            self._queue.put(rel, delay=self.settle_seconds, push_back=rel in self._renamed_away)
+
+    def moved_away(self, rel: str) -> None:
+        if not self._accepting or is_ignored(rel):
+            return
+        self._renamed_away.add(rel)
+        self._queue.put(rel, delay=self.settle_seconds, push_back=True)
 
     def tree_gone(self, rel: str) -> None:
         if not self._accepting:

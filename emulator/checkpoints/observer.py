@@ -32,6 +32,9 @@ class EventSink(Protocol):
     def changed(self, rel: str, *, quiet: bool) -> None:
         """``rel`` was written and closed, renamed, or deleted (quiet: may be mid-write)."""
 
+    def moved_away(self, rel: str) -> None:
+        """The file ``rel`` was renamed to another name (or out of the tree)."""
+
     def tree_gone(self, rel: str) -> None:
         """The directory ``rel`` was deleted or moved away."""
 
@@ -98,7 +101,7 @@ class SinkHandler(FileSystemEventHandler):
                     sink.tree_arrived(dest, quiet=False)
             else:
                 if src:
-                    sink.changed(src, quiet=False)
+                    sink.moved_away(src)
                 if dest:
                     sink.changed(dest, quiet=False)
         elif src is None:

@@ -35,10 +35,15 @@ class PathQueue:
         self._urgent = 0
         self._closed = False
 
-    def put(self, path: str, *, delay: float = 0.0, quiet: bool = False) -> None:
-        """Mark ``path`` dirty, to run ``delay`` seconds from now (later marks push it back).
+    def put(self, path: str, *, delay: float = 0.0, quiet: bool = False,
+            push_back: bool = False) -> None:
+        """Mark ``path`` dirty, to run ``delay`` seconds from now.
 
         ``quiet`` marks are probes ("maybe changed"); a non-quiet mark ("changed") wins.
+        Repeated marks of a pending path: probes, and ``push_back`` marks, push it back (it
+        runs ``delay`` after the last one: a debounce); other "changed" marks keep the
+        earliest time (a throttle: a file rewritten more often than ``delay`` is still
+        looked at every ``delay`` seconds, never starved).
         """
         with self._cond:
             if self._closed:
@@ -50,8 +55,9 @@ class PathQueue:
                 item = _Item(not_before, quiet, self._version)
                 self._pending[path] = item
             else:
-                if quiet == item.quiet:  # the same kind of mark again: debounce
-                    item.not_before = max(item.not_before, not_before)
+                if quiet == item.quiet:  # the same kind of mark again
+                    item.not_before = max(item.not_before, not_before) if quiet or push_back \
+                        else min(item.not_before, not_before)
                 elif not quiet:  # "changed" overrides a probe's wait
                     item.not_before = not_before
                     item.quiet = False

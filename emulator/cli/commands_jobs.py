@@ -73,7 +73,7 @@ def describe_job(job_name: str, endpoint_url: str | None, as_json: bool, attempt
         return
     for transition in job.get("SecondaryStatusTransitions", []):
         click.echo(transition_line(transition))
-    click.echo(render_summary(job, report if attempts else {**report, "Attempts": []}))
+    click.echo(render_summary(job, report, detail=attempts))
 
 
 @jobs.command("stop")

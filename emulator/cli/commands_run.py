@@ -15,7 +15,7 @@ from emulator.cli.follow import FollowState, emulator_report, follow, render_sum
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.request import RunOptions, build_request, parse_pairs, request_buckets
-from emulator.jobs.settings import FLUSH_MODES, JobSettings
+from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
 
 
@@ -74,7 +74,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     settings = JobSettings(
         plan=plan,
         grace_period=parse_duration(grace_period) if grace_period else defaults.grace_period,
-        checkpoint_flush=checkpoint_flush or defaults.checkpoint_flush,
+        checkpoint_flush=CheckpointFlush(checkpoint_flush) if checkpoint_flush
+        else defaults.checkpoint_flush,
         checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
         else checkpoint_markers,
     )

@@ -14,7 +14,7 @@ import click
 from emulator import contract
 from emulator.cli import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
-from emulator.jobs.settings import FLUSH_MODES, JobSettings
+from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
@@ -80,7 +80,7 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
     defaults = JobSettings(
         grace_period=parse_duration(grace_period) if grace_period else
         contract.DEFAULT_GRACE_PERIOD_S,
-        checkpoint_flush=checkpoint_flush, spot_price_ratio=spot_price_ratio,
+        checkpoint_flush=CheckpointFlush(checkpoint_flush), spot_price_ratio=spot_price_ratio,
         checkpoint_markers=checkpoint_markers,
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill

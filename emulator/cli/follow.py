@@ -107,17 +107,20 @@ def _host_rows(attempt: dict[str, Any]) -> list[str]:
     return rows
 
 
-def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
+def render_summary(job: dict[str, Any], report: dict[str, Any], *, detail: bool = True) -> str:
+    """The end-of-job summary; `detail` adds the attempt table, flags and timeline."""
     training = int(job.get("TrainingTimeInSeconds", 0))
     billable = int(job.get("BillableTimeInSeconds", 0))
-    attempts = report.get("Attempts", [])
+    every_attempt = report.get("Attempts", [])
+    attempts = every_attempt if detail else []
     lines = [
         "",
         f"Job {job['TrainingJobName']}: {job['TrainingJobStatus']} ({job['SecondaryStatus']})",
     ]
     if job.get("FailureReason"):
         lines.append(f"  Failure reason: {job['FailureReason']}")
-    lines.append(f"  Attempts: {len(attempts)}, interruptions: {report.get('Interruptions', 0)}")
+    lines.append(f"  Attempts: {len(every_attempt)}, "
+                 f"interruptions: {report.get('Interruptions', 0)}")
     lines.append(f"  Training seconds: {training}, billable seconds: {billable}")
     if job.get("EnableManagedSpotTraining"):
         lines.append(f"  Managed Spot Training savings: {savings_percent(training, billable):.1f}%")
@@ -143,11 +146,15 @@ def render_summary(job: dict[str, Any], report: dict[str, Any]) -> str:
         for a in attempts:
             for flag in a.get("Flags", []):
                 lines.append(click.style(f"  ! attempt {a['Attempt']}: {flag}", fg="yellow"))
-    verified = [a.get("MirrorVerified") for a in attempts if a.get("MirrorVerified") is not None]
+    # The proof runs when an attempt ends: claim it for the ended attempts only.
+    ended = [a for a in attempts if a.get("EndedAt") is not None]
+    verified = [a.get("MirrorVerified") for a in ended if a.get("MirrorVerified") is not None]
     if verified and all(verified):
         where = "the union of the hosts' checkpoint directories" if any(
             a.get("Hosts") for a in attempts) else "the checkpoint directory"
-        lines.append(f"  Checkpoints: S3 equals {where} after every attempt "
+        which = "every attempt" if len(ended) == len(attempts) else \
+            f"every ended attempt ({len(ended)} of {len(attempts)}; the last is still running)"
+        lines.append(f"  Checkpoints: S3 equals {where} after {which} "
                      "(path, size, sha256 manifest)")
     if attempts:
         lines.append("  timeline:")

@@ -75,7 +75,9 @@ class At(_DurationTrigger):
         return elapsed.job_seconds >= self.seconds
 
 
-@register("checkpoint=N", "right after the attempt's Nth checkpoint upload", "checkpoint=3")
+@register("checkpoint=N", example="checkpoint=3",
+          fires="right after the attempt's Nth checkpoint upload (temp files renamed into place "
+                "are never uploaded, so they do not count)")
 class Checkpoint(_CountTrigger):
     def fires_on_upload(self, uploads: int) -> bool:
         return uploads >= self.count

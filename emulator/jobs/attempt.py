@@ -14,14 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING
 
+from emulator import contract
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.cluster import verify_shared_prefix
 from emulator.jobs.model import Attempt, CheckpointFile
 from emulator.jobs.resume import analyse, merge_hosts
+from emulator.jobs.settings import CheckpointFlush
 from emulator.runtime.engine import ContainerHandle
 from emulator.runtime.staging import HostDirs
 from emulator.storage.logs import CloudWatchLogWriter, log_stream_name
@@ -34,12 +37,19 @@ POLL_SECONDS = 0.2
 KILLED_EXIT_CODE = 128 + signal.SIGKILL  # what Docker reports for a SIGKILLed container
 
 
-class Reason:
+class Reason(str, Enum):
+    """Why an attempt's containers ended."""
+
     EXITED = "exited"
     INTERRUPT = "interrupt"
     STOP = "stop"
     MAX_RUNTIME = "max-runtime"
     MAX_WAIT = "max-wait"
+
+
+# What a stop (not an interruption) is reported as, by its reason.
+STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
+              Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
 
 
 @dataclass
@@ -85,7 +95,7 @@ class AttemptRun:
         self.fired: str | None = None  # the spec of the trigger that fired
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
-        self.uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
+        self.uri = self.job.spec.checkpoint_uri
 
     @property
     def failed_host(self) -> HostRun | None:
@@ -97,7 +107,7 @@ class AttemptRun:
             self.fired = spec
             self.runner.wake.set()
 
-    def run(self) -> str:
+    def run(self) -> Reason:
         """Runs the containers to their end; returns a Reason."""
         try:
             for host in self.hosts:
@@ -112,7 +122,7 @@ class AttemptRun:
                 host.pump.start()
             reason = self._watch()
             self.lose = reason == Reason.INTERRUPT and \
-                self.runner.settings.checkpoint_flush == "lose"
+                self.runner.settings.checkpoint_flush == CheckpointFlush.LOSE
             if self.armed and self.armed.trigger.kind == "random":
                 self.attempt.planned_seconds = round(self.armed.random_delay, 3)
             if reason != Reason.EXITED:
@@ -152,6 +162,7 @@ class AttemptRun:
             host.mirror = CheckpointMirror(
                 host.dirs.checkpoints, self.uri, ctx.s3.blob_store,
                 markers=self.runner.settings.checkpoint_markers,
+                settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
         stream = log_stream_name(self.job.name, host.host, time.time())
         host.view.log_stream = stream
@@ -164,7 +175,7 @@ class AttemptRun:
             host.recorder = ActivityRecorder(host.mirror.observer,  # one observer for both
                                              self._on_write_started).start()
 
-    def _after_containers(self, reason: str) -> str:
+    def _after_containers(self, reason: Reason) -> Reason:
         """Stop the mirrors (flushing unless "lose"), prove S3, settle the attempt's ending."""
         for host in self.hosts:
             activity: Activity | None = host.recorder.stop() if host.recorder else None
@@ -181,6 +192,7 @@ class AttemptRun:
             # StopTrainingJob during the interruption's grace: the job stops (and its
             # model is uploaded) instead of waiting for another attempt.
             reason = Reason.STOP
+            self.attempt.stopped_by = STOPPED_BY[reason]
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
         elif reason == Reason.INTERRUPT:
@@ -188,7 +200,7 @@ class AttemptRun:
                 self.runner.lifecycle.interrupted(self.fired or "manual")
         failed = self.failed_host
         if reason == Reason.EXITED and failed and failed.handle and failed.handle.oom_killed():
-            self.attempt.outcome = "oom"
+            self.attempt.oom_killed = True
         return reason
 
     def _analyse(self) -> None:
@@ -227,7 +239,7 @@ class AttemptRun:
                 host.view.mirror_differences = (host.mirror_errors + differences)[:20]
 
     # -- watching -------------------------------------------------------------------
-    def _watch(self) -> str:
+    def _watch(self) -> Reason:
         runner = self.runner
         used_before = sum(a.training_seconds for a in self.job.attempts[:-1])
         started = self.attempt.training_started_at or time.time()
@@ -251,10 +263,11 @@ class AttemptRun:
             runner.wake.clear()
         return Reason.EXITED
 
-    def _end_containers(self, reason: str) -> None:
+    def _end_containers(self, reason: Reason) -> None:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
         for every host at the same time."""
         if reason != Reason.INTERRUPT:
+            self.attempt.stopped_by = STOPPED_BY[reason]
             with self.runner.lock:
                 self.runner.lifecycle.stopping()
         grace = self.runner.settings.grace_period

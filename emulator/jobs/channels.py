@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from emulator.jobs.spec import Channel
 from emulator.runtime.staging import HostDirs
 from emulator.storage.artifacts import (
     Cancelled,
@@ -16,44 +18,41 @@ from emulator.storage.artifacts import (
     take_shard,
 )
 
-SHARDED = "ShardedByS3Key"
 
-
-def channel_shard(source: dict[str, Any], host_index: int, host_count: int) -> Shard | None:
+def channel_shard(channel: Channel, host_index: int, host_count: int) -> Shard | None:
     """ShardedByS3Key splits a channel across hosts; FullyReplicated gives each host all of it."""
-    if source.get("S3DataDistributionType") == SHARDED and host_count > 1:
+    if channel.sharded and host_count > 1:
         return host_index, host_count
     return None
 
 
-def download_channels(client: Any, request: dict[str, Any], hosts: list[HostDirs],
+def download_channels(client: Any, channels: Sequence[Channel], hosts: list[HostDirs],
                       cancelled: Cancelled | None = None) -> None:
     """Fill /opt/ml/input/data/<channel> of every host; `cancelled` (a stop) cuts it short
     between objects. A replicated channel comes from S3 once and is copied to the other
     hosts; a sharded one is downloaded per host, each its own shard."""
-    for channel in request.get("InputDataConfig") or []:
-        source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
-        name = channel["ChannelName"]
-        if channel_shard(source, 0, len(hosts)) is None:
-            _fill(client, source, hosts[0].data / name, None, cancelled)
+    for channel in channels:
+        if channel_shard(channel, 0, len(hosts)) is None:
+            _fill(client, channel, hosts[0].data / channel.name, None, cancelled)
             for dirs in hosts[1:]:
                 if cancelled and cancelled():
                     return
-                shutil.copytree(hosts[0].data / name, dirs.data / name, dirs_exist_ok=True)
+                shutil.copytree(hosts[0].data / channel.name, dirs.data / channel.name,
+                                dirs_exist_ok=True)
             continue
         for index, dirs in enumerate(hosts):
-            _fill(client, source, dirs.data / name, channel_shard(source, index, len(hosts)),
-                  cancelled)
+            _fill(client, channel, dirs.data / channel.name,
+                  channel_shard(channel, index, len(hosts)), cancelled)
 
 
-def _fill(client: Any, source: dict[str, Any], target: Path, shard: Shard | None,
+def _fill(client: Any, channel: Channel, target: Path, shard: Shard | None,
           cancelled: Cancelled | None) -> None:
     if cancelled and cancelled():
         return
-    uri = str(source.get("S3Uri", ""))
+    uri = channel.s3_uri
     if uri.startswith("file://"):  # emulator extension: a local directory
         copy_local(Path(uri[len("file://"):]), target, shard)
-    elif uri and source.get("S3DataType") == "ManifestFile":
+    elif uri and channel.s3_data_type == "ManifestFile":
         download_manifest(client, uri, target, shard, cancelled)
     elif uri:
         download_prefix(client, uri, target, shard, cancelled)

@@ -1,4 +1,4 @@
-"""The hosts of one attempt (algo-1..algo-N), and what they share: one checkpoint prefix."""
+"""What the hosts of one attempt share: one checkpoint prefix."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ from typing import Any
 
 from emulator.checkpoints import local_manifest, s3_manifest
 from emulator.jobs.model import CheckpointFile
-
-
-def host_names(request: dict[str, Any]) -> list[str]:
-    count = int((request.get("ResourceConfig") or {}).get("InstanceCount") or 1)
-    return [f"algo-{i}" for i in range(1, count + 1)]
 
 
 def verify_shared_prefix(client: Any, uri: str, local_dirs: dict[str, Path],

@@ -12,8 +12,7 @@ from emulator import contract
 from emulator.contract import TERMINAL_STATUSES
 from emulator.errors import ValidationException
 from emulator.jobs.billing import billable_seconds, training_seconds
-from emulator.jobs.model import TrainingJob
-from emulator.jobs.settings import JobSettings
+from emulator.jobs.model import Outcome, TrainingJob
 
 # Request members SageMaker echoes back in DescribeTrainingJob.
 _ECHOED = (
@@ -27,12 +26,16 @@ _ECHOED = (
 )
 
 
-def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[str, Any]:
+def describe(job: TrainingJob, model_uri: str | None) -> dict[str, Any]:
+    """`model_uri`: the model.tar.gz written, or None. The botocore model marks ModelArtifacts
+    as required, yet AWS leaves it out (null) for jobs without artifacts: a job still
+    Starting/Stopping (aws-controllers-k8s/sagemaker-controller's recorded responses) or one
+    that wrote none (aws/sagemaker-python-sdk#6091). A URI of an object that does not exist
+    would send a deploy to a 404, so it is shown only once the object was written."""
     request = job.request
     out: dict[str, Any] = {
         "TrainingJobName": job.name,
         "TrainingJobArn": job.arn,
-        "ModelArtifacts": {"S3ModelArtifacts": model_uri},
         "TrainingJobStatus": job.status.value,
         "SecondaryStatus": job.secondary_status.value,
         "CreationTime": wire_time(job.creation_time),
@@ -40,6 +43,8 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
         "SecondaryStatusTransitions": [_transition(t.to_wire()) for t in job.transitions],
         "EnableManagedSpotTraining": job.is_spot,
     }
+    if model_uri is not None:
+        out["ModelArtifacts"] = {"S3ModelArtifacts": model_uri}
     for key in _ECHOED:
         if key in request:
             out[key] = copy.deepcopy(request[key])
@@ -56,7 +61,7 @@ def describe(job: TrainingJob, settings: JobSettings, model_uri: str) -> dict[st
                                       for m in job.final_metrics]
     if job.attempts and job.status in TERMINAL_STATUSES:  # AWS shows them once the job ends
         out["TrainingTimeInSeconds"] = training_seconds(job)
-        out["BillableTimeInSeconds"] = billable_seconds(job, settings.spot_price_ratio)
+        out["BillableTimeInSeconds"] = billable_seconds(job, job.spec.settings.spot_price_ratio)
     return out
 
 
@@ -106,13 +111,12 @@ def summary(job: TrainingJob) -> dict[str, Any]:
     return out
 
 
-def emulator_report(job: TrainingJob, settings: JobSettings,
-                    unfired: list[str] | None = None) -> dict[str, Any]:
+def emulator_report(job: TrainingJob, unfired: list[str] | None = None) -> dict[str, Any]:
     """The emulator's extension: settings and the per-attempt history."""
     return {
-        "Settings": settings.to_dict(),
+        "Settings": job.spec.settings.to_dict(),
         "Attempts": [a.to_dict() for a in job.attempts],
-        "Interruptions": sum(1 for a in job.attempts if a.outcome == "interrupted"),
+        "Interruptions": sum(1 for a in job.attempts if a.outcome == Outcome.INTERRUPTED),
         "UnfiredTriggers": list(unfired or []),
     }
 

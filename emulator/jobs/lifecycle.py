@@ -15,7 +15,7 @@ from emulator.contract import (
 )
 from emulator.errors import EmulatorError
 from emulator.jobs.clock import Clock
-from emulator.jobs.model import Attempt, StatusTransition, TrainingJob
+from emulator.jobs.model import Attempt, Outcome, StatusTransition, TrainingJob
 
 S = SecondaryStatus
 
@@ -97,7 +97,7 @@ class JobLifecycle:
         now = self.clock.now()
         attempt = self._attempt()
         attempt.interruption = trigger
-        attempt.outcome = "interrupted"
+        attempt.outcome = Outcome.INTERRUPTED
         self._enter(S.INTERRUPTED, Msg.INTERRUPTED, now)
         attempt.ended_at = now
 
@@ -106,7 +106,7 @@ class JobLifecycle:
 
     def completed(self) -> None:
         now = self.clock.now()
-        self._finish_attempt("completed", now)
+        self._finish_attempt(Outcome.COMPLETED, now)
         self._enter(S.COMPLETED, Msg.COMPLETED, now)
         self._end(now)
 
@@ -114,7 +114,7 @@ class JobLifecycle:
         now = self.clock.now()
         reason = reason.strip()[:FAILURE_REASON_MAX] or "AlgorithmError: unknown error"
         self.job.failure_reason = reason
-        self._finish_attempt("failed", now)
+        self._finish_attempt(Outcome.FAILED, now)
         self._enter(S.FAILED, f"{Msg.FAILED}. Reason: {reason}"[:FAILURE_REASON_MAX], now,
                     check=False)
         self._end(now)
@@ -131,7 +131,7 @@ class JobLifecycle:
             S.MAX_RUNTIME_EXCEEDED: Msg.MAX_RUNTIME,
             S.MAX_WAIT_TIME_EXCEEDED: Msg.MAX_WAIT,
         }[why]
-        self._finish_attempt("stopped", now)
+        self._finish_attempt(Outcome.STOPPED, now)
         self._enter(why, message, now)
         self._end(now)
 
@@ -142,12 +142,12 @@ class JobLifecycle:
             raise IllegalTransition("no attempt has started")
         return attempt
 
-    def _finish_attempt(self, outcome: str, now: float) -> None:
+    def _finish_attempt(self, outcome: Outcome, now: float) -> None:
         attempt = self.job.current_attempt
         if attempt is None or attempt.ended_at is not None:
             return
         if attempt.training_started_at is None:
-            outcome = "never-launched" if outcome == "stopped" else outcome
+            outcome = Outcome.NEVER_LAUNCHED if outcome == Outcome.STOPPED else outcome
         elif attempt.training_ended_at is None:
             attempt.training_ended_at = now
         attempt.outcome = outcome

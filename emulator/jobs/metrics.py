@@ -13,8 +13,10 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from emulator.jobs.spec import MetricDefinition
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +82,13 @@ class MetricPublisher:
 
 
 class MetricTracker:
-    def __init__(self, definitions: list[dict[str, str]] | None,
+    def __init__(self, definitions: Iterable[MetricDefinition],
                  publisher: MetricPublisher | None = None) -> None:
         self._patterns: list[tuple[str, re.Pattern[str]]] = []
-        for definition in definitions or []:
+        for definition in definitions:
             try:
-                self._patterns.append((definition["Name"], re.compile(definition["Regex"])))
-            except (KeyError, re.error):
+                self._patterns.append((definition.name, re.compile(definition.regex)))
+            except re.error:
                 continue  # rejected at validation; never break a running job over it
         self._last: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()

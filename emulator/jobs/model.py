@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from emulator.contract import JobStatus, SecondaryStatus
+from emulator.jobs.spec import JobSpec
+
+
+class Outcome(str, Enum):
+    """How an attempt ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    STOPPED = "stopped"
+    NEVER_LAUNCHED = "never-launched"  # stopped before its container ran
+
+
+class ResumeVerdict(str, Enum):
+    """Whether an attempt's training went on from the checkpoints restored into it."""
+
+    RESUMED = "resumed"  # it read a restored checkpoint file
+    RESTARTED_FROM_SCRATCH = "restarted-from-scratch"  # it read none of them
+    FRESH_START = "fresh-start"  # nothing was restored
+    UNKNOWN = "unknown"  # reads could not be observed
 
 
 @dataclass
@@ -45,8 +67,12 @@ class Attempt:
     training_ended_at: float | None = None
     ended_at: float | None = None
     exit_code: int | None = None
-    outcome: str | None = None  # completed | failed | interrupted | stopped | never-launched
+    outcome: Outcome | None = None
+    oom_killed: bool = False  # the kernel's OOM killer ended the container that failed
     interruption: str | None = None  # the trigger that fired, e.g. "after=30s"
+    # What ended it when it was stopped, not interrupted: StopTrainingJob,
+    # MaxRuntimeInSeconds or MaxWaitTimeInSeconds.
+    stopped_by: str | None = None
     restored: list[CheckpointFile] = field(default_factory=list)
     uploaded: list[CheckpointFile] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -56,7 +82,7 @@ class Attempt:
     planned_seconds: float | None = None  # a random trigger's drawn training time
     grace_period: float | None = None
     # Resume verification (see jobs/resume.py).
-    resume: str | None = None  # resumed | restarted-from-scratch | fresh-start | unknown
+    resume: ResumeVerdict | None = None
     restored_read: list[str] = field(default_factory=list)
     written_in_place: list[str] = field(default_factory=list)  # not temp file + rename
     torn: list[str] = field(default_factory=list)  # being written when the container died
@@ -88,7 +114,7 @@ class Attempt:
         if self.hosts:
             # How the attempt ended is the same for every host, and is settled (completed,
             # failed, stopped) after the hosts' views were filled in.
-            shared = {"Outcome": self.outcome, "EndedAt": self.ended_at}
+            shared = {"Outcome": _value(self.outcome), "EndedAt": self.ended_at}
             out["Hosts"] = [h._fields() | shared | {"Host": h.host} for h in self.hosts]
             out["OverwriteConflicts"] = list(self.conflicts)
         return out
@@ -102,9 +128,11 @@ class Attempt:
             "EndedAt": self.ended_at,
             "TrainingSeconds": round(self.training_seconds, 3),
             "ExitCode": self.exit_code,
-            "Outcome": self.outcome,
+            "Outcome": _value(self.outcome),
             "Interruption": self.interruption,
+            "StoppedBy": self.stopped_by,
             "SigKilled": self.sigkilled,
+            "OomKilled": self.oom_killed,
             "LogStream": self.log_stream,
             "CheckpointsRestored": [_file_dict(f) for f in self.restored],
             "CheckpointsUploaded": [_file_dict(f) for f in self.uploaded],
@@ -112,7 +140,7 @@ class Attempt:
             "InterruptedAt": self.interrupted_at,
             "PlannedAfterSeconds": self.planned_seconds,
             "GracePeriodSeconds": self.grace_period,
-            "Resume": self.resume,
+            "Resume": _value(self.resume),
             "RestoredFilesRead": list(self.restored_read),
             "WrittenInPlace": list(self.written_in_place),
             "TornFiles": list(self.torn),
@@ -126,6 +154,10 @@ class Attempt:
         }
 
 
+def _value(member: Enum | None) -> Any:
+    return None if member is None else member.value
+
+
 def _file_dict(f: CheckpointFile) -> dict[str, Any]:
     out = vars(f).copy()
     if out.get("host") is None:
@@ -135,9 +167,8 @@ def _file_dict(f: CheckpointFile) -> dict[str, Any]:
 
 @dataclass
 class TrainingJob:
-    name: str
+    spec: JobSpec
     arn: str
-    request: dict[str, Any]
     creation_time: float
     status: JobStatus = JobStatus.IN_PROGRESS
     secondary_status: SecondaryStatus = SecondaryStatus.STARTING
@@ -150,10 +181,22 @@ class TrainingJob:
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     tags: list[dict[str, str]] = field(default_factory=list)
     stop_requested: bool = False
+    # s3://.../output/model.tar.gz once it was written; until then (and for a job that never
+    # wrote one: failed, never launched) DescribeTrainingJob has no ModelArtifacts.
+    model_artifacts: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def request(self) -> Mapping[str, Any]:
+        """The CreateTrainingJob request as received (DescribeTrainingJob echoes it)."""
+        return self.spec.request
 
     @property
     def is_spot(self) -> bool:
-        return bool(self.request.get("EnableManagedSpotTraining"))
+        return self.spec.spot
 
     @property
     def current_attempt(self) -> Attempt | None:

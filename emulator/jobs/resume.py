@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 from emulator.checkpoints.activity import Activity
-from emulator.jobs.model import Attempt
+from emulator.jobs.model import Attempt, ResumeVerdict
 
-RESUMED = "resumed"
-SCRATCH = "restarted-from-scratch"
-FRESH = "fresh-start"
+RESUMED = ResumeVerdict.RESUMED
+SCRATCH = ResumeVerdict.RESTARTED_FROM_SCRATCH
+FRESH = ResumeVerdict.FRESH_START
 SCRATCH_FLAG = "restarted from scratch"
 DIFFERS_FLAG = "S3 differs from the checkpoint directory after this attempt"
 
 
+TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", "~")
+
+
+def is_temp_file(path: str, activity: Activity) -> bool:
+    """The temp file of an atomic write ("write X.tmp, rename it to X"): a path this attempt
+    renamed to another name, or, before any such rename (the attempt's first write), one
+    named like a temp file (`*.tmp`, `*.temp`, `*.part`, `*.partial`, `*~`, or a path part
+    starting with `tmp`, like Hugging Face's tmp-checkpoint-N/ and tempfile's tmpXXXX)."""
+    parts = path.split("/")
+    return path in activity.renamed_away or parts[-1].endswith(TEMP_SUFFIXES) or \
+        any(part.startswith("tmp") for part in parts)
+
+
 def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str]) -> None:
-    """Fill the attempt's resume fields from the checkpoint directory's activity."""
+    """Fill the attempt's resume fields from the checkpoint directory's activity.
+
+    `writing_at_end`: files being written when the container was SIGKILLed (or closed by
+    the kernel after it). Rules:
+    - torn: such a file, unless it is a temp file (`is_temp_file`): a temp file the kill
+      left half-written was never renamed into place; the checkpoint under its final name is
+      intact, so the job's checkpoint is not torn.
+    - written during the grace window: written between the SIGTERM and the container's end,
+      so only when a SIGTERM was sent (a grace period > 0; a /hard kill has no window), and
+      not a file the kill interrupted (the kernel closed it, the script did not finish it).
+    - written in place: closed by the script under its final name (not temp + rename); a
+      file the kill interrupted is reported as torn (or not at all, for a temp file) instead.
+    """
     restored = {f.path for f in attempt.restored}
     if activity is not None:
         rewritten = {**activity.in_place_writes, **activity.renamed_in}
@@ -24,18 +49,19 @@ def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str
             path for path, at in activity.reads.items()
             if path in restored and (path not in first or at <= first[path])
         )
-        attempt.written_in_place = sorted(activity.in_place_writes)
+        attempt.written_in_place = sorted(set(activity.in_place_writes) - writing_at_end)
         start = attempt.interrupted_at
         end = attempt.training_ended_at
-        if start is not None and end is not None:
+        if start is not None and end is not None and attempt.grace_period:
             attempt.written_in_grace = sorted(
-                path for path, at in rewritten.items() if start <= at <= end + 0.5
+                path for path, at in rewritten.items()
+                if start <= at <= end + 0.5 and path not in writing_at_end
             )
-        attempt.torn = sorted(writing_at_end)
+        attempt.torn = sorted(p for p in writing_at_end if not is_temp_file(p, activity))
     if not restored:
         attempt.resume = FRESH
     elif activity is None:
-        attempt.resume = "unknown"
+        attempt.resume = ResumeVerdict.UNKNOWN
     else:
         attempt.resume = RESUMED if attempt.restored_read else SCRATCH
     _lost_work(attempt)
@@ -104,7 +130,7 @@ def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
     elif len(verdicts) == 1:
         attempt.resume = verdicts.pop()
     else:
-        attempt.resume = "unknown"
+        attempt.resume = ResumeVerdict.UNKNOWN
     attempt.conflicts = overwrite_conflicts(views)
     flags = [f"{v.host}: {flag}" for v in views for flag in v.flags
              if (attempt.resume != RESUMED or not flag.startswith(SCRATCH_FLAG))

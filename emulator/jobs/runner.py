@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, restore
@@ -22,14 +21,13 @@ from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
 from emulator.jobs.attempt import POLL_SECONDS, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
-from emulator.jobs.cluster import host_names
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
-from emulator.jobs.settings import JobSettings
+from emulator.jobs.spec import JobSpec
 from emulator.runtime import labels as L
 from emulator.runtime.engine import ContainerHandle, DockerEngine
-from emulator.runtime.staging import HostDirs, checkpoint_local_path, stage_host
+from emulator.runtime.staging import HostDirs, stage_host
 from emulator.runtime.translate import (
     ContainerSpec,
     container_environment,
@@ -59,11 +57,10 @@ class RunnerContext:
 
 
 class JobRunner:
-    def __init__(self, job: TrainingJob, lifecycle: JobLifecycle, settings: JobSettings,
-                 ctx: RunnerContext) -> None:
+    def __init__(self, job: TrainingJob, lifecycle: JobLifecycle, ctx: RunnerContext) -> None:
         self.job = job
         self.lifecycle = lifecycle
-        self.settings = settings
+        self.settings = job.spec.settings
         self.ctx = ctx
         self.wake = threading.Event()  # set on StopTrainingJob or an interruption request
         self.interrupt_requested: str | None = None
@@ -71,15 +68,11 @@ class JobRunner:
         self._interrupt_lock = threading.Lock()
         self.current_run: AttemptRun | None = None
         self.lock = threading.Lock()  # guards the job against API reads mid-update
-        self.metrics = MetricTracker(
-            (job.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions"))
-        stopping = job.request.get("StoppingCondition") or {}
-        self.max_runtime = float(stopping.get("MaxRuntimeInSeconds",
-                                              contract.DEFAULT_MAX_RUNTIME_S))
-        wait = stopping.get("MaxWaitTimeInSeconds")
-        self.max_wait = float(wait) if job.is_spot and wait else None
-        self.cursor = PlanCursor(settings.plan if job.is_spot else PlanCursor.EMPTY)
-        self.hosts = host_names(job.request)
+        self.metrics = MetricTracker(job.spec.metric_definitions)
+        self.max_runtime = job.spec.max_runtime
+        self.max_wait = job.spec.max_wait
+        self.cursor = PlanCursor(self.settings.plan if job.is_spot else PlanCursor.EMPTY)
+        self.hosts = list(job.spec.hosts)
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
         self.gateway: ContainerHandle | None = None
@@ -89,7 +82,7 @@ class JobRunner:
 
     @property
     def image(self) -> str:
-        return str(self.job.request["AlgorithmSpecification"]["TrainingImage"])
+        return self.job.spec.image
 
     # -- requests from the API ------------------------------------------------------
     def request_stop(self) -> None:
@@ -169,10 +162,11 @@ class JobRunner:
                 self.lifecycle.downloading()
             root = self.ctx.workdir / self.job.name / f"attempt-{attempt.number}"
             hosts = [(host, HostDirs(root / host)) for host in self.hosts]
+            config = self.job.spec.container_config()
             for host, dirs in hosts:
-                stage_host(dirs, self.job.request, host, self.hosts)
+                stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            download_channels(self.ctx.s3.client(), self.job.request,
+            download_channels(self.ctx.s3.client(), self.job.spec.channels,
                               [dirs for _, dirs in hosts],
                               cancelled=lambda: self.job.stop_requested)
             if self._stop_before_launch():
@@ -226,7 +220,7 @@ class JobRunner:
 
     def _start_gateway(self) -> None:
         """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
-        if self.job.request.get("EnableNetworkIsolation") or self.ctx.gateway_socket is None \
+        if self.job.spec.network_isolation or self.ctx.gateway_socket is None \
                 or self.network is None:
             return
         if not self.ctx.engine.image_exists(self.ctx.gateway_image):
@@ -241,7 +235,7 @@ class JobRunner:
 
     def _enable_checkpoint_versioning(self) -> None:
         """Keep every uploaded version of every checkpoint, to browse intermediate stages."""
-        uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
+        uri = self.job.spec.checkpoint_uri
         if uri and self.ctx.checkpoint_versioning:
             bucket, _ = split_s3_uri(uri)
             self.ctx.s3.client().put_bucket_versioning(
@@ -249,7 +243,7 @@ class JobRunner:
 
     def _restore_checkpoints(self, hosts: list[HostDirs], attempt: Attempt) -> None:
         """Everything under the prefix onto every host, before any container starts."""
-        uri = (self.job.request.get("CheckpointConfig") or {}).get("S3Uri")
+        uri = self.job.spec.checkpoint_uri
         if not uri:
             return
         first, *others = hosts
@@ -266,26 +260,26 @@ class JobRunner:
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
     def container_spec(self, dirs: HostDirs, attempt: Attempt, host: str) -> ContainerSpec:
-        algo = self.job.request["AlgorithmSpecification"]
+        spec = self.job.spec
         return ContainerSpec(
             name=f"smemu-{self.ctx.server_id}-{self.job.name}-{attempt.number}-{host}",
             image=self.image,
             host=host,
             dirs=dirs,
-            environment=container_environment(self.job.request, self.job.arn, self.ctx.region,
-                                              self.endpoint_url_inside),
+            environment=container_environment(spec.name, self.job.arn, self.ctx.region,
+                                              spec.environment, self.endpoint_url_inside),
             labels={**L.job_labels(self.ctx.server_id, self.job.name),
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
-            checkpoint_path=checkpoint_local_path(self.job.request),
-            entrypoint=algo.get("ContainerEntrypoint"),
-            arguments=algo.get("ContainerArguments"),
+            checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
+            entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
+            arguments=None if spec.arguments is None else list(spec.arguments),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
         )
 
     # -- the end ----------------------------------------------------------------------
-    def _finish(self, reason: str, run: AttemptRun, attempt: Attempt) -> None:
+    def _finish(self, reason: Reason, run: AttemptRun, attempt: Attempt) -> None:
         with self.lock:
             self.job.final_metrics = self.metrics.final()
         failed = run.failed_host
@@ -317,7 +311,7 @@ class JobRunner:
             if not text.startswith("AlgorithmError:"):
                 text = f"AlgorithmError: {text}"
             return text[: contract.FAILURE_REASON_MAX]
-        if attempt.outcome == "oom":
+        if attempt.oom_killed:
             return ("AlgorithmError: Please use an instance type with more memory, or reduce "
                     "the size of job data processed on an instance. (exit code 137: out of memory)")
         if attempt.exit_code is None:
@@ -327,10 +321,12 @@ class JobRunner:
 
     def _upload_artifacts(self, hosts: list[HostDirs]) -> None:
         """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""
-        output_path = self.job.request["OutputDataConfig"]["S3OutputPath"]
+        output_path = self.job.spec.output_path
         client = self.ctx.s3.client()
-        upload_directory_tar(client, [dirs.model for dirs in hosts],
-                             artifact_uri(output_path, self.job.name, contract.MODEL_TAR))
+        model_uri = model_artifacts_uri(self.job.spec)
+        upload_directory_tar(client, [dirs.model for dirs in hosts], model_uri)
+        with self.lock:
+            self.job.model_artifacts = model_uri
         outputs = [d.output_data for d in hosts if d.output_data.is_dir() and
                    any(d.output_data.iterdir())]
         if outputs:
@@ -338,6 +334,5 @@ class JobRunner:
                                  artifact_uri(output_path, self.job.name, contract.OUTPUT_TAR))
 
 
-def model_artifacts_uri(request: dict[str, Any]) -> str:
-    return artifact_uri(request["OutputDataConfig"]["S3OutputPath"], request["TrainingJobName"],
-                        contract.MODEL_TAR)
+def model_artifacts_uri(spec: JobSpec) -> str:
+    return artifact_uri(spec.output_path, spec.name, contract.MODEL_TAR)

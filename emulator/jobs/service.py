@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 import threading
 import time
@@ -12,6 +11,7 @@ from typing import Any
 from emulator import contract
 from emulator.contract import TERMINAL_STATUSES, JobStatus
 from emulator.errors import (
+    AwsError,
     ImageMissing,
     ResourceInUse,
     ResourceNotFound,
@@ -30,8 +30,9 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
-from emulator.jobs.runner import JobRunner, RunnerContext, model_artifacts_uri
+from emulator.jobs.runner import JobRunner, RunnerContext
 from emulator.jobs.settings import JobSettings, settings_from_tags
+from emulator.jobs.spec import parse_spec
 from emulator.jobs.store import InMemoryJobStore, JobStore
 from emulator.storage.s3 import bucket_exists, split_s3_uri
 from emulator.validation import validate_request
@@ -48,7 +49,6 @@ class JobService:
         self.defaults = defaults or JobSettings()
         self.store: JobStore = store or InMemoryJobStore()
         self._runners: dict[str, JobRunner] = {}
-        self._settings: dict[str, JobSettings] = {}
         self._create_lock = threading.Lock()
         self._closing = False  # set by shutdown(): no job may start after it
         self._tags_lock = threading.Lock()
@@ -58,40 +58,39 @@ class JobService:
         validate_request("CreateTrainingJob", request, required=CLASSIC_REQUIRED)
         request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
-        settings = settings_from_tags(request.get("Tags"), self.defaults)
-        name = request["TrainingJobName"]
+        spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))
+        name = spec.name
         arn = contract.training_job_arn(name, self.ctx.region)
         if self.store.get(name) is not None:  # before the slower checks; again under the lock
             raise ResourceInUse(contract.duplicate_job_message(arn))
         self._check_buckets(request)
-        self._check_image(request["AlgorithmSpecification"]["TrainingImage"])
+        self._check_image(spec.image)
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")
             if self.store.get(name) is not None:
                 raise ResourceInUse(contract.duplicate_job_message(arn))
-            job = TrainingJob(name=name, arn=arn, request=copy.deepcopy(request),
-                              creation_time=self.clock.now(), tags=list(request.get("Tags") or []))
+            job = TrainingJob(spec=spec, arn=arn, creation_time=self.clock.now(),
+                              tags=[dict(t) for t in request.get("Tags") or []])
             lifecycle = JobLifecycle(job, self.clock)
             lifecycle.created()
-            runner = JobRunner(job, lifecycle, settings, self.ctx)
+            runner = JobRunner(job, lifecycle, self.ctx)
             self._publish_metrics(runner, name)
             self.store.add(job)
             self._runners[name.lower()] = runner
-            self._settings[name.lower()] = settings
         runner.thread.start()
         return {"TrainingJobArn": arn}
 
     def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("DescribeTrainingJob", params)
-        job, runner, settings = self._entry(params["TrainingJobName"])
+        job, runner = self._entry(params["TrainingJobName"])
         with runner.lock:
-            return describe(job, settings, model_artifacts_uri(job.request))
+            return describe(job, job.model_artifacts)
 
     def emulator_report(self, name: str) -> dict[str, Any]:
-        job, runner, settings = self._entry(name)
+        job, runner = self._entry(name)
         with runner.lock:
-            return emulator_report(job, settings, runner.cursor.unfired)
+            return emulator_report(job, runner.cursor.unfired)
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)
@@ -99,7 +98,8 @@ class JobService:
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("StopTrainingJob", params)
-        job, runner, _ = self._entry(params["TrainingJobName"])
+        name = str(params["TrainingJobName"])
+        job, runner = self._entry(name, ResourceNotFound(contract.job_not_found_message(name)))
         if job.status in TERMINAL_STATUSES or job.status == JobStatus.STOPPING:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         runner.request_stop()
@@ -112,12 +112,11 @@ class JobService:
         with self._create_lock:
             job = self.store.get(name)
             if job is None:
-                raise ResourceNotFound(f"Training job {name} does not exist.")
+                raise ResourceNotFound(contract.job_not_found_message(name))
             if job.status not in TERMINAL_STATUSES:
                 raise ValidationException(_delete_unfinished_message(job.status.value))
             self.store.remove(job.name)
             self._runners.pop(job.name.lower(), None)
-            self._settings.pop(job.name.lower(), None)
         return {}
 
     def reset(self) -> dict[str, list[str]]:
@@ -170,7 +169,8 @@ class JobService:
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
-        job, runner, _ = self._entry(name)
+        # Worded as StopTrainingJob, the operation it resembles.
+        job, runner = self._entry(name, ResourceNotFound(contract.job_not_found_message(name)))
         if job.status != JobStatus.IN_PROGRESS:
             raise ValidationException(contract.stop_finished_job_message(job.status.value))
         if not job.is_spot:
@@ -197,15 +197,16 @@ class JobService:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- helpers ------------------------------------------------------------------
-    def _entry(self, name: str) -> tuple[TrainingJob, JobRunner, JobSettings]:
-        """The job, its runner and settings, read together (a delete may run concurrently)."""
+    def _entry(self, name: str, not_found: AwsError | None = None
+               ) -> tuple[TrainingJob, JobRunner]:
+        """The job and its runner, read together (a delete may run concurrently). An
+        unknown job raises `not_found`, else DescribeTrainingJob's error (see contract)."""
         key = str(name).lower()
         with self._create_lock:
             job, runner = self.store.get(key), self._runners.get(key)
-            settings = self._settings.get(key)
-        if job is None or runner is None or settings is None:
-            raise ValidationException(contract.NOT_FOUND_MESSAGE)
-        return job, runner, settings
+        if job is None or runner is None:
+            raise not_found or ValidationException(contract.NOT_FOUND_MESSAGE)
+        return job, runner
 
     def _job_of_arn(self, arn: str) -> TrainingJob:
         """The training job an ARN names; tags on other resources are not emulated."""

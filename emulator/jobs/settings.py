@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from emulator.contract import DEFAULT_GRACE_PERIOD_S, DEFAULT_SPOT_PRICE_RATIO
@@ -24,19 +25,32 @@ TAG_GRACE = "smemu:grace-period"
 TAG_FLUSH = "smemu:checkpoint-flush"
 TAG_SPOT_RATIO = "smemu:spot-price-ratio"
 TAG_MARKERS = "smemu:checkpoint-markers"
-FLUSH_MODES = ("flush", "lose")
 SWITCH_VALUES = {"on": True, "off": False}
+
+
+class CheckpointFlush(str, Enum):
+    """What happens to checkpoint files not yet uploaded when an interruption kills the job."""
+
+    FLUSH = "flush"  # uploaded after the container stopped
+    LOSE = "lose"  # lost, as on an instance that vanished
+
+
+FLUSH_MODES = tuple(mode.value for mode in CheckpointFlush)
 
 
 @dataclass(frozen=True)
 class JobSettings:
     plan: InterruptionPlan = field(default_factory=InterruptionPlan)
     grace_period: float = DEFAULT_GRACE_PERIOD_S
-    checkpoint_flush: str = "flush"
+    checkpoint_flush: CheckpointFlush = CheckpointFlush.FLUSH
     spot_price_ratio: float = DEFAULT_SPOT_PRICE_RATIO
     # SageMaker's agent writes <file>.sagemaker-uploading / .sagemaker-uploaded beside each
     # checkpoint it uploads; some containers wait on them.
     checkpoint_markers: bool = True
+
+    def __post_init__(self) -> None:
+        # Callers may name the mode by its value ("lose"); the field always holds the enum.
+        object.__setattr__(self, "checkpoint_flush", CheckpointFlush(self.checkpoint_flush))
 
     def to_tags(self, explicit: Collection[str] = ()) -> list[dict[str, str]]:
         """Tags for the settings that differ from the defaults, and for those named in
@@ -46,8 +60,8 @@ class JobSettings:
             tags.append({"Key": TAG_INTERRUPT, "Value": self.plan.to_tag_value()})
         if self.grace_period != DEFAULT_GRACE_PERIOD_S or "grace_period" in explicit:
             tags.append({"Key": TAG_GRACE, "Value": format_duration(self.grace_period)})
-        if self.checkpoint_flush != "flush" or "checkpoint_flush" in explicit:
-            tags.append({"Key": TAG_FLUSH, "Value": self.checkpoint_flush})
+        if self.checkpoint_flush != CheckpointFlush.FLUSH or "checkpoint_flush" in explicit:
+            tags.append({"Key": TAG_FLUSH, "Value": self.checkpoint_flush.value})
         if self.spot_price_ratio != DEFAULT_SPOT_PRICE_RATIO or "spot_price_ratio" in explicit:
             tags.append({"Key": TAG_SPOT_RATIO, "Value": f"{self.spot_price_ratio:g}"})
         if not self.checkpoint_markers or "checkpoint_markers" in explicit:
@@ -58,7 +72,7 @@ class JobSettings:
         return {
             "InterruptionPlan": self.plan.spec,
             "GracePeriodSeconds": self.grace_period,
-            "CheckpointFlush": self.checkpoint_flush,
+            "CheckpointFlush": self.checkpoint_flush.value,
             "SpotPriceRatio": self.spot_price_ratio,
             "CheckpointMarkers": self.checkpoint_markers,
         }
@@ -73,7 +87,7 @@ def settings_from_tags(
     try:
         plan = parse_plan(values[TAG_INTERRUPT]) if TAG_INTERRUPT in values else base.plan
         grace = parse_duration(values[TAG_GRACE]) if TAG_GRACE in values else base.grace_period
-        flush = values.get(TAG_FLUSH, base.checkpoint_flush)
+        flush = values.get(TAG_FLUSH, base.checkpoint_flush.value)
         if flush not in FLUSH_MODES:
             raise PlanError(f"{TAG_FLUSH} must be one of {', '.join(FLUSH_MODES)}, not {flush!r}")
         ratio = float(values[TAG_SPOT_RATIO]) if TAG_SPOT_RATIO in values else base.spot_price_ratio
@@ -84,5 +98,5 @@ def settings_from_tags(
             raise PlanError(f"{TAG_MARKERS} must be on or off, not {markers!r}")
     except (PlanError, ValueError) as err:
         raise ValidationException(f"Invalid emulator tag: {err}") from err
-    return JobSettings(plan, grace, flush, ratio,
+    return JobSettings(plan, grace, CheckpointFlush(flush), ratio,
                        base.checkpoint_markers if markers is None else SWITCH_VALUES[markers])

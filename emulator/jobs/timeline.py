@@ -31,12 +31,17 @@ def timeline(report: dict[str, Any], origin: float | None = None) -> list[str]:
             events.append((last.get("at") or a["StartedAt"],
                            f"attempt {n}: ... {len(uploads) - MAX_UPLOAD_LINES} more upload(s), "
                            f"last {last['path']}"))
-        if a.get("InterruptedAt"):
+        if a.get("InterruptedAt") and a.get("Interruption"):
             lost = a.get("LostTrainingSeconds")
             lost_text = f", {lost:.1f}s of training since the last upload lost" \
                 if lost is not None else ""
             events.append((a["InterruptedAt"], f"attempt {n}: INTERRUPTED by "
-                                               f"{a.get('Interruption') or 'manual'}{lost_text}"))
+                                               f"{a['Interruption']}{lost_text}"))
+        elif a.get("InterruptedAt"):  # the signal of a stop: StopTrainingJob or a time limit
+            grace = a.get("GracePeriodSeconds")
+            signal = f"SIGTERM, {grace:g}s grace" if grace else "SIGKILL"
+            events.append((a["InterruptedAt"], f"attempt {n}: STOPPED by "
+                                               f"{a.get('StoppedBy') or 'a stop'} ({signal})"))
         if a.get("EndedAt"):
             verdict = f" ({a['Resume']})" if a.get("Resume") not in (None, "fresh-start") else ""
             events.append((a["EndedAt"], f"attempt {n}: ended {a.get('Outcome')}{verdict}"))

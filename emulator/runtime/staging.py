@@ -1,24 +1,44 @@
 """The files SageMaker writes under /opt/ml/input/config, and the host directories behind /opt/ml.
 
-Pure builders (request -> dict) plus one function that lays the directories out on disk.
+Pure builders (typed config -> the files' dicts) plus one function that lays the directories
+out on disk.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulator import contract
+from emulator.contract import DataDistribution
 
 
-def hyperparameters(request: dict[str, Any]) -> dict[str, str]:
-    # SageMaker passes every value as a string.
-    return {str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()}
+@dataclass(frozen=True)
+class ChannelConfig:
+    """A channel as the container sees it: one entry of inputdataconfig.json."""
+
+    name: str
+    input_mode: str = "File"
+    distribution: DataDistribution = DataDistribution.FULLY_REPLICATED
+    content_type: str | None = None
+    record_wrapper_type: str = "None"
 
 
-def resource_config(current_host: str, hosts: list[str], instance_type: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ContainerConfig:
+    """What /opt/ml/input/config holds: the same on every host of a job but current_host."""
+
+    hosts: tuple[str, ...]
+    instance_type: str
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)  # values are strings
+    channels: tuple[ChannelConfig, ...] = ()
+    checkpoint_path: str | None = None  # CheckpointConfig.LocalPath; None: no checkpoints
+
+
+def resource_config(current_host: str, hosts: Sequence[str], instance_type: str) -> dict[str, Any]:
     ordered = sorted(hosts, key=lambda h: int(h.rsplit("-", 1)[-1]))
     return {
         "current_host": current_host,
@@ -36,32 +56,22 @@ def resource_config(current_host: str, hosts: list[str], instance_type: str) -> 
     }
 
 
-def input_data_config(request: dict[str, Any]) -> dict[str, dict[str, str]]:
-    default_mode = (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File")
+def input_data_config(channels: Sequence[ChannelConfig]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
-    for channel in request.get("InputDataConfig") or []:
+    for channel in channels:
         entry: dict[str, str] = {}
-        if channel.get("ContentType"):
-            entry["ContentType"] = channel["ContentType"]
-        entry["TrainingInputMode"] = channel.get("InputMode") or default_mode
-        s3 = (channel.get("DataSource") or {}).get("S3DataSource") or {}
-        entry["S3DistributionType"] = s3.get("S3DataDistributionType", "FullyReplicated")
-        entry["RecordWrapperType"] = channel.get("RecordWrapperType", "None")
-        out[channel["ChannelName"]] = entry
+        if channel.content_type:
+            entry["ContentType"] = channel.content_type
+        entry["TrainingInputMode"] = channel.input_mode
+        entry["S3DistributionType"] = channel.distribution.value
+        entry["RecordWrapperType"] = channel.record_wrapper_type
+        out[channel.name] = entry
     return out
 
 
-def checkpoint_local_path(request: dict[str, Any]) -> str | None:
-    config = request.get("CheckpointConfig")
-    if not config:
-        return None
-    return str(config.get("LocalPath") or contract.DEFAULT_CHECKPOINT_LOCAL_PATH)
-
-
-def checkpoint_config(request: dict[str, Any]) -> dict[str, str] | None:
+def checkpoint_config(local_path: str | None) -> dict[str, str] | None:
     # Whether AWS also writes S3Uri here is UNCONFIRMED; LocalPath is what scripts read.
-    local = checkpoint_local_path(request)
-    return None if local is None else {"LocalPath": local}
+    return None if local_path is None else {"LocalPath": local_path}
 
 
 @dataclass(frozen=True)
@@ -108,23 +118,20 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, separators=(",", ":")))
 
 
-def stage_host(
-    dirs: HostDirs, request: dict[str, Any], current_host: str, hosts: list[str]
-) -> None:
+def stage_host(dirs: HostDirs, config: ContainerConfig, current_host: str) -> None:
     """Create the /opt/ml tree for one host and write its config files."""
     for path in (dirs.config, dirs.data, dirs.model, dirs.output_data):
         path.mkdir(parents=True, exist_ok=True)
-    if checkpoint_local_path(request) is not None:
+    if config.checkpoint_path is not None:
         dirs.checkpoints.mkdir(parents=True, exist_ok=True)
-    instance_type = str((request.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large"))
-    _write_json(dirs.config / contract.HYPERPARAMETERS_FILE, hyperparameters(request))
+    _write_json(dirs.config / contract.HYPERPARAMETERS_FILE, dict(config.hyperparameters))
     _write_json(
         dirs.config / contract.RESOURCECONFIG_FILE,
-        resource_config(current_host, hosts, instance_type),
+        resource_config(current_host, config.hosts, config.instance_type),
     )
-    _write_json(dirs.config / contract.INPUTDATACONFIG_FILE, input_data_config(request))
-    checkpoint = checkpoint_config(request)
+    _write_json(dirs.config / contract.INPUTDATACONFIG_FILE, input_data_config(config.channels))
+    checkpoint = checkpoint_config(config.checkpoint_path)
     if checkpoint is not None:
         _write_json(dirs.config / contract.CHECKPOINTCONFIG_FILE, checkpoint)
-    for channel in input_data_config(request):
-        (dirs.data / channel).mkdir(parents=True, exist_ok=True)
+    for channel in config.channels:
+        (dirs.data / channel.name).mkdir(parents=True, exist_ok=True)

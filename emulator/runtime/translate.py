@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,15 +43,16 @@ def gateway_url() -> str:
     return f"http://{GATEWAY_HOST}:{GATEWAY_PORT}"
 
 
-def container_environment(request: dict[str, Any], job_arn: str, region: str,
+def container_environment(job_name: str, job_arn: str, region: str,
+                          environment: Mapping[str, str],
                           endpoint_url: str | None = None) -> dict[str, str]:
-    """What the platform sets, then the request's Environment (which wins on a clash).
+    """What the platform sets, then the job's Environment (which wins on a clash).
 
     With an endpoint URL, boto3 inside the container talks to the emulator (S3 and the rest)
     with dummy credentials, the way an instance role would just work on SageMaker.
     """
     env = {
-        contract.ENV_JOB_NAME: str(request["TrainingJobName"]),
+        contract.ENV_JOB_NAME: job_name,
         contract.ENV_JOB_ARN: job_arn,
         contract.ENV_REGION: region,
         "AWS_DEFAULT_REGION": region,
@@ -62,7 +64,7 @@ def container_environment(request: dict[str, Any], job_arn: str, region: str,
             "AWS_ACCESS_KEY_ID": "smemu",
             "AWS_SECRET_ACCESS_KEY": "smemu",
         })
-    env.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
+    env.update(environment)
     return env
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from emulator import contract
 from emulator.faults.plan import parse_plan
 from emulator.jobs.request import DEFAULT_OUTPUT_PATH, RunOptions, build_request, request_buckets
-from emulator.jobs.settings import JobSettings
+from emulator.jobs.settings import TAG_INTERRUPT, JobSettings
+from emulator.s3uri import parse_s3_uri
 from emulator.storage.s3 import ensure_bucket
 from emulator.testing.endpoint import Endpoint
 from emulator.testing.result import JobResult
@@ -38,7 +39,8 @@ def training_request(image: str, *, name: str | None = None,
 
     ``interrupt``: trigger strings as `smemu run --interrupt` takes them ("checkpoint=1",
     "after=30s", ...), used in order. With no ``checkpoint_s3_uri`` the job checkpoints to a
-    prefix of its own, s3://sagemaker-REGION-ACCOUNT/checkpoints/NAME. ``request_overrides``
+    prefix of its own, s3://sagemaker-REGION-ACCOUNT/checkpoints/NAME/ (the slash: a prefix
+    without one would also restore the checkpoints of a job named NAME-2). ``request_overrides``
     are request members (``StoppingCondition={"MaxRuntimeInSeconds": 60}``): dicts merge,
     None removes the member, Tags add to the emulator's, anything else replaces.
     """
@@ -50,7 +52,7 @@ def training_request(image: str, *, name: str | None = None,
         image=image, job_name=name,
         hyperparameters={k: str(v) for k, v in (hyperparameters or {}).items()},
         instance_count=instance_count, spot=spot, max_wait=max_wait if spot else None,
-        checkpoint_s3_uri=checkpoint_s3_uri or f"s3://{DEFAULT_BUCKET}/checkpoints/{name}")
+        checkpoint_s3_uri=checkpoint_s3_uri or f"s3://{DEFAULT_BUCKET}/checkpoints/{name}/")
     settings = JobSettings(plan=plan) if grace_period is None else \
         JobSettings(plan=plan, grace_period=grace_period)
     request = build_request(options, settings,
@@ -76,16 +78,38 @@ def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any
 
 def start_job(endpoint: Endpoint | str, image: str, *, create_buckets: bool = True,
               **options: Any) -> str:
-    """Create the job (`training_request(image, **options)`) and return its name at once.
-    The buckets it names are created first on the endpoint's S3 unless told not to."""
+    """Create the job (`training_request(image, **options)`) and return its name at once."""
+    return create_job(endpoint, training_request(image, **options),
+                      create_buckets=create_buckets)
+
+
+def create_job(endpoint: Endpoint | str, request: dict[str, Any], *,
+               create_buckets: bool = True) -> str:
+    """Send a CreateTrainingJob request and return the job's name at once. The buckets it
+    names are created first on the endpoint's S3 unless told not to."""
     endpoint = _endpoint(endpoint)
-    request = training_request(image, **options)
     if create_buckets:
         s3 = endpoint.s3_client()
         for bucket in request_buckets(request):
             ensure_bucket(s3, bucket)
     endpoint.client("sagemaker").create_training_job(**request)
     return str(request["TrainingJobName"])
+
+
+def uninterrupted_twin(request: dict[str, Any]) -> dict[str, Any]:
+    """The same request with no interruption plan, under its own name and checkpoint prefix
+    (in a folder of its own: no prefix of the original's can reach it)."""
+    twin = copy.deepcopy(request)
+    name = f"{request['TrainingJobName'][:49]}-uninterrupted"
+    twin["TrainingJobName"] = name
+    twin["Tags"] = [t for t in request.get("Tags", []) if t.get("Key") != TAG_INTERRUPT]
+    if not twin["Tags"]:
+        del twin["Tags"]
+    checkpoint = twin.get("CheckpointConfig")
+    if checkpoint and checkpoint.get("S3Uri"):
+        bucket = parse_s3_uri(checkpoint["S3Uri"], allow_https=True).bucket
+        checkpoint["S3Uri"] = f"s3://{bucket}/smemu-uninterrupted/{name}/"
+    return twin
 
 
 def wait_for_job(endpoint: Endpoint | str, name: str, *, timeout: float | None = None,
@@ -127,16 +151,27 @@ def read_result(endpoint: Endpoint | str, name: str,
 
 
 def run_job(endpoint: Endpoint | str, image: str, *, timeout: float | None = None,
+            create_buckets: bool = True, compare_uninterrupted: bool = False,
             **options: Any) -> JobResult:
     """Create a job on the endpoint, wait for its end, and return its result.
 
     ``options`` are `training_request`'s: ``interrupt``, ``hyperparameters``,
     ``instance_count``, ``spot`` (default True), ``max_wait`` (900), ``grace_period``,
-    ``checkpoint_s3_uri``, ``name``, and request members to override; and
-    ``create_buckets`` (default True).
+    ``checkpoint_s3_uri``, ``name``, and request members to override.
+    ``compare_uninterrupted`` also runs the same request with no interruption plan, at the
+    same time on its own checkpoint prefix; it becomes ``result.uninterrupted``, for
+    `assert_same_as_uninterrupted`.
     """
     endpoint = _endpoint(endpoint)
-    return wait_for_job(endpoint, start_job(endpoint, image, **options), timeout=timeout)
+    request = training_request(image, **options)
+    twin = uninterrupted_twin(request) if compare_uninterrupted else None
+    name = create_job(endpoint, request, create_buckets=create_buckets)
+    if twin is not None:
+        create_job(endpoint, twin, create_buckets=create_buckets)
+    result = wait_for_job(endpoint, name, timeout=timeout)
+    if twin is not None:
+        result.uninterrupted = wait_for_job(endpoint, twin["TrainingJobName"], timeout=timeout)
+    return result
 
 
 def _endpoint(endpoint: Endpoint | str) -> Endpoint:

@@ -80,6 +80,8 @@ class JobResult:
         self.report = report  # the emulator's report (GET /_smemu/jobs/NAME)
         self.attempts = tuple(AttemptResult.from_report(a) for a in report.get("Attempts") or ())
         self._logs: str | None = None
+        # The same request run with no interruption plan (run_job(compare_uninterrupted=True)).
+        self.uninterrupted: JobResult | None = None
 
     def __repr__(self) -> str:
         return (f"JobResult(name={self.name!r}, status={self.status!r}, "

@@ -127,10 +127,11 @@ def test_bad_create_request(raw_sagemaker: Any, sagemaker: Any, bucket: str, job
 @pytest.mark.parametrize(("operation", "params", "code", "message"), [
     ("describe_training_job", {"TrainingJobName": "never-created"}, "ValidationException",
      "Requested resource not found."),
-    ("stop_training_job", {"TrainingJobName": "never-created"}, "ValidationException",
-     "Requested resource not found."),
+    # Not found in each operation's own words (see NOT_FOUND_MESSAGE in emulator/contract.py).
+    ("stop_training_job", {"TrainingJobName": "never-created"}, "ResourceNotFound",
+     "Amazon SageMaker can't find a training job called never-created."),
     ("delete_training_job", {"TrainingJobName": "never-created"}, "ResourceNotFound",
-     re.compile("never-created does not exist")),
+     "Amazon SageMaker can't find a training job called never-created."),
     ("list_training_jobs", {"MaxResults": 101}, "ValidationException",
      "1 validation error detected: Value '101' at 'maxResults' failed to satisfy constraint: "
      "Member must have value less than or equal to 100"),

@@ -153,7 +153,13 @@ def run_toy(sagemaker: Any, name: str, bucket: str, plan: str, steps: int = 40,
 
 def test_checkpoint_trigger_fires_right_after_the_nth_upload(
         endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str) -> None:
-    job = run_toy(sagemaker, job_name, bucket, "checkpoint=2")
+    # A checkpoint every second (5 steps of 0.2 s): the upload comes CHECKPOINT_SETTLE_S after
+    # the write, and the interruption right after the upload, well before the next checkpoint.
+    request = toy_request(job_name, steps=40, checkpoint_uri=f"s3://{bucket}/{job_name}",
+                          bucket=bucket, seconds_per_step="0.2",
+                          tags=[{"Key": "smemu:interrupt", "Value": "checkpoint=2"}])
+    sagemaker.create_training_job(**request)
+    job = wait_for_job(sagemaker, job_name, timeout=120)
     assert job["TrainingJobStatus"] == "Completed"
     step = interrupted_step(log_of(endpoint, job_name))
     assert 10 <= step < 15  # the 2nd checkpoint is step 10; interrupted before the 3rd

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import emulator.testing as smemu
 from emulator.testing import (
     Endpoint,
     EndpointRequestError,
@@ -21,6 +22,7 @@ from emulator.testing import (
     wait_for_job,
 )
 from tests.support.endpoint import TOY_IMAGE, free_port, toy_value
+from tests.support.images import build_script_image
 
 pytestmark = pytest.mark.docker
 
@@ -67,6 +69,13 @@ def test_run_job_reports_the_resume_after_an_interruption(library_endpoint: Endp
     assert "training complete: step 30" in logs
     model = json.loads(result.model_files()["model.json"])
     assert model["value"] == toy_value(30)
+    smemu.assert_resumed(result)
+    smemu.assert_lost_at_most(result, first.lost_seconds)
+    with pytest.raises(AssertionError, match=r"attempt 1 lost .*s of training to its "
+                                             r"interruption \(checkpoint=1\)"):
+        smemu.assert_lost_at_most(result, first.lost_seconds - 0.001)
+    smemu.assert_no_overwrite_conflicts(result)
+    smemu.assert_completed_within(result, 900)
 
 
 def test_a_restart_from_scratch_is_flagged(library_endpoint: Endpoint) -> None:
@@ -76,6 +85,10 @@ def test_a_restart_from_scratch_is_flagged(library_endpoint: Endpoint) -> None:
     assert result.status == "Completed"
     assert result.attempts[1].resume == "restarted-from-scratch"
     assert any(f.startswith("restarted from scratch") for f in result.attempts[1].flags)
+    with pytest.raises(AssertionError, match=rf"^{result.name}: attempt 2 restarted from "
+                                             r"scratch: it never read the restored "
+                                             r"checkpoint\.json"):
+        smemu.assert_resumed(result)
 
 
 def test_reset_forgets_finished_jobs_and_leaves_running_ones_alone(
@@ -129,8 +142,9 @@ def test_wait_gives_up_stops_the_job_and_says_where_it_was(library_endpoint: End
 def test_emulator_operations_refused_in_aws_words(library_endpoint: Endpoint) -> None:
     with pytest.raises(EndpointRequestError) as raised:
         library_endpoint.interrupt("no-such-job")
-    assert raised.value.code == "ValidationException"
-    assert raised.value.message == "Requested resource not found."
+    assert raised.value.code == "ResourceNotFound"
+    assert raised.value.message == "Amazon SageMaker can't find a training job called no-such-job."
+    assert str(raised.value) == f"ResourceNotFound: {raised.value.message}"
 
 
 def test_starting_and_running_jobs_leave_the_environment_alone(
@@ -194,3 +208,59 @@ def _wait_for_secondary(endpoint: Endpoint, name: str, secondary: str) -> None:
     from tests.support.endpoint import wait_for_status
 
     wait_for_status(endpoint.client("sagemaker"), name, secondary)
+
+
+# A trainer whose result depends on its RNG: exact only when the RNG state is restored too.
+SAMPLER = """
+import json, os, random, signal, time
+hp = json.load(open("/opt/ml/input/config/hyperparameters.json"))
+path = "/opt/ml/checkpoints/state.json"
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+rng, step, total = random.Random(7), 0, 0.0
+if os.path.exists(path):
+    state = json.load(open(path))
+    step, total = state["step"], state["total"]
+    if hp.get("restore_rng") != "false":
+        rng.setstate((state["rng"][0], tuple(state["rng"][1]), state["rng"][2]))
+while step < 20 and not stop:
+    time.sleep(0.1)
+    step, total = step + 1, total + rng.random()
+    with open(path + ".tmp", "w") as f:
+        json.dump({"step": step, "total": total, "rng": rng.getstate()}, f)
+    os.replace(path + ".tmp", path)
+if step < 20:
+    raise SystemExit(143)
+json.dump({"total": total}, open("/opt/ml/model/model.json", "w"))
+print(f"total={total}")
+"""
+SAMPLER_IMAGE = "smemu-test-sampler:latest"
+
+
+@pytest.fixture(scope="module")
+def sampler_image(docker_client: Any) -> Iterator[str]:
+    yield build_script_image(docker_client, SAMPLER_IMAGE, SAMPLER)
+    docker_client.images.remove(SAMPLER_IMAGE, force=True)
+
+
+@pytest.mark.parametrize("restore_rng", ["true", "false"])
+def test_same_as_uninterrupted_tells_an_exact_resume_from_an_inexact_one(
+        endpoint: Endpoint, sampler_image: str, restore_rng: str) -> None:
+    result = run_job(endpoint, sampler_image, interrupt=["checkpoint=3"],
+                     hyperparameters={"restore_rng": restore_rng},
+                     compare_uninterrupted=True)
+
+    twin = result.uninterrupted
+    assert twin is not None and twin.name == f"{result.name}-uninterrupted"
+    assert result.status == twin.status == "Completed", (result.failure_reason,
+                                                         twin.failure_reason)
+    assert [a.outcome for a in twin.attempts] == ["completed"]  # no plan, own prefix
+    assert twin.attempts[0].restored == ()
+    smemu.assert_resumed(result)  # both read their checkpoint: only the model tells them apart
+    if restore_rng == "true":
+        smemu.assert_same_as_uninterrupted(result)
+    else:
+        with pytest.raises(AssertionError, match=rf"{result.name} trained a different model "
+                                                 rf"than the uninterrupted {twin.name}:\n"
+                                                 r"model\.json \(sha256 "):
+            smemu.assert_same_as_uninterrupted(result)

@@ -9,13 +9,15 @@ from emulator.jobs.billing import billable_seconds, savings_percent, training_se
 from emulator.jobs.clock import ManualClock
 from emulator.jobs.lifecycle import IllegalTransition, JobLifecycle
 from emulator.jobs.model import TrainingJob
+from emulator.jobs.spec import parse_spec
 
 S = SecondaryStatus
 
 
 def make(spot: bool = True) -> tuple[TrainingJob, JobLifecycle, ManualClock]:
     clock = ManualClock()
-    job = TrainingJob("job", "arn", {"EnableManagedSpotTraining": spot}, creation_time=0)
+    spec = parse_spec({"TrainingJobName": "job", "EnableManagedSpotTraining": spot})
+    job = TrainingJob(spec, "arn", creation_time=0)
     lifecycle = JobLifecycle(job, clock)
     lifecycle.created()
     return job, lifecycle, clock

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from emulator.jobs.channels import channel_shard, copy_local
-from emulator.jobs.cluster import host_names
 from emulator.jobs.model import Attempt, CheckpointFile
 from emulator.jobs.resume import RESUMED, SCRATCH, merge_hosts, overwrite_conflicts
+from emulator.jobs.spec import Channel, parse_spec
 from emulator.runtime.staging import HostDirs
 from emulator.runtime.translate import (
     ContainerSpec,
@@ -30,11 +30,17 @@ def test_shards_are_disjoint_complete_and_in_key_order() -> None:
     assert take_shard(keys, None) == keys
 
 
+def channel(source: dict[str, Any]) -> Channel:
+    request = {"TrainingJobName": "j", "InputDataConfig": [
+        {"ChannelName": "c", "DataSource": {"S3DataSource": source}}]}
+    return parse_spec(request).channels[0]
+
+
 def test_only_sharded_channels_on_several_hosts_are_split() -> None:
-    assert channel_shard({"S3DataDistributionType": "ShardedByS3Key"}, 1, 2) == (1, 2)
-    assert channel_shard({"S3DataDistributionType": "ShardedByS3Key"}, 0, 1) is None
-    assert channel_shard({"S3DataDistributionType": "FullyReplicated"}, 1, 2) is None
-    assert channel_shard({}, 1, 2) is None
+    assert channel_shard(channel({"S3DataDistributionType": "ShardedByS3Key"}), 1, 2) == (1, 2)
+    assert channel_shard(channel({"S3DataDistributionType": "ShardedByS3Key"}), 0, 1) is None
+    assert channel_shard(channel({"S3DataDistributionType": "FullyReplicated"}), 1, 2) is None
+    assert channel_shard(channel({}), 1, 2) is None
 
 
 def test_local_channel_shards(tmp_path: Path) -> None:
@@ -49,9 +55,9 @@ def test_local_channel_shards(tmp_path: Path) -> None:
 
 
 def test_host_names_and_fixed_addresses_outside_the_dynamic_range() -> None:
-    hosts = host_names({"ResourceConfig": {"InstanceCount": 3}})
+    hosts = list(parse_spec({"TrainingJobName": "j", "ResourceConfig": {"InstanceCount": 3}}).hosts)
     assert hosts == ["algo-1", "algo-2", "algo-3"]
-    assert host_names({}) == ["algo-1"]
+    assert list(parse_spec({"TrainingJobName": "j"}).hosts) == ["algo-1"]
     addresses = host_addresses("172.20.0.0/16", hosts)
     assert addresses == {"algo-1": "172.20.255.254", "algo-2": "172.20.255.253",
                          "algo-3": "172.20.255.252"}

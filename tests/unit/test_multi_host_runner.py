@@ -21,6 +21,7 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import JobRunner, RunnerContext
 from emulator.jobs.settings import JobSettings
+from emulator.jobs.spec import parse_spec
 from emulator.runtime.translate import ContainerSpec
 from emulator.storage.s3 import S3Endpoint
 from tests.unit._s3server import MotoS3
@@ -154,16 +155,16 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
         request["StoppingCondition"]["MaxWaitTimeInSeconds"] = max_runtime * 2
     if checkpoints:
         request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
-    job = TrainingJob(name=name, arn=contract.training_job_arn(name, "us-east-1"),
-                      request=request, creation_time=time.time())
+    settings = JobSettings(grace_period=grace, checkpoint_flush=flush)
+    job = TrainingJob(spec=parse_spec(request, settings),
+                      arn=contract.training_job_arn(name, "us-east-1"), creation_time=time.time())
     lifecycle = JobLifecycle(job, SystemClock())
     lifecycle.created()
     engine = FakeEngine(scripts)
     endpoint = S3Endpoint(moto.endpoint)
     ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint,  # type: ignore[arg-type]
                         workdir=tmp_path / "work", server_id="t")
-    runner = JobRunner(job, lifecycle, JobSettings(grace_period=grace, checkpoint_flush=flush),
-                       ctx)
+    runner = JobRunner(job, lifecycle, ctx)
     runner.thread.start()
     if during:
         during(runner)

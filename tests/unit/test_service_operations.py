@@ -19,7 +19,7 @@ from emulator.jobs.describe import describe
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import RunnerContext
 from emulator.jobs.service import JobService
-from emulator.jobs.settings import JobSettings
+from emulator.jobs.spec import parse_spec
 
 
 class _Engine:
@@ -49,13 +49,13 @@ def make_service(tmp_path: Path) -> JobService:
 
 def add_job(service: JobService, name: str, status: JobStatus = JobStatus.COMPLETED,
             created: float = 0.0, tags: list[dict[str, str]] | None = None) -> TrainingJob:
-    job = TrainingJob(name, contract.training_job_arn(name), {"RoleArn": "r"}, created,
+    spec = parse_spec({"TrainingJobName": name, "RoleArn": "r"})
+    job = TrainingJob(spec, contract.training_job_arn(name), created,
                       status=status, last_modified_time=created, tags=list(tags or []))
     runner = SimpleNamespace(lock=threading.Lock(), thread=threading.Thread(target=print),
                              request_stop=lambda: None)
     service.store.add(job)
     service._runners[name.lower()] = runner  # type: ignore[assignment]
-    service._settings[name.lower()] = JobSettings()
     return job
 
 
@@ -156,14 +156,15 @@ def test_list_filters_sorts_and_pages(tmp_path: Path) -> None:
 
 
 def test_describe_fills_service_defaults(tmp_path: Path) -> None:
-    job = TrainingJob("d", "arn", {
+    job = TrainingJob(parse_spec({
+        "TrainingJobName": "d",
         "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
         "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
         "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": "s3://b/d"}}}],
         "HyperParameters": {"a": "1"},
-    }, 1.5004)
-    out = describe(job, JobSettings(), "s3://b/o/d/output/model.tar.gz")
+    }), "arn", 1.5004)
+    out = describe(job, "s3://b/o/d/output/model.tar.gz")
     assert out["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert out["OutputDataConfig"]["KmsKeyId"] == ""
     assert out["InputDataConfig"][0]["RecordWrapperType"] == "None"
@@ -264,3 +265,25 @@ def test_empty_create_names_every_classic_required_member(tmp_path: Path) -> Non
     assert answer["message"] == "6 validation errors detected: " + "; ".join(
         f"Value null at '{m}' failed to satisfy constraint: Member must not be null"
         for m in members)
+
+
+def test_not_found_is_worded_as_each_operation_words_it(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    with pytest.raises(ValidationException, match=r"^Requested resource not found\.$"):
+        service.describe_training_job({"TrainingJobName": "nope"})
+    expected = r"^Amazon SageMaker can't find a training job called nope\.$"
+    with pytest.raises(ResourceNotFound, match=expected):
+        service.stop_training_job({"TrainingJobName": "nope"})
+    with pytest.raises(ResourceNotFound, match=expected):
+        service.delete_training_job({"TrainingJobName": "nope"})
+    with pytest.raises(ResourceNotFound, match=expected):
+        service.interrupt_training_job("nope")
+
+
+def test_model_artifacts_only_once_the_model_was_written(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    job = add_job(service, "never", status=JobStatus.STOPPED)  # e.g. never launched
+    assert "ModelArtifacts" not in service.describe_training_job({"TrainingJobName": "never"})
+    job.model_artifacts = "s3://b/output/never/output/model.tar.gz"
+    described = service.describe_training_job({"TrainingJobName": "never"})
+    assert described["ModelArtifacts"] == {"S3ModelArtifacts": job.model_artifacts}

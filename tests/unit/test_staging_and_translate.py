@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emulator.jobs.spec import parse_spec
 from emulator.runtime.staging import HostDirs, input_data_config, resource_config, stage_host
 from emulator.runtime.translate import ContainerSpec, container_environment, container_kwargs
 
@@ -25,7 +26,7 @@ REQUEST = {
 
 def test_config_files_are_compact_json_as_sagemaker_writes_them(tmp_path: Path) -> None:
     dirs = HostDirs(tmp_path / "algo-1")
-    stage_host(dirs, REQUEST, "algo-1", ["algo-1"])
+    stage_host(dirs, parse_spec(REQUEST).container_config(), "algo-1")
     config = dirs.config
     assert (config / "hyperparameters.json").read_text() == '{"epochs":"3","lr":"0.1"}'
     resource = json.loads((config / "resourceconfig.json").read_text())
@@ -46,7 +47,7 @@ def test_config_files_are_compact_json_as_sagemaker_writes_them(tmp_path: Path) 
 def test_no_checkpointconfig_file_without_checkpoint_config(tmp_path: Path) -> None:
     dirs = HostDirs(tmp_path / "h")
     request = {k: v for k, v in REQUEST.items() if k != "CheckpointConfig"}
-    stage_host(dirs, request, "algo-1", ["algo-1"])
+    stage_host(dirs, parse_spec(request).container_config(), "algo-1")
     assert not (dirs.config / "checkpointconfig.json").exists()
     assert not dirs.checkpoints.exists()
 
@@ -57,14 +58,15 @@ def test_hosts_sorted_numerically() -> None:
 
 
 def test_input_mode_defaults_to_algorithm_mode() -> None:
-    request = {"AlgorithmSpecification": {"TrainingInputMode": "FastFile"},
+    request = {"TrainingJobName": "j", "AlgorithmSpecification": {"TrainingInputMode": "FastFile"},
                "InputDataConfig": [{"ChannelName": "c", "DataSource": {}}]}
-    assert input_data_config(request)["c"]["TrainingInputMode"] == "FastFile"
+    assert input_data_config(parse_spec(request).channels)["c"]["TrainingInputMode"] == "FastFile"
 
 
 def test_container_kwargs(tmp_path: Path) -> None:
     dirs = HostDirs(tmp_path)
-    env = container_environment(REQUEST, "arn:x", "us-east-1")
+    job = parse_spec(REQUEST)
+    env = container_environment(job.name, "arn:x", "us-east-1", job.environment)
     spec = ContainerSpec(name="c", image="img:latest", host="algo-1", dirs=dirs, environment=env,
                          labels={"smemu.managed": "true"}, network="net",
                          checkpoint_path="/opt/ml/checkpoints/")

@@ -39,7 +39,7 @@ def test_request_defaults_are_a_spot_job_with_its_own_checkpoint_prefix() -> Non
                                             "MaxWaitTimeInSeconds": 900}
     assert request["HyperParameters"] == {"epochs": "3"}  # SageMaker's values are strings
     assert request["CheckpointConfig"] == {
-        "S3Uri": f"s3://sagemaker-us-east-1-123456789012/checkpoints/{name}"}
+        "S3Uri": f"s3://sagemaker-us-east-1-123456789012/checkpoints/{name}/"}
     assert "Tags" not in request
     assert training_request("t:1")["TrainingJobName"] != training_request("t:1")[
         "TrainingJobName"]

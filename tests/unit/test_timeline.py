@@ -21,3 +21,18 @@ def test_timeline_orders_events_and_shows_lost_work() -> None:
            "upload lost" in lines
     assert lines[-1] == "+   10.0s  attempt 2: ended completed (resumed)"
     assert timeline({}) == []
+
+
+def test_a_stop_is_a_stop_not_an_interruption() -> None:
+    report = {"Attempts": [
+        {"Attempt": 1, "StartedAt": 100.0, "TrainingStartedAt": 101.0, "InterruptedAt": 104.0,
+         "Interruption": None, "StoppedBy": "StopTrainingJob", "GracePeriodSeconds": 120.0,
+         "LostTrainingSeconds": 3.0, "EndedAt": 105.0, "Outcome": "stopped"},
+        {"Attempt": 2, "StartedAt": 106.0, "TrainingStartedAt": 107.0, "InterruptedAt": 110.0,
+         "StoppedBy": "MaxRuntimeInSeconds", "GracePeriodSeconds": 0.0, "EndedAt": 110.5,
+         "Outcome": "stopped"},
+    ]}
+    lines = timeline(report)
+    assert "+    4.0s  attempt 1: STOPPED by StopTrainingJob (SIGTERM, 120s grace)" in lines
+    assert "+   10.0s  attempt 2: STOPPED by MaxRuntimeInSeconds (SIGKILL)" in lines
+    assert not any("INTERRUPTED" in line for line in lines)
