@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -11,12 +12,20 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.wrappers import Request, Response
 
 from emulator import __version__
+from emulator.api.iam import IamAllowAll
 from emulator.api.logs import LogsCompat
+from emulator.api.moto_guard import MotoGuard, answer_exception
 from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
+from emulator.api.wire_errors import JSON, WireRequest, error_response
 from emulator.errors import AwsError
 from emulator.jobs.service import JobService
 
+log = logging.getLogger(__name__)
 EXTENSION_PREFIX = "/_smemu/"
+# No SageMaker request comes near this (CreateTrainingJob's largest fields total ~1 MiB); a
+# bigger body is read and dropped in chunks, never held.
+MAX_SAGEMAKER_BODY = 8 * 1024 * 1024
+_CHUNK = 1 << 16
 
 
 class EndpointApp:
@@ -26,18 +35,33 @@ class EndpointApp:
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
         self.sagemaker = SageMakerHandler(service)
-        self.moto = LogsCompat(DomainDispatcherApplication(create_backend_app))
+        self.moto = MotoGuard(IamAllowAll(LogsCompat(
+            DomainDispatcherApplication(create_backend_app))))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.lower().startswith(TARGET_PREFIX.lower()) or _signed_for_sagemaker(environ):
-            request = Request(environ)
-            status, body = self.sagemaker.handle(target, request.get_data())
-            return _json(body, status, CONTENT_TYPE)(environ, start_response)
         path = environ.get("PATH_INFO", "")
+        if not (target.lower().startswith(TARGET_PREFIX.lower())
+                or _signed_for_sagemaker(environ) or path.startswith(EXTENSION_PREFIX)):
+            return self.moto(environ, start_response)
+        try:
+            return self._ours(environ, target, path)(environ, start_response)
+        except Exception as err:
+            request = WireRequest(JSON, "sagemaker", target.rpartition(".")[2],
+                                  CONTENT_TYPE)
+            return answer_exception(request, err, environ)(environ, start_response)
+
+    def _ours(self, environ: dict[str, Any], target: str, path: str) -> Response:
         if path.startswith(EXTENSION_PREFIX):
-            return self._extension(Request(environ))(environ, start_response)
-        return self.moto(environ, start_response)
+            return self._extension(Request(environ))
+        body = _bounded_body(environ)
+        if body is None:
+            request = WireRequest(JSON, "sagemaker", target.rpartition(".")[2], CONTENT_TYPE)
+            return error_response(request, 413, "ValidationException",
+                                  f"The request body is larger than smemu's limit of "
+                                  f"{MAX_SAGEMAKER_BODY} bytes for a SageMaker request.")
+        status, answer = self.sagemaker.handle(target, body)
+        return _json(answer, status, CONTENT_TYPE)
 
     def _extension(self, request: Request) -> Response:
         parts = [p for p in request.path[len(EXTENSION_PREFIX):].split("/") if p]
@@ -56,6 +80,24 @@ class EndpointApp:
             return _json(err.to_wire(), err.status)
         return _json({"__type": "NotFound", "message": f"no such emulator route {request.path}"},
                      404)
+
+
+def _bounded_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None (after draining it) when it is over MAX_SAGEMAKER_BODY."""
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared <= MAX_SAGEMAKER_BODY:
+        stream = Request(environ).stream  # bounded by Content-Length, de-chunked by the server
+        body = stream.read(MAX_SAGEMAKER_BODY + 1)
+        if len(body) <= MAX_SAGEMAKER_BODY:
+            return bytes(body)
+    else:
+        stream = Request(environ).stream
+    while stream.read(_CHUNK):
+        pass
+    return None
 
 
 def _signed_for_sagemaker(environ: dict[str, Any]) -> bool:

@@ -41,13 +41,13 @@ class LogsCompat:
             return self._get_log_events(environ, start_response)
         if target != _FILTER:
             return self.app(environ, start_response)
-        body = _read_body(environ)
+        body = read_body(environ)
         try:
             params = json.loads(body or b"{}")
         except ValueError:
             params = None
         if not isinstance(params, dict):  # moto answers malformed requests itself
-            return self.app(_with_body(environ, body), start_response)
+            return self.app(with_body(environ, body), start_response)
         prefix = params.pop("logStreamNamePrefix", None)
         if prefix is not None:
             if params.get("logStreamNames"):
@@ -56,16 +56,16 @@ class LogsCompat:
                               "specified.")
             names = self._stream_names(environ, params.get("logGroupName"), str(prefix))
             if names is None:  # no such group: moto gives the error AWS gives
-                return self.app(_with_body(environ, body), start_response)
+                return self.app(with_body(environ, body), start_response)
             if not names:
                 return _respond(start_response, {"events": [], "searchedLogStreams": []})
             params["logStreamNames"] = names
         params["interleaved"] = True
-        return self.app(_with_body(environ, json.dumps(params).encode()), start_response)
+        return self.app(with_body(environ, json.dumps(params).encode()), start_response)
 
     def _get_log_events(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        body = _read_body(environ)
-        status, headers, data = self._raw(_with_body(environ, body))
+        body = read_body(environ)
+        status, headers, data = self._raw(with_body(environ, body))
         if status.startswith("400") and b"ResourceNotFoundException" in data:
             try:
                 group = json.loads(body).get("logGroupName")
@@ -98,7 +98,7 @@ class LogsCompat:
 
     def _call(self, environ: dict[str, Any], target: str,
               params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        sub = _with_body(environ, json.dumps(params).encode())
+        sub = with_body(environ, json.dumps(params).encode())
         sub["HTTP_X_AMZ_TARGET"] = target
         status, _, data = self._raw(sub)
         try:
@@ -127,7 +127,7 @@ class LogsCompat:
         return line, headers, data
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
+def read_body(environ: dict[str, Any]) -> bytes:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -142,7 +142,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return b""
 
 
-def _with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+def with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     out = dict(environ)
     out["wsgi.input"] = io.BytesIO(body)
     out["CONTENT_LENGTH"] = str(len(body))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
+from emulator.server.handler import DEFAULT_REQUEST_TIMEOUT_S, request_handler
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ class EndpointServer:
                  state_dir: Path, s3_url: str | None = None,
                  defaults: JobSettings | None = None,
                  region: str = contract.DEFAULT_REGION,
-                 checkpoint_versioning: bool = True) -> None:
+                 checkpoint_versioning: bool = True,
+                 request_timeout: float | None = None) -> None:
         self.host = host
         self.requested_port = port
         self.state_dir = state_dir
@@ -51,6 +54,7 @@ class EndpointServer:
         self._socket_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self.request_timeout = request_timeout  # None: $SMEMU_REQUEST_TIMEOUT, else 60 s
 
     @property
     def port(self) -> int:
@@ -71,7 +75,9 @@ class EndpointServer:
             try:
                 self._server = make_server(self.host, self.requested_port,
                                            app=None,  # type: ignore[arg-type]
-                                           threaded=True)
+                                           threaded=True,
+                                           request_handler=request_handler(
+                                               self._request_timeout()))
             except (OSError, SystemExit) as err:  # werkzeug exits (in a library) on bind errors
                 why = getattr(err, "strerror", None) or "the address is in use or not available"
                 raise EndpointUnavailable(
@@ -108,6 +114,20 @@ class EndpointServer:
                                             name="smemu-endpoint", daemon=True)
             self._thread.start()
         return self
+
+    def _request_timeout(self) -> float:
+        """How long a read from a client may wait: the argument, else $SMEMU_REQUEST_TIMEOUT."""
+        if self.request_timeout is not None:
+            return self.request_timeout
+        text = os.environ.get("SMEMU_REQUEST_TIMEOUT", "")
+        try:
+            seconds = float(text) if text else DEFAULT_REQUEST_TIMEOUT_S
+        except ValueError:
+            seconds = 0.0
+        if not seconds > 0:
+            raise EndpointUnavailable(
+                f"SMEMU_REQUEST_TIMEOUT={text!r} is not a number of seconds above 0")
+        return seconds
 
     def serve_forever(self) -> None:
         assert self._server is not None
