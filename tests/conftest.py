@@ -12,6 +12,8 @@ import pytest
 from tests.support.endpoint import TOY_IMAGE, EndpointProcess
 from tests.support.s3server import S3ServerProcess
 
+pytest_plugins = ["pytester"]  # tests of the smemu pytest plugin run pytest inside pytest
+
 
 def _docker_client() -> Any:
     import docker

@@ -11,12 +11,14 @@ import click
 
 from emulator.cli import clean_errors, cli
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
+from emulator.cli.compare_run import compare_with_uninterrupted
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.request import RunOptions, build_request, parse_pairs, request_buckets
 from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
+from emulator.testing.jobs import uninterrupted_twin
 
 
 @cli.command()
@@ -52,6 +54,11 @@ from emulator.storage.s3 import S3Endpoint, ensure_bucket
 @click.option("--no-create-buckets", is_flag=True,
               help="Do not create missing buckets on the endpoint's S3 (embedded, or "
                    "the one it was started with --s3-endpoint-url).")
+@click.option("--compare-uninterrupted", is_flag=True,
+              help="Also run the same request with no interruption plan (as NAME-uninterrupted, "
+                   "on a checkpoint prefix of its own), then compare the two models file by "
+                   "file (sha256) and their final metrics: 'identical' or what differs. Exit "
+                   "code 1 when they differ.")
 @click.option("--detach", is_flag=True, help="Return once the job is created.")
 @click.option("--no-logs", is_flag=True, help="Do not stream the container's output.")
 @click.option("--json", "as_json", is_flag=True,
@@ -65,7 +72,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
         request_file: Path | None, endpoint_url: str | None,
-        no_create_buckets: bool, detach: bool, no_logs: bool, as_json: bool) -> None:
+        no_create_buckets: bool, compare_uninterrupted: bool, detach: bool, no_logs: bool,
+        as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
     defaults = JobSettings()
     plan = load_plan_file(interrupt_plan) if interrupt_plan else defaults.plan
@@ -95,6 +103,10 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     request = build_request(options, settings, explicit)
     if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")
+    if compare_uninterrupted and detach:
+        raise click.UsageError("--compare-uninterrupted compares the jobs at their end: it "
+                               "cannot --detach")
+    twin = uninterrupted_twin(request) if compare_uninterrupted else None
     url = ensure_endpoint(endpoint_url)
     sagemaker, logs, s3 = clients(url)
     if not no_create_buckets:
@@ -107,17 +119,28 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     name = request["TrainingJobName"]
     arn = sagemaker.create_training_job(**request)["TrainingJobArn"]
     _say(as_json, f"Created training job {name} ({arn}) on {url}")
+    if twin is not None:
+        sagemaker.create_training_job(**twin)
+        _say(as_json, f"Created training job {twin['TrainingJobName']} (the same request, "
+                      "no interruption plan, its own checkpoint prefix) to compare with")
     if detach:
         if as_json:
             click.echo(json.dumps({"TrainingJobName": name, "TrainingJobArn": arn}))
         return
     job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs)
     report = emulator_report(url, name)
+    comparison = None if twin is None else \
+        compare_with_uninterrupted(url, job, twin["TrainingJobName"])
     if as_json:
-        click.echo(json.dumps({**job, "SmemuReport": report}, indent=2, default=_json_default))
+        extra = {} if comparison is None else {"SmemuComparison": comparison.as_json()}
+        click.echo(json.dumps({**job, "SmemuReport": report, **extra}, indent=2,
+                              default=_json_default))
     else:
         click.echo(render_summary(job, report))
-    sys.exit(0 if job["TrainingJobStatus"] == "Completed" else 1)
+        if comparison is not None:
+            click.echo(comparison.render())
+    same = comparison is None or comparison.result == "identical"
+    sys.exit(0 if job["TrainingJobStatus"] == "Completed" and same else 1)
 
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,

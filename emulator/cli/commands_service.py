@@ -41,6 +41,10 @@ _ENDPOINT_OPTIONS = [
                  show_default=True,
                  help="Default: write <file>.sagemaker-uploading/.sagemaker-uploaded beside "
                       "each checkpoint file the mirror uploads, as SageMaker does."),
+    click.option("--ephemeral", is_flag=True,
+                 help="Keep the job history and work directories in a temporary directory, "
+                      "removed at exit: a blank slate (CI), nothing read from or left in the "
+                      "state directory."),
 ]
 
 
@@ -52,7 +56,7 @@ def endpoint_options(func: F) -> F:
 
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
                checkpoint_versioning: bool, spot_price_ratio: float,
-               checkpoint_markers: bool) -> list[str]:
+               checkpoint_markers: bool, ephemeral: bool = False) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_endpoint_url:
@@ -63,6 +67,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args.append("--no-checkpoint-versioning")
     if not checkpoint_markers:
         args.append("--no-checkpoint-markers")
+    if ephemeral:
+        args.append("--ephemeral")
     return args
 
 
@@ -72,7 +78,7 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
           checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
-          checkpoint_markers: bool) -> None:
+          checkpoint_markers: bool, ephemeral: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
 
@@ -90,7 +96,8 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
-                            defaults=defaults, checkpoint_versioning=checkpoint_versioning)
+                            defaults=defaults, checkpoint_versioning=checkpoint_versioning,
+                            ephemeral=ephemeral)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
@@ -104,11 +111,12 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
 @clean_errors
 def up(port: int, s3_endpoint_url: str | None, grace_period: str | None,
        checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
-       checkpoint_markers: bool) -> None:
+       checkpoint_markers: bool, ephemeral: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     record = daemon.up(port, extra_args=serve_args(s3_endpoint_url, grace_period,
                                                    checkpoint_flush, checkpoint_versioning,
-                                                   spot_price_ratio, checkpoint_markers))
+                                                   spot_price_ratio, checkpoint_markers,
+                                                   ephemeral))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 

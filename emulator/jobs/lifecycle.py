@@ -6,6 +6,8 @@ SageMaker would show (TrainingJobStatus, SecondaryStatus, SecondaryStatusTransit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from emulator.contract import (
     FAILURE_REASON_MAX,
     TERMINAL_STATUSES,
@@ -48,15 +50,18 @@ class IllegalTransition(EmulatorError):
 class JobLifecycle:
     """Applies lifecycle events to one TrainingJob."""
 
-    def __init__(self, job: TrainingJob, clock: Clock) -> None:
+    def __init__(self, job: TrainingJob, clock: Clock,
+                 on_change: Callable[[TrainingJob], None] | None = None) -> None:
         self.job = job
         self.clock = clock
+        self.on_change = on_change  # after every event: a persistent store saves the job
 
     # -- events -----------------------------------------------------------------
     def created(self) -> None:
         now = self.clock.now()
         self.job.creation_time = now
         self._enter(S.STARTING, Msg.LAUNCHING, now, check=False)
+        self._changed()
 
     def attempt_starting(self) -> Attempt:
         """A new attempt: the first one, or a restart after an interruption."""
@@ -68,14 +73,17 @@ class JobLifecycle:
             self._enter(S.STARTING, Msg.PREPARING, now)
         attempt = Attempt(number=len(self.job.attempts) + 1, started_at=now)
         self.job.attempts.append(attempt)
+        self._changed()
         return attempt
 
     def note(self, message: str) -> None:
         """A new StatusMessage for the current status (e.g. waiting for spot capacity)."""
         self._enter(self.job.secondary_status, message, self.clock.now(), check=False)
+        self._changed()
 
     def downloading(self) -> None:
         self._enter(S.DOWNLOADING, Msg.DOWNLOADING, self.clock.now())
+        self._changed()
 
     def training(self) -> None:
         now = self.clock.now()
@@ -84,6 +92,7 @@ class JobLifecycle:
             self.job.training_start_time = now
         attempt = self._attempt()
         attempt.training_started_at = now
+        self._changed()
 
     def container_ended(self, exit_code: int | None, sigkilled: bool = False) -> None:
         now = self.clock.now()
@@ -92,6 +101,7 @@ class JobLifecycle:
         attempt.sigkilled = sigkilled
         if attempt.training_started_at is not None and attempt.training_ended_at is None:
             attempt.training_ended_at = now
+        self._changed()
 
     def interrupted(self, trigger: str) -> None:
         now = self.clock.now()
@@ -100,15 +110,18 @@ class JobLifecycle:
         attempt.outcome = Outcome.INTERRUPTED
         self._enter(S.INTERRUPTED, Msg.INTERRUPTED, now)
         attempt.ended_at = now
+        self._changed()
 
     def uploading(self) -> None:
         self._enter(S.UPLOADING, Msg.UPLOADING, self.clock.now())
+        self._changed()
 
     def completed(self) -> None:
         now = self.clock.now()
         self._finish_attempt(Outcome.COMPLETED, now)
         self._enter(S.COMPLETED, Msg.COMPLETED, now)
         self._end(now)
+        self._changed()
 
     def failed(self, reason: str) -> None:
         now = self.clock.now()
@@ -118,9 +131,11 @@ class JobLifecycle:
         self._enter(S.FAILED, f"{Msg.FAILED}. Reason: {reason}"[:FAILURE_REASON_MAX], now,
                     check=False)
         self._end(now)
+        self._changed()
 
     def stopping(self) -> None:
         self._enter(S.STOPPING, Msg.STOPPING, self.clock.now())
+        self._changed()
 
     def stopped(self, why: SecondaryStatus = S.STOPPED) -> None:
         if why not in (S.STOPPED, S.MAX_RUNTIME_EXCEEDED, S.MAX_WAIT_TIME_EXCEEDED):
@@ -134,8 +149,13 @@ class JobLifecycle:
         self._finish_attempt(Outcome.STOPPED, now)
         self._enter(why, message, now)
         self._end(now)
+        self._changed()
 
     # -- helpers ----------------------------------------------------------------
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.job)
+
     def _attempt(self) -> Attempt:
         attempt = self.job.current_attempt
         if attempt is None:

@@ -29,6 +29,7 @@ from emulator.jobs.describe import (
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import TrainingJob
+from emulator.jobs.past import PastRun
 from emulator.jobs.rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.runner import JobRunner, RunnerContext
 from emulator.jobs.settings import JobSettings, settings_from_tags
@@ -48,7 +49,7 @@ class JobService:
         self.clock = clock or SystemClock()
         self.defaults = defaults or JobSettings()
         self.store: JobStore = store or InMemoryJobStore()
-        self._runners: dict[str, JobRunner] = {}
+        self._runners: dict[str, JobRunner | PastRun] = {}
         self._create_lock = threading.Lock()
         self._closing = False  # set by shutdown(): no job may start after it
         self._tags_lock = threading.Lock()
@@ -72,7 +73,7 @@ class JobService:
                 raise ResourceInUse(contract.duplicate_job_message(arn))
             job = TrainingJob(spec=spec, arn=arn, creation_time=self.clock.now(),
                               tags=[dict(t) for t in request.get("Tags") or []])
-            lifecycle = JobLifecycle(job, self.clock)
+            lifecycle = JobLifecycle(job, self.clock, on_change=self._save)
             lifecycle.created()
             runner = JobRunner(job, lifecycle, self.ctx)
             self._publish_metrics(runner, name)
@@ -119,6 +120,12 @@ class JobService:
             self._runners.pop(job.name.lower(), None)
         return {}
 
+    def adopt(self, job: TrainingJob, unfired: list[str]) -> None:
+        """Serve a finished job an earlier endpoint process ran (read from the job history)."""
+        with self._create_lock:
+            self.store.add(job)
+            self._runners[job.name.lower()] = PastRun(job, unfired)
+
     def reset(self) -> dict[str, list[str]]:
         """Forget every finished job and remove what is left of its work directory, as
         DeleteTrainingJob would one by one; running jobs go on untouched. For tests."""
@@ -146,6 +153,7 @@ class JobService:
                     f"1 validation error detected: Value '{len(merged)}' at 'tags' failed to "
                     f"satisfy constraint: a resource can have at most {MAX_TAGS} tags")
             job.tags = list(merged.values())
+            self._save(job)
         return {"Tags": [dict(t) for t in params["Tags"]]}
 
     def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +174,7 @@ class JobService:
         keys = set(params["TagKeys"])
         with self._tags_lock:
             job.tags = [t for t in job.tags if t["Key"] not in keys]
+            self._save(job)
         return {}
 
     def interrupt_training_job(self, name: str) -> dict[str, Any]:
@@ -195,10 +204,16 @@ class JobService:
         deadline = time.monotonic() + timeout  # one budget for all, not one per job
         for runner in runners:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
+            if not isinstance(runner, PastRun):  # as the runner left it, even unfinished
+                self._save(runner.job)
 
     # -- helpers ------------------------------------------------------------------
+    def _save(self, job: TrainingJob) -> None:
+        cursor = getattr(self._runners.get(job.name.lower()), "cursor", None)  # tests' stand-ins
+        self.store.save(job, cursor.unfired if cursor is not None else [])
+
     def _entry(self, name: str, not_found: AwsError | None = None
-               ) -> tuple[TrainingJob, JobRunner]:
+               ) -> tuple[TrainingJob, JobRunner | PastRun]:
         """The job and its runner, read together (a delete may run concurrently). An
         unknown job raises `not_found`, else DescribeTrainingJob's error (see contract)."""
         key = str(name).lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 from emulator.jobs.model import TrainingJob
@@ -13,6 +14,9 @@ class JobStore(Protocol):
     def get(self, name: str) -> TrainingJob | None: ...
     def all(self) -> list[TrainingJob]: ...
     def remove(self, name: str) -> None: ...
+    def save(self, job: TrainingJob, unfired: Sequence[str] = ()) -> None:
+        """The job changed (a transition, an attempt's end, its tags): keep it."""
+
 
 
 class InMemoryJobStore:
@@ -37,3 +41,6 @@ class InMemoryJobStore:
     def remove(self, name: str) -> None:
         with self._lock:
             self._jobs.pop(name.lower(), None)
+
+    def save(self, job: TrainingJob, unfired: Sequence[str] = ()) -> None:
+        """Memory holds the job itself: nothing to write."""

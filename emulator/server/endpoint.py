@@ -18,29 +18,44 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from emulator import contract
 from emulator.api.app import EndpointApp
 from emulator.errors import EndpointUnavailable
+from emulator.jobs.lifecycle import JobLifecycle
+from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import RunnerContext
 from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
+from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.server.handler import DEFAULT_REQUEST_TIMEOUT_S, request_handler
+from emulator.server.log_keeper import LogKeeper, replay_log_events
+from emulator.server.recovery import CrashRecovery
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
 
 
 class EndpointServer:
-    """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`."""
+    """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`.
+
+    The job history is kept in `history_path` (SQLite) and read back at start; with
+    `ephemeral=True` everything (history, work directories) lives in a temporary directory
+    removed at stop, and `state_dir` is not used."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
-                 state_dir: Path, s3_url: str | None = None,
+                 state_dir: Path | None = None, ephemeral: bool = False,
+                 s3_url: str | None = None,
                  defaults: JobSettings | None = None,
                  region: str = contract.DEFAULT_REGION,
                  checkpoint_versioning: bool = True,
                  request_timeout: float | None = None) -> None:
         self.host = host
         self.requested_port = port
-        self.state_dir = state_dir
+        if state_dir is None and not ephemeral:
+            raise ValueError("EndpointServer needs a state_dir, or ephemeral=True")
+        self.ephemeral = ephemeral
+        self.state_dir: Path = state_dir if state_dir is not None else Path()
+        self.history: JobHistoryDb | None = None
+        self._temporary_state: Path | None = None  # ephemeral: removed at stop
         self.s3_url = s3_url
         self.defaults = defaults
         self.region = region
@@ -69,8 +84,18 @@ class EndpointServer:
     def workdir(self) -> Path:
         return self.state_dir / "work" / self.server_id
 
+    @property
+    def history_path(self) -> Path:
+        """The endpoint on port N keeps its jobs in jobs-N.sqlite3; one on a free port
+        (port 0: the Python API, test fixtures) in jobs.sqlite3."""
+        port = self.requested_port
+        return self.state_dir / (f"jobs-{port}.sqlite3" if port else "jobs.sqlite3")
+
     def start(self, background: bool = True) -> EndpointServer:
         try:
+            if self.ephemeral:
+                self._temporary_state = Path(tempfile.mkdtemp(prefix="smemu-state-"))
+                self.state_dir = self._temporary_state
             self.engine.client  # fail now, with a clear message, if Docker is missing  # noqa: B018
             try:
                 self._server = make_server(self.host, self.requested_port,
@@ -99,8 +124,20 @@ class EndpointServer:
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
-            self.service = JobService(ctx, defaults=self.defaults)
-            app = EndpointApp(self.service, self.server_id, s3_endpoint_url=self.s3_url)
+            recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
+                                     create_buckets=not self.s3_url,
+                                     versioning=ctx.checkpoint_versioning,
+                                     helper_image=ctx.gateway_image)
+            # Opened once the port is ours: no other endpoint uses this port's history.
+            self.history = JobHistoryDb(self.history_path)
+            store = SqliteJobStore(self.history, self.server_id)
+            self.service = JobService(ctx, defaults=self.defaults, store=store)
+            stored = self.history.load()
+            for each in stored:
+                self.service.adopt(each.job, each.unfired)
+            replay_log_events(self.history, self.region)
+            app = LogKeeper(EndpointApp(self.service, self.server_id,
+                                        s3_endpoint_url=self.s3_url), self.history)
             self._server.app = app
             self._socket_server.app = app
         except BaseException:
@@ -113,7 +150,30 @@ class EndpointServer:
             self._thread = threading.Thread(target=self._server.serve_forever,
                                             name="smemu-endpoint", daemon=True)
             self._thread.start()
+            self._recover(recovery, stored, store)  # the embedded S3 answers now
+        else:
+            threading.Thread(target=self._recover, args=(recovery, stored, store),
+                             name="smemu-recovery", daemon=True).start()
         return self
+
+    def _recover(self, recovery: CrashRecovery, stored: list[StoredJob],
+                 store: SqliteJobStore) -> None:
+        """Settle the jobs an earlier process of this history left unfinished."""
+        try:
+            recovery.remove_leftovers(stored, self.server_id)
+        except Exception:  # Docker hiccup: the per-job cleanup below tries again
+            log.exception("could not list what earlier endpoints left in Docker")
+        for each in recovery.unfinished(stored):
+            def save(job: TrainingJob, unfired: list[str] = each.unfired) -> None:
+                store.save(job, unfired)
+            try:
+                recovery.recover(each, save)
+            except Exception as err:  # it still must not stay InProgress forever
+                log.exception("recovery of job %s failed", each.job.name)
+                if each.job.status not in contract.TERMINAL_STATUSES:
+                    JobLifecycle(each.job, recovery.clock, on_change=save).failed(
+                        f"InternalServerError: the smemu endpoint running this job stopped "
+                        f"unexpectedly, and its recovery failed: {type(err).__name__}: {err}")
 
     def _request_timeout(self) -> float:
         """How long a read from a client may wait: the argument, else $SMEMU_REQUEST_TIMEOUT."""
@@ -153,6 +213,10 @@ class EndpointServer:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.history is not None:
+            self.history.close()
+        if self._temporary_state is not None:
+            shutil.rmtree(self._temporary_state, ignore_errors=True)
 
     def __enter__(self) -> EndpointServer:
         return self.start() if self._server is None else self

@@ -32,8 +32,10 @@ class Endpoint:
 
     - ``in_process=True`` runs the server in this process instead (threads; faster to start,
       and it shares this process's fate). It never touches ``os.environ``.
-    - ``state_dir``: where the endpoint keeps its log and work directories; a temporary
-      directory (removed on stop) when not given.
+    - ``state_dir``: where the endpoint keeps its log, job history and work directories; a
+      temporary directory (removed on stop) when not given.
+    - ``ephemeral``: the endpoint keeps its job history and work directories in a temporary
+      directory of its own (`smemu serve --ephemeral`), even with a ``state_dir``.
     - ``grace_period``: the default SIGTERM -> SIGKILL window in seconds (smemu's default is
       120 s; tests usually want less).
     - ``s3_endpoint_url``: keep checkpoints and artifacts on that S3 instead of the embedded one.
@@ -48,7 +50,7 @@ class Endpoint:
                  state_dir: str | os.PathLike[str] | None = None, port: int = 0,
                  grace_period: float | None = None, s3_endpoint_url: str | None = None,
                  serve_args: Sequence[str] = (), start_timeout: float = 60.0,
-                 region: str = contract.DEFAULT_REGION) -> None:
+                 region: str = contract.DEFAULT_REGION, ephemeral: bool = False) -> None:
         if in_process and serve_args:
             raise ValueError("serve_args are `smemu serve` flags: they need in_process=False")
         self.in_process = in_process
@@ -59,6 +61,7 @@ class Endpoint:
         self.serve_args = tuple(serve_args)
         self.start_timeout = start_timeout
         self.region = region
+        self.ephemeral = ephemeral
         self.process: ServeProcess | None = None
         self.server: EndpointServer | None = None
         self._state_dir: Path | None = None
@@ -103,6 +106,8 @@ class Endpoint:
             args += ["--grace-period", format_duration(self.grace_period)]
         if self.s3_endpoint_url:
             args += ["--s3-endpoint-url", self.s3_endpoint_url]
+        if self.ephemeral:
+            args.append("--ephemeral")
         self.process = ServeProcess(state_dir, args, port=self.requested_port,
                                     start_timeout=self.start_timeout)
         self.process.start()
@@ -116,7 +121,7 @@ class Endpoint:
             JobSettings(grace_period=self.grace_period)
         self.server = EndpointServer(port=self.requested_port, state_dir=state_dir,
                                      s3_url=self.s3_endpoint_url, defaults=defaults,
-                                     region=self.region)
+                                     region=self.region, ephemeral=self.ephemeral)
         try:
             self.server.start()  # it cleans up after itself when it fails
         except Exception as err:

@@ -7,7 +7,10 @@ It follows the SageMaker container contract (see /work/shared/sagemaker-contract
 reads /opt/ml/input/config/hyperparameters.json (all values strings) and
 checkpointconfig.json, checkpoints to the checkpoint dir, writes /opt/ml/model/model.json
 on success, /opt/ml/model/model-at-sigterm.json when SIGTERM ends it early (a stopped job's
-model.tar.gz holds what it had learnt), and /opt/ml/output/failure on error.
+model.tar.gz holds what it had learnt), and /opt/ml/output/failure on error. The attempt's
+bookkeeping (resumed_from, steps_run_this_attempt) goes to /opt/ml/output/data/attempt.json
+(output.tar.gz), not into the model: an exact resume gives a model byte for byte equal to an
+uninterrupted run's.
 
 State is an integer ``step`` (completed steps) and ``value``, updated every step as
 ``value = (value * 31 + step) % 1000000007``, so a run that is interrupted and resumed
@@ -18,7 +21,11 @@ seconds_per_step (0.2), ignore_checkpoints ("false"; "true" = never load a check
 the classic restart-from-scratch bug, but still write them), fail_at_step (none),
 checkpoint_dir (LocalPath of checkpointconfig.json, else /opt/ml/checkpoints),
 per_host_checkpoints ("false"; "true" = checkpoint-<current_host>.json, so that the hosts of a
-multi-instance job, which share one S3 prefix, do not overwrite each other's checkpoint).
+multi-instance job, which share one S3 prefix, do not overwrite each other's checkpoint),
+rng_seed (none; an integer = every step also draws from a seeded random generator into
+``noise``, which the model, and the checkpoint with the generator's state, then hold),
+restore_rng ("true"; "false" = reseed the generator on every start instead of restoring it:
+the job resumes, yet trains a different model than an uninterrupted run).
 
 Environment: SM_EMU_OPT_ML overrides the /opt/ml root (for running on the host in tests).
 
@@ -36,6 +43,7 @@ import time
 from typing import Any
 
 MOD = 1000000007
+RNG_MULTIPLIER, RNG_INCREMENT, RNG_MODULUS = 6364136223846793005, 1442695040888963407, 2**64
 EXIT_SIGTERM = 143
 CHECKPOINT_FILE = "checkpoint.json"
 SIGTERM_MODEL_FILE = "model-at-sigterm.json"
@@ -44,6 +52,7 @@ OPT_ML = os.environ.get("SM_EMU_OPT_ML", "/opt/ml")
 CONFIG_DIR = os.path.join(OPT_ML, "input", "config")
 MODEL_DIR = os.path.join(OPT_ML, "model")
 OUTPUT_DIR = os.path.join(OPT_ML, "output")
+ATTEMPT_FILE = os.path.join(OUTPUT_DIR, "data", "attempt.json")
 
 _sigterm_received = False
 
@@ -157,6 +166,8 @@ def main() -> int:
         ignore_checkpoints = _bool(hps, "ignore_checkpoints", False)
         fail_at_step = _int(hps, "fail_at_step", None)
         per_host = _bool(hps, "per_host_checkpoints", False)
+        rng_seed = _int(hps, "rng_seed", None)
+        restore_rng = _bool(hps, "restore_rng", True)
         assert total_steps is not None and interval is not None
         if total_steps < 0 or interval <= 0 or seconds_per_step < 0:
             raise BadHyperparameter(
@@ -180,22 +191,35 @@ def main() -> int:
     )
 
     step, value = 0, 0
+    rng, noise = rng_seed, 0  # the generator's state and what it drew (with rng_seed only)
     resumed_from: int | None = None
     if not ignore_checkpoints and os.path.exists(checkpoint_path):
         try:
             ckpt = read_json(checkpoint_path)
             step, value = int(ckpt["step"]), int(ckpt["value"])
+            if rng_seed is not None:
+                noise = int(ckpt.get("noise", 0))
+                if restore_rng and "rng" in ckpt:
+                    rng = int(ckpt["rng"])
             resumed_from = step
         except (ValueError, KeyError, TypeError) as e:
             log(f"WARNING: checkpoint {checkpoint_path} unreadable ({e!r}); ignoring it")
-            step, value = 0, 0
+            step, value, rng, noise = 0, 0, rng_seed, 0
     if resumed_from is not None:
         log(f"resumed from checkpoint at step {step}")
     else:
         log("starting from scratch at step 0")
 
+    def state() -> dict[str, int]:
+        learnt = {"step": step, "value": value}
+        return learnt if rng is None else {**learnt, "noise": noise}
+
     def save_checkpoint() -> None:
-        atomic_write_json(checkpoint_path, {"step": step, "value": value})
+        atomic_write_json(checkpoint_path, state() if rng is None else {**state(), "rng": rng})
+
+    def save_bookkeeping() -> None:
+        atomic_write_json(ATTEMPT_FILE, {"steps_run_this_attempt": steps_run,
+                                         "resumed_from": resumed_from})
 
     steps_run = 0
     while step < total_steps:
@@ -206,6 +230,9 @@ def main() -> int:
             return 1
         step += 1
         value = (value * 31 + step) % MOD
+        if rng is not None:
+            rng = (rng * RNG_MULTIPLIER + RNG_INCREMENT) % RNG_MODULUS
+            noise = (noise + (rng >> 33)) % MOD
         steps_run += 1
         log(f"step {step}/{total_steps} value={value}")
         if step % interval == 0:
@@ -216,21 +243,13 @@ def main() -> int:
 
     if _sigterm_received and step < total_steps:
         save_checkpoint()
-        atomic_write_json(os.path.join(MODEL_DIR, SIGTERM_MODEL_FILE),
-                          {"step": step, "value": value, "steps_run_this_attempt": steps_run,
-                           "resumed_from": resumed_from})
+        atomic_write_json(os.path.join(MODEL_DIR, SIGTERM_MODEL_FILE), state())
+        save_bookkeeping()
         log(f"SIGTERM received: checkpoint saved at step {step}, exiting")
         return EXIT_SIGTERM
 
-    atomic_write_json(
-        os.path.join(MODEL_DIR, "model.json"),
-        {
-            "step": step,
-            "value": value,
-            "steps_run_this_attempt": steps_run,
-            "resumed_from": resumed_from,
-        },
-    )
+    atomic_write_json(os.path.join(MODEL_DIR, "model.json"), state())
+    save_bookkeeping()
     log(f"training complete: step {step} value={value}")
     return 0
 

@@ -3,6 +3,8 @@ pytest-specific in here)."""
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import time
 import urllib.error
@@ -65,6 +67,14 @@ def read_model_tar(s3: Any, uri: str) -> dict[str, bytes]:
     return read_tar_gz(s3, uri)
 
 
+def toy_attempt(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """The toy trainer's bookkeeping of its last attempt (resumed_from, steps_run_this_attempt):
+    attempt.json of output.tar.gz, beside model.tar.gz."""
+    model_uri = job["ModelArtifacts"]["S3ModelArtifacts"]
+    files = read_tar_gz(s3, model_uri.rsplit("/", 1)[0] + "/output.tar.gz")
+    return dict(json.loads(files["attempt.json"]))
+
+
 def toy_value(total_steps: int) -> int:
     """What the toy trainer computes without interruption (its own formula, recomputed)."""
     value = 0
@@ -97,14 +107,56 @@ def toy_request(name: str, *, steps: int = 30, spot: bool = True, checkpoint_uri
     return request
 
 
+SLEEPER_MODEL = {"sleeper.txt": b"written before the sleep\n"}
+
+
 def sleeper_request(name: str, bucket: str, **tags: str) -> dict[str, Any]:
-    """A spot job whose container ignores SIGTERM (`sleep` as PID 1)."""
+    """A spot job whose container writes SLEEPER_MODEL into /opt/ml/model, then ignores SIGTERM
+    (`sleep` as PID 1)."""
     request = toy_request(name, checkpoint_uri=None, bucket=bucket,
                           tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    script = "echo 'written before the sleep' > /opt/ml/model/sleeper.txt && exec sleep 1000"
     request["AlgorithmSpecification"] = {"TrainingImage": "smemu-base:latest",
                                          "TrainingInputMode": "File",
-                                         "ContainerEntrypoint": ["sleep", "1000"]}
+                                         "ContainerEntrypoint": ["sh", "-c", script]}
     return request
+
+
+def job_log(endpoint: EndpointProcess, name: str) -> list[str]:
+    """Every line the job's containers printed (CloudWatch Logs, all streams, in order)."""
+    logs = endpoint.client("logs")
+    try:
+        streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                            logStreamNamePrefix=f"{name}/")["logStreams"]
+    except logs.exceptions.ResourceNotFoundException:  # no job has logged a line yet
+        return []
+    lines: list[str] = []
+    for stream in sorted(streams, key=lambda s: s["logStreamName"]):
+        events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                     logStreamName=stream["logStreamName"],
+                                     startFromHead=True)["events"]
+        lines += [e["message"] for e in events]
+    return lines
+
+
+def wait_for_log(endpoint: EndpointProcess, name: str, pattern: str,
+                 timeout: float = 120) -> None:
+    """Until a line of the job's log matches `pattern` (e.g. the trainer's SIGTERM handler is
+    in place: a SIGTERM before it is lost, PID 1 ignores signals it has no handler for)."""
+    deadline = time.monotonic() + timeout
+    while not any(re.search(pattern, line) for line in job_log(endpoint, name)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no log line of {name} matched {pattern!r} in {timeout}s")
+        time.sleep(0.3)
+
+
+def sigterm_step(lines: list[str]) -> int:
+    """The step at which the toy trainer says SIGTERM stopped it."""
+    for line in lines:
+        match = re.match(r"SIGTERM received: checkpoint saved at step (\d+)", line)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("the trainer never got SIGTERM:\n" + "\n".join(lines))
 
 
 def interrupt_job(endpoint: EndpointProcess, name: str) -> tuple[int, str]:
@@ -116,3 +168,11 @@ def interrupt_job(endpoint: EndpointProcess, name: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+def quick_toy_request(name: str, bucket: str, steps: int = 4, **extra: Any) -> dict[str, Any]:
+    """An on-demand toy job of a few quick steps; `extra` top-level request members."""
+    request = toy_request(name, steps=steps, spot=False, checkpoint_uri=None, bucket=bucket,
+                          seconds_per_step="0.05")
+    request.update(extra)
+    return request

@@ -320,22 +320,6 @@ def test_a_file_replaced_by_a_symlink_is_deleted_not_followed(running: Running, 
     assert keys(running.client, running.uri) == []
 
 
-def test_markers_are_written_locally_and_never_uploaded(local: Path, uri: str, client: Any):
-    run = Running(local, uri, client, markers=True)
-    with run.mirror:
-        (local / "model.pt").write_bytes(b"m")
-        run.wait_synced()
-        wait_for(
-            lambda: (local / "model.pt.sagemaker-uploaded").exists(),
-            5,
-            lambda: f"no uploaded marker: {sorted(p.name for p in local.iterdir())}",
-        )
-        assert not (local / "model.pt.sagemaker-uploading").exists()
-        assert_final(run)
-        assert keys(client, uri) == ["model.pt"]
-    assert run.events and all(not e.path.endswith("marker") for e in run.events)
-
-
 def test_stop_without_flush_loses_pending_uploads_stop_with_flush_keeps_them(
     local: Path, uri: str, client: Any
 ):

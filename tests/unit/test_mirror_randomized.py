@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from emulator.checkpoints import (
     restore,
     verify_mirror,
 )
+from emulator.checkpoints.progress import human_bytes
 from tests.unit._s3server import MotoS3, store_for
 
 KiB = 1024
@@ -186,6 +188,22 @@ class History:
             time.sleep(pause)
 
 
+def assert_progress_lines(lines: list[str], report: Any) -> None:
+    """What a restore printed: its size, then progress of that size, then the totals."""
+    total = re.escape(human_bytes(report.total_bytes))
+    assert re.fullmatch(rf"Restoring checkpoints: done, {len(report.files)} files, {total} in "
+                        r"\d+\.\d s \(\d+(\.\d)? (B|KiB|MiB|GiB)/s\)", lines[-1]), lines[-1]
+    if not report.files:
+        assert lines == lines[-1:]
+        return
+    assert lines[0] == f"Restoring checkpoints: {human_bytes(report.total_bytes)} to download"
+    for line in lines[1:-1]:
+        match = re.fullmatch(rf"Restoring checkpoints: .+ of {total} \((\d+)%\), (\d+) files "
+                             r"started, .+/s(, about \d+ s left)?", line)
+        assert match, line
+        assert 0 <= int(match[1]) <= 100 and 1 <= int(match[2]) <= len(report.files), line
+
+
 def _wait_equal(client: Any, uri: str, local: Path, timeout: float) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
@@ -224,8 +242,10 @@ def test_random_history_ends_with_s3_equal_to_local(seed: int, s3: MotoS3,
 
     # No symlink target, ignored file or marker ever reached S3; a restore gives the tree back.
     restored = tmp_path / "restored"
-    progress = RestoreProgress(lambda _line: None, threshold_bytes=0, every_seconds=0.0)
+    lines: list[str] = []
+    progress = RestoreProgress(lines.append, threshold_bytes=0, every_seconds=0.0)
     report = restore(store_for(client), uri, restored, progress=progress)
     assert local_manifest(restored).files == local_manifest(local).files
-    assert progress.finish(report) is not None
+    assert progress.finish(report) == lines[-1]
+    assert_progress_lines(lines, report)
     assert all(".sagemaker-" not in e.path for e in report.files)

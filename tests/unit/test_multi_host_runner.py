@@ -3,8 +3,10 @@ exit, fail, ignore SIGTERM or never start end an attempt, and what the report sa
 
 from __future__ import annotations
 
+import io
 import shutil
 import signal
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -182,6 +184,12 @@ def wait_training(runner: JobRunner) -> None:
         time.sleep(0.02)
 
 
+def tar_members(body: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers() if m.isfile()}
+
+
 def write_failure(text: str) -> Any:
     def write(dirs: Any) -> None:
         dirs.failure_file.parent.mkdir(parents=True, exist_ok=True)
@@ -295,20 +303,21 @@ def test_max_runtime_with_one_host_done_ends_the_other_and_uploads_the_model(
     def model_file(dirs: Any) -> None:
         (dirs.model / "algo-1.txt").write_text("done")
 
+    # An uncapped grace (600 s) would outlast run_job's 60 s wait for the runner.
     job, engine, _ = run_job(moto, tmp_path, {
         "algo-1": Script(exit_after=0.2, before_exit=model_file), "algo-2": Script()},
-        grace=30, max_runtime=2)
+        grace=600, max_runtime=2)
     assert job.status == contract.JobStatus.STOPPED
     assert job.secondary_status == contract.SecondaryStatus.MAX_RUNTIME_EXCEEDED
     one, two = engine.handles
     assert one.signals == [] and signal.SIGKILL in two.signals
     (attempt,) = [a.to_dict() for a in job.attempts]
-    assert attempt["TrainingSeconds"] < 4  # the grace was capped at the runtime left
+    assert attempt["GracePeriodSeconds"] <= 2  # the grace was capped at the runtime left
     hosts = {h["Host"]: h for h in attempt["Hosts"]}
     assert not hosts["algo-1"]["SigKilled"] and hosts["algo-2"]["SigKilled"]
     body = moto.client().get_object(
         Bucket=BUCKET, Key=f"out/{job.name}/output/model.tar.gz")["Body"].read()
-    assert len(body) > 0
+    assert tar_members(body) == {"algo-1.txt": b"done"}
 
 
 def test_hosts_failing_at_once_give_one_hosts_exit_code_and_reason(

@@ -15,7 +15,7 @@ from emulator import contract
 from emulator.api.sagemaker import SageMakerHandler
 from emulator.contract import JobStatus
 from emulator.errors import ImageMissing, ResourceNotFound, ValidationException
-from emulator.jobs.describe import describe
+from emulator.jobs.describe import describe, encode_token
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import RunnerContext
 from emulator.jobs.service import JobService
@@ -124,8 +124,21 @@ def test_tags_add_list_delete(tmp_path: Path) -> None:
 def test_list_tags_pages(tmp_path: Path) -> None:
     service = make_service(tmp_path)
     job = add_job(service, "t", tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
-    first = service.list_tags({"ResourceArn": job.arn, "MaxResults": 50})
-    assert len(first["Tags"]) == 50 and "NextToken" not in first
+    every = [f"k{i}" for i in range(50)]
+    for params in ({}, {"MaxResults": 50}):
+        page = service.list_tags({"ResourceArn": job.arn, **params})
+        assert [t["Key"] for t in page["Tags"]] == every and "NextToken" not in page
+    # AWS's model: MaxResults is at least 50, the most tags a job holds, so one page holds all.
+    with pytest.raises(ValidationException, match=(
+            r"Value '20' at 'maxResults' failed to satisfy constraint: Member must have value "
+            r"greater than or equal to 50")):
+        service.list_tags({"ResourceArn": job.arn, "MaxResults": 20})
+    # A NextToken resumes where it points; a forged one is refused in AWS's words.
+    rest = service.list_tags({"ResourceArn": job.arn, "MaxResults": 50,
+                              "NextToken": encode_token(20)})
+    assert [t["Key"] for t in rest["Tags"]] == every[20:] and "NextToken" not in rest
+    with pytest.raises(ValidationException, match=r"^Invalid pagination token$"):
+        service.list_tags({"ResourceArn": job.arn, "NextToken": "not-a-token"})
 
 
 def test_list_filters_sorts_and_pages(tmp_path: Path) -> None:

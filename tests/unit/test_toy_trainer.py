@@ -50,6 +50,11 @@ def _hps(ckpt: Path, **extra: str) -> dict[str, str]:
     return hps
 
 
+def _attempt(root: Path) -> dict[str, object]:
+    """The bookkeeping of the last attempt, kept out of the model."""
+    return dict(json.loads((root / "output" / "data" / "attempt.json").read_text()))
+
+
 def _expected_value(total: int) -> int:
     value = 0
     for step in range(1, total + 1):
@@ -67,12 +72,8 @@ def test_full_run_writes_model(tmp_path: Path) -> None:
     assert "checkpoint saved at step 3" in res.stdout
     assert "step 12/12 value=" in res.stdout
     model = json.loads((root / "model" / "model.json").read_text())
-    assert model == {
-        "step": 12,
-        "value": _expected_value(12),
-        "steps_run_this_attempt": 12,
-        "resumed_from": None,
-    }
+    assert model == {"step": 12, "value": _expected_value(12)}
+    assert _attempt(root) == {"steps_run_this_attempt": 12, "resumed_from": None}
     assert json.loads((ckpt / "checkpoint.json").read_text()) == {
         "step": 12,
         "value": _expected_value(12),
@@ -128,8 +129,8 @@ def test_sigterm_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
     assert saved["value"] == _expected_value(saved["step"])
     assert not (root / "model" / "model.json").exists()
     assert json.loads((root / "model" / "model-at-sigterm.json").read_text()) == {
-        "step": saved["step"], "value": saved["value"], "steps_run_this_attempt": saved["step"],
-        "resumed_from": None}
+        "step": saved["step"], "value": saved["value"]}
+    assert _attempt(root) == {"steps_run_this_attempt": saved["step"], "resumed_from": None}
 
     res = _run(root)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -137,14 +138,34 @@ def test_sigterm_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
     model = json.loads((root / "model" / "model.json").read_text())
     assert model["value"] == _expected_value(12)
     assert model["step"] == 12
-    assert model["resumed_from"] == saved["step"]
-    assert model["steps_run_this_attempt"] == 12 - saved["step"]
+    assert _attempt(root) == {"steps_run_this_attempt": 12 - saved["step"],
+                              "resumed_from": saved["step"]}
 
-    # Same result as an uninterrupted run of the same script.
+    # The very same model file as an uninterrupted run of the same script.
     ref_root = _opt_ml(tmp_path, "ref", _hps(tmp_path / "ref-ckpt"))
     assert _run(ref_root).returncode == 0
+    assert (ref_root / "model" / "model.json").read_bytes() == \
+        (root / "model" / "model.json").read_bytes()
+
+
+@pytest.mark.parametrize("restore_rng", ["true", "false"])
+def test_a_resume_that_does_not_restore_the_rng_trains_another_model(
+        tmp_path: Path, restore_rng: str) -> None:
+    ckpt = tmp_path / "ckpt"
+    root = _opt_ml(tmp_path, "spot", _hps(ckpt, rng_seed="7", restore_rng=restore_rng))
+    rc, out, saved = _interrupt_after_checkpoint(root, ckpt)
+    assert rc == 143, out
+    assert set(saved) == {"step", "value", "noise", "rng"}
+    res = _run(root)
+    assert f"resumed from checkpoint at step {saved['step']}" in res.stdout
+    ref_root = _opt_ml(tmp_path, "ref", _hps(tmp_path / "ref-ckpt", rng_seed="7"))
+    assert _run(ref_root).returncode == 0
+
+    model = json.loads((root / "model" / "model.json").read_text())
     ref = json.loads((ref_root / "model" / "model.json").read_text())
-    assert ref["value"] == model["value"]
+    assert set(ref) == {"step", "value", "noise"}
+    assert model["value"] == ref["value"] == _expected_value(12)  # the weights resumed alike
+    assert (model["noise"] == ref["noise"]) is (restore_rng == "true")
 
 
 def test_ignore_checkpoints_restarts_from_scratch(tmp_path: Path) -> None:
@@ -157,8 +178,8 @@ def test_ignore_checkpoints_restarts_from_scratch(tmp_path: Path) -> None:
     assert "starting from scratch at step 0" in res.stdout
     assert "resumed from checkpoint" not in res.stdout
     model = json.loads((root / "model" / "model.json").read_text())
-    assert model["steps_run_this_attempt"] == 6
-    assert model["resumed_from"] is None
+    assert model == {"step": 6, "value": _expected_value(6)}
+    assert _attempt(root) == {"steps_run_this_attempt": 6, "resumed_from": None}
     # It still writes checkpoints.
     assert json.loads((ckpt / "checkpoint.json").read_text())["step"] == 6
 

@@ -1,0 +1,96 @@
+"""Crash recovery: `smemu serve` SIGKILLed mid-job, then restarted on the same state directory.
+
+The job leaves InProgress (Failed, `InternalServerError: ...`), its record survives, what the
+container checkpointed after the crash (nobody mirrored it) is uploaded, and none of its
+containers or networks is left. The checkpoints go to an external S3 server (its own process):
+the embedded S3 is moto, in the endpoint's memory, and dies with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.endpoint import EndpointProcess, toy_request, wait_for_status
+
+pytestmark = pytest.mark.docker
+
+
+def checkpoint_step(s3: Any, bucket: str, key: str) -> int | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return int(json.loads(body)["step"])
+
+
+def wait_for_checkpoint(s3: Any, bucket: str, key: str, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        step = checkpoint_step(s3, bucket, key)
+        if step:
+            return step
+        time.sleep(0.3)
+    raise TimeoutError(f"no checkpoint at s3://{bucket}/{key} within {timeout}s")
+
+
+def leftovers(docker_client: Any, server_id: str) -> list[str]:
+    selector = {"label": f"smemu.server={server_id}"}
+    return [c.name for c in docker_client.containers.list(all=True, filters=selector)] + \
+        [n.name for n in docker_client.networks.list(filters=selector)]
+
+
+def test_a_sigkilled_endpoint_leaves_no_job_in_progress_and_loses_no_checkpoint(
+        tmp_path: Path, external_s3: Any, docker_client: Any) -> None:
+    state = tmp_path / "state"
+    bucket = "crash-recovery"
+    external_s3.create_bucket(Bucket=bucket)
+    s3_url = external_s3.meta.endpoint_url
+    first = EndpointProcess(state, "--s3-endpoint-url", s3_url, "--grace-period", "5s")
+    with first:
+        sagemaker = first.client("sagemaker")
+        # Long enough to outlive the crash; a checkpoint every 5 steps (0.5 s).
+        sagemaker.create_training_job(**toy_request(
+            "crashed-job", steps=600, checkpoint_uri=f"s3://{bucket}/ckpt", bucket=bucket,
+            seconds_per_step="0.1"))
+        wait_for_status(sagemaker, "crashed-job", "Training")
+        mirrored = wait_for_checkpoint(external_s3, bucket, "ckpt/checkpoint.json")
+        assert first.process is not None and first.process.process is not None
+        first.process.process.kill()  # SIGKILL: no shutdown, no cleanup
+        first.process.process.wait()
+        # The container outlives the endpoint and goes on checkpointing, unmirrored.
+        assert leftovers(docker_client, first.server_id), "the crash left nothing to recover"
+        time.sleep(3)
+        assert checkpoint_step(external_s3, bucket, "ckpt/checkpoint.json") == mirrored
+
+    with EndpointProcess(state, "--s3-endpoint-url", s3_url) as second:
+        sagemaker = second.client("sagemaker")
+        job = sagemaker.describe_training_job(TrainingJobName="crashed-job")
+        assert job["TrainingJobStatus"] == "Failed", job["TrainingJobStatus"]
+        assert job["SecondaryStatus"] == "Failed"
+        assert job["FailureReason"].startswith("InternalServerError: ")
+        assert f"server {first.server_id}" in job["FailureReason"]
+        assert job["SecondaryStatusTransitions"][-1]["Status"] == "Failed"
+        assert [t["Status"] for t in job["SecondaryStatusTransitions"]][:3] == [
+            "Starting", "Downloading", "Training"]
+        assert leftovers(docker_client, first.server_id) == []
+        assert not (state / "work" / first.server_id).exists(), job["FailureReason"]
+        # What the container wrote after the crash is in S3 now.
+        recovered = checkpoint_step(external_s3, bucket, "ckpt/checkpoint.json")
+        assert recovered is not None and recovered > mirrored
+        report = second.report("crashed-job")
+        uploaded = {f["path"] for a in report["Attempts"] for f in a["CheckpointsUploaded"]}
+        assert "checkpoint.json" in uploaded
+        listed = subprocess.run(
+            [sys.executable, "-m", "emulator", "checkpoints", "ls", "crashed-job",
+             "--endpoint-url", second.url], capture_output=True, text=True, timeout=120,
+            env=dict(os.environ))
+        assert listed.returncode == 0, listed.stderr
+        assert "checkpoint.json" in listed.stdout
