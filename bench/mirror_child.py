@@ -32,7 +32,7 @@ from emulator.storage.s3 import S3Endpoint
 
 def _store(endpoint: str) -> BlobStore:
     return S3Endpoint(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                      whole_object=os.environ.get("BENCH_WHOLE_OBJECT") == "1").blob_store
+                      whole_object=os.environ.get("BENCH_WHOLE_OBJECT") == "1").blob_store()
 
 
 def _peak_rss() -> int:

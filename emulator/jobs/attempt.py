@@ -160,7 +160,7 @@ class AttemptRun:
         ctx = self.runner.ctx
         if self.uri:
             host.mirror = CheckpointMirror(
-                host.dirs.checkpoints, self.uri, ctx.s3.blob_store,
+                host.dirs.checkpoints, self.uri, ctx.s3.blob_store(),
                 markers=self.runner.settings.checkpoint_markers,
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))

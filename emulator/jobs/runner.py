@@ -253,7 +253,7 @@ class JobRunner:
                 self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
 
         progress = RestoreProgress(show)
-        report = restore(self.ctx.s3.blob_store, uri, first.checkpoints, progress=progress)
+        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
         progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
         for dirs in others:  # the same download on every host: one from S3, then copies

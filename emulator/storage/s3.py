@@ -38,17 +38,10 @@ class S3Endpoint:
     secret_key: str = DUMMY_CREDENTIALS["aws_secret_access_key"]
     whole_object: bool = False
 
-    @functools.cached_property
     def blob_store(self) -> BlobStore:
-        """The checkpoint engine's way to this S3, made once per endpoint from its
-        configuration. Its client does not retry: the engine's own layer does
-        (``emulator.checkpoints.retry``)."""
-        client = self.client(
-            retries={"total_max_attempts": 1},
-            # A streamed body is sent as it is read, not read first to hash it.
-            s3={"addressing_style": "path", "payload_signing_enabled": False},
-        )
-        return BotoBlobStore(client, whole_object=self.whole_object)
+        """The checkpoint engine's way to this S3, made once per endpoint configuration. Its
+        client does not retry: the engine's own layer does (``emulator.checkpoints.retry``)."""
+        return _blob_store(self)
 
     def client(self, service: str = "s3", **config: Any) -> Any:
         """A boto3 client; ``config`` adds to (or overrides) the botocore Config below."""
@@ -83,3 +76,13 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
         return False
     client.create_bucket(Bucket=bucket)
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _blob_store(endpoint: S3Endpoint) -> BlobStore:
+    client = endpoint.client(
+        retries={"total_max_attempts": 1},
+        # A streamed body is sent as it is read, not read first to hash it.
+        s3={"addressing_style": "path", "payload_signing_enabled": False},
+    )
+    return BotoBlobStore(client, whole_object=endpoint.whole_object)

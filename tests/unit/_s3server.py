@@ -82,4 +82,4 @@ def store_for(client: Any, *, whole_object: bool = True) -> BlobStore:
     """The checkpoint engine's blob store for the moto server ``client`` speaks to (moto holds
     whole objects, as the embedded S3 does), configured as an endpoint configures it."""
     return S3Endpoint(client.meta.endpoint_url, access_key="testing", secret_key="testing",
-                      whole_object=whole_object).blob_store
+                      whole_object=whole_object).blob_store()

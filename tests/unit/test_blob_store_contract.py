@@ -47,7 +47,7 @@ def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
 @pytest.fixture
 def store(endpoint: S3Endpoint) -> BlobStore:
     """Every implementation the endpoint can be configured with (one is left: boto3)."""
-    return endpoint.blob_store
+    return endpoint.blob_store()
 
 
 @pytest.fixture
@@ -153,8 +153,8 @@ def test_multipart_upload_of_a_file_that_shrinks_says_so(store: BlobStore, bucke
 def test_the_strategy_comes_from_configuration_not_from_the_server(s3: MotoS3):
     # A moto server that is not configured as holding whole objects is not detected as one.
     plain = S3Endpoint(s3.endpoint, access_key="testing", secret_key="testing")
-    assert plain.blob_store.whole_object is False
+    assert plain.blob_store().whole_object is False
     embedded = S3Endpoint(s3.endpoint, access_key="testing", secret_key="testing",
                           whole_object=True)
-    assert embedded.blob_store.whole_object is True
-    assert embedded.blob_store is embedded.blob_store  # made once per endpoint
+    assert embedded.blob_store().whole_object is True
+    assert embedded.blob_store() is embedded.blob_store()  # made once per endpoint
