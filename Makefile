@@ -41,6 +41,7 @@ images: docker
 bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
+	$(PY) -m bench s3
 
 bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -1,11 +1,14 @@
 """python -m bench: run every benchmark, print the table, write bench/results.md.
-python -m bench ab: the A/B of blob store configurations (bench/ab.py)."""
+python -m bench ab: the A/B of blob store configurations (bench/ab.py).
+python -m bench s3: the embedded S3's candidates side by side (bench/s3_backends.py)."""
 
 import sys
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["ab"]:
         from bench.ab import main
+    elif sys.argv[1:] == ["s3"]:
+        from bench.s3_backends import main
     else:
         from bench.run import main
     raise SystemExit(main())

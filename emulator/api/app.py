@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.server import DomainDispatcherApplication, create_backend_app
@@ -19,9 +19,11 @@ from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
 from emulator.api.wire_errors import JSON, WireRequest, error_response
 from emulator.errors import AwsError
 from emulator.jobs.service import JobService
+from emulator.storage.backends import is_s3_request
 
 log = logging.getLogger(__name__)
 EXTENSION_PREFIX = "/_smemu/"
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 # No SageMaker request comes near this (CreateTrainingJob's largest fields total ~1 MiB); a
 # bigger body is read and dropped in chunks, never held.
 MAX_SAGEMAKER_BODY = 8 * 1024 * 1024
@@ -30,19 +32,26 @@ _CHUNK = 1 << 16
 
 class EndpointApp:
     def __init__(self, service: JobService, server_id: str,
-                 s3_endpoint_url: str | None = None) -> None:
+                 s3_endpoint_url: str | None = None, s3_app: WsgiApp | None = None,
+                 s3_backend: str = "moto") -> None:
         self.service = service
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
         self.sagemaker = SageMakerHandler(service)
         self.moto = MotoGuard(IamAllowAll(LogsCompat(
             DomainDispatcherApplication(create_backend_app))))
+        # The embedded S3 when it is not moto's (emulator.storage.backends), its errors in S3's
+        # format as moto's are.
+        self.s3_app = MotoGuard(s3_app) if s3_app is not None else None
+        self.s3_backend = s3_backend
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         path = environ.get("PATH_INFO", "")
         if not (target.lower().startswith(TARGET_PREFIX.lower())
                 or _signed_for_sagemaker(environ) or path.startswith(EXTENSION_PREFIX)):
+            if self.s3_app is not None and is_s3_request(environ):
+                return self.s3_app(environ, start_response)
             return self.moto(environ, start_response)
         try:
             return self._ours(environ, target, path)(environ, start_response)
@@ -68,7 +77,8 @@ class EndpointApp:
         try:
             if parts == ["health"]:
                 return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
-                              "s3_endpoint_url": self.s3_endpoint_url})
+                              "s3_endpoint_url": self.s3_endpoint_url,
+                              "s3_backend": self.s3_backend})
             if parts == ["reset"] and request.method == "POST":
                 return _json(self.service.reset())
             if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":

@@ -5,7 +5,9 @@ The SageMaker Python SDK v3 validates the training role before it creates a job
 not implement it), then iam:GetRole to read the role's trust policy (moto knows no role nobody
 created). Both answer "allowed" here: the simulation allows every action on every resource, and
 a role moto does not know is described as existing and trusted by SageMaker. A role created in
-the embedded IAM is described as moto keeps it.
+the embedded IAM is described as moto keeps it. Without a role, the SDK takes the caller's: STS
+GetCallerIdentity of moto's default caller answers a session of the default role
+(`assumed-role/SageMakerRole/smemu`) instead of moto's IAM user, which has no role to use.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 IAM_NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 SIMULATIONS = ("SimulatePrincipalPolicy", "SimulateCustomPolicy")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+# Who moto's default caller is: a session of the default role, as in a SageMaker notebook, so
+# that the SDK's "use the caller's role" (v3 with no role, v2's get_execution_role) finds one.
+CALLER_ROLE_SESSION = b"assumed-role/" + contract.DEFAULT_ROLE_ARN.rpartition("/")[2].encode() \
+    + b"/smemu"
 # The trust policy of a role nobody created: SageMaker may assume it.
 TRUST_POLICY = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
@@ -42,21 +48,35 @@ class IamAllowAll:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if not (_is_iam(environ) and is_form(environ)):
+        service = _service(environ)
+        if service not in ("iam", "sts") or not is_form(environ):
             return self.app(environ, start_response)
         body = read_body(environ)
         environ = with_body(environ, body)
         form = parse_qs(body.decode("latin-1"))
         action = (form.get("Action") or parse_qs(environ.get("QUERY_STRING", "")).get("Action")
                   or [""])[0]
-        if action in SIMULATIONS:
+        if service == "sts":
+            if action != "GetCallerIdentity":
+                return self.app(environ, start_response)
+            status, headers, data = self._moto_answer(environ)
+            if status.startswith("200"):  # moto's default caller, not an IAM user created in it
+                data = data.replace(b":user/moto</Arn>", b":" + CALLER_ROLE_SESSION + b"</Arn>")
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [
+                    ("Content-Length", str(len(data)))]
+        elif action in SIMULATIONS:
             return _simulation(environ, action, form)(environ, start_response)
-        if action == "GetRole":
-            return self._get_role(environ, start_response, (form.get("RoleName") or [""])[0])
-        return self.app(environ, start_response)
+        elif action == "GetRole":
+            name = (form.get("RoleName") or [""])[0]
+            status, headers, data = self._moto_answer(environ)
+            if status.startswith("404") and b"NoSuchEntity" in data and ROLE_NAME.match(name):
+                return _xml("GetRole", _role_xml(name))(environ, start_response)
+        else:
+            return self.app(environ, start_response)
+        start_response(status, headers)
+        return [data]
 
-    def _get_role(self, environ: dict[str, Any], start_response: Any,
-                  name: str) -> Iterable[bytes]:
+    def _moto_answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         started: list[tuple[str, list[tuple[str, str]]]] = []
 
         def capture(status: str, headers: list[tuple[str, str]],
@@ -70,17 +90,12 @@ class IamAllowAll:
         if close is not None:
             close()
         status, headers = started[0] if started else ("500 Internal Server Error", [])
-        if status.startswith("404") and b"NoSuchEntity" in data and ROLE_NAME.match(name):
-            return _xml("GetRole", _role_xml(name))(environ, start_response)
-        start_response(status, headers)
-        return [data]
+        return status, list(headers), data
 
 
-def _is_iam(environ: dict[str, Any]) -> bool:
-    service = classify(environ).service
-    if service:
-        return service == "iam"
-    return str(environ.get("HTTP_HOST", "")).startswith("iam.")
+def _service(environ: dict[str, Any]) -> str:
+    """The signing service, else the one the Host names (iam.amazonaws.com)."""
+    return classify(environ).service or str(environ.get("HTTP_HOST", "")).partition(".")[0]
 
 
 def _simulation(environ: dict[str, Any], action: str, form: dict[str, list[str]]) -> Response:

@@ -6,7 +6,9 @@ SageMaker Python SDK v3 died on it calling iam:SimulatePrincipalPolicy). This mi
 instead, in the protocol of the request:
 - an operation moto does not implement: 400 and the protocol's unknown-operation code, naming it;
 - a body that does not parse, or a client that stalls or leaves mid-body: 400;
-- anything else (a bug here or in moto): 500 InternalFailure (S3: InternalError), logged with
+- an exception raised inside moto's own code: a request it cannot handle (KeyError on a form
+  field an S3 POST lacks, an X-Amz-Target without a dot): 400, logged with its traceback;
+- anything else (a bug in smemu): 500 InternalFailure (S3: InternalError), logged with
   its traceback. A 5xx moto answers on its own is rewritten the same way, and so is the HTML
   page Flask renders for a 4xx of its own (a body cut short), keeping its status.
 """
@@ -16,13 +18,16 @@ from __future__ import annotations
 import html
 import itertools
 import logging
+import os
 import re
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
+import moto
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 
@@ -36,9 +41,12 @@ from emulator.api.wire_errors import (
     internal_code,
     is_form,
     unsupported_code,
+    unsupported_input_code,
 )
 
 log = logging.getLogger(__name__)
+_MOTO_DIR = os.path.dirname(moto.__file__) + os.sep
+_SMEMU_DIR = os.path.dirname(os.path.dirname(__file__)) + os.sep
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 _MALFORMED_XML = ("The XML you provided was not well-formed or did not validate against our "
                   "published schema")
@@ -120,10 +128,27 @@ def answer_exception(request: WireRequest, err: Exception, environ: dict[str, An
     if isinstance(err, (ExpatError, ParseError)):
         code = "MalformedXML" if request.protocol == REST_XML else "MalformedInput"
         return error_response(request, 400, code, f"{_MALFORMED_XML} ({err}).")
+    if _raised_in_moto(err):  # moto could not handle this input: a request it does not support
+        log.warning("the embedded services could not process %s", request.describe(),
+                    exc_info=err)
+        return error_response(request, 400, unsupported_input_code(request),
+                              f"smemu's embedded services cannot process {request.describe()} "
+                              f"({type(err).__name__}: {err})."[:2000])
     log.error("internal error in %s", request.describe(), exc_info=err)
     return error_response(request, 500, internal_code(request),
                           f"smemu internal error in {request.describe()}: "
                           f"{type(err).__name__}: {err}"[:2000])
+
+
+def _raised_in_moto(err: BaseException) -> bool:
+    """Whether moto's code, not smemu's, is the innermost of the two the error came through
+    (the standard library's json or xml raising under moto counts as moto)."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if frame.filename.startswith(_MOTO_DIR):
+            return True
+        if frame.filename.startswith(_SMEMU_DIR):
+            return False
+    return False
 
 
 def _with_rest_operation(request: WireRequest, environ: dict[str, Any]) -> WireRequest:

@@ -103,6 +103,12 @@ def unsupported_code(request: WireRequest) -> str:
         request.protocol, "UnknownOperationException")
 
 
+def unsupported_input_code(request: WireRequest) -> str:
+    """Each protocol's code for a request whose input the service cannot process."""
+    return {QUERY: "InvalidParameterValue", REST_XML: "InvalidRequest"}.get(
+        request.protocol, "ValidationException")
+
+
 def internal_code(request: WireRequest) -> str:
     return "InternalError" if request.protocol == REST_XML else "InternalFailure"
 

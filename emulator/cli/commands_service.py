@@ -18,6 +18,7 @@ from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
+from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
 
 port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, show_default=True,
                            help="Port on 127.0.0.1.")
@@ -27,6 +28,10 @@ _ENDPOINT_OPTIONS = [
     click.option("--s3-endpoint-url", default=None,
               help="Keep checkpoints and artifacts on this S3 (e.g. MinIO) instead of the "
                    "embedded one."),
+    click.option("--s3-backend", type=click.Choice(S3_BACKENDS), default=None,
+                 help="The embedded S3: 'disk' keeps objects under the state directory "
+                      "(kept across restarts), 'moto' in memory. Default: $SMEMU_S3_BACKEND, "
+                      f"else {DEFAULT_S3_BACKEND}."),
     click.option("--grace-period", default=None,
                  help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s)."),
     click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
@@ -56,9 +61,12 @@ def endpoint_options(func: F) -> F:
 
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
                checkpoint_versioning: bool, spot_price_ratio: float,
-               checkpoint_markers: bool, ephemeral: bool = False) -> list[str]:
+               checkpoint_markers: bool, ephemeral: bool = False,
+               s3_backend: str | None = None) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
+    if s3_backend:
+        args += ["--s3-backend", s3_backend]
     if s3_endpoint_url:
         args += ["--s3-endpoint-url", s3_endpoint_url]
     if grace_period:
@@ -76,9 +84,9 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @port_option
 @endpoint_options
 @clean_errors
-def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-          checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
-          checkpoint_markers: bool, ephemeral: bool) -> None:
+def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+          grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
+          spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
 
@@ -97,7 +105,7 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
         signal.signal(sig, lambda *_: stop.set())
     server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
                             defaults=defaults, checkpoint_versioning=checkpoint_versioning,
-                            ephemeral=ephemeral)
+                            ephemeral=ephemeral, s3_backend=s3_backend)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
@@ -109,14 +117,14 @@ def serve(port: int, s3_endpoint_url: str | None, grace_period: str | None,
 @port_option
 @endpoint_options
 @clean_errors
-def up(port: int, s3_endpoint_url: str | None, grace_period: str | None,
-       checkpoint_flush: str, checkpoint_versioning: bool, spot_price_ratio: float,
-       checkpoint_markers: bool, ephemeral: bool) -> None:
+def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+       grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
+       spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     record = daemon.up(port, extra_args=serve_args(s3_endpoint_url, grace_period,
                                                    checkpoint_flush, checkpoint_versioning,
                                                    spot_price_ratio, checkpoint_markers,
-                                                   ephemeral))
+                                                   ephemeral, s3_backend))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 

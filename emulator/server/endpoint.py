@@ -29,6 +29,8 @@ from emulator.runtime.engine import DockerEngine
 from emulator.server.handler import DEFAULT_REQUEST_TIMEOUT_S, request_handler
 from emulator.server.log_keeper import LogKeeper, replay_log_events
 from emulator.server.recovery import CrashRecovery
+from emulator.storage.backends import chosen_backend, s3_root
+from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,8 @@ class EndpointServer:
                  defaults: JobSettings | None = None,
                  region: str = contract.DEFAULT_REGION,
                  checkpoint_versioning: bool = True,
-                 request_timeout: float | None = None) -> None:
+                 request_timeout: float | None = None,
+                 s3_backend: str | None = None) -> None:
         self.host = host
         self.requested_port = port
         if state_dir is None and not ephemeral:
@@ -60,6 +63,8 @@ class EndpointServer:
         self.defaults = defaults
         self.region = region
         self.checkpoint_versioning = checkpoint_versioning
+        self.s3_backend = chosen_backend(s3_backend)
+        self._disk_s3: DiskS3App | None = None
         self.server_id = uuid.uuid4().hex[:8]
         self.engine = DockerEngine()
         self.service: JobService | None = None
@@ -108,8 +113,10 @@ class EndpointServer:
                 raise EndpointUnavailable(
                     f"cannot listen on {self.host}:{self.requested_port}: {why}. "
                     "Is another smemu (or something else) using it? Try --port.") from err
-            # The embedded S3 is moto, which holds whole objects: one request per object.
-            own = S3Endpoint(self.url, self.region, whole_object=True)
+            if self.s3_backend == "disk":  # objects on disk, streamed: ranges and parts are cheap
+                self._disk_s3 = DiskS3App(s3_root(self.state_dir), self.region)
+            # moto holds whole objects: one request per object is cheapest there.
+            own = S3Endpoint(self.url, self.region, whole_object=self._disk_s3 is None)
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
                                 server_id=self.server_id, region=self.region,
@@ -137,7 +144,8 @@ class EndpointServer:
                 self.service.adopt(each.job, each.unfired)
             replay_log_events(self.history, self.region)
             app = LogKeeper(EndpointApp(self.service, self.server_id,
-                                        s3_endpoint_url=self.s3_url), self.history)
+                                        s3_endpoint_url=self.s3_url, s3_app=self._disk_s3,
+                                        s3_backend=self.s3_backend), self.history)
             self._server.app = app
             self._socket_server.app = app
         except BaseException:
@@ -210,6 +218,8 @@ class EndpointServer:
             if self._thread is not None:
                 self._server.shutdown()
             self._server.server_close()
+        if self._disk_s3 is not None:
+            self._disk_s3.close()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)

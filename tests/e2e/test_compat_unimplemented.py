@@ -102,6 +102,14 @@ def test_a_created_role_is_described_as_created(endpoint: EndpointProcess, job_n
         iam.get_role(RoleName="no spaces allowed")
 
 
+def test_the_caller_is_a_session_of_the_default_role(endpoint: EndpointProcess) -> None:
+    """What SDK v3 with no role (and v2's get_execution_role) reads, then looks up."""
+    arn = endpoint.client("sts").get_caller_identity()["Arn"]
+    assert arn == "arn:aws:sts::123456789012:assumed-role/SageMakerRole/smemu"
+    role = endpoint.client("iam").get_role(RoleName=arn.split("/")[1])["Role"]
+    assert role["Arn"] == ROLE_ARN
+
+
 @pytest.fixture(scope="module")
 def quick_timeout_endpoint(tmp_path_factory: pytest.TempPathFactory,
                            docker_client: Any) -> Iterator[ServeProcess]:

@@ -1,4 +1,4 @@
-"""One contract for every BlobStore, run against moto and against `rclone serve s3`.
+"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3`.
 
 A new implementation joins by being configurable on ``S3Endpoint``: add it to ``store`` below."""
 
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from emulator.checkpoints.retry import is_permanent
 from emulator.storage.blobstore import BlobStore
 from emulator.storage.s3 import S3Endpoint
+from tests.support.disk_s3 import DiskS3Server
 from tests.support.rclone import ACCESS_KEY, SECRET_KEY, RcloneS3, rclone_binary
 from tests.unit._s3server import MotoS3
 
@@ -34,12 +35,21 @@ def rclone() -> Iterator[RcloneS3]:
         yield server
 
 
-@pytest.fixture(params=["moto", "rclone"])
+@pytest.fixture(scope="module")
+def disk_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiskS3Server]:
+    with DiskS3Server(tmp_path_factory.mktemp("disk-s3")) as server:
+        yield server
+
+
+@pytest.fixture(params=["moto", "disk", "rclone"])
 def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
     if request.param == "moto":
         moto: MotoS3 = request.getfixturevalue("s3")
         return S3Endpoint(moto.endpoint, access_key="testing", secret_key="testing",
                           whole_object=True)
+    if request.param == "disk":
+        disk: DiskS3Server = request.getfixturevalue("disk_s3")
+        return S3Endpoint(disk.url)
     server: RcloneS3 = request.getfixturevalue("rclone")
     return S3Endpoint(server.url, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
 

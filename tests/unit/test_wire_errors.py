@@ -162,3 +162,18 @@ def test_sagemaker_body_over_the_limit_is_drained_and_refused(tmp_path: Path) ->
         "X-Amz-Target": "SageMaker.ListTrainingJobs"})
     assert response.status_code == 413
     assert json.loads(response.get_data())["__type"] == "ValidationException"
+
+
+def test_what_moto_cannot_process_is_a_400_not_a_500() -> None:
+    """An exception from inside moto (an S3 POST without a form 'key', an X-Amz-Target
+    without a dot) is a request moto does not support, so the client's: a 400."""
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    client = Client(MotoGuard(DomainDispatcherApplication(create_backend_app)))
+    response = client.post("/", data=b"{}", headers={"X-Amz-Target": "NoDot",
+                                                     "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert json.loads(response.get_data())["__type"] == "ValidationException"
+    response = client.post("/fuzz-bucket", data=b"{}")
+    assert response.status_code == 400
+    assert "<Code>InvalidRequest</Code>" in response.get_data(as_text=True)
