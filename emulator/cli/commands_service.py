@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 
 import click
 
@@ -15,7 +14,6 @@ from emulator import contract
 from emulator.cli import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
-from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
 from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
@@ -163,14 +161,31 @@ def status(port: int | None, as_json: bool) -> None:
 @cli.command()
 @clean_errors
 def cleanup() -> None:
-    """Remove every container and network any smemu endpoint left behind."""
-    removed = DockerEngine().cleanup({L.MANAGED: "true"})
-    click.echo(f"removed {len(removed['containers'])} container(s), "
-               f"{len(removed['networks'])} network(s)")
-    work = daemon.state_dir() / "work"
-    if work.is_dir() and not any(daemon.status(p)["running"]
-                                 for p in daemon.recorded_ports(daemon.state_dir())):
-        import shutil
+    """Remove the containers, networks and work directories of endpoints that are gone
+    (crashed or killed); a live endpoint's are never touched."""
+    from emulator.runtime.owners import is_orphan, work_dir_orphaned
 
-        shutil.rmtree(work, ignore_errors=True)
-        click.echo(f"removed {Path(work)}")
+    root = daemon.state_dir()
+    live = {str(info["server_id"]) for info in (daemon.status(p) for p in
+                                                 daemon.recorded_ports(root))
+            if info["running"] and info.get("server_id")}
+    removed = DockerEngine().remove_orphans(lambda labels: is_orphan(labels, live))
+    click.echo(f"removed {len(removed['containers'])} container(s), "
+               f"{len(removed['networks'])} network(s) left by endpoints that are gone")
+    work = root / "work"
+    for server_dir in sorted(work.iterdir()) if work.is_dir() else []:
+        orphaned = work_dir_orphaned(server_dir, live)
+        if orphaned is False:
+            continue
+        unsaved = [p for p in server_dir.glob("*/attempt-*/*/checkpoints/**/*") if p.is_file()]
+        if unsaved:
+            # Never lose a checkpoint: the next endpoint on this state directory uploads them.
+            click.echo(f"kept {server_dir}: {len(unsaved)} checkpoint file(s) of a crashed "
+                       "endpoint's jobs; start smemu on this state directory to upload them")
+        elif orphaned is None:
+            click.echo(f"kept {server_dir}: it does not say which endpoint owns it")
+        else:
+            import shutil
+
+            shutil.rmtree(server_dir, ignore_errors=True)
+            click.echo(f"removed {server_dir}")

@@ -6,7 +6,7 @@ import contextlib
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,8 @@ class DockerEngine:
             self.client.containers.run(
                 helper_image, ["rm", "-rf", "/target"],
                 volumes={str(path): {"bind": "/target", "mode": "rw"}},
-                remove=True, network_mode="none", labels={L.MANAGED: "true"},
+                remove=True, network_mode="none",
+                labels={L.MANAGED: "true", **L.owner_labels()},
             )
         shutil.rmtree(path, ignore_errors=True)
 
@@ -217,6 +218,24 @@ class DockerEngine:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 network.remove()
                 removed["networks"].append(str(network.name))
+        return removed
+
+    def remove_orphans(self, orphaned: Callable[[dict[str, str]], bool]
+                       ) -> dict[str, list[str]]:
+        """Remove the containers, then the networks, smemu made whose labels `orphaned`
+        judges left behind by a dead endpoint; the rest stays."""
+        filters: dict[str, Any] = {"label": [f"{L.MANAGED}=true"]}
+        removed: dict[str, list[str]] = {"containers": [], "networks": []}
+        for container in self.client.containers.list(all=True, filters=filters):
+            if orphaned(dict(container.labels or {})):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    container.remove(force=True)
+                    removed["containers"].append(str(container.name))
+        for network in self.client.networks.list(filters=filters):
+            if orphaned(dict(network.attrs.get("Labels") or {})):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    network.remove()
+                    removed["networks"].append(str(network.name))
         return removed
 
 

@@ -26,6 +26,7 @@ from emulator.jobs.settings import JobSettings
 from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
+from emulator.runtime.owners import write_owner
 from emulator.server.handler import DEFAULT_REQUEST_TIMEOUT_S, request_handler
 from emulator.server.log_keeper import LogKeeper, replay_log_events
 from emulator.server.recovery import CrashRecovery
@@ -124,6 +125,7 @@ class EndpointServer:
                                 checkpoint_versioning=self.checkpoint_versioning
                                 and not self.s3_url)
             self.workdir.mkdir(parents=True, exist_ok=True)
+            write_owner(self.workdir)  # `smemu cleanup` leaves it be while this process lives
             # A short path: unix socket paths are limited to ~108 bytes.
             self._socket_dir = Path(tempfile.mkdtemp(prefix="smemu-"))
             socket_path = self._socket_dir / "endpoint.sock"

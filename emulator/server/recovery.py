@@ -30,6 +30,7 @@ from emulator.jobs.model import CheckpointFile, TrainingJob
 from emulator.jobs.sqlite_store import StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
+from emulator.runtime.owners import OWNER_FILE
 from emulator.storage.s3 import S3Endpoint, bucket_exists
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,9 @@ class CrashRecovery:
         return sorted(uploaded)
 
 
-def _remove_if_empty(directory: Path) -> None:
+def _remove_if_empty(server_dir: Path) -> None:
+    """The dead endpoint's work directory, once no job of it is left in there."""
     with contextlib.suppress(OSError):  # not empty: another job's files are in it
-        directory.rmdir()
+        if [p.name for p in server_dir.iterdir()] == [OWNER_FILE]:
+            (server_dir / OWNER_FILE).unlink()
+        server_dir.rmdir()

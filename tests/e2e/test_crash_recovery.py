@@ -2,8 +2,9 @@
 
 The job leaves InProgress (Failed, `InternalServerError: ...`), its record survives, what the
 container checkpointed after the crash (nobody mirrored it) is uploaded, and none of its
-containers or networks is left. The checkpoints go to an external S3 server (its own process):
-the embedded S3 is moto, in the endpoint's memory, and dies with it.
+containers or networks is left. The checkpoints go to an external S3 server (its own process),
+or to the embedded S3 on disk (`--s3-backend disk`); the embedded moto S3 is in the endpoint's
+memory and dies with it.
 """
 
 from __future__ import annotations
@@ -47,30 +48,38 @@ def leftovers(docker_client: Any, server_id: str) -> list[str]:
         [n.name for n in docker_client.networks.list(filters=selector)]
 
 
+@pytest.mark.parametrize("where", ["external-s3", "embedded-disk-s3"])
 def test_a_sigkilled_endpoint_leaves_no_job_in_progress_and_loses_no_checkpoint(
-        tmp_path: Path, external_s3: Any, docker_client: Any) -> None:
+        tmp_path: Path, request: pytest.FixtureRequest, docker_client: Any, where: str) -> None:
     state = tmp_path / "state"
-    bucket = "crash-recovery"
-    external_s3.create_bucket(Bucket=bucket)
-    s3_url = external_s3.meta.endpoint_url
-    first = EndpointProcess(state, "--s3-endpoint-url", s3_url, "--grace-period", "5s")
+    bucket = f"crash-recovery-{where}"
+    if where == "external-s3":
+        external_s3 = request.getfixturevalue("external_s3")
+        s3_flags: tuple[str, ...] = ("--s3-endpoint-url", external_s3.meta.endpoint_url)
+    else:
+        s3_flags = ("--s3-backend", "disk")
+    first = EndpointProcess(state, *s3_flags, "--grace-period", "5s")
     with first:
+        s3 = external_s3 if where == "external-s3" else first.client("s3")
+        s3.create_bucket(Bucket=bucket)
         sagemaker = first.client("sagemaker")
         # Long enough to outlive the crash; a checkpoint every 5 steps (0.5 s).
         sagemaker.create_training_job(**toy_request(
             "crashed-job", steps=600, checkpoint_uri=f"s3://{bucket}/ckpt", bucket=bucket,
             seconds_per_step="0.1"))
         wait_for_status(sagemaker, "crashed-job", "Training")
-        mirrored = wait_for_checkpoint(external_s3, bucket, "ckpt/checkpoint.json")
+        mirrored = wait_for_checkpoint(s3, bucket, "ckpt/checkpoint.json")
         assert first.process is not None and first.process.process is not None
         first.process.process.kill()  # SIGKILL: no shutdown, no cleanup
         first.process.process.wait()
         # The container outlives the endpoint and goes on checkpointing, unmirrored.
         assert leftovers(docker_client, first.server_id), "the crash left nothing to recover"
         time.sleep(3)
-        assert checkpoint_step(external_s3, bucket, "ckpt/checkpoint.json") == mirrored
+        if where == "external-s3":  # (the embedded one died with the endpoint)
+            assert checkpoint_step(s3, bucket, "ckpt/checkpoint.json") == mirrored
 
-    with EndpointProcess(state, "--s3-endpoint-url", s3_url) as second:
+    with EndpointProcess(state, *s3_flags) as second:
+        s3 = external_s3 if where == "external-s3" else second.client("s3")
         sagemaker = second.client("sagemaker")
         job = sagemaker.describe_training_job(TrainingJobName="crashed-job")
         assert job["TrainingJobStatus"] == "Failed", job["TrainingJobStatus"]
@@ -83,7 +92,7 @@ def test_a_sigkilled_endpoint_leaves_no_job_in_progress_and_loses_no_checkpoint(
         assert leftovers(docker_client, first.server_id) == []
         assert not (state / "work" / first.server_id).exists(), job["FailureReason"]
         # What the container wrote after the crash is in S3 now.
-        recovered = checkpoint_step(external_s3, bucket, "ckpt/checkpoint.json")
+        recovered = checkpoint_step(s3, bucket, "ckpt/checkpoint.json")
         assert recovered is not None and recovered > mirrored
         report = second.report("crashed-job")
         uploaded = {f["path"] for a in report["Attempts"] for f in a["CheckpointsUploaded"]}

@@ -28,8 +28,34 @@ pytestmark = pytest.mark.docker
 WRITER_IMAGE = "smemu-test-writer:latest"
 # a.bin is written and closed; once S3 has it, b.bin is opened and written slowly, never closed.
 WRITER = textwrap.dedent("""
-    import os, signal, time, urllib.request
+    import datetime, hashlib, hmac, os, signal, time, urllib.parse, urllib.request
     ckpt = "/opt/ml/checkpoints"
+
+    def signed_head(url):
+        # SigV4 by hand (the image has no boto3): S3, like AWS, refuses an unsigned HEAD of a
+        # private object with 403, and the wait below would then only end by its timeout.
+        parts = urllib.parse.urlsplit(url)
+        amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        region = os.environ["AWS_DEFAULT_REGION"]
+        payload = hashlib.sha256(b"").hexdigest()
+        headers = {"host": parts.netloc, "x-amz-content-sha256": payload,
+                   "x-amz-date": amz_date}
+        names = ";".join(sorted(headers))
+        canonical = "\\n".join(["HEAD", parts.path, "",
+                               *(k + ":" + headers[k] for k in sorted(headers)), "",
+                               names, payload])
+        scope = amz_date[:8] + "/" + region + "/s3/aws4_request"
+        to_sign = "\\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                             hashlib.sha256(canonical.encode()).hexdigest()])
+        key = ("AWS4" + os.environ["AWS_SECRET_ACCESS_KEY"]).encode()
+        for part in (amz_date[:8], region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["Authorization"] = ("AWS4-HMAC-SHA256 Credential=" +
+                                    os.environ["AWS_ACCESS_KEY_ID"] + "/" + scope +
+                                    ", SignedHeaders=" + names + ", Signature=" + signature)
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD", headers=headers),
+                               timeout=5)
     if os.path.exists(ckpt + "/a.bin"):  # a later attempt: nothing more to test
         raise SystemExit(0)
     if os.environ.get("IGNORE_SIGTERM"):
@@ -40,10 +66,13 @@ WRITER = textwrap.dedent("""
         os.environ["PREFIX"] + "/a.bin"
     for _ in range(100):
         try:
-            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"))
+            signed_head(url)
             break
-        except Exception:
+        except Exception as err:
+            failure = err
             time.sleep(0.1)
+    else:  # never silently: the triggers below would race the job's limits
+        raise SystemExit("a.bin never reached S3: " + repr(failure))
     print("A UPLOADED", flush=True)
     f = open(ckpt + "/b.bin", "wb")
     f.write(b"b" * 1000)

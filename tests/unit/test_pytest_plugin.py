@@ -150,3 +150,50 @@ def test_a_failed_test_reports_its_jobs_and_keeps_them(pytester: pytest.Pytester
     assert sorted(p.name for p in directory.iterdir()) == ["job-1.json", "job-1.log"]
     assert "starting from scratch" in (directory / "job-1.log").read_text()
     assert '"Resume": "restarted-from-scratch"' in (directory / "job-1.json").read_text()
+
+
+def test_smemu_run_has_the_promised_signature_and_passes_everything_on(
+        pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import pytest
+        import emulator.testing as testing
+
+        CALLS = []
+
+        class FakeEndpoint:
+            def reset(self):
+                return {}
+
+        def fake_run_job(endpoint, image, **options):
+            CALLS.append((endpoint, image, options))
+            return testing.JobResult(endpoint, {"TrainingJobName": "j"}, {})
+
+        testing.run_job = fake_run_job
+
+        @pytest.fixture(scope="session")
+        def smemu_endpoint():
+            return FakeEndpoint()
+    """)
+    pytester.makepyfile("""
+        import inspect
+        from conftest import CALLS
+
+        def test_signature(smemu_run, smemu_endpoint):
+            assert str(inspect.signature(smemu_run)) == (
+                "(image: 'str', *, interrupt: 'str | Iterable[str]' = (), "
+                "hyperparameters: 'Mapping[str, object] | None' = None, "
+                "instance_count: 'int' = 1, spot: 'bool' = True, max_wait: 'int' = 900, "
+                "grace_period: 'float | None' = None, checkpoint_s3_uri: 'str | None' = None, "
+                "**request_overrides: 'Any') -> 'JobResult'")
+            smemu_run("img", interrupt=["after=1s"], compare_uninterrupted=True,
+                      StoppingCondition={"MaxRuntimeInSeconds": 60})
+            ((endpoint, image, options),) = CALLS
+            assert endpoint is smemu_endpoint and image == "img"
+            assert options == {"interrupt": ["after=1s"], "hyperparameters": None,
+                               "instance_count": 1, "spot": True, "max_wait": 900,
+                               "grace_period": None, "checkpoint_s3_uri": None,
+                               "compare_uninterrupted": True,
+                               "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
+    """)
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(passed=1)
