@@ -70,6 +70,11 @@ def format_validation_message(errors: list[str]) -> str:
     return f"{len(errors)} validation {noun} detected: " + "; ".join(errors)
 
 
+def enum_values(shape_name: str) -> list[str]:
+    """The values the service model allows for an enum shape (e.g. TrainingInstanceType)."""
+    return list(_model().shape_for(shape_name).enum)
+
+
 @functools.cache
 def _model() -> Any:
     import botocore.session

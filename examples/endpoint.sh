@@ -1,7 +1,7 @@
 # Sourced by the demos: start the local endpoint unless one runs, and stop it on exit when this
 # script started it (KEEP=1 leaves it running). Needs SMEMU and URL set.
 started=no
-if ! "$SMEMU" status >/dev/null 2>&1; then
+if ! "$SMEMU" status --port "${URL##*:}" >/dev/null 2>&1; then
     "$SMEMU" up
     started=yes
 fi

@@ -31,6 +31,8 @@ def clean_errors(func: F) -> F:
         except (EmulatorError, BotoCoreError) as err:
             click.echo(f"smemu: {err}", err=True)
             sys.exit(2)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): click exits quietly (status 1)
         except OSError as err:  # files, pipes, sockets: say which and why, no traceback
             where = f" ({err.filename})" if getattr(err, "filename", None) else ""
             click.echo(f"smemu: {err.strerror or err}{where}", err=True)

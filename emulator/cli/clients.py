@@ -13,16 +13,20 @@ from emulator.storage.s3 import S3Endpoint
 
 
 def ensure_endpoint(url: str | None, start: bool = True) -> str:
-    """The endpoint's URL; the default local one is started when nothing answers."""
+    """The endpoint's URL; the default local one is started when nothing answers.
+
+    With `start` (that is, `smemu run`) and no URL given, the user did not choose an endpoint:
+    say which one the job goes to, whether it was already running or is started now."""
     target = (url or daemon.default_endpoint_url()).rstrip("/")
     if daemon.health(target):
+        if start and url is None:
+            click.echo(f"Using the running endpoint on {target}", err=True)
         return target
     local_default = target == daemon.default_endpoint_url(contract.DEFAULT_PORT)
     if not start or not (url is None and local_default):
+        command = "smemu up" + ("" if local_default else f" --port {target.rsplit(':', 1)[-1]}")
         raise EndpointUnavailable(
-            f"no smemu endpoint answers at {target}. Start one with `smemu up`"
-            + ("" if local_default else f" --port {target.rsplit(':', 1)[-1]}")
-        )
+            f"no smemu endpoint answers at {target}. Start one with `{command}`")
     click.echo(f"Starting the local endpoint on {target} (stop it with `smemu down`) ...", err=True)
     record = daemon.up(contract.DEFAULT_PORT)
     return str(record["url"])

@@ -39,6 +39,9 @@ def jobs() -> None:
 @clean_errors
 def list_jobs(endpoint_url: str | None, as_json: bool, status_equals: str | None,
               name_contains: str | None) -> None:
+    """List the training jobs, newest first.
+
+    ListTrainingJobs on the endpoint, every page."""
     sagemaker, _, _ = clients(ensure_endpoint(endpoint_url, start=False))
     params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
     if status_equals:
@@ -63,6 +66,9 @@ def list_jobs(endpoint_url: str | None, as_json: bool, status_equals: str | None
 @click.option("--attempts", is_flag=True, help="Also show the per-attempt history.")
 @clean_errors
 def describe_job(job_name: str, endpoint_url: str | None, as_json: bool, attempts: bool) -> None:
+    """Show a job's transitions and summary.
+
+    DescribeTrainingJob with smemu's report: attempts, interruptions, billing, flags."""
     url = ensure_endpoint(endpoint_url, start=False)
     sagemaker, _, _ = clients(url)
     job = sagemaker.describe_training_job(TrainingJobName=job_name)
@@ -81,6 +87,9 @@ def describe_job(job_name: str, endpoint_url: str | None, as_json: bool, attempt
 @endpoint_option
 @clean_errors
 def stop_job(job_name: str, endpoint_url: str | None) -> None:
+    """Stop a running job.
+
+    StopTrainingJob: SIGTERM, the grace period, SIGKILL; the model is still uploaded."""
     sagemaker, _, _ = clients(ensure_endpoint(endpoint_url, start=False))
     sagemaker.stop_training_job(TrainingJobName=job_name)
     click.echo(f"stopping {job_name}")

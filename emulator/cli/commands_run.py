@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -153,15 +153,20 @@ def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
             return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state)
         except KeyboardInterrupt:
             if stopping:
-                click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`",
-                           err=True)
-                sys.exit(130)
+                _detach(name)
             stopping = True
             click.echo(f"\nStopping {name} (Ctrl-C again to detach) ...", err=True)
             try:
                 sagemaker.stop_training_job(TrainingJobName=name)
             except sagemaker.exceptions.ClientError as err:
                 click.echo(f"smemu: {err}", err=True)
+            except KeyboardInterrupt:  # the second Ctrl-C came while the stop was on its way
+                _detach(name)
+
+
+def _detach(name: str) -> NoReturn:
+    click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`", err=True)
+    sys.exit(130)
 
 
 def _say(quiet: bool, message: str) -> None:

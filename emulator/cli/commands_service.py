@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+from typing import Any
 
 import click
 
@@ -20,6 +21,8 @@ from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
 
 port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, show_default=True,
                            help="Port on 127.0.0.1.")
+verbose_option = click.option("--verbose", "-v", is_flag=True,
+                              help="Also log every HTTP request (the access log, at DEBUG).")
 
 
 _ENDPOINT_OPTIONS = [
@@ -81,14 +84,19 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @cli.command()
 @port_option
 @endpoint_options
+@verbose_option
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
-          spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool) -> None:
+          spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool,
+          verbose: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
+    from emulator.server.handler import access_log
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if verbose:
+        access_log.setLevel(logging.DEBUG)
     defaults = JobSettings(
         grace_period=parse_duration(grace_period) if grace_period else
         contract.DEFAULT_GRACE_PERIOD_S,
@@ -114,15 +122,16 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
 @cli.command()
 @port_option
 @endpoint_options
+@verbose_option
 @clean_errors
 def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
-       spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool) -> None:
+       spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool,
+       verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
-    record = daemon.up(port, extra_args=serve_args(s3_endpoint_url, grace_period,
-                                                   checkpoint_flush, checkpoint_versioning,
-                                                   spot_price_ratio, checkpoint_markers,
-                                                   ephemeral, s3_backend))
+    args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
+                      spot_price_ratio, checkpoint_markers, ephemeral, s3_backend)
+    record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args)
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 
@@ -141,21 +150,36 @@ def down(port: int | None) -> None:
 
 
 @cli.command()
-@click.option("--port", type=int, default=None, help="Port to ask (default: the recorded one).")
+@click.option("--port", type=int, default=None,
+              help="Ask only the endpoint on this port (default: list every running endpoint).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @clean_errors
 def status(port: int | None, as_json: bool) -> None:
-    """Is the endpoint running, and where."""
-    info = daemon.status(port)
+    """Which endpoints run, and where (exit 1 when none does)."""
+    if port is not None:
+        info = daemon.status(port)
+        if as_json:
+            click.echo(json.dumps(info, indent=2, default=str))
+        elif not info["running"]:
+            click.echo(f"not running ({info['url']} does not answer)")
+        else:
+            click.echo(_running_line(info))
+        raise SystemExit(0 if info["running"] else 1)
+    running = daemon.running_endpoints()
     if as_json:
-        click.echo(json.dumps(info, indent=2, default=str))
-        return
-    if info["running"]:
-        click.echo(f"running on {info['url']} (pid {info.get('pid', '?')}, "
-                   f"server {info.get('server_id', '?')})")
+        click.echo(json.dumps({"running": bool(running), "endpoints": running}, indent=2,
+                              default=str))
+    elif running:
+        click.echo("\n".join(_running_line(info) for info in running))
     else:
-        click.echo(f"not running ({info['url']} does not answer)")
-        raise SystemExit(1)
+        click.echo(f"no endpoint is running (none recorded in {daemon.state_dir()}, and "
+                   f"{daemon.default_endpoint_url(contract.DEFAULT_PORT)} does not answer)")
+    raise SystemExit(0 if running else 1)
+
+
+def _running_line(info: dict[str, Any]) -> str:
+    return (f"running on {info['url']} (pid {info.get('pid', '?')}, "
+            f"server {info.get('server_id', '?')})")
 
 
 @cli.command()
@@ -166,9 +190,9 @@ def cleanup() -> None:
     from emulator.runtime.owners import is_orphan, work_dir_orphaned
 
     root = daemon.state_dir()
-    live = {str(info["server_id"]) for info in (daemon.status(p) for p in
-                                                 daemon.recorded_ports(root))
-            if info["running"] and info.get("server_id")}
+    # The recorded background endpoints, and a `smemu serve` on the default port.
+    live = {str(info["server_id"]) for info in daemon.running_endpoints(root)
+            if info.get("server_id")}
     removed = DockerEngine().remove_orphans(lambda labels: is_orphan(labels, live))
     click.echo(f"removed {len(removed['containers'])} container(s), "
                f"{len(removed['networks'])} network(s) left by endpoints that are gone")

@@ -90,7 +90,7 @@ class CheckpointWrite(_CountTrigger):
         return writes >= self.count
 
 
-@register("log=REGEX", example="log=epoch 3 done",
+@register("log=REGEX", example="log=step 30/60",
           fires="when a container log line matches REGEX (a Python regex, searched in the line)")
 @dataclass(frozen=True, kw_only=True)
 class Log(Trigger):

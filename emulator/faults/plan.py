@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -89,9 +90,19 @@ def parse_plan(specs: str | Iterable[str]) -> InterruptionPlan:
     return InterruptionPlan(tuple(parse_trigger(p) for p in specs if p.strip()))
 
 
-def load_plan_file(path: Path) -> InterruptionPlan:
+def _one_line(err: Exception) -> str:
+    """PyYAML's message spans lines (problem, context, a caret under the text): keep the problem
+    and where it is."""
+    problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(err).split())
+
+
+def load_plan_file(path: str | os.PathLike[str]) -> InterruptionPlan:
     """A YAML or JSON file: a list of triggers, or {"interrupt": [...]}; a trigger is a string
     or a mapping {"trigger": "after=30s", "grace": "10s", "hard": true, "capacity": "1m"}."""
+    path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
@@ -101,7 +112,7 @@ def load_plan_file(path: Path) -> InterruptionPlan:
 
         data: Any = yaml.safe_load(text)
     except Exception as err:
-        raise PlanError(f"{path} is neither YAML nor JSON: {err}") from err
+        raise PlanError(f"{path} is neither YAML nor JSON: {_one_line(err)}") from err
     if isinstance(data, dict):
         data = data.get("interrupt", data.get("triggers"))
     if not isinstance(data, list):

@@ -58,6 +58,22 @@ def generated_job_name(image: str) -> str:
     return f"{base[: 62 - len(stamp)]}-{stamp}"
 
 
+def check_instance_type(instance_type: Any, source: str) -> None:
+    """A short error with the closest names: the service's own message lists all ~200 types."""
+    import difflib
+
+    from emulator.validation import enum_values
+
+    allowed = enum_values("TrainingInstanceType")
+    if instance_type in allowed:
+        return
+    closest = difflib.get_close_matches(str(instance_type), allowed, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(closest)}?" if closest else \
+        " (they look like ml.m5.large)"
+    raise EmulatorError(
+        f"{source} {instance_type!r} is not a SageMaker training instance type{hint}")
+
+
 def load_request_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -100,6 +116,9 @@ def build_request(options: RunOptions, settings: JobSettings,
         if value is not None:
             resources[key] = value
         resources.setdefault(key, default)
+    if "InstanceGroups" not in resources:  # heterogeneous clusters are refused by the endpoint
+        check_instance_type(resources["InstanceType"], "--instance-type" if options.instance_type
+                            else "ResourceConfig.InstanceType")
     stopping = request.setdefault("StoppingCondition", {})
     if options.max_run is not None:
         stopping["MaxRuntimeInSeconds"] = options.max_run

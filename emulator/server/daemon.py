@@ -148,12 +148,17 @@ def down(port: int | None = None, root: Path | None = None,
     return stopped
 
 
-def status(port: int | None = None, root: Path | None = None) -> dict[str, Any]:
-    base = root or state_dir()
-    if port is None:
-        ports = recorded_ports(base)
-        port = ports[0] if len(ports) == 1 else contract.DEFAULT_PORT
-    record = DaemonFiles(base, port).read() or {}
+def status(port: int, root: Path | None = None) -> dict[str, Any]:
+    """The endpoint on `port`: {"running": bool, "url": ..., its record, its health document}."""
+    record = DaemonFiles(root or state_dir(), port).read() or {}
     url = default_endpoint_url(port)
     answer = health(url)
     return {"running": bool(answer), "url": url, **record, **(answer or {})}
+
+
+def running_endpoints(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every endpoint that answers: the background ones recorded in the state directory, and
+    one on the default port (e.g. a `smemu serve` in another terminal)."""
+    base = root or state_dir()
+    ports = sorted({*recorded_ports(base), contract.DEFAULT_PORT})
+    return [info for info in (status(port, base) for port in ports) if info["running"]]

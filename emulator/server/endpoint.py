@@ -27,7 +27,11 @@ from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.runtime.owners import write_owner
-from emulator.server.handler import DEFAULT_REQUEST_TIMEOUT_S, request_handler
+from emulator.server.handler import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    AccessLoggedHandler,
+    request_handler,
+)
 from emulator.server.log_keeper import LogKeeper, replay_log_events
 from emulator.server.recovery import CrashRecovery
 from emulator.storage.backends import chosen_backend, s3_root
@@ -35,8 +39,6 @@ from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 
 log = logging.getLogger(__name__)
-
-
 class EndpointServer:
     """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`.
 
@@ -45,7 +47,7 @@ class EndpointServer:
     removed at stop, and `state_dir` is not used."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
-                 state_dir: Path | None = None, ephemeral: bool = False,
+                 state_dir: str | os.PathLike[str] | None = None, ephemeral: bool = False,
                  s3_url: str | None = None,
                  defaults: JobSettings | None = None,
                  region: str = contract.DEFAULT_REGION,
@@ -57,7 +59,7 @@ class EndpointServer:
         if state_dir is None and not ephemeral:
             raise ValueError("EndpointServer needs a state_dir, or ephemeral=True")
         self.ephemeral = ephemeral
-        self.state_dir: Path = state_dir if state_dir is not None else Path()
+        self.state_dir: Path = Path(state_dir) if state_dir is not None else Path()
         self.history: JobHistoryDb | None = None
         self._temporary_state: Path | None = None  # ephemeral: removed at stop
         self.s3_url = s3_url
@@ -131,7 +133,8 @@ class EndpointServer:
             socket_path = self._socket_dir / "endpoint.sock"
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
-                                              threaded=True)
+                                              threaded=True,
+                                              request_handler=AccessLoggedHandler)
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
                                      create_buckets=not self.s3_url,

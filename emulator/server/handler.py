@@ -6,19 +6,34 @@ application answers RequestTimeout and the connection is closed; a connection id
 requests is closed too. Requests too broken to reach the application (a garbled request line,
 oversized headers) get http.server's own answer, which is an HTML page and, for an unknown HTTP
 version, a 505; here it is an AWS-style JSON error with a 4xx code.
+
+The access log (a line per request, hundreds for a 20 s job) is at DEBUG: werkzeug logs each
+request at INFO, and adds a stderr handler of its own when the application configured none, so
+an in-process endpoint wrote to its caller's stderr. `smemu serve --verbose` turns it on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from http import HTTPStatus
 
 from werkzeug.serving import WSGIRequestHandler
 
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
+access_log = logging.getLogger("emulator.server.access")
 
 
-class AwsRequestHandler(WSGIRequestHandler):
+class AccessLoggedHandler(WSGIRequestHandler):
+    """Request lines go to `emulator.server.access`, at DEBUG."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if access_log.isEnabledFor(logging.DEBUG):
+            access_log.debug('%s "%s" %s %s', self.address_string(), self.requestline,
+                             code, size)
+
+
+class AwsRequestHandler(AccessLoggedHandler):
     timeout = DEFAULT_REQUEST_TIMEOUT_S
 
     def send_error(self, code: int, message: str | None = None,

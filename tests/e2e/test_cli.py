@@ -101,9 +101,20 @@ def test_up_status_down_are_idempotent(tmp_path: Path, docker_client: Any) -> No
     assert (tmp_path / "state" / f"endpoint-{port}.log").exists()
     # A second endpoint on another port keeps its own record: neither is orphaned.
     other = str(free_port())
-    assert smemu("up", "--port", other, env=env).returncode == 0
+    assert smemu("up", "--port", other, "--verbose", env=env).returncode == 0
+    # `smemu status` lists every running endpoint, not only the default port's.
+    listing = smemu("status", env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert {f"http://127.0.0.1:{port}", f"http://127.0.0.1:{other}"} <= {
+        line.split()[2] for line in listing.stdout.splitlines() if line.startswith("running on")}
+    # The access log is at DEBUG: only the endpoint started with --verbose logs requests.
+    logs = {p: (tmp_path / "state" / f"endpoint-{p}.log").read_text() for p in (port, other)}
+    assert '"GET /_smemu/health HTTP/1.1" 200' in logs[other]
+    assert "/_smemu/health" not in logs[port]
     assert f"port {other}" in smemu("down", "--port", other, env=env).stdout
     assert smemu("status", "--port", port, env=env).returncode == 0
     assert f"port {port}" in smemu("down", env=env).stdout
     assert smemu("status", "--port", port, env=env).returncode == 1
+    nothing = smemu("status", env=env)
+    assert nothing.returncode == 1 or "running on http://127.0.0.1:4590" in nothing.stdout
     assert "no background endpoint" in smemu("down", env=env).stdout

@@ -35,3 +35,28 @@ def test_endpoint_server_context_manager(tmp_path: Path, docker_client: Any) -> 
     assert not docker_client.containers.list(all=True,
                                              filters={"label": f"smemu.server={server_id}"})
     assert not (tmp_path / "work" / server_id).exists()
+
+
+IN_PROCESS = """
+import tempfile, boto3
+from emulator import EndpointServer
+with EndpointServer(port=0, state_dir=tempfile.mkdtemp()) as ep:  # a str, as mkdtemp gives
+    sm = boto3.client("sagemaker", endpoint_url=ep.url, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    for _ in range(3):
+        sm.list_training_jobs()
+    print(ep.state_dir)
+"""
+
+
+def test_in_process_endpoint_takes_a_str_path_and_keeps_the_callers_stderr_clean(
+        tmp_path: Path, docker_client: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", IN_PROCESS], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(tmp_path))
+    assert result.stderr == "", "the endpoint wrote to its caller's stderr:\n" + result.stderr
