@@ -43,7 +43,7 @@ bench: venv
 	$(PY) -m bench
 	$(PY) -m bench s3
 
-bench-ab: venv  # the blob store transports' A/B (bench/ab.py, bench/results-ab.md)
+bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench ab
 

@@ -1,5 +1,5 @@
 """python -m bench: run every benchmark, print the table, write bench/results.md.
-python -m bench ab: the A/B of the blob store's transports (bench/ab.py).
+python -m bench ab: the A/B of blob store configurations (bench/ab.py).
 python -m bench s3: the embedded S3's candidates side by side (bench/s3_backends.py)."""
 
 import sys

@@ -5,9 +5,9 @@
     python -m bench.mirror_child latency URI ENDPOINT COUNT SIZE
 
 Prints one JSON object: seconds, files, bytes, baseline and peak RSS (bytes), latencies, and
-the CPU time this process used while timed. The blob store comes from ``S3Endpoint`` configured
-by BENCH_TRANSPORT (default boto3) and BENCH_WHOLE_OBJECT (1: one request per object; default:
-only for ``smemu serve``, whose embedded S3 is moto, as the endpoint configures it).
+the CPU time this process used while timed. The blob store comes from ``S3Endpoint``
+configured by BENCH_WHOLE_OBJECT (1: one request per object, as the endpoint configures its
+embedded S3, moto).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from emulator.storage.s3 import S3Endpoint
 
 def _store(endpoint: str) -> BlobStore:
     return S3Endpoint(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                      whole_object=os.environ.get("BENCH_WHOLE_OBJECT") == "1",
-                      transport=os.environ.get("BENCH_TRANSPORT", "boto3")).blob_store()
+                      whole_object=os.environ.get("BENCH_WHOLE_OBJECT") == "1").blob_store()
 
 
 def _peak_rss() -> int:
@@ -75,7 +74,6 @@ def upload(src: Path, uri: str, endpoint: str) -> dict[str, Any]:
     finished = done.wait(timeout=900)
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu
     report = mirror.stop(flush=True)
-    store.close()
     os.rename(target, src)
     watched.rmdir()
     return {"seconds": seconds, "files": files, "bytes": size, "ok": finished and report.ok,
@@ -89,7 +87,6 @@ def do_restore(uri: str, dest: Path, endpoint: str) -> dict[str, Any]:
     started, cpu = time.monotonic(), time.process_time()
     report = restore(store, uri, dest)
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu
-    store.close()
     return {"seconds": seconds, "files": len(report.files), "bytes": report.total_bytes,
             "ok": True, "baseline_rss": baseline, "peak_rss": _peak_rss(), "cpu": cpu}
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import TOY_IMAGE, EndpointProcess
+from tests.support.images import remove_session_images
 from tests.support.s3server import S3ServerProcess
 
 pytest_plugins = ["pytester"]  # tests of the smemu pytest plugin run pytest inside pytest
@@ -22,15 +23,17 @@ def _docker_client() -> Any:
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> Any:
-    """The engine the tests check for leftovers; fails (not skips) when no engine answers."""
+def docker_client() -> Iterator[Any]:
+    """The engine the tests check for leftovers; fails (not skips) when no engine answers.
+    At the session's end it removes the test images this session built (only those)."""
     client = _docker_client()
     client.ping()
     try:
         client.images.get(TOY_IMAGE)
     except Exception:
         pytest.fail(f"{TOY_IMAGE} is missing: run `make images` (make test does it)")
-    return client
+    yield client
+    remove_session_images(client)
 
 
 @pytest.fixture(scope="session")

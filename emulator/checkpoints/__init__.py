@@ -1,7 +1,7 @@
 """Checkpoints: mirror a local directory to an S3 prefix and restore it back.
 
 Knows nothing about Docker or jobs: give it a path, an ``s3://bucket/prefix`` and a blob store
-(``emulator.storage.blobstore``; ``S3Endpoint.blob_store()`` makes one). Importing this package
+(``emulator.storage.blobstore``; ``S3Endpoint.blob_store()`` gives one). Importing this package
 does no I/O.
 """
 

@@ -139,13 +139,17 @@ class JobHistoryDb:
     def delete(self, name: str) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            streams = [r[0] for r in self._db.execute(
-                "SELECT DISTINCT stream FROM log_events WHERE stream LIKE ? ESCAPE '\\'",
-                (_like_prefix(name),))]
-            self._db.execute("DELETE FROM jobs WHERE name_key = ?", (name.lower(),))
-            self._db.executemany("DELETE FROM log_events WHERE stream = ?",
-                                 [(s,) for s in streams if s.split("/", 1)[0].lower()
-                                  == name.lower()])
+            try:
+                streams = [r[0] for r in self._db.execute(
+                    "SELECT DISTINCT stream FROM log_events WHERE stream LIKE ? ESCAPE '\\'",
+                    (_like_prefix(name),))]
+                self._db.execute("DELETE FROM jobs WHERE name_key = ?", (name.lower(),))
+                self._db.executemany("DELETE FROM log_events WHERE stream = ?",
+                                     [(s,) for s in streams if s.split("/", 1)[0].lower()
+                                      == name.lower()])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
 
     def load(self) -> list[StoredJob]:

@@ -3,11 +3,12 @@
 The mirror, the restore and the benchmark speak to S3 only through a ``BlobStore``. Which
 implementation, and which transfer strategy, is decided once per endpoint from its
 configuration (``S3Endpoint.blob_store``), never by looking at a client or a server's answers.
+One implementation is left, over boto3 (``boto_store``): the A/B in bench/results.md found no
+hand-written transport faster by more than the run-to-run spread.
 
 Nothing here retries: the caller has the one retry layer (``emulator.checkpoints.retry``), and
-the implementations are built without transport retries of their own. Errors are botocore
-``ClientError``s carrying S3's error code, so that layer classifies them the same way whatever
-the implementation.
+the implementation is built without transport retries of its own. Errors are botocore
+``ClientError``s carrying S3's error code, which that layer classifies.
 """
 
 from __future__ import annotations
@@ -79,6 +80,3 @@ class BlobStore(Protocol):
     def transfers(self, config: TransferConfig) -> Transfers:
         """A transfer manager for multipart uploads with ``config``'s part size and
         concurrency (the caller closes it)."""
-
-    def close(self) -> None:
-        """Release the store's connections."""

@@ -70,9 +70,6 @@ class BotoBlobStore:
     def transfers(self, config: TransferConfig) -> BotoTransfers:
         return BotoTransfers(self.client, config)
 
-    def close(self) -> None:
-        """The client's connections stay with the client."""
-
 
 def check_range(data: bytes | bytearray, start: int, length: int, status: object,
                 content_range: str) -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import read_model_tar, toy_request, wait_for_job
-from tests.support.images import build_script_image
+from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
-MARKER_IMAGE = "smemu-test-markers:latest"
+MARKER_IMAGE = session_image("smemu-test-markers")
 # Writes a checkpoint, then waits for the agent's ".sagemaker-uploaded" marker the way the
 # XGBoost container does, and reports what it saw in the model.
 MARKER_SCRIPT = textwrap.dedent("""

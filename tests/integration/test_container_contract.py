@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import read_model_tar, toy_request, wait_for_job
-from tests.support.images import build_script_image
+from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
-PROBE_IMAGE = "smemu-test-probe:latest"
+PROBE_IMAGE = session_image("smemu-test-probe")
 
 # Writes what it sees into /opt/ml/model/seen.json, then uses S3 from inside if it can.
 PROBE = textwrap.dedent("""

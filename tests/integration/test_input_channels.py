@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import read_model_tar, toy_request, wait_for_job
-from tests.support.images import build_script_image
+from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
-CHANNEL_IMAGE = "smemu-test-channels:latest"
+CHANNEL_IMAGE = session_image("smemu-test-channels")
 CHANNEL_SCRIPT = textwrap.dedent("""
     import os
     found = []

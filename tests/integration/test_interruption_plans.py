@@ -21,11 +21,11 @@ from tests.support.endpoint import (
     wait_for_job,
     wait_for_status,
 )
-from tests.support.images import build_script_image
+from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
-WRITER_IMAGE = "smemu-test-writer:latest"
+WRITER_IMAGE = session_image("smemu-test-writer")
 # a.bin is written and closed; once S3 has it, b.bin is opened and written slowly, never closed.
 WRITER = textwrap.dedent("""
     import datetime, hashlib, hmac, os, signal, time, urllib.parse, urllib.request

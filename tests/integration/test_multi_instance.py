@@ -4,7 +4,6 @@ checkpoint prefix, cluster-wide interruptions, merged artifacts, and a failing h
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,12 +14,12 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import EndpointProcess, read_model_tar, toy_request, wait_for_job
-from tests.support.images import build_script_image
+from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
 # A tag of this run's own: other runs on the same Docker engine remove theirs when they end.
-CLUSTER_IMAGE = f"smemu-test-cluster:{os.getpid()}"
+CLUSTER_IMAGE = session_image("smemu-test-cluster")
 # Each host checkpoints its own step counter (ckpt-<host>.json, temp file + rename) and resumes
 # from it; it reports its peers' addresses and its channel files in the model.
 CLUSTER_SCRIPT = textwrap.dedent("""

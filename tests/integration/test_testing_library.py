@@ -22,7 +22,7 @@ from emulator.testing import (
     wait_for_job,
 )
 from tests.support.endpoint import TOY_IMAGE, free_port, toy_value
-from tests.support.images import build_script_image
+from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
@@ -234,7 +234,7 @@ if step < 20:
 json.dump({"total": total}, open("/opt/ml/model/model.json", "w"))
 print(f"total={total}")
 """
-SAMPLER_IMAGE = "smemu-test-sampler:latest"
+SAMPLER_IMAGE = session_image("smemu-test-sampler")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3`."""
+"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3`.
+
+A new implementation joins by being configurable on ``S3Endpoint``: add it to ``store`` below."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from emulator.checkpoints.retry import is_permanent
 from emulator.storage.blobstore import BlobStore
-from emulator.storage.s3 import TRANSPORTS, S3Endpoint
+from emulator.storage.s3 import S3Endpoint
 from tests.support.disk_s3 import DiskS3Server
 from tests.support.rclone import ACCESS_KEY, SECRET_KEY, RcloneS3, rclone_binary
 from tests.unit._s3server import MotoS3
@@ -52,14 +54,10 @@ def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
     return S3Endpoint(server.url, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
 
 
-@pytest.fixture(params=TRANSPORTS)
-def store(request: pytest.FixtureRequest, endpoint: S3Endpoint) -> Iterator[BlobStore]:
-    configured = S3Endpoint(endpoint.url, access_key=endpoint.access_key,
-                            secret_key=endpoint.secret_key, whole_object=endpoint.whole_object,
-                            transport=request.param)
-    store = configured.blob_store(pool_size=4)
-    yield store
-    store.close()
+@pytest.fixture
+def store(endpoint: S3Endpoint) -> BlobStore:
+    """Every implementation the endpoint can be configured with (one is left: boto3)."""
+    return endpoint.blob_store()
 
 
 @pytest.fixture
@@ -160,3 +158,13 @@ def test_multipart_upload_of_a_file_that_shrinks_says_so(store: BlobStore, bucke
         assert transfers.upload_file(str(path), bucket, "again.bin") is False  # not left over
     finally:
         transfers.close()
+
+
+def test_the_strategy_comes_from_configuration_not_from_the_server(s3: MotoS3):
+    # A moto server that is not configured as holding whole objects is not detected as one.
+    plain = S3Endpoint(s3.endpoint, access_key="testing", secret_key="testing")
+    assert plain.blob_store().whole_object is False
+    embedded = S3Endpoint(s3.endpoint, access_key="testing", secret_key="testing",
+                          whole_object=True)
+    assert embedded.blob_store().whole_object is True
+    assert embedded.blob_store() is embedded.blob_store()  # made once per endpoint

@@ -153,7 +153,7 @@ def test_parse_s3_uri_refuses_what_is_not_an_s3_uri(uri: str):
 
 # Ranged (parallel part) downloads of one big object, against a fake that serves ranges.
 class _FakeRanges:
-    """Serves ranges of ``data`` like LeanS3.get_range; can change the ETag or fail a part."""
+    """Serves ranges of ``data`` like BlobStore.get_range; can change the ETag or fail a part."""
 
     def __init__(self, data: bytes, *, change_at: int | None = None,
                  fail_at: int | None = None) -> None:
@@ -205,3 +205,26 @@ def test_ranged_download_failure_leaves_nothing(tmp_path: Path):
     with pytest.raises(ConnectionError):
         _ranged(fake, tmp_path / "big.bin")
     assert list(tmp_path.iterdir()) == []
+
+
+AWKWARD = ["a b.pt", "plus+sign.pt", "pct%41.pt", "ünï/cödé.pt", "t~ilde=eq&amp.pt", "q?x.pt",
+           "deep/er/still.pt"]
+
+
+def test_restore_of_awkward_keys_against_moto(s3: Any, client: Any, tmp_path: Path):
+    bucket = s3.new_bucket(client)
+    expected = {}
+    for i, name in enumerate(AWKWARD):
+        data = os.urandom(100 + i)
+        client.put_object(Bucket=bucket, Key=f"ck pt/{name}", Body=data)
+        expected[name] = data
+    for i in range(15):
+        client.put_object(Bucket=bucket, Key=f"ck pt/many/{i:04d}", Body=b"x")
+
+    report = restore(store_for(client), f"s3://{bucket}/ck pt", tmp_path / "out")
+
+    for name, data in expected.items():
+        assert (tmp_path / "out" / name).read_bytes() == data
+    by_path = {e.path: e for e in report.files}
+    assert by_path["plus+sign.pt"].sha256 == hashlib.sha256(expected["plus+sign.pt"]).hexdigest()
+    assert len(report.files) == len(AWKWARD) + 15
