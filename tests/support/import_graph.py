@@ -87,6 +87,19 @@ def package_of(module: str, package: str = PACKAGE) -> str:
     return parts[1] if len(parts) > 1 else package
 
 
+def readme_layers(readme: Path = ROOT / "README.md") -> dict[str, set[str]]:
+    """What the README's architecture list says each package may import (between the
+    <!-- import-graph --> markers, one line each: `- `jobs/`: ... May import: `a`, `b`.`)."""
+    text = readme.read_text()
+    block = text.split("<!-- import-graph -->", 1)[1].split("<!-- /import-graph -->", 1)[0]
+    layers: dict[str, set[str]] = {}
+    for line in block.strip().splitlines():
+        name = line.split("`")[1].rstrip("/").removesuffix(".py")
+        allowed = line.rsplit("May import:", 1)[1]
+        layers[PACKAGE if name == "__init__" else name] = set(allowed.split("`")[1::2])
+    return layers
+
+
 def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """Who imports whom between the package's sub-packages and top-level modules."""
     out: dict[str, set[str]] = {}
@@ -127,7 +140,8 @@ def _nearest(name: str, known: set[str]) -> str:
 def main() -> int:
     graph = module_graph()
     for pkg, targets in sorted(package_graph(graph).items()):
-        print(f"{pkg:12} -> {', '.join(sorted(targets)) or '(nothing of ours)'}")
+        allowed = ", ".join(f"`{t}`" for t in sorted(targets)) or "nothing of ours"
+        print(f"{pkg:14} May import: {allowed}.")
     cycle = find_cycle(graph)
     print("cycle: " + " -> ".join(cycle) if cycle else "no import cycle")
     return 1 if cycle else 0

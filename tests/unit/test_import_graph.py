@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.import_graph import find_cycle, module_graph, package_graph
+from tests.support.import_graph import (
+    find_cycle,
+    module_graph,
+    package_graph,
+    readme_layers,
+)
 
 
 def test_emulator_has_no_import_cycle() -> None:
@@ -71,3 +76,10 @@ def test_the_package_graph_groups_modules_by_package() -> None:
     packages = package_graph(module_graph())
     assert "docker" not in packages  # only our own modules
     assert "jobs" in packages["api"] and "api" not in packages["jobs"]
+
+
+def test_the_readme_architecture_lists_what_each_package_imports() -> None:
+    actual = package_graph(module_graph())
+    assert readme_layers() == actual, (
+        "README's architecture list differs from the code; `python -m tests.support.import_graph`"
+        " prints what each package imports")
