@@ -28,18 +28,6 @@ from tests.unit._s3server import MotoS3, store_for
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def uri(s3: MotoS3, client: Any) -> str:
-    return f"s3://{s3.new_bucket(client)}/jobs/ckpt"
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Path:
-    path = tmp_path / "checkpoints"
-    path.mkdir()
-    return path
-
-
 class Running:
     """A started mirror plus the events it emitted."""
 

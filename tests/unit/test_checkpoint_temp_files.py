@@ -24,13 +24,6 @@ def uri(s3: MotoS3, client: Any) -> str:
     return f"s3://{s3.new_bucket(client)}/ckpt"
 
 
-@pytest.fixture
-def local(tmp_path: Path) -> Path:
-    path = tmp_path / "checkpoints"
-    path.mkdir()
-    return path
-
-
 class Recorder:
     def __init__(self) -> None:
         self.events: list[MirrorEvent] = []

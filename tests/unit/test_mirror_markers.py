@@ -11,20 +11,7 @@ import pytest
 from moto.s3.models import S3Backend
 
 from emulator.checkpoints.sagemaker_names import is_marker
-from tests.unit._s3server import MotoS3
 from tests.unit.test_checkpoint_mirror import Running, assert_final, keys, wait_for
-
-
-@pytest.fixture
-def uri(s3: MotoS3, client: Any) -> str:
-    return f"s3://{s3.new_bucket(client)}/jobs/ckpt"
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Path:
-    path = tmp_path / "checkpoints"
-    path.mkdir()
-    return path
 
 
 def test_markers_are_written_locally_and_never_uploaded(local: Path, uri: str, client: Any):
