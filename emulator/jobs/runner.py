@@ -23,6 +23,7 @@ from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
+from emulator.jobs.settings import CheckpointPrefix
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
@@ -231,9 +232,11 @@ class JobRunner:
                 self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
 
         progress = RestoreProgress(show)
-        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
+        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
+                         string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
         progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
+        attempt.restored_siblings = list(report.siblings)
         for dirs in others:  # the same download on every host: one from S3, then copies
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
