@@ -113,7 +113,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
                                          ("checkpoint_prefix", checkpoint_prefix))
                 if given]
     request = build_request(options, settings, explicit)
-    if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
+    if any(not t.host_failure for t in settings.plan.triggers) and \
+            not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")
     if compare_uninterrupted and detach:
         raise click.UsageError("--compare-uninterrupted compares the jobs at their end: it "

@@ -51,6 +51,7 @@ class Reason(str, Enum):
     STOP = "stop"
     MAX_RUNTIME = "max-runtime"
     MAX_WAIT = "max-wait"
+    HOST_FAILURE = "host-failure"  # a host was lost (an internal failure)
 
 
 # What a stop (not an interruption) is reported as, by its reason.
@@ -230,6 +231,11 @@ class AttemptRun:
             self.attempt.stopped_by = STOPPED_BY[reason]
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
+        elif reason == Reason.INTERRUPT and self.armed and self.armed.trigger.host_failure \
+                and self.fired == self.armed.trigger.spec:
+            reason = Reason.HOST_FAILURE
+            with self.ctx.lock:
+                self.ctx.lifecycle.host_failed(self.fired)
         elif reason == Reason.INTERRUPT:
             with self.ctx.lock:
                 self.ctx.lifecycle.interrupted(self.fired or "manual")

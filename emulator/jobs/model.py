@@ -19,6 +19,7 @@ class Outcome(str, Enum):
     INTERRUPTED = "interrupted"
     STOPPED = "stopped"
     NEVER_LAUNCHED = "never-launched"  # stopped before its container ran
+    HOST_FAILURE = "host-failure"  # a host was lost: an internal failure, retried or not
 
 
 class ResumeVerdict(str, Enum):
