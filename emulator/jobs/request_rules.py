@@ -143,6 +143,7 @@ def s3_uris(request: dict[str, Any]) -> list[str]:
     """Every S3 URI the job will read or write (for the bucket-exists check)."""
     uris = [str((request.get("OutputDataConfig") or {}).get("S3OutputPath", ""))]
     uris.append(str((request.get("CheckpointConfig") or {}).get("S3Uri", "")))
+    uris.append(str((request.get("TensorBoardOutputConfig") or {}).get("S3OutputPath", "")))
     for channel in request.get("InputDataConfig") or []:
         source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
         uris.append(str(source.get("S3Uri", "")))

@@ -267,6 +267,8 @@ class JobRunner:
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
             checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
+            extra_mounts={str(dirs.tensorboard): spec.tensorboard.local_path.rstrip("/") or "/"}
+            if spec.tensorboard else {},
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             address=self.addresses.get(host),

@@ -43,6 +43,14 @@ class CheckpointSpec:
 
 
 @dataclass(frozen=True)
+class TensorBoardSpec:
+    """TensorBoardOutputConfig: a directory mirrored to S3 while the job runs."""
+
+    s3_uri: str
+    local_path: str = contract.DEFAULT_TENSORBOARD_LOCAL_PATH
+
+
+@dataclass(frozen=True)
 class Resources:
     instance_type: str = DEFAULT_INSTANCE_TYPE
     instance_count: int = 1
@@ -78,6 +86,7 @@ class JobSpec:
     spot: bool = False
     network_isolation: bool = False
     checkpoint: CheckpointSpec | None = None
+    tensorboard: TensorBoardSpec | None = None
     channels: tuple[Channel, ...] = ()
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hyperparameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -125,6 +134,7 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
     stopping = _member(request, "StoppingCondition")
     wait = stopping.get("MaxWaitTimeInSeconds")
     checkpoint = _member(request, "CheckpointConfig")
+    tensorboard = _member(request, "TensorBoardOutputConfig")
     input_mode = str(algorithm.get("TrainingInputMode") or DEFAULT_INPUT_MODE)
     return JobSpec(
         name=str(request["TrainingJobName"]),
@@ -144,6 +154,11 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
             s3_uri=str(checkpoint.get("S3Uri") or ""),
             local_path=str(checkpoint.get("LocalPath") or contract.DEFAULT_CHECKPOINT_LOCAL_PATH),
         ) if checkpoint else None,
+        tensorboard=TensorBoardSpec(
+            s3_uri=str(tensorboard.get("S3OutputPath") or ""),
+            local_path=str(tensorboard.get("LocalPath")
+                           or contract.DEFAULT_TENSORBOARD_LOCAL_PATH),
+        ) if tensorboard.get("S3OutputPath") else None,
         channels=tuple(_channel(c, input_mode) for c in request.get("InputDataConfig") or ()),
         environment=_strings(request.get("Environment")),
         # SageMaker passes every hyperparameter value as a string.

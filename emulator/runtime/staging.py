@@ -112,6 +112,11 @@ class HostDirs:
         return self.root / "checkpoints"
 
     @property
+    def tensorboard(self) -> Path:
+        """Bound to TensorBoardOutputConfig.LocalPath (a mount of its own, wherever it is)."""
+        return self.root / "tensorboard"
+
+    @property
     def failure_file(self) -> Path:
         return self.output / contract.FAILURE_FILE
 
