@@ -144,7 +144,8 @@ class JobRunner:
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
             download_channels(self.ctx.s3.client(), self.job.spec.channels,
                               [dirs for _, dirs in hosts],
-                              cancelled=lambda: self.control.stop_requested)
+                              cancelled=lambda: self.control.stop_requested,
+                              groups=[config.group_of(host)[0] for host, _ in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
