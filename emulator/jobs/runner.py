@@ -114,12 +114,6 @@ class JobRunner:
                 log.exception("clean-up after job %s failed", self.job.name)
 
     def _run(self) -> JobEnding:
-        self.network, subnet = self.ctx.engine.create_network(
-            f"smemu-{self.ctx.server_id}-{self.job.name}",
-            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
-        if subnet:
-            self.addresses = host_addresses(subnet, self.hosts)
-        self._start_gateway()
         self._enable_checkpoint_versioning()
         while True:
             with self.lock:
@@ -128,6 +122,7 @@ class JobRunner:
                 self._wait_for_capacity(wait.seconds, in_starting=True)
             if stopped := self._stop_before_launch():
                 return stopped
+            self._ensure_network()
             armed = self.cursor.armed()
             with self.lock:
                 self.lifecycle.downloading()
@@ -194,6 +189,18 @@ class JobRunner:
         with self.lock:
             self.lifecycle.stopping()
         return JobEnding.stopped(why)
+
+    def _ensure_network(self) -> None:
+        """The job's network and its way to the endpoint, made once the first attempt is about
+        to launch (not while it waits for spot capacity), kept for the later attempts."""
+        if self.network is not None:
+            return
+        self.network, subnet = self.ctx.engine.create_network(
+            f"smemu-{self.ctx.server_id}-{self.job.name}",
+            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
+        if subnet:
+            self.addresses = host_addresses(subnet, self.hosts)
+        self._start_gateway()
 
     def _start_gateway(self) -> None:
         """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
