@@ -250,7 +250,9 @@ class AttemptRun:
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:
-                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
+                mirror = self.hosts[0].mirror
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints,
+                                            mirror.known_uploads() if mirror else None)
             else:
                 differences = verify_shared_prefix(
                     client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},
