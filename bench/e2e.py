@@ -50,7 +50,7 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.01: a smoke run of the be
 CHECKPOINT_SIZES = [0, int(256 * MiB * SCALE), int(2048 * MiB * SCALE)]
 CONCURRENCY = [1, 4, 8]
 CREATES = max(10, int(100 * SCALE))
-S3_FILES = max(10, int(500 * SCALE))
+S3_FILES = max(10, int(300 * SCALE))
 Lines = list[str]
 
 
@@ -247,7 +247,7 @@ def s3_through_port(ep: Endpoint, direct: DirectS3, data: tuple[Path, Path], out
 def _s3_data(root: Path) -> tuple[Path, Path]:
     big = root / "big.bin"
     with big.open("wb") as fh:
-        for _ in range(max(1, int(256 * SCALE))):
+        for _ in range(max(1, int(128 * SCALE))):
             fh.write(os.urandom(MiB))
     many = root / "many"
     many.mkdir()
