@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
-from emulator.checkpoints.localfs import FileSig, open_regular, walk_regular_files
+from emulator.checkpoints.localfs import FileSig, open_regular, stat_regular, walk_regular_files
 from emulator.checkpoints.sagemaker_names import is_ignored
 from emulator.errors import CheckpointError
 from emulator.s3uri import parse_s3_uri
@@ -51,7 +51,21 @@ class KnownUpload:
 
 
 Known = Mapping[str, KnownUpload]
-_RACY_NS = 50_000_000  # coarse kernel timestamps tick every few milliseconds
+
+
+def known_from_restore(report: Any, root: Path) -> dict[str, KnownUpload]:
+    """The files a restore (``RestoreReport``) wrote under ``root``, as it hashed them and as
+    S3 listed them. Call it before anything else may write there: that is the moment the
+    signatures vouch for."""
+    now = time.time_ns()
+    known: dict[str, KnownUpload] = {}
+    for entry in report.files:
+        sig = stat_regular(root, entry.path)
+        etag = report.etags.get(entry.path, "")
+        if sig is not None and entry.sha256 and etag:
+            known[entry.path] = KnownUpload(sig, entry.sha256, etag, now)
+    return known
+_RACY_NS = 20_000_000  # coarse kernel timestamps tick every jiffy (1-10 ms)
 
 
 @dataclass

@@ -35,6 +35,7 @@ class RestoreReport:
 
     files: list[FileEntry] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)
+    etags: dict[str, str] = field(default_factory=dict)  # each file's ETag in the listing
     total_bytes: int = 0
     seconds: float = 0.0
 
@@ -230,7 +231,8 @@ def restore(
 
     tracker = _Progress(sum(f.size for f in files), progress)
     fetch = _Fetcher(store, loc, local_dir, cfg, tracker, checksums)
-    report = RestoreReport(directories=dirs)
+    report = RestoreReport(directories=dirs, etags={
+        o.key[len(loc.prefix):]: o.etag for o in objects if o.etag})
     if files:
         _fetch_all(files, fetch, workers, report)
     report.total_bytes = sum(e.size for e in report.files)

@@ -11,7 +11,7 @@ import shutil
 import threading
 
 from emulator import contract
-from emulator.checkpoints import RestoreProgress, restore
+from emulator.checkpoints import RestoreProgress, RestoreReport, restore
 from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
@@ -64,6 +64,7 @@ class JobRunner:
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -142,7 +143,8 @@ class JobRunner:
                     self.lifecycle.interrupted(armed.trigger.spec)
                 attempt.interrupted_at = self.clock.now()
             else:
-                run = AttemptRun(self._attempt_context(), attempt, hosts, armed)
+                run = AttemptRun(self._attempt_context(), attempt, hosts, armed,
+                                 restored=self.restore_report)
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
@@ -239,6 +241,7 @@ class JobRunner:
         progress = RestoreProgress(show)
         report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
         progress.finish(report)
+        self.restore_report = report if not others else None
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
         for dirs in others:  # the same download on every host: one from S3, then copies
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from emulator.checkpoints import CheckpointMirror, parse_s3_uri, verify_mirror
+from emulator.checkpoints import CheckpointMirror, parse_s3_uri, restore, verify_mirror
 from emulator.checkpoints import manifest as manifest_module
 from emulator.checkpoints.localfs import FileSig, OpenedFile
-from emulator.checkpoints.manifest import KnownUpload
+from emulator.checkpoints.manifest import KnownUpload, known_from_restore
 from tests.unit._s3server import store_for
 
 MiB = 1024 * 1024
@@ -109,3 +109,22 @@ def test_a_version_written_within_the_timestamp_granularity_is_hashed_again() ->
     assert not KnownUpload(old, "a" * 64, '"etag"', read_at).vouches_for_file(
         FileSig(10, old.mtime_ns + 1, 7))
     assert not KnownUpload(old, "a" * 64, "", read_at).vouches_for_object(10, "")
+
+
+def test_restored_files_are_not_read_again(local: Path, uri: str, client: Any,
+                                            whole_object: bool, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    mirrored(local, uri, client, whole_object)
+    again = tmp_path / "next-attempt"
+    report = restore(store_for(client, whole_object=whole_object), uri, again)
+    time.sleep(0.05)  # past the timestamp granularity of the restore's last write
+    known = known_from_restore(report, again)
+    assert sorted(known) == ["small.json", "sub/large.pt"]
+    reads: list[str] = []
+    monkeypatch.setattr(OpenedFile, "sha256", lambda self: reads.append(self.read_path) or "")
+    monkeypatch.setattr(manifest_module, "_hash_object", lambda *args: reads.append(args[2]))
+    assert verify_mirror(client, uri, again, known) == []
+    assert reads == []
+    (again / "sub" / "large.pt").write_bytes(b"trained further")  # the next attempt's write
+    assert verify_mirror(client, uri, again, known) != []
+    assert len(reads) == 1  # that file only
