@@ -15,6 +15,7 @@ from emulator.jobs.timeline import timeline
 from emulator.storage.logs import LogTail
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
+FAST_POLL = 0.05
 
 
 def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
@@ -43,9 +44,14 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
            quiet: bool = False, poll: float = 0.5,
            on_tick: Callable[[], None] | None = None,
            state: FollowState | None = None) -> dict[str, Any]:
-    """Print transitions (and logs) until the job ends; returns the final description."""
+    """Print transitions (and logs) until the job ends; returns the final description.
+
+    SageMaker has no call that waits for a change, so this polls: every FAST_POLL seconds just
+    after a change (a short job is over within a few), slowing down to `poll` while nothing
+    changes."""
     state = state or FollowState(logs, job_name)
     printed, tail = state.printed, state.tail
+    interval, seen = FAST_POLL, None
 
     while True:
         if on_tick:
@@ -77,7 +83,10 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
                 click.echo(line)
         if done:
             return dict(job)
-        time.sleep(poll)
+        now_seen = (job["TrainingJobStatus"], len(transitions))
+        interval = FAST_POLL if now_seen != seen else min(poll, interval * 1.5)
+        seen = now_seen
+        time.sleep(interval)
 
 
 def _collector(lines: list[tuple[float, str]]) -> Callable[[str, str, float], None]:
