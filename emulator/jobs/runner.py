@@ -22,7 +22,7 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
-from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
+from emulator.jobs.model import Attempt, CheckpointFile, Span, TrainingJob
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
@@ -174,11 +174,15 @@ class JobRunner:
         if in_starting:
             with self.lock:
                 self.lifecycle.note(WAITING_FOR_CAPACITY)
-        deadline = self.clock.now() + seconds
+        started = self.clock.now()
+        deadline = started + seconds
         while self.clock.now() < deadline and not self.control.stop_requested \
                 and not self.limits.max_wait_exceeded():
             self.control.pause(self.clock,
                                min(POLL_SECONDS, max(0.0, deadline - self.clock.now())))
+        if self.job.attempts:  # the report draws it: before this attempt, or after it
+            with self.lock:
+                self.job.attempts[-1].capacity_waits.append(Span(started, self.clock.now()))
 
     def _stop_before_launch(self) -> JobEnding | None:
         """How the job ends if it must not launch (again): stopped or out of time."""
@@ -231,9 +235,11 @@ class JobRunner:
                 self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
 
         progress = RestoreProgress(show)
+        attempt.restore_started_at = self.clock.now()
         report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
         progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
+        attempt.restore_seconds = self.clock.now() - attempt.restore_started_at
         for dirs in others:  # the same download on every host: one from S3, then copies
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
