@@ -11,6 +11,7 @@ from emulator.cli.clients import clients, endpoint_s3_url, s3_client
 from emulator.cli.follow import emulator_report
 from emulator.report.gather import gather_story
 from emulator.report.html_page import render_report
+from emulator.report.html_views import log_url
 
 
 def report_html(url: str, job_name: str) -> str:
@@ -19,7 +20,7 @@ def report_html(url: str, job_name: str) -> str:
     describe = sagemaker.describe_training_job(TrainingJobName=job_name)
     story = gather_story(describe, emulator_report(url, job_name),
                          s3=s3_client(endpoint_s3_url(url)), logs=logs, endpoint_url=url,
-                         log_link=lambda stream: f"{url}/_smemu/ui/logs/{stream}")
+                         log_link=lambda stream: url + log_url(stream))
     return render_report(story)
 
 

@@ -132,7 +132,8 @@ def checkpoints_section(story: JobStory, download: DownloadLink | None = None) -
             rows.append(row)
         live = [v for v in versions if not v.get("DeleteMarker")]
         blocks.append(
-            f'<details class="ckpt" open><summary><code>{escape(path)}</code> — '
+            f'<details class="ckpt" id="{element_id("ckpt", path)}" open>'
+            f"<summary><code>{escape(path)}</code> — "
             f"{len(live)} version(s)</summary>"
             + table(("Size", "Last modified", "Uploaded by", "Version", "sha256")
                     + (("",) if download is not None else ()), rows)
@@ -191,6 +192,8 @@ def logs_section(story: JobStory) -> str:
     if not story.logs:
         return ('<section id="logs"><h2>Logs</h2><p class="muted">No log streams.</p>'
                 "</section>")
+    owners = {str(view.get("LogStream")): f"attempt {a['Attempt']} · {view.get('Host')}"
+              for a in story.attempts for view in host_views(a) if view.get("LogStream")}
     blocks = []
     for stream, lines in sorted(story.logs.items()):
         shown = lines[-MAX_LOG_LINES:]
@@ -198,11 +201,17 @@ def logs_section(story: JobStory) -> str:
             else ""
         link = story.log_links.get(stream)
         live = f' — <a href="{escape(link)}">open</a>' if link else ""
+        owner = f"{escape(owners[stream])}: " if stream in owners else ""
         text = "\n".join(f"{clock(line.at)}  {line.message}" for line in shown)
-        blocks.append(f'<details class="log"><summary><code>{escape(stream)}</code> '
-                      f"({len(lines)} lines){live}</summary><pre>{escape(cut + text)}</pre>"
-                      "</details>")
+        blocks.append(f'<details class="log" id="{element_id("log", stream)}"><summary>{owner}'
+                      f"<code>{escape(stream)}</code> ({len(lines)} lines){live}</summary>"
+                      f"<pre>{escape(cut + text)}</pre></details>")
     return f'<section id="logs"><h2>Logs</h2>{"".join(blocks)}</section>'
+
+
+def element_id(kind: str, name: str) -> str:
+    """A stable HTML id for a section about `name` (a path, a stream)."""
+    return f"{kind}-" + "".join(c if c.isalnum() else "-" for c in name)
 
 
 def download_path(prefix: str) -> DownloadLink:

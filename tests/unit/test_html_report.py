@@ -233,3 +233,22 @@ def test_a_running_job_reaches_to_now(status: str) -> None:
     story = story_of(data, generated_at=last + 100)
     text = render_timeline(story)
     assert ("+100s" in text) == (status == "InProgress")
+
+
+def test_the_live_pages_stop_refreshing_once_the_job_is_over_and_escape_names() -> None:
+    from emulator.report.html_views import job_content, jobs_list_content
+
+    data = golden()
+    assert "data-final" in job_content(story_of(data))
+    data["TrainingJobStatus"] = "InProgress"
+    version = {"Path": "c.json", "Key": "p/c.json", "Size": 2, "LastModified": 1.0,
+               "VersionId": "v1", "IsLatest": True, "DeleteMarker": False}
+    running = job_content(story_of(data, versions=[version], versioned=True))
+    assert "data-final" not in running
+    name = data["TrainingJobName"]
+    assert f'href="/_smemu/ui/jobs/{name}/checkpoint?path=c.json&amp;versionId=v1"' in running
+    listed = jobs_list_content([{"TrainingJobName": "a<b", "TrainingJobStatus": "InProgress",
+                                 "SecondaryStatus": "Training", "CreationTime": 1.0,
+                                 "Attempts": 2, "Interruptions": 1}])
+    assert "a&lt;b" in listed and "a<b" not in listed
+    assert 'href="/_smemu/ui/jobs/a%3Cb"' in listed
