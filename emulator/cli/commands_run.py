@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from rich.console import Console
 
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.compare_run import compare_with_uninterrupted
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.group import clean_errors, cli
+from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
 from emulator.cli.report_file import write_report
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
@@ -134,7 +136,9 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         if as_json:
             click.echo(json.dumps({"TrainingJobName": name, "TrainingJobArn": arn}))
         return
-    job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs)
+    terminal = is_terminal() and not as_json
+    job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs,
+                              progress=StatusProgress() if terminal else None)
     report = emulator_report(url, name)
     comparison = None if twin is None else \
         compare_with_uninterrupted(url, job, twin["TrainingJobName"])
@@ -144,6 +148,10 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
                               default=_json_default))
     else:
         click.echo(render_summary(job, report))
+        if terminal:
+            console = Console()
+            for line in compact_timeline(job, report):
+                console.print(line)
         if comparison is not None:
             click.echo(comparison.render())
     if report_file is not None:
@@ -153,13 +161,25 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
 
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
-                        show_logs: bool) -> dict[str, Any]:
+                        show_logs: bool, progress: StatusProgress | None = None,
+                        ) -> dict[str, Any]:
     """Ctrl-C stops the job (StopTrainingJob) and keeps following; a second Ctrl-C detaches."""
+    try:
+        return _follow_until_done(sagemaker, logs, name, quiet=quiet, show_logs=show_logs,
+                                  progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()  # a detach or an error leaves no bar behind
+
+
+def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, show_logs: bool,
+                       progress: StatusProgress | None) -> dict[str, Any]:
     stopping = False
     state = FollowState(logs, name)
     while True:
         try:
-            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state)
+            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state,
+                          progress=progress)
         except KeyboardInterrupt:
             if stopping:
                 _detach(name)
