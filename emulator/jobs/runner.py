@@ -138,9 +138,7 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            download_channels(self.ctx.s3.client(), self.job.spec.channels,
-                              [dirs for _, dirs in hosts],
-                              cancelled=lambda: self.control.stop_requested)
+            self._download_channels([dirs for _, dirs in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -223,18 +221,34 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
+    def _download_channels(self, hosts: list[HostDirs]) -> None:
+        """The input channels onto every host; one over 64 MiB reports its progress in the
+        Downloading StatusMessage, as a restore does."""
+        shown: dict[str, RestoreProgress] = {}
+
+        def progress(channel: str) -> RestoreProgress:
+            shown[channel] = RestoreProgress(self._note, label=f"Downloading channel {channel}")
+            return shown[channel]
+
+        started = self.clock.monotonic()
+        download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
+                          cancelled=lambda: self.control.stop_requested, progress=progress)
+        for bar in shown.values():
+            bar.finish_transfer(bar.files_started, bar.total_bytes,
+                                self.clock.monotonic() - started)
+
+    def _note(self, line: str) -> None:
+        log.info("job %s: %s", self.job.name, line)
+        with self.lock:
+            self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
+
     def _restore_checkpoints(self, hosts: list[HostDirs], attempt: Attempt) -> None:
         """Everything under the prefix onto every host, before any container starts."""
         uri = self.job.spec.checkpoint_uri
         if not uri:
             return
         first, *others = hosts
-        def show(line: str) -> None:
-            log.info("job %s: %s", self.job.name, line)
-            with self.lock:
-                self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
-
-        progress = RestoreProgress(show)
+        progress = RestoreProgress(self._note)
         attempt.restore_started_at = self.clock.now()
         report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
         progress.finish(report)
