@@ -78,6 +78,8 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
                     printed.append(message)
                     lines.append((at, click.style("==> " + transition_line(transition),
                                                   fg="cyan", bold=True)))
+                    if progress is not None:  # a transition seen first with its progress
+                        progress.show(message)
             for _, line in sorted(lines, key=lambda item: item[0]):
                 click.echo(line)
         if done:
