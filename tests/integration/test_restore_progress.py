@@ -81,19 +81,21 @@ def run_in_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
 
 def test_on_a_terminal_smemu_run_draws_bars_and_a_coloured_timeline_piped_it_stays_plain(
         endpoint: EndpointProcess, s3: Any, bucket: str, job_name: str) -> None:
-    s3.put_object(Bucket=bucket, Key="ckpt/weights.bin", Body=os.urandom(65 * MiB))
+    # Big enough that the follow loop sees the restore under way, however loaded the machine.
+    s3.put_object(Bucket=bucket, Key="ckpt/weights.bin", Body=os.urandom(150 * MiB))
     args = [sys.executable, "-m", "emulator", "run", "--endpoint-url", endpoint.url,
             "--image", TOY_IMAGE, "--checkpoint-s3-uri", f"s3://{bucket}/ckpt",
             "-H", "total_steps=2", "-H", "seconds_per_step=0.1"]
     code, shown = run_in_terminal([*args, "--job-name", job_name])
     assert code == 0, shown
     assert "\x1b[" in shown  # colours and the live bar
-    assert "Restoring checkpoints" in shown and "/68.2 MB" in shown, shown  # the bar's bytes
+    assert "Restoring checkpoints" in shown and "/157.3 MB" in shown, shown  # the bar's bytes
     assert re.search(r"attempt 1 algo-1 .*completed", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "",
                                                               shown)), shown
     piped = subprocess.run([*args, "--job-name", f"{job_name}-piped"], capture_output=True,
                            text=True, timeout=300, env=dict(os.environ))
     assert piped.returncode == 0, piped.stderr
     assert "\x1b[" not in piped.stdout + piped.stderr
-    assert re.search(rf"^    {DONE}$", piped.stdout, re.MULTILINE), piped.stdout
+    assert re.search(rf"^    {DONE.replace('65', '150')}$", piped.stdout, re.MULTILINE), \
+        piped.stdout
     assert "attempt 1 algo-1 " not in piped.stdout  # the coloured timeline is the terminal's
