@@ -45,6 +45,7 @@ bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 	$(PY) -m bench s3
+	$(PY) -m bench e2e
 
 bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -16,6 +16,7 @@ from emulator.jobs.timeline import timeline
 from emulator.storage.logs import LogTail
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
+FAST_POLL = 0.05
 
 
 def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
@@ -46,9 +47,14 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
            state: FollowState | None = None,
            progress: StatusProgress | None = None) -> dict[str, Any]:
     """Print transitions (and logs) until the job ends; returns the final description.
-    `progress` draws progress StatusMessages as live bars (on a terminal)."""
+    `progress` draws progress StatusMessages as live bars (on a terminal).
+
+    SageMaker has no call that waits for a change, so this polls: every FAST_POLL seconds just
+    after a change (a short job is over within a few), slowing down to `poll` while nothing
+    changes."""
     state = state or FollowState(logs, job_name)
     printed, tail = state.printed, state.tail
+    interval, seen = FAST_POLL, None
 
     while True:
         if on_tick:
@@ -86,7 +92,10 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
             if progress is not None:
                 progress.close()
             return dict(job)
-        time.sleep(poll)
+        now_seen = (job["TrainingJobStatus"], len(transitions))
+        interval = FAST_POLL if now_seen != seen else min(poll, interval * 1.5)
+        seen = now_seen
+        time.sleep(interval)
 
 
 def _collector(lines: list[tuple[float, str]]) -> Callable[[str, str, float], None]:

@@ -11,7 +11,7 @@ import shutil
 import threading
 
 from emulator import contract
-from emulator.checkpoints import RestoreProgress, restore
+from emulator.checkpoints import RestoreProgress, RestoreReport, restore
 from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
@@ -69,6 +69,7 @@ class JobRunner:
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -119,12 +120,6 @@ class JobRunner:
                 log.exception("clean-up after job %s failed", self.job.name)
 
     def _run(self) -> JobEnding:
-        self.network, subnet = self.ctx.engine.create_network(
-            f"smemu-{self.ctx.server_id}-{self.job.name}",
-            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
-        if subnet:
-            self.addresses = host_addresses(subnet, self.hosts)
-        self._start_gateway()
         self._enable_checkpoint_versioning()
         while True:
             with self.lock:
@@ -133,6 +128,7 @@ class JobRunner:
                 self._wait_for_capacity(wait.seconds, in_starting=True)
             if stopped := self._stop_before_launch():
                 return stopped
+            self._ensure_network()
             armed = self.cursor.armed()
             with self.lock:
                 self.lifecycle.downloading()
@@ -150,7 +146,8 @@ class JobRunner:
                     self.lifecycle.interrupted(armed.trigger.spec)
                 attempt.interrupted_at = self.clock.now()
             else:
-                run = AttemptRun(self._attempt_context(), attempt, hosts, armed)
+                run = AttemptRun(self._attempt_context(), attempt, hosts, armed,
+                                 restored=self.restore_report)
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
@@ -213,6 +210,18 @@ class JobRunner:
             self.lifecycle.stopping()
         return JobEnding.stopped(why)
 
+    def _ensure_network(self) -> None:
+        """The job's network and its way to the endpoint, made once the first attempt is about
+        to launch (not while it waits for spot capacity), kept for the later attempts."""
+        if self.network is not None:
+            return
+        self.network, subnet = self.ctx.engine.create_network(
+            f"smemu-{self.ctx.server_id}-{self.job.name}",
+            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
+        if subnet:
+            self.addresses = host_addresses(subnet, self.hosts)
+        self._start_gateway()
+
     def _start_gateway(self) -> None:
         """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
         if self.job.spec.network_isolation or self.ctx.gateway_socket is None \
@@ -268,6 +277,7 @@ class JobRunner:
         report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
                          string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
         progress.finish(report)
+        self.restore_report = report if not others else None
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
         attempt.restored_siblings = list(report.siblings)
         attempt.restore_seconds = self.clock.now() - attempt.restore_started_at
