@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv docker images browser lint bench bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -15,7 +15,7 @@ demo: setup
 demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -37,6 +37,9 @@ docker:
 
 images: docker
 	@bash images/build.sh
+
+browser:  # a system chromium for the browser tests (Playwright drives it)
+	@bash scripts/ensure-chromium.sh
 
 bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'

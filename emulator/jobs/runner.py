@@ -24,7 +24,7 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
-from emulator.jobs.model import Attempt, CheckpointFile, Outcome, TrainingJob
+from emulator.jobs.model import Attempt, CheckpointFile, Outcome, Span, TrainingJob
 from emulator.jobs.settings import CheckpointPrefix
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
@@ -142,9 +142,7 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            download_channels(self.ctx.s3.client(), self.job.spec.channels,
-                              [dirs for _, dirs in hosts],
-                              cancelled=lambda: self.control.stop_requested)
+            self._download_channels([dirs for _, dirs in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -190,11 +188,15 @@ class JobRunner:
         if in_starting:
             with self.lock:
                 self.lifecycle.note(WAITING_FOR_CAPACITY)
-        deadline = self.clock.now() + seconds
+        started = self.clock.now()
+        deadline = started + seconds
         while self.clock.now() < deadline and not self.control.stop_requested \
                 and not self.limits.max_wait_exceeded():
             self.control.pause(self.clock,
                                min(POLL_SECONDS, max(0.0, deadline - self.clock.now())))
+        if self.job.attempts:  # the report draws it: before this attempt, or after it
+            with self.lock:
+                self.job.attempts[-1].capacity_waits.append(Span(started, self.clock.now()))
 
     def _stop_before_launch(self) -> JobEnding | None:
         """How the job ends if it must not launch (again): stopped or out of time."""
@@ -260,24 +262,42 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
+    def _download_channels(self, hosts: list[HostDirs]) -> None:
+        """The input channels onto every host; one over 64 MiB reports its progress in the
+        Downloading StatusMessage, as a restore does."""
+        shown: dict[str, RestoreProgress] = {}
+
+        def progress(channel: str) -> RestoreProgress:
+            shown[channel] = RestoreProgress(self._note, label=f"Downloading channel {channel}")
+            return shown[channel]
+
+        started = self.clock.monotonic()
+        download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
+                          cancelled=lambda: self.control.stop_requested, progress=progress)
+        for bar in shown.values():
+            bar.finish_transfer(bar.files_started, bar.total_bytes,
+                                self.clock.monotonic() - started)
+
+    def _note(self, line: str) -> None:
+        log.info("job %s: %s", self.job.name, line)
+        with self.lock:
+            self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
+
     def _restore_checkpoints(self, hosts: list[HostDirs], attempt: Attempt) -> None:
         """Everything under the prefix onto every host, before any container starts."""
         uri = self.job.spec.checkpoint_uri
         if not uri:
             return
         first, *others = hosts
-        def show(line: str) -> None:
-            log.info("job %s: %s", self.job.name, line)
-            with self.lock:
-                self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
-
-        progress = RestoreProgress(show)
+        progress = RestoreProgress(self._note)
+        attempt.restore_started_at = self.clock.now()
         report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
                          string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
         progress.finish(report)
         self.restore_report = report if not others else None
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
         attempt.restored_siblings = list(report.siblings)
+        attempt.restore_seconds = self.clock.now() - attempt.restore_started_at
         for dirs in others:  # the same download on every host: one from S3, then copies
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
