@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from pathlib import Path
 
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, RestoreReport, restore
@@ -70,6 +71,7 @@ class JobRunner:
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
+        self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -115,6 +117,8 @@ class JobRunner:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
+                for removal in self.removals:
+                    removal.join()
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
@@ -161,7 +165,7 @@ class JobRunner:
                     return self._finish(reason, run, attempt)
             trigger = self.cursor.consume() if armed and attempt.interruption == \
                 armed.trigger.spec else None
-            self.ctx.engine.remove_tree(root, self.image)
+            self._remove_in_background(root)
             if trigger and trigger.capacity:
                 self._wait_for_capacity(trigger.capacity, in_starting=False)
             if stopped := self._stop_before_launch():
@@ -209,6 +213,19 @@ class JobRunner:
         with self.lock:
             self.lifecycle.stopping()
         return JobEnding.stopped(why)
+
+    def _remove_in_background(self, root: Path) -> None:
+        """An ended attempt's directory (a checkpoint copy may be GiBs) is deleted while the
+        next attempt starts: nothing reads it, and the job's end waits for it."""
+        def remove() -> None:
+            try:
+                self.ctx.engine.remove_tree(root, self.image)
+            except Exception:  # the job's own removal at its end tries again
+                log.exception("removing %s failed", root)
+
+        removal = threading.Thread(target=remove, name=f"remove-{root.name}", daemon=True)
+        removal.start()
+        self.removals.append(removal)
 
     def _ensure_network(self) -> None:
         """The job's network and its way to the endpoint, made once the first attempt is about
