@@ -6,6 +6,8 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
     smemu:checkpoint-flush "flush" | "lose"         upload what is left after a kill, or not
     smemu:spot-price-ratio "0.3"                    billable = training * ratio for spot jobs
     smemu:checkpoint-markers "on" | "off"           <file>.sagemaker-uploading/-uploaded files
+    smemu:code-dir         "/home/me/src"           host directory mounted read-only (--code)
+    smemu:code-path        "/opt/ml/code"           where it is mounted (default /opt/ml/code)
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ TAG_GRACE = "smemu:grace-period"
 TAG_FLUSH = "smemu:checkpoint-flush"
 TAG_SPOT_RATIO = "smemu:spot-price-ratio"
 TAG_MARKERS = "smemu:checkpoint-markers"
+TAG_CODE_DIR = "smemu:code-dir"
+TAG_CODE_PATH = "smemu:code-path"
+DEFAULT_CODE_PATH = "/opt/ml/code"
 SWITCH_VALUES = {"on": True, "off": False}
 
 
@@ -47,6 +52,11 @@ class JobSettings:
     # SageMaker's agent writes <file>.sagemaker-uploading / .sagemaker-uploaded beside each
     # checkpoint it uploads; some containers wait on them.
     checkpoint_markers: bool = True
+    # `smemu run --code DIR`: a host directory mounted read-only into every container (at
+    # code_path), so that an edited script needs no image rebuild; SageMaker's local mode
+    # mounts source_dir the same way.
+    code_dir: str | None = None
+    code_path: str = DEFAULT_CODE_PATH
 
     def __post_init__(self) -> None:
         # Callers may name the mode by its value ("lose"); the field always holds the enum.
@@ -66,6 +76,10 @@ class JobSettings:
             tags.append({"Key": TAG_SPOT_RATIO, "Value": f"{self.spot_price_ratio:g}"})
         if not self.checkpoint_markers or "checkpoint_markers" in explicit:
             tags.append({"Key": TAG_MARKERS, "Value": "on" if self.checkpoint_markers else "off"})
+        if self.code_dir is not None:
+            tags.append({"Key": TAG_CODE_DIR, "Value": self.code_dir})
+            if self.code_path != DEFAULT_CODE_PATH:
+                tags.append({"Key": TAG_CODE_PATH, "Value": self.code_path})
         return tags
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +89,8 @@ class JobSettings:
             "CheckpointFlush": self.checkpoint_flush.value,
             "SpotPriceRatio": self.spot_price_ratio,
             "CheckpointMarkers": self.checkpoint_markers,
+            **({} if self.code_dir is None else {"CodeDir": self.code_dir,
+                                                 "CodePath": self.code_path}),
         }
 
 
@@ -96,7 +112,13 @@ def settings_from_tags(
         markers = values.get(TAG_MARKERS)
         if markers is not None and markers not in SWITCH_VALUES:
             raise PlanError(f"{TAG_MARKERS} must be on or off, not {markers!r}")
+        code_dir = values.get(TAG_CODE_DIR, base.code_dir)
+        code_path = values.get(TAG_CODE_PATH, base.code_path)
+        for key, path in ((TAG_CODE_DIR, code_dir), (TAG_CODE_PATH, code_path)):
+            if path is not None and not path.startswith("/"):
+                raise PlanError(f"{key} must be an absolute path, not {path!r}")
     except (PlanError, ValueError) as err:
         raise ValidationException(f"Invalid emulator tag: {err}") from err
     return JobSettings(plan, grace, CheckpointFlush(flush), ratio,
-                       base.checkpoint_markers if markers is None else SWITCH_VALUES[markers])
+                       base.checkpoint_markers if markers is None else SWITCH_VALUES[markers],
+                       code_dir, code_path)

@@ -93,3 +93,17 @@ def test_entrypoint_override_and_isolation(tmp_path: Path) -> None:
     assert kwargs["entrypoint"] == ["python", "x.py"]
     assert kwargs["command"] == ["--a"]
     assert kwargs["network_mode"] == "none"
+
+
+def test_code_mount_is_a_read_only_mount_not_a_bind(tmp_path: Path) -> None:
+    spec = ContainerSpec(name="c", image="i", host="algo-1", dirs=HostDirs(tmp_path),
+                         environment={}, labels={}, network=None,
+                         code_mount=("/home/me/src", "/opt/ml/code"))
+    kwargs = container_kwargs(spec)
+    # A Mount: a missing source fails the start (a bind would create it, empty, as root).
+    assert kwargs["mounts"] == [{"Type": "bind", "Source": "/home/me/src",
+                                 "Target": "/opt/ml/code", "ReadOnly": True}]
+    assert "/home/me/src" not in kwargs["volumes"]
+    no_code = ContainerSpec(name="c", image="i", host="algo-1", dirs=HostDirs(tmp_path),
+                            environment={}, labels={}, network=None)
+    assert "mounts" not in container_kwargs(no_code)
