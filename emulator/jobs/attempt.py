@@ -17,9 +17,10 @@ from enum import Enum
 from pathlib import Path
 
 from emulator import contract
-from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
+from emulator.checkpoints import CheckpointMirror, MirrorEvent, RestoreReport, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.manifest import KnownUpload, known_from_restore
 from emulator.checkpoints.sagemaker_names import is_marker
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
@@ -94,6 +95,7 @@ class HostRun:
     exit_code: int | None = None
     handle: Container | None = None
     mirror: CheckpointMirror | None = None
+    tensorboard: CheckpointMirror | None = None  # TensorBoardOutputConfig, the same engine
     recorder: ActivityRecorder | None = None
     writer: CloudWatchLogWriter | None = None
     pump: threading.Thread | None = None
@@ -109,7 +111,7 @@ class HostRun:
 
 class AttemptRun:
     def __init__(self, ctx: AttemptContext, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
-                 armed: ArmedTrigger | None) -> None:
+                 armed: ArmedTrigger | None, restored: RestoreReport | None = None) -> None:
         self.ctx = ctx
         self.job = ctx.job
         self.clock = ctx.clock
@@ -128,6 +130,8 @@ class AttemptRun:
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
         self.uri = self.job.spec.checkpoint_uri
+        self.restored = restored
+        self.restored_known: dict[str, KnownUpload] = {}  # the proof need not read them again
 
     @property
     def failed_host(self) -> HostRun | None:
@@ -151,6 +155,7 @@ class AttemptRun:
                 self._prepare(host)
             with self.ctx.lock:
                 self.ctx.lifecycle.training()
+            self.restored_known = self._as_restored()
             for host in self.hosts:
                 host.handle = self.ctx.engine.start(self.ctx.container_spec(
                     host.dirs, self.attempt, host.host))
@@ -185,8 +190,9 @@ class AttemptRun:
             for host in self.hosts:
                 if host.recorder:
                     host.recorder.stop()
-                if host.mirror:
-                    host.mirror.stop(flush=False)
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:
+                        mirror.stop(flush=False)
                 if host.handle:
                     host.handle.remove()
                 if host.writer:
@@ -200,6 +206,13 @@ class AttemptRun:
                 markers=ctx.settings.checkpoint_markers,
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
+        board = self.job.spec.tensorboard
+        if board:  # mirrored like checkpoints, but never restored nor counted as checkpoints
+            host.dirs.tensorboard.mkdir(parents=True, exist_ok=True)
+            host.tensorboard = CheckpointMirror(
+                host.dirs.tensorboard, board.s3_uri, ctx.s3.blob_store(),
+                settle_seconds=contract.CHECKPOINT_SETTLE_S)
+            host.tensorboard.start()
         stream = log_stream_name(self.job.name, host.host, self.clock.now())
         host.view.log_stream = stream
         if self.several and host.host == "algo-1":
@@ -223,6 +236,11 @@ class AttemptRun:
             host.activity = activity
             if host.mirror:
                 host.mirror_errors = host.mirror.stop(flush=not self.lose).errors
+            if host.tensorboard:
+                errors = host.tensorboard.stop(flush=not self.lose).errors
+                if errors:
+                    log.warning("job %s: TensorBoard output not mirrored: %s", self.job.name,
+                                "; ".join(errors[:3]))
         self._verify()
         if reason == Reason.INTERRUPT and self.ctx.control.stop_requested:
             # StopTrainingJob during the interruption's grace: the job stops (and its
@@ -259,6 +277,13 @@ class AttemptRun:
         if self.several:
             merge_hosts(self.attempt, [h.view for h in self.hosts])
 
+    def _as_restored(self) -> dict[str, KnownUpload]:
+        """The restored files as the restore hashed them, signed before any container can
+        write to them (one host: several share the prefix, and their proof reads it all)."""
+        if self.restored is None or self.several:
+            return {}
+        return known_from_restore(self.restored, self.hosts[0].dirs.checkpoints)
+
     def _verify(self) -> None:
         """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
         if not self.uri:
@@ -267,7 +292,10 @@ class AttemptRun:
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:
-                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
+                mirror = self.hosts[0].mirror
+                known = {**self.restored_known, **(mirror.known_uploads() if mirror else {})}
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints,
+                                            known)
             else:
                 differences = verify_shared_prefix(
                     client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},
@@ -352,8 +380,9 @@ class AttemptRun:
     def _stop_mirrors_if_lost(self) -> None:
         if self.lose:
             for host in self.hosts:
-                if host.mirror:
-                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:  # the hosts vanish: nothing more leaves them
+                        mirror.stop(flush=False)
 
     def _sigkill(self, running: list[HostRun],
                  before_kill: Callable[[], None] | None = None) -> None:
