@@ -322,6 +322,8 @@ class JobRunner:
             arguments=None if spec.arguments is None else list(spec.arguments),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
+            code_mount=None if self.settings.code_dir is None
+            else (self.settings.code_dir, self.settings.code_path),
         )
 
     # -- the end ----------------------------------------------------------------------

@@ -131,3 +131,17 @@ def test_instance_groups_name_hosts_in_order_with_their_group_and_channels(
     assert (resource["current_host"], resource["current_group_name"],
             resource["current_instance_type"]) == ("algo-3", "loaders", "ml.c5.xlarge")
     assert channels == data == ["conf", "raw"]
+
+
+def test_code_mount_is_a_read_only_mount_not_a_bind(tmp_path: Path) -> None:
+    spec = ContainerSpec(name="c", image="i", host="algo-1", dirs=HostDirs(tmp_path),
+                         environment={}, labels={}, network=None,
+                         code_mount=("/home/me/src", "/opt/ml/code"))
+    kwargs = container_kwargs(spec)
+    # A Mount: a missing source fails the start (a bind would create it, empty, as root).
+    assert kwargs["mounts"] == [{"Type": "bind", "Source": "/home/me/src",
+                                 "Target": "/opt/ml/code", "ReadOnly": True}]
+    assert "/home/me/src" not in kwargs["volumes"]
+    no_code = ContainerSpec(name="c", image="i", host="algo-1", dirs=HostDirs(tmp_path),
+                            environment={}, labels={}, network=None)
+    assert "mounts" not in container_kwargs(no_code)
