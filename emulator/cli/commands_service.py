@@ -16,9 +16,11 @@ from emulator.cli.group import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import (
     FLUSH_MODES,
+    GPU_FALLBACKS,
     PREFIX_MODES,
     CheckpointFlush,
     CheckpointPrefix,
+    GpuFallback,
     JobSettings,
 )
 from emulator.runtime.engine import DockerEngine
@@ -58,6 +60,10 @@ _ENDPOINT_OPTIONS = [
                  help="Default: a checkpoint S3Uri without a trailing / restores every key "
                       "that starts with it, sibling prefixes too, as SageMaker does (string), "
                       "or only the keys under it (directory)."),
+    click.option("--gpu-fallback", type=click.Choice(GPU_FALLBACKS), default="cpu",
+                 show_default=True,
+                 help="Default: a ml.g*/ml.p* job on an engine without the NVIDIA runtime runs "
+                      "on CPU, flagged (cpu), or is refused (refuse)."),
     click.option("--ephemeral", is_flag=True,
                  help="Keep the job history and work directories in a temporary directory, "
                       "removed at exit: a blank slate (CI), nothing read from or left in the "
@@ -74,7 +80,8 @@ def endpoint_options(func: F) -> F:
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
                checkpoint_versioning: bool, spot_price_ratio: float,
                checkpoint_markers: bool, ephemeral: bool = False,
-               s3_backend: str | None = None, checkpoint_prefix: str = "string") -> list[str]:
+               s3_backend: str | None = None, checkpoint_prefix: str = "string",
+               gpu_fallback: str = "cpu") -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_backend:
@@ -89,6 +96,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args.append("--no-checkpoint-markers")
     if checkpoint_prefix != "string":
         args += ["--checkpoint-prefix", checkpoint_prefix]
+    if gpu_fallback != "cpu":
+        args += ["--gpu-fallback", gpu_fallback]
     if ephemeral:
         args.append("--ephemeral")
     return args
@@ -102,6 +111,7 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
+          gpu_fallback: str,
           ephemeral: bool, verbose: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
@@ -116,6 +126,7 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
         checkpoint_flush=CheckpointFlush(checkpoint_flush), spot_price_ratio=spot_price_ratio,
         checkpoint_markers=checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix),
+        gpu_fallback=GpuFallback(gpu_fallback),
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
@@ -141,11 +152,11 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
 def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
-       ephemeral: bool, verbose: bool) -> None:
+       gpu_fallback: str, ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
-                      checkpoint_prefix)
+                      checkpoint_prefix, gpu_fallback)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args)
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
