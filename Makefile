@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv docker compose images lint bench bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -21,7 +21,7 @@ test: setup
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-setup: venv images
+setup: venv images compose
 
 venv: $(STAMP)
 
@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml
 
 docker:
 	@bash scripts/ensure-docker.sh
+
+compose: docker  # docker-compose for docker-compose.yml (Debian's package when missing)
+	@bash scripts/ensure-compose.sh
 
 images: docker
 	@bash images/build.sh

@@ -83,10 +83,13 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 
 @cli.command()
 @port_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: 0.0.0.0 inside a container whose port is published "
+                   "(never on a machine others reach: the endpoint has no authentication).")
 @endpoint_options
 @verbose_option
 @clean_errors
-def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool,
           verbose: bool) -> None:
@@ -109,9 +112,10 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
-                            defaults=defaults, checkpoint_versioning=checkpoint_versioning,
-                            ephemeral=ephemeral, s3_backend=s3_backend)
+    server = EndpointServer(host=host, port=port, state_dir=daemon.state_dir(),
+                            s3_url=s3_endpoint_url, defaults=defaults,
+                            checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
+                            s3_backend=s3_backend)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)

@@ -173,7 +173,14 @@ class DockerEngine:
     def start_gateway(self, name: str, image: str, network: str, socket_path: Path,
                       labels: dict[str, str]) -> ContainerHandle:
         """A container on `network` that forwards TCP to the endpoint's unix socket."""
-        script = Path(__file__).with_name("gateway_forwarder.py")
+        # Mounted from beside the socket, not from this package: when the endpoint itself runs
+        # in a container (docker-compose.yml), only the socket's directory is a path that the
+        # Docker host sees too.
+        script = socket_path.parent / "gateway_forwarder.py"
+        if not script.exists():  # jobs start at once: each copy is whole (replace is atomic)
+            partial = script.with_name(f".{script.name}.{threading.get_ident()}")
+            shutil.copyfile(Path(__file__).with_name("gateway_forwarder.py"), partial)
+            partial.replace(script)
         container = self.client.containers.create(**gateway_kwargs(
             name, image, network, str(socket_path), str(script), labels))
         handle = ContainerHandle(container)

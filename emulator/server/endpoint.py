@@ -87,7 +87,9 @@ class EndpointServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Where this process reaches itself: loopback when it listens on every address."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def workdir(self) -> Path:
