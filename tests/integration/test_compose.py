@@ -64,6 +64,24 @@ def run_interrupted_job(stack: ComposeStack, name: str, bucket: str) -> dict[str
     return wait_for_job(sagemaker, name, timeout=300)
 
 
+# A training container that writes to S3 through the job network's gateway, which forwards to
+# the endpoint's unix socket: a path in SMEMU_HOST_DIR, the same inside the endpoint's container.
+PUT_FROM_CONTAINER = (
+    "import os, urllib.request; "
+    "url = os.environ['AWS_ENDPOINT_URL_S3'] + '/' + os.environ['BUCKET'] + '/from-container.txt'; "
+    "urllib.request.urlopen(urllib.request.Request(url, data=b'hello', method='PUT', "
+    "headers={'Content-Type': 'application/octet-stream'}))")
+
+
+def put_from_container_request(name: str, bucket: str) -> dict[str, Any]:
+    request = toy_request(name, spot=False, checkpoint_uri=None, bucket=bucket)
+    request["AlgorithmSpecification"] = {
+        "TrainingImage": "smemu-base:latest", "TrainingInputMode": "File",
+        "ContainerEntrypoint": ["python3", "-c", PUT_FROM_CONTAINER]}
+    request["Environment"] = {"BUCKET": bucket}
+    return request
+
+
 def assert_resumed(stack: ComposeStack, name: str, job: dict[str, Any]) -> None:
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     result = read_result(Endpoint.connect(stack.url), name, job)
@@ -94,6 +112,12 @@ def test_default_profile_runs_a_spot_job_that_resumes(
         assert_resumed(stack, job_name, job)
         model = read_model_tar(client("s3", stack.url), job["ModelArtifacts"]["S3ModelArtifacts"])
         assert json.loads(model["model.json"])["value"] == toy_value(STEPS)
+        sagemaker = client("sagemaker", stack.url)
+        sagemaker.create_training_job(**put_from_container_request(f"{job_name}-s3", bucket))
+        put = wait_for_job(sagemaker, f"{job_name}-s3", timeout=120)
+        assert put["TrainingJobStatus"] == "Completed", put.get("FailureReason")
+        body = client("s3", stack.url).get_object(Bucket=bucket, Key="from-container.txt")
+        assert body["Body"].read() == b"hello"
         # The state directory is the host's, at the path given: the history is on the host.
         assert (stack.host_dir / "state" / f"jobs-{stack.port}.sqlite3").is_file()
 
