@@ -36,6 +36,16 @@ if not unchanged:
     open(sys.argv[2], "w").write(text)
 PY
 
+# The wheel's sources, hashed: unchanged sources need no new build (pip wheel takes ~30 s).
+source_hash="$(cd "$repo" && find pyproject.toml README.md emulator -type f \
+    ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z \
+    | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+if [ -f "$here/dist/.source-sha256" ] && [ "$(cat "$here/dist/.source-sha256")" = "$source_hash" ] \
+        && ls "$here"/dist/smemu-*.whl >/dev/null 2>&1; then
+    log "smemu wheel for images/emulator up to date (sources unchanged)"
+    exit 0
+fi
+
 work="$(mktemp -d "${TMPDIR:-/tmp}/smemu-emulator-wheel.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src" "$work/dist"
@@ -56,3 +66,4 @@ else
     cp "$new" "$here/dist/"
     log "built $(basename "$new") for images/emulator"
 fi
+echo "$source_hash" >"$here/dist/.source-sha256"
