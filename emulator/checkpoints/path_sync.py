@@ -249,7 +249,8 @@ class PathSyncer:
             self._resolve(rel)
             self._report.uploaded.append(entry)
         self._set_marker(rel, uploading=False, uploaded=True)
-        self._emit(MirrorEvent("uploaded", rel, entry.size, sha, time.time(), _since(started)))
+        self._emit(MirrorEvent("uploaded", rel, entry.size, sha, time.time(), _since(started),
+                               modified_at=opened.sig.mtime_ns / 1e9))
         return "done"
 
     def _delete(self, rel: str) -> None:

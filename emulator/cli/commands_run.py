@@ -16,7 +16,13 @@ from emulator.cli.group import clean_errors, cli
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.request import RunOptions, build_request, parse_pairs, request_buckets
-from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
+from emulator.jobs.settings import (
+    FLUSH_MODES,
+    PREFIX_MODES,
+    CheckpointFlush,
+    CheckpointPrefix,
+    JobSettings,
+)
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
 from emulator.testing.jobs import uninterrupted_twin
 
@@ -46,6 +52,10 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--checkpoint-markers/--no-checkpoint-markers", default=None,
               help="Write <file>.sagemaker-uploading/.sagemaker-uploaded beside each uploaded "
                    "checkpoint file (default: the endpoint's setting, on).")
+@click.option("--checkpoint-prefix", type=click.Choice(PREFIX_MODES),
+              help="How a checkpoint S3Uri without a trailing / restores: every key starting "
+                   "with it, sibling prefixes too, as SageMaker does (string), or only the "
+                   "keys under it (directory). Default: the endpoint's setting, string.")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -71,7 +81,7 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
-        request_file: Path | None, endpoint_url: str | None,
+        checkpoint_prefix: str | None, request_file: Path | None, endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, detach: bool, no_logs: bool,
         as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
@@ -86,6 +96,7 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         else defaults.checkpoint_flush,
         checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
         else checkpoint_markers,
+        checkpoint_prefix=CheckpointPrefix(checkpoint_prefix or defaults.checkpoint_prefix),
     )
     options = RunOptions(
         image=image, job_name=job_name,
@@ -98,10 +109,12 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     )
     explicit = [name for name, given in (("grace_period", grace_period),
                                          ("checkpoint_flush", checkpoint_flush),
-                                         ("checkpoint_markers", checkpoint_markers is not None))
+                                         ("checkpoint_markers", checkpoint_markers is not None),
+                                         ("checkpoint_prefix", checkpoint_prefix))
                 if given]
     request = build_request(options, settings, explicit)
-    if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
+    if any(not t.host_failure for t in settings.plan.triggers) and \
+            not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")
     if compare_uninterrupted and detach:
         raise click.UsageError("--compare-uninterrupted compares the jobs at their end: it "

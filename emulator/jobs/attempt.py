@@ -14,10 +14,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 from emulator import contract
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
+from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.sagemaker_names import is_marker
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.clock import Clock
@@ -48,11 +51,18 @@ class Reason(str, Enum):
     STOP = "stop"
     MAX_RUNTIME = "max-runtime"
     MAX_WAIT = "max-wait"
+    HOST_FAILURE = "host-failure"  # a host was lost (an internal failure)
 
 
 # What a stop (not an interruption) is reported as, by its reason.
 STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
               Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
+
+
+def count_checkpoint_files(root: Path) -> int:
+    """The files a checkpoint directory holds (SageMaker's marker files aside)."""
+    return sum(1 for rel in walk_regular_files(root).files if not is_marker(rel)) \
+        if root.is_dir() else 0
 
 
 @dataclass(frozen=True)
@@ -221,6 +231,11 @@ class AttemptRun:
             self.attempt.stopped_by = STOPPED_BY[reason]
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
+        elif reason == Reason.INTERRUPT and self.armed and self.armed.trigger.host_failure \
+                and self.fired == self.armed.trigger.spec:
+            reason = Reason.HOST_FAILURE
+            with self.ctx.lock:
+                self.ctx.lifecycle.host_failed(self.fired)
         elif reason == Reason.INTERRUPT:
             with self.ctx.lock:
                 self.ctx.lifecycle.interrupted(self.fired or "manual")
@@ -235,10 +250,12 @@ class AttemptRun:
             if self.several:  # the job's times, this host's findings
                 for name in ("training_started_at", "training_ended_at", "interrupted_at",
                              "grace_period", "planned_seconds", "outcome", "interruption",
-                             "ended_at", "restored"):
+                             "ended_at", "restored", "restored_siblings"):
                     setattr(view, name, getattr(self.attempt, name))
                 view.exit_code = host.exit_code
-            analyse(view, host.activity if self.uri else None, host.torn)
+            analyse(view, host.activity if self.uri else None, host.torn,
+                    checkpoint_config=bool(self.uri),
+                    local_files=count_checkpoint_files(host.dirs.checkpoints) if self.uri else 0)
         if self.several:
             merge_hosts(self.attempt, [h.view for h in self.hosts])
 
@@ -399,7 +416,8 @@ class AttemptRun:
     def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
         tag = host.host if self.several else None
         if event.kind == "uploaded":
-            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag)
+            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag,
+                                    event.modified_at)
             host.view.uploaded.append(upload)
             if self.several:
                 self.attempt.uploaded.append(upload)

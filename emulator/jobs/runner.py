@@ -15,6 +15,7 @@ from emulator.checkpoints import RestoreProgress, restore
 from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
+from emulator.faults.plan import InterruptionPlan
 from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
@@ -22,7 +23,8 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
-from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
+from emulator.jobs.model import Attempt, CheckpointFile, Outcome, TrainingJob
+from emulator.jobs.settings import CheckpointPrefix
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
@@ -58,7 +60,10 @@ class JobRunner:
         if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
             self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
         self.limits = JobLimits(job, self.clock)
-        self.cursor = PlanCursor(self.settings.plan if job.is_spot else PlanCursor.EMPTY)
+        plan = self.settings.plan
+        if not job.is_spot:  # only a host failure happens to an on-demand job
+            plan = InterruptionPlan(tuple(t for t in plan.triggers if t.host_failure))
+        self.cursor = PlanCursor(plan)
         self.hosts = list(job.spec.hosts)
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
@@ -151,7 +156,13 @@ class JobRunner:
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
-                if reason != Reason.INTERRUPT:
+                if reason == Reason.HOST_FAILURE and not self._may_retry():
+                    self.cursor.consume()
+                    return JobEnding.failed(
+                        f"{contract.INTERNAL_FAILURE} (smemu: a host was lost, trigger "
+                        f"{attempt.interruption}; RetryStrategy.MaximumRetryAttempts "
+                        f"{self.job.spec.retry_attempts})")
+                if reason not in (Reason.INTERRUPT, Reason.HOST_FAILURE):
                     return self._finish(reason, run, attempt)
             trigger = self.cursor.consume() if armed and attempt.interruption == \
                 armed.trigger.spec else None
@@ -160,6 +171,11 @@ class JobRunner:
                 self._wait_for_capacity(trigger.capacity, in_starting=False)
             if stopped := self._stop_before_launch():
                 return stopped
+
+    def _may_retry(self) -> bool:
+        """RetryStrategy: an internal failure is retried MaximumRetryAttempts times."""
+        failures = sum(1 for a in self.job.attempts if a.outcome == Outcome.HOST_FAILURE)
+        return failures <= self.job.spec.retry_attempts
 
     def _attempt_context(self) -> AttemptContext:
         return AttemptContext(
@@ -230,9 +246,11 @@ class JobRunner:
                 self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
 
         progress = RestoreProgress(show)
-        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
+        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
+                         string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
         progress.finish(report)
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
+        attempt.restored_siblings = list(report.siblings)
         for dirs in others:  # the same download on every host: one from S3, then copies
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
