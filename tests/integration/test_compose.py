@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
 from emulator.server.daemon import health
-from emulator.testing import Endpoint, read_result
+from emulator.testing import Endpoint, read_result, wait_until
 from tests.support.compose import ComposeStack, clean_checkout, compose_command
 from tests.support.endpoint import (
     CREDENTIALS,
@@ -52,6 +53,14 @@ def client(service: str, url: str, **credentials: str) -> Any:
                         config=Config(retries={"max_attempts": 2},
                                       s3={"addressing_style": "path"}),
                         **(credentials or CREDENTIALS))
+
+
+def listing_once_up(list_keys: Callable[[], list[str]]) -> list[str] | None:
+    """The listing, or None while the S3 server is still starting (connection refused)."""
+    try:
+        return list_keys()
+    except (EndpointConnectionError, ConnectionClosedError):
+        return None
 
 
 def run_interrupted_job(stack: ComposeStack, name: str, bucket: str) -> dict[str, Any]:
@@ -156,4 +165,4 @@ def test_minio_profile_keeps_checkpoints_on_the_s3_server(
         # Disk-backed: the objects outlive the S3 server's process.
         restarted = stack.compose("restart", "minio")
         assert restarted.returncode == 0, restarted.stderr
-        assert stored() == keys
+        assert wait_until(lambda: listing_once_up(stored), timeout=60) == keys
