@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker compose images lint bench bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv docker compose images browser lint bench bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -15,7 +15,7 @@ demo: setup
 demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -41,10 +41,14 @@ compose: docker  # docker-compose for docker-compose.yml (Debian's package when 
 images: docker
 	@bash images/build.sh
 
+browser:  # a system chromium for the browser tests (Playwright drives it)
+	@bash scripts/ensure-chromium.sh
+
 bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 	$(PY) -m bench s3
+	$(PY) -m bench e2e
 
 bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'

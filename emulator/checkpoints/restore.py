@@ -35,6 +35,7 @@ class RestoreReport:
 
     files: list[FileEntry] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)
+    etags: dict[str, str] = field(default_factory=dict)  # each file's ETag in the listing
     total_bytes: int = 0
     seconds: float = 0.0
     # String-prefix restores: the sibling prefixes (s3://b/ASHA-10 for s3://b/ASHA-1) whose
@@ -264,8 +265,10 @@ def restore(
 
     tracker = _Progress(sum(f.size for f in files), progress)
     fetch = _Fetcher(store, loc, local_dir, cfg, tracker, checksums)
+    etag_of = {o.key: o.etag for o in objects if o.etag}
     report = RestoreReport(directories=dirs, siblings=[
-        f"s3://{loc.bucket}/{p}" for p in sibling_prefixes([o.key for o in objects], prefix)])
+        f"s3://{loc.bucket}/{p}" for p in sibling_prefixes([o.key for o in objects], prefix)],
+        etags={f.relative: etag_of[f.key] for f in files if f.key in etag_of})
     if files:
         _fetch_all(files, fetch, workers, report)
     report.total_bytes = sum(e.size for e in report.files)

@@ -17,9 +17,10 @@ from enum import Enum
 from pathlib import Path
 
 from emulator import contract
-from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
+from emulator.checkpoints import CheckpointMirror, MirrorEvent, RestoreReport, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
 from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.manifest import KnownUpload, known_from_restore
 from emulator.checkpoints.sagemaker_names import is_marker
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
@@ -109,7 +110,7 @@ class HostRun:
 
 class AttemptRun:
     def __init__(self, ctx: AttemptContext, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
-                 armed: ArmedTrigger | None) -> None:
+                 armed: ArmedTrigger | None, restored: RestoreReport | None = None) -> None:
         self.ctx = ctx
         self.job = ctx.job
         self.clock = ctx.clock
@@ -128,6 +129,8 @@ class AttemptRun:
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
         self.uri = self.job.spec.checkpoint_uri
+        self.restored = restored
+        self.restored_known: dict[str, KnownUpload] = {}  # the proof need not read them again
 
     @property
     def failed_host(self) -> HostRun | None:
@@ -151,6 +154,7 @@ class AttemptRun:
                 self._prepare(host)
             with self.ctx.lock:
                 self.ctx.lifecycle.training()
+            self.restored_known = self._as_restored()
             for host in self.hosts:
                 host.handle = self.ctx.engine.start(self.ctx.container_spec(
                     host.dirs, self.attempt, host.host))
@@ -259,6 +263,13 @@ class AttemptRun:
         if self.several:
             merge_hosts(self.attempt, [h.view for h in self.hosts])
 
+    def _as_restored(self) -> dict[str, KnownUpload]:
+        """The restored files as the restore hashed them, signed before any container can
+        write to them (one host: several share the prefix, and their proof reads it all)."""
+        if self.restored is None or self.several:
+            return {}
+        return known_from_restore(self.restored, self.hosts[0].dirs.checkpoints)
+
     def _verify(self) -> None:
         """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
         if not self.uri:
@@ -267,7 +278,10 @@ class AttemptRun:
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:
-                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
+                mirror = self.hosts[0].mirror
+                known = {**self.restored_known, **(mirror.known_uploads() if mirror else {})}
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints,
+                                            known)
             else:
                 differences = verify_shared_prefix(
                     client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},

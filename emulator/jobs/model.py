@@ -60,6 +60,14 @@ class CheckpointFile:
 
 
 @dataclass
+class Span:
+    """A stretch of wall time, e.g. a wait for spot capacity."""
+
+    start: float
+    end: float
+
+
+@dataclass
 class Attempt:
     """One launch of the job's container(s): a spot restart opens a new attempt."""
 
@@ -79,6 +87,10 @@ class Attempt:
     # Prefixes beside the checkpoint S3Uri (no trailing /) whose objects a string-prefix
     # restore brought down too: s3://b/ASHA-10 for s3://b/ASHA-1.
     restored_siblings: list[str] = field(default_factory=list)
+    restore_started_at: float | None = None
+    restore_seconds: float | None = None  # how long the restore of `restored` took
+    # Waits for spot capacity: before this attempt launched, or after it was interrupted.
+    capacity_waits: list[Span] = field(default_factory=list)
     uploaded: list[CheckpointFile] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     sigkilled: bool = False  # the container outlived its grace period
@@ -142,6 +154,10 @@ class Attempt:
             "LogStream": self.log_stream,
             "CheckpointsRestored": [_file_dict(f) for f in self.restored],
             "RestoredSiblingPrefixes": list(self.restored_siblings),
+            "RestoreStartedAt": self.restore_started_at,
+            "RestoreSeconds": None if self.restore_seconds is None
+            else round(self.restore_seconds, 3),
+            "CapacityWaits": [{"Start": w.start, "End": w.end} for w in self.capacity_waits],
             "CheckpointsUploaded": [_file_dict(f) for f in self.uploaded],
             "CheckpointsDeleted": list(self.deleted),
             "InterruptedAt": self.interrupted_at,
