@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-s3 bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -38,9 +38,13 @@ docker:
 images: docker
 	@bash images/build.sh
 
-bench: venv
+bench: venv images  # the engine's speed, then the endpoint's RSS with 2 and 8 GiB checkpoints
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
+	$(PY) -m bench rss
+
+bench-s3: venv  # the embedded S3's candidates side by side (bench/s3_backends.py)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench s3
 
 bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)

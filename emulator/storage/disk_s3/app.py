@@ -22,6 +22,7 @@ from werkzeug.wsgi import get_input_stream
 
 from emulator.storage.disk_s3 import listing
 from emulator.storage.disk_s3.errors import S3Error, not_implemented
+from emulator.storage.disk_s3.operations import s3_operation
 from emulator.storage.disk_s3.store import NULL_VERSION, DiskObjectStore, Version
 from emulator.storage.disk_s3.wire import (
     check_conditions,
@@ -74,9 +75,8 @@ class DiskS3App:
         bucket, key = _bucket_and_key(request)
         args = request.args
         method = request.method
-        for name in UNSUPPORTED:
-            if name in args:
-                raise not_implemented(f"{method} ?{name}")
+        if any(name in args for name in UNSUPPORTED):
+            raise _unsupported(request, bool(key))
         if not bucket:
             if method == "GET":
                 return _xml(listing.list_buckets(self.store))
@@ -111,7 +111,7 @@ class DiskS3App:
         if method == "POST" and "delete" in args:
             return self._delete_many(request, bucket)
         if method != "GET":
-            raise not_implemented(f"{method} on a bucket")
+            raise _unsupported(request, False)
         if "versioning" in args:
             status = self.store.versioning(bucket)
             return _xml(xml("VersioningConfiguration", element("Status", status) if status
@@ -132,7 +132,7 @@ class DiskS3App:
             raise S3Error("KeyTooLongError", "Your key is too long", 400)
         if method == "PUT" and "partNumber" in args and "uploadId" in args:
             if request.headers.get("x-amz-copy-source"):
-                raise not_implemented("UploadPartCopy")
+                raise _unsupported(request, True)
             body, length = self._body(request)
             etag = self.store.upload_part(bucket, key, args["uploadId"],
                                           _int(args["partNumber"], "partNumber"), body, length)
@@ -153,7 +153,7 @@ class DiskS3App:
         if method == "DELETE":
             return self._delete(bucket, key, args.get("versionId"))
         if method in ("GET", "HEAD") and "uploadId" in args:
-            raise not_implemented("ListParts")
+            raise _unsupported(request, True)
         if method in ("GET", "HEAD"):
             return self._get(request, bucket, key)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this "
@@ -293,6 +293,14 @@ def _bucket_and_key(request: Request) -> tuple[str, str]:
         return host[: -len(".localhost")], path
     bucket, _, key = path.partition("/")
     return bucket, key
+
+
+def _unsupported(request: Request, has_key: bool) -> S3Error:
+    """NotImplemented for this request, naming its S3 operation and the request itself."""
+    names = "&".join(dict.fromkeys(request.args))
+    line = f"{request.method} {request.path}" + (f"?{names}" if names else "")
+    return not_implemented(s3_operation(request.method, has_key, request.args,
+                                        request.headers.keys()), line)
 
 
 def _version_headers(version: Version) -> dict[str, str]:
