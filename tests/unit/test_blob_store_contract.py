@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from emulator.api.app import EndpointApp
 from emulator.checkpoints.retry import is_permanent
 from emulator.storage.backends import S3_BACKENDS
-from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.blobstore import BlobStore
+from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 from tests.support.disk_s3 import DiskS3Server
 from tests.support.rclone import ACCESS_KEY, SECRET_KEY, RcloneS3, rclone_binary
