@@ -82,9 +82,9 @@ def test_checkpoint_versions_outlive_down_up_and_a_sigkill(tmp_path: Path,
         s3.create_bucket(Bucket="kept")
         sagemaker = smemu.client("sagemaker")
         sagemaker.create_training_job(**toy_request(
-            "kept-ckpt", steps=40, checkpoint_uri="s3://kept/ckpt", bucket="kept",
+            "kept-ckpt", steps=40, checkpoint_uri="s3://kept/ckpt", bucket="kept",  # 12 s
             tags=[{"Key": "smemu:interrupt", "Value": "after=1.5s"}],
-            seconds_per_step="0.1", checkpoint_interval="3"))
+            seconds_per_step="0.3", checkpoint_interval="3"))
         job = wait_for_job(sagemaker, "kept-ckpt")
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
         before = smemu.versions("kept-ckpt")

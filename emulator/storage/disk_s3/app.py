@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import get_input_stream
 
 from emulator.storage.disk_s3 import listing
 from emulator.storage.disk_s3.errors import S3Error, not_implemented
@@ -61,7 +61,7 @@ class DiskS3App:
         try:
             response = self._route(request)
         except S3Error as err:
-            response = _error(err, request, request_id)
+            response = _error(_drained(request) or err, request, request_id)
         except Exception as err:  # answered in S3's format, logged in full
             log.exception("disk S3 failed on %s %s", request.method, request.path)
             response = _error(S3Error("InternalError", f"We encountered an internal error: "
@@ -161,7 +161,7 @@ class DiskS3App:
 
     # -- objects ------------------------------------------------------------------------
     def _body(self, request: Request) -> tuple[Any, int | None]:
-        return request_body(request.environ, get_input_stream(request.environ))
+        return request_body(request.environ, request.stream)
 
     def _put(self, request: Request, bucket: str, key: str) -> Response:
         self.store.versioning(bucket)  # before reading a body for a bucket that is not there
@@ -286,6 +286,21 @@ class DiskS3App:
         return Response(body, status=status, headers=headers, direct_passthrough=True)
 
 
+def _drained(request: Request) -> S3Error | None:
+    """Read and drop what is left of the body before an error is answered, as S3 (and moto)
+    read a request whole: a stalled body ends as a RequestTimeout, not as an early answer."""
+    try:
+        while request.stream.read(1024 * 1024):
+            pass
+    except (OSError, HTTPException) as err:
+        if isinstance(err, TimeoutError) or isinstance(err.__context__, TimeoutError):
+            return S3Error("RequestTimeout", "Your socket connection to the server was not read "
+                           "from or written to within the timeout period.", 400)
+        return S3Error("IncompleteBody", "The request body did not arrive whole: "
+                       f"{type(err).__name__}", 400)
+    return None
+
+
 def _bucket_and_key(request: Request) -> tuple[str, str]:
     host = (request.host or "").split(":", 1)[0]
     path = request.path.lstrip("/")
@@ -329,7 +344,7 @@ def _read_small(request: Request) -> bytes:
     length = request.content_length or 0
     if length > MAX_XML_BODY:
         raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
-    body, size = request_body(request.environ, get_input_stream(request.environ))
+    body, size = request_body(request.environ, request.stream)
     return body.read(min(size if size is not None else MAX_XML_BODY, MAX_XML_BODY))
 
 
