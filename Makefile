@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-s3 bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv docker images browser lint bench bench-s3 bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -15,7 +15,7 @@ demo: setup
 demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -38,10 +38,14 @@ docker:
 images: docker
 	@bash images/build.sh
 
-bench: venv images  # the engine's speed, then the endpoint's RSS with 2 and 8 GiB checkpoints
+browser:  # a system chromium for the browser tests (Playwright drives it)
+	@bash scripts/ensure-chromium.sh
+
+bench: venv images  # the engine, the endpoint's RSS with 2 and 8 GiB checkpoints, the harness end to end
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 	$(PY) -m bench rss
+	$(PY) -m bench e2e
 
 bench-s3: venv  # the embedded S3's candidates side by side (bench/s3_backends.py)
 	$(PY) -m pip install --quiet -e '.[bench]'

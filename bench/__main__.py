@@ -2,7 +2,8 @@
 python -m bench ab: the A/B of blob store configurations (bench/ab.py).
 python -m bench s3: the embedded S3's candidates side by side (bench/s3_backends.py).
 python -m bench rss: the endpoint's peak RSS while checkpoints go through it
-(bench/endpoint_rss.py)."""
+(bench/endpoint_rss.py).
+python -m bench e2e: the harness end to end: jobs, interruptions, creates (bench/e2e.py)."""
 
 import sys
 
@@ -13,6 +14,8 @@ if __name__ == "__main__":
         from bench.s3_backends import main
     elif sys.argv[1:] == ["rss"]:
         from bench.endpoint_rss import main
+    elif sys.argv[1:] == ["e2e"]:
+        from bench.e2e import main
     else:
         from bench.run import main
     raise SystemExit(main())

@@ -99,6 +99,7 @@ class Msg:
     STOPPING = "Stopping the training job"
     STOPPED = "Training job stopped"
     RESTARTING = "Restarting the training job after a spot interruption"  # UNCONFIRMED
+    RETRYING = "Retrying the training job after an internal error"  # UNCONFIRMED
     INTERRUPTED = "Training job interrupted: the spot instance was reclaimed"  # UNCONFIRMED
     MAX_RUNTIME = "Training job stopped because it exceeded MaxRuntimeInSeconds"  # UNCONFIRMED
     MAX_WAIT = (  # UNCONFIRMED
@@ -133,6 +134,10 @@ NOT_FOUND_MESSAGE = "Requested resource not found."
 def job_not_found_message(name: str) -> str:
     return f"Amazon SageMaker can't find a training job called {name}."
 
+
+# FailureReason of a job whose host failed with no retry left (SageMaker's words for its own
+# faults), then which host and trigger.
+INTERNAL_FAILURE = "InternalServerError: We encountered an internal error. Please try again."
 
 MAX_WAIT_WITHOUT_SPOT = (
     "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining "

@@ -14,7 +14,13 @@ import click
 from emulator import contract
 from emulator.cli.group import F, clean_errors, cli
 from emulator.faults.plan import parse_duration
-from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
+from emulator.jobs.settings import (
+    FLUSH_MODES,
+    PREFIX_MODES,
+    CheckpointFlush,
+    CheckpointPrefix,
+    JobSettings,
+)
 from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
 from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
@@ -47,6 +53,11 @@ _ENDPOINT_OPTIONS = [
                  show_default=True,
                  help="Default: write <file>.sagemaker-uploading/.sagemaker-uploaded beside "
                       "each checkpoint file the mirror uploads, as SageMaker does."),
+    click.option("--checkpoint-prefix", type=click.Choice(PREFIX_MODES), default="string",
+                 show_default=True,
+                 help="Default: a checkpoint S3Uri without a trailing / restores every key "
+                      "that starts with it, sibling prefixes too, as SageMaker does (string), "
+                      "or only the keys under it (directory)."),
     click.option("--ephemeral", is_flag=True,
                  help="Keep the job history, the disk S3's objects and work directories in "
                       "a temporary directory, "
@@ -64,7 +75,7 @@ def endpoint_options(func: F) -> F:
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
                checkpoint_versioning: bool, spot_price_ratio: float,
                checkpoint_markers: bool, ephemeral: bool = False,
-               s3_backend: str | None = None) -> list[str]:
+               s3_backend: str | None = None, checkpoint_prefix: str = "string") -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_backend:
@@ -77,6 +88,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args.append("--no-checkpoint-versioning")
     if not checkpoint_markers:
         args.append("--no-checkpoint-markers")
+    if checkpoint_prefix != "string":
+        args += ["--checkpoint-prefix", checkpoint_prefix]
     if ephemeral:
         args.append("--ephemeral")
     return args
@@ -89,8 +102,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
-          spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool,
-          verbose: bool) -> None:
+          spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
+          ephemeral: bool, verbose: bool) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
     from emulator.server.endpoint import EndpointServer
     from emulator.server.handler import access_log
@@ -103,6 +116,7 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
         contract.DEFAULT_GRACE_PERIOD_S,
         checkpoint_flush=CheckpointFlush(checkpoint_flush), spot_price_ratio=spot_price_ratio,
         checkpoint_markers=checkpoint_markers,
+        checkpoint_prefix=CheckpointPrefix(checkpoint_prefix),
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
@@ -127,11 +141,12 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
 @clean_errors
 def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
-       spot_price_ratio: float, checkpoint_markers: bool, ephemeral: bool,
-       verbose: bool) -> None:
+       spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
+       ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
-                      spot_price_ratio, checkpoint_markers, ephemeral, s3_backend)
+                      spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
+                      checkpoint_prefix)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args)
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")

@@ -14,10 +14,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 from emulator import contract
-from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
+from emulator.checkpoints import CheckpointMirror, MirrorEvent, RestoreReport, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
+from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.manifest import KnownUpload, known_from_restore
+from emulator.checkpoints.sagemaker_names import is_marker
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.clock import Clock
@@ -48,11 +52,18 @@ class Reason(str, Enum):
     STOP = "stop"
     MAX_RUNTIME = "max-runtime"
     MAX_WAIT = "max-wait"
+    HOST_FAILURE = "host-failure"  # a host was lost (an internal failure)
 
 
 # What a stop (not an interruption) is reported as, by its reason.
 STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
               Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
+
+
+def count_checkpoint_files(root: Path) -> int:
+    """The files a checkpoint directory holds (SageMaker's marker files aside)."""
+    return sum(1 for rel in walk_regular_files(root).files if not is_marker(rel)) \
+        if root.is_dir() else 0
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ class HostRun:
 
 class AttemptRun:
     def __init__(self, ctx: AttemptContext, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
-                 armed: ArmedTrigger | None) -> None:
+                 armed: ArmedTrigger | None, restored: RestoreReport | None = None) -> None:
         self.ctx = ctx
         self.job = ctx.job
         self.clock = ctx.clock
@@ -118,6 +129,8 @@ class AttemptRun:
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
         self.uri = self.job.spec.checkpoint_uri
+        self.restored = restored
+        self.restored_known: dict[str, KnownUpload] = {}  # the proof need not read them again
 
     @property
     def failed_host(self) -> HostRun | None:
@@ -141,6 +154,7 @@ class AttemptRun:
                 self._prepare(host)
             with self.ctx.lock:
                 self.ctx.lifecycle.training()
+            self.restored_known = self._as_restored()
             for host in self.hosts:
                 host.handle = self.ctx.engine.start(self.ctx.container_spec(
                     host.dirs, self.attempt, host.host))
@@ -221,6 +235,11 @@ class AttemptRun:
             self.attempt.stopped_by = STOPPED_BY[reason]
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
+        elif reason == Reason.INTERRUPT and self.armed and self.armed.trigger.host_failure \
+                and self.fired == self.armed.trigger.spec:
+            reason = Reason.HOST_FAILURE
+            with self.ctx.lock:
+                self.ctx.lifecycle.host_failed(self.fired)
         elif reason == Reason.INTERRUPT:
             with self.ctx.lock:
                 self.ctx.lifecycle.interrupted(self.fired or "manual")
@@ -235,12 +254,21 @@ class AttemptRun:
             if self.several:  # the job's times, this host's findings
                 for name in ("training_started_at", "training_ended_at", "interrupted_at",
                              "grace_period", "planned_seconds", "outcome", "interruption",
-                             "ended_at", "restored"):
+                             "ended_at", "restored", "restored_siblings"):
                     setattr(view, name, getattr(self.attempt, name))
                 view.exit_code = host.exit_code
-            analyse(view, host.activity if self.uri else None, host.torn)
+            analyse(view, host.activity if self.uri else None, host.torn,
+                    checkpoint_config=bool(self.uri),
+                    local_files=count_checkpoint_files(host.dirs.checkpoints) if self.uri else 0)
         if self.several:
             merge_hosts(self.attempt, [h.view for h in self.hosts])
+
+    def _as_restored(self) -> dict[str, KnownUpload]:
+        """The restored files as the restore hashed them, signed before any container can
+        write to them (one host: several share the prefix, and their proof reads it all)."""
+        if self.restored is None or self.several:
+            return {}
+        return known_from_restore(self.restored, self.hosts[0].dirs.checkpoints)
 
     def _verify(self) -> None:
         """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
@@ -250,7 +278,10 @@ class AttemptRun:
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:
-                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
+                mirror = self.hosts[0].mirror
+                known = {**self.restored_known, **(mirror.known_uploads() if mirror else {})}
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints,
+                                            known)
             else:
                 differences = verify_shared_prefix(
                     client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},
@@ -399,7 +430,8 @@ class AttemptRun:
     def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
         tag = host.host if self.several else None
         if event.kind == "uploaded":
-            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag)
+            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag,
+                                    event.modified_at)
             host.view.uploaded.append(upload)
             if self.several:
                 self.attempt.uploaded.append(upload)

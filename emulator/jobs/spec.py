@@ -84,6 +84,7 @@ class JobSpec:
     entrypoint: tuple[str, ...] | None = None  # ContainerEntrypoint
     arguments: tuple[str, ...] | None = None  # ContainerArguments
     metric_definitions: tuple[MetricDefinition, ...] = ()
+    retry_attempts: int = 0  # RetryStrategy.MaximumRetryAttempts: retries of internal failures
     settings: JobSettings = field(default_factory=JobSettings)  # the emulator's, from tags
     # The request as received: only DescribeTrainingJob reads it, to echo it back.
     request: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}),
@@ -112,7 +113,8 @@ class JobSpec:
         return ContainerConfig(
             hosts=self.hosts, instance_type=self.resources.instance_type,
             hyperparameters=self.hyperparameters, channels=self.channels,
-            checkpoint_path=self.checkpoint.local_path if self.checkpoint else None)
+            checkpoint_path=self.checkpoint.local_path if self.checkpoint else None,
+            checkpoint_uri=self.checkpoint_uri)
 
 
 def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) -> JobSpec:
@@ -151,6 +153,7 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
         metric_definitions=tuple(
             MetricDefinition(str(d["Name"]), str(d["Regex"]))
             for d in algorithm.get("MetricDefinitions") or () if "Name" in d and "Regex" in d),
+        retry_attempts=int(_member(request, "RetryStrategy").get("MaximumRetryAttempts") or 0),
         settings=settings or JobSettings(),
         request=MappingProxyType(_plain_copy(request)),
     )

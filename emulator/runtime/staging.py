@@ -36,6 +36,7 @@ class ContainerConfig:
     hyperparameters: Mapping[str, str] = field(default_factory=dict)  # values are strings
     channels: tuple[ChannelConfig, ...] = ()
     checkpoint_path: str | None = None  # CheckpointConfig.LocalPath; None: no checkpoints
+    checkpoint_uri: str | None = None  # CheckpointConfig.S3Uri
 
 
 def resource_config(current_host: str, hosts: Sequence[str], instance_type: str) -> dict[str, Any]:
@@ -69,9 +70,11 @@ def input_data_config(channels: Sequence[ChannelConfig]) -> dict[str, dict[str, 
     return out
 
 
-def checkpoint_config(local_path: str | None) -> dict[str, str] | None:
-    # Whether AWS also writes S3Uri here is UNCONFIRMED; LocalPath is what scripts read.
-    return None if local_path is None else {"LocalPath": local_path}
+def checkpoint_config(local_path: str | None, s3_uri: str | None = None) -> dict[str, str] | None:
+    """Both keys, as the XGBoost container (PR #32) and smdebug's state_store.py read them."""
+    if local_path is None:
+        return None
+    return {"LocalPath": local_path, **({"S3Uri": s3_uri} if s3_uri else {})}
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def stage_host(dirs: HostDirs, config: ContainerConfig, current_host: str) -> No
         resource_config(current_host, config.hosts, config.instance_type),
     )
     _write_json(dirs.config / contract.INPUTDATACONFIG_FILE, input_data_config(config.channels))
-    checkpoint = checkpoint_config(config.checkpoint_path)
+    checkpoint = checkpoint_config(config.checkpoint_path, config.checkpoint_uri)
     if checkpoint is not None:
         _write_json(dirs.config / contract.CHECKPOINTCONFIG_FILE, checkpoint)
     for channel in config.channels:

@@ -50,12 +50,17 @@ def test_settings_roundtrip_through_tags_that_fit_the_tag_pattern() -> None:
     # An explicit choice travels even when it equals the default (the endpoint's may differ).
     assert settings_from_tags(JobSettings().to_tags(["checkpoint_markers"]), quiet) == \
         JobSettings()
+    directory = JobSettings(checkpoint_prefix="directory")
+    assert directory.to_tags() == [{"Key": "smemu:checkpoint-prefix", "Value": "directory"}]
+    assert settings_from_tags(directory.to_tags()) == directory
+    assert settings_from_tags(JobSettings().to_tags(["checkpoint_prefix"]), directory) == \
+        JobSettings()
 
 
 @pytest.mark.parametrize(("key", "value"), [
     ("smemu:interrupt", "soon"), ("smemu:grace-period", "x"),
     ("smemu:checkpoint-flush", "maybe"), ("smemu:spot-price-ratio", "2"),
-    ("smemu:checkpoint-markers", "yes"),
+    ("smemu:checkpoint-markers", "yes"), ("smemu:checkpoint-prefix", "dir"),
 ])
 def test_bad_tags_are_validation_errors(key: str, value: str) -> None:
     with pytest.raises(ValidationException, match="Invalid emulator tag"):

@@ -39,7 +39,7 @@ def test_config_files_are_compact_json_as_sagemaker_writes_them(tmp_path: Path) 
                   "S3DistributionType": "ShardedByS3Key", "RecordWrapperType": "None"}
     }
     assert json.loads((config / "checkpointconfig.json").read_text()) == {
-        "LocalPath": "/opt/ml/checkpoints/"
+        "LocalPath": "/opt/ml/checkpoints/", "S3Uri": "s3://b/ckpt"
     }
     assert (dirs.data / "train").is_dir() and dirs.checkpoints.is_dir()
 
