@@ -23,6 +23,7 @@ OUTPUT_DIR = "/opt/ml/output"
 OUTPUT_DATA_DIR = "/opt/ml/output/data"
 FAILURE_FILE = "failure"  # under OUTPUT_DIR
 DEFAULT_CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints/"
+DEFAULT_TENSORBOARD_LOCAL_PATH = "/opt/ml/output/tensorboard"
 TRAIN_COMMAND = "train"
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"

@@ -95,6 +95,7 @@ class HostRun:
     exit_code: int | None = None
     handle: Container | None = None
     mirror: CheckpointMirror | None = None
+    tensorboard: CheckpointMirror | None = None  # TensorBoardOutputConfig, the same engine
     recorder: ActivityRecorder | None = None
     writer: CloudWatchLogWriter | None = None
     pump: threading.Thread | None = None
@@ -189,8 +190,9 @@ class AttemptRun:
             for host in self.hosts:
                 if host.recorder:
                     host.recorder.stop()
-                if host.mirror:
-                    host.mirror.stop(flush=False)
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:
+                        mirror.stop(flush=False)
                 if host.handle:
                     host.handle.remove()
                 if host.writer:
@@ -204,6 +206,13 @@ class AttemptRun:
                 markers=ctx.settings.checkpoint_markers,
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
+        board = self.job.spec.tensorboard
+        if board:  # mirrored like checkpoints, but never restored nor counted as checkpoints
+            host.dirs.tensorboard.mkdir(parents=True, exist_ok=True)
+            host.tensorboard = CheckpointMirror(
+                host.dirs.tensorboard, board.s3_uri, ctx.s3.blob_store(),
+                settle_seconds=contract.CHECKPOINT_SETTLE_S)
+            host.tensorboard.start()
         stream = log_stream_name(self.job.name, host.host, self.clock.now())
         host.view.log_stream = stream
         if self.several and host.host == "algo-1":
@@ -227,6 +236,11 @@ class AttemptRun:
             host.activity = activity
             if host.mirror:
                 host.mirror_errors = host.mirror.stop(flush=not self.lose).errors
+            if host.tensorboard:
+                errors = host.tensorboard.stop(flush=not self.lose).errors
+                if errors:
+                    log.warning("job %s: TensorBoard output not mirrored: %s", self.job.name,
+                                "; ".join(errors[:3]))
         self._verify()
         if reason == Reason.INTERRUPT and self.ctx.control.stop_requested:
             # StopTrainingJob during the interruption's grace: the job stops (and its
@@ -366,8 +380,9 @@ class AttemptRun:
     def _stop_mirrors_if_lost(self) -> None:
         if self.lose:
             for host in self.hosts:
-                if host.mirror:
-                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:  # the hosts vanish: nothing more leaves them
+                        mirror.stop(flush=False)
 
     def _sigkill(self, running: list[HostRun],
                  before_kill: Callable[[], None] | None = None) -> None:
