@@ -37,8 +37,8 @@ _ENDPOINT_OPTIONS = [
                    "embedded one."),
     click.option("--s3-backend", type=click.Choice(S3_BACKENDS), default=None,
                  help="The embedded S3: 'disk' keeps objects under the state directory "
-                      "(kept across restarts), 'moto' in memory. Default: $SMEMU_S3_BACKEND, "
-                      f"else {DEFAULT_S3_BACKEND}."),
+                      "(kept across restarts and crashes), 'moto' in memory (lost when the "
+                      f"endpoint stops). Default: $SMEMU_S3_BACKEND, else {DEFAULT_S3_BACKEND}."),
     click.option("--grace-period", default=None,
                  help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s)."),
     click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
@@ -59,7 +59,8 @@ _ENDPOINT_OPTIONS = [
                       "that starts with it, sibling prefixes too, as SageMaker does (string), "
                       "or only the keys under it (directory)."),
     click.option("--ephemeral", is_flag=True,
-                 help="Keep the job history and work directories in a temporary directory, "
+                 help="Keep the job history, the disk S3's objects and work directories in "
+                      "a temporary directory, "
                       "removed at exit: a blank slate (CI), nothing read from or left in the "
                       "state directory."),
 ]
