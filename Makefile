@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make test` runs the test files on 4 pytest-xdist workers (most of the time is spent waiting
+# on containers, not on the 2 CPUs); PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n 4 --dist loadgroup
 
 .PHONY: demo demo-cluster test unit integration setup venv docker images browser lint bench bench-ab clean
 
@@ -16,10 +19,10 @@ demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
 test: setup browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 unit: venv
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 setup: venv images
 

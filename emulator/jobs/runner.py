@@ -142,7 +142,8 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            self._download_channels([dirs for _, dirs in hosts])
+            self._download_channels([dirs for _, dirs in hosts],
+                                    [config.group_of(host)[0] for host, _ in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -262,7 +263,7 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    def _download_channels(self, hosts: list[HostDirs]) -> None:
+    def _download_channels(self, hosts: list[HostDirs], groups: list[str]) -> None:
         """The input channels onto every host; one over 64 MiB reports its progress in the
         Downloading StatusMessage, as a restore does."""
         shown: dict[str, RestoreProgress] = {}
@@ -273,7 +274,8 @@ class JobRunner:
 
         started = self.clock.monotonic()
         download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
-                          cancelled=lambda: self.control.stop_requested, progress=progress)
+                          cancelled=lambda: self.control.stop_requested, progress=progress,
+                          groups=groups)
         for bar in shown.values():
             bar.finish_transfer(bar.files_started, bar.total_bytes,
                                 self.clock.monotonic() - started)
@@ -314,10 +316,14 @@ class JobRunner:
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
             checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
+            extra_mounts={str(dirs.tensorboard): spec.tensorboard.local_path.rstrip("/") or "/"}
+            if spec.tensorboard else {},
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
+            code_mount=None if self.settings.code_dir is None
+            else (self.settings.code_dir, self.settings.code_path),
         )
 
     # -- the end ----------------------------------------------------------------------
