@@ -30,7 +30,6 @@ from emulator.runtime.engine import DockerEngine
 from emulator.runtime.owners import write_owner
 from emulator.server.handler import (
     DEFAULT_REQUEST_TIMEOUT_S,
-    AccessLoggedHandler,
     request_handler,
 )
 from emulator.server.log_keeper import LogKeeper, replay_log_events
@@ -138,10 +137,13 @@ class EndpointServer:
             # A short path: unix socket paths are limited to ~108 bytes.
             self._socket_dir = Path(tempfile.mkdtemp(prefix="smemu-"))
             socket_path = self._socket_dir / "endpoint.sock"
+            # The same idle timeout: the one gateway outlives the jobs, and a connection of a
+            # container that is gone would otherwise hold its thread for good.
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True,
-                                              request_handler=AccessLoggedHandler)
+                                              request_handler=request_handler(
+                                                  self._request_timeout()))
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
                                      create_buckets=not self.s3_url,
