@@ -20,6 +20,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BASE_TAG="${SMEMU_BASE_TAG:-smemu-base:latest}"
 
 log() { printf '[smemu build] %s\n' "$*"; }
+
+# The sha256 of an image directory's files (wheels/ and caches aside), labelled on the image
+# as smemu.context: `smemu doctor` computes it again to tell an image built from older files.
+context_sha() {
+    (cd "$1" && find . -type f ! -path './wheels/*' ! -path '*/__pycache__/*' -print0 \
+        | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
+}
 die() { printf '[smemu build] ERROR: %s\n' "$*" >&2; exit 1; }
 
 force=no
@@ -57,7 +64,8 @@ for dockerfile in "$here"/*/Dockerfile; do
     # --network none: a build step that reaches for the network fails here
     # rather than silently depending on it.
     if ! DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build --network none \
-        "${build_args[@]}" -t "$tag" "$dir" >"$out" 2>&1; then
+        "${build_args[@]}" --label "smemu.context=$(context_sha "$dir")" -t "$tag" "$dir" \
+        >"$out" 2>&1; then
         cat "$out" >&2
         rm -f "$out"
         die "docker build of $tag failed (output above)"
