@@ -38,6 +38,28 @@ for arg in "$@"; do
     esac
 done
 
+# docker build ARGS with its output in OUT; on a terminal, one line kept up to date with the
+# build's step ("Step 3/7") and the time so far.
+build_showing_steps() {
+    local tag="$1" start="$2" out="$3" pid status=0 step
+    shift 3
+    if [ ! -t 1 ]; then
+        DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build "$@" >"$out" 2>&1 || status=$?
+        return "$status"
+    fi
+    DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build "$@" >"$out" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        step=$(grep -o '^Step [0-9]*/[0-9]*' "$out" 2>/dev/null | tail -n 1 || true)
+        printf '\r\033[K[smemu build] building %s: %s, %d s' "$tag" "${step:-starting}" \
+            "$(( $(date +%s) - start ))"
+        sleep 0.5
+    done
+    wait "$pid" || status=$?
+    printf '\r\033[K'
+    return "$status"
+}
+
 total_start=$(date +%s)
 
 base_args=()
@@ -63,9 +85,8 @@ for dockerfile in "$here"/*/Dockerfile; do
     out=$(mktemp "${TMPDIR:-/tmp}/smemu-build-${name}.XXXXXX")
     # --network none: a build step that reaches for the network fails here
     # rather than silently depending on it.
-    if ! DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build --network none \
-        "${build_args[@]}" --label "smemu.context=$(context_sha "$dir")" -t "$tag" "$dir" \
-        >"$out" 2>&1; then
+    if ! build_showing_steps "$tag" "$start" "$out" --network none "${build_args[@]}" \
+        --label "smemu.context=$(context_sha "$dir")" -t "$tag" "$dir"; then
         cat "$out" >&2
         rm -f "$out"
         die "docker build of $tag failed (output above)"
