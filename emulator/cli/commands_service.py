@@ -37,8 +37,8 @@ _ENDPOINT_OPTIONS = [
                    "embedded one."),
     click.option("--s3-backend", type=click.Choice(S3_BACKENDS), default=None,
                  help="The embedded S3: 'disk' keeps objects under the state directory "
-                      "(kept across restarts), 'moto' in memory. Default: $SMEMU_S3_BACKEND, "
-                      f"else {DEFAULT_S3_BACKEND}."),
+                      "(kept across restarts and crashes), 'moto' in memory (lost when the "
+                      f"endpoint stops). Default: $SMEMU_S3_BACKEND, else {DEFAULT_S3_BACKEND}."),
     click.option("--grace-period", default=None,
                  help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s)."),
     click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
@@ -59,7 +59,8 @@ _ENDPOINT_OPTIONS = [
                       "that starts with it, sibling prefixes too, as SageMaker does (string), "
                       "or only the keys under it (directory)."),
     click.option("--ephemeral", is_flag=True,
-                 help="Keep the job history and work directories in a temporary directory, "
+                 help="Keep the job history, the disk S3's objects and work directories in "
+                      "a temporary directory, "
                       "removed at exit: a blank slate (CI), nothing read from or left in the "
                       "state directory."),
 ]
@@ -96,10 +97,13 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 
 @cli.command()
 @port_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: 0.0.0.0 inside a container whose port is published "
+                   "(never on a machine others reach: the endpoint has no authentication).")
 @endpoint_options
 @verbose_option
 @clean_errors
-def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
           ephemeral: bool, verbose: bool) -> None:
@@ -123,9 +127,10 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
-                            defaults=defaults, checkpoint_versioning=checkpoint_versioning,
-                            ephemeral=ephemeral, s3_backend=s3_backend)
+    server = EndpointServer(host=host, port=port, state_dir=daemon.state_dir(),
+                            s3_url=s3_endpoint_url, defaults=defaults,
+                            checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
+                            s3_backend=s3_backend)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)

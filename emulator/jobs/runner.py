@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from pathlib import Path
 
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, RestoreReport, restore
@@ -70,6 +71,7 @@ class JobRunner:
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
+        self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -115,6 +117,8 @@ class JobRunner:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
+                for removal in self.removals:
+                    removal.join()
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
@@ -138,7 +142,8 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            self._download_channels([dirs for _, dirs in hosts])
+            self._download_channels([dirs for _, dirs in hosts],
+                                    [config.group_of(host)[0] for host, _ in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -161,7 +166,7 @@ class JobRunner:
                     return self._finish(reason, run, attempt)
             trigger = self.cursor.consume() if armed and attempt.interruption == \
                 armed.trigger.spec else None
-            self.ctx.engine.remove_tree(root, self.image)
+            self._remove_in_background(root)
             if trigger and trigger.capacity:
                 self._wait_for_capacity(trigger.capacity, in_starting=False)
             if stopped := self._stop_before_launch():
@@ -210,6 +215,19 @@ class JobRunner:
             self.lifecycle.stopping()
         return JobEnding.stopped(why)
 
+    def _remove_in_background(self, root: Path) -> None:
+        """An ended attempt's directory (a checkpoint copy may be GiBs) is deleted while the
+        next attempt starts: nothing reads it, and the job's end waits for it."""
+        def remove() -> None:
+            try:
+                self.ctx.engine.remove_tree(root, self.image)
+            except Exception:  # the job's own removal at its end tries again
+                log.exception("removing %s failed", root)
+
+        removal = threading.Thread(target=remove, name=f"remove-{root.name}", daemon=True)
+        removal.start()
+        self.removals.append(removal)
+
     def _ensure_network(self) -> None:
         """The job's network and its way to the endpoint, made once the first attempt is about
         to launch (not while it waits for spot capacity), kept for the later attempts."""
@@ -245,7 +263,7 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    def _download_channels(self, hosts: list[HostDirs]) -> None:
+    def _download_channels(self, hosts: list[HostDirs], groups: list[str]) -> None:
         """The input channels onto every host; one over 64 MiB reports its progress in the
         Downloading StatusMessage, as a restore does."""
         shown: dict[str, RestoreProgress] = {}
@@ -256,7 +274,8 @@ class JobRunner:
 
         started = self.clock.monotonic()
         download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
-                          cancelled=lambda: self.control.stop_requested, progress=progress)
+                          cancelled=lambda: self.control.stop_requested, progress=progress,
+                          groups=groups)
         for bar in shown.values():
             bar.finish_transfer(bar.files_started, bar.total_bytes,
                                 self.clock.monotonic() - started)
@@ -297,10 +316,14 @@ class JobRunner:
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
             checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
+            extra_mounts={str(dirs.tensorboard): spec.tensorboard.local_path.rstrip("/") or "/"}
+            if spec.tensorboard else {},
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
+            code_mount=None if self.settings.code_dir is None
+            else (self.settings.code_dir, self.settings.code_path),
         )
 
     # -- the end ----------------------------------------------------------------------

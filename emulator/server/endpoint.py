@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 class EndpointServer:
     """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`.
 
-    The job history is kept in `history_path` (SQLite) and read back at start; with
-    `ephemeral=True` everything (history, work directories) lives in a temporary directory
-    removed at stop, and `state_dir` is not used."""
+    The job history is kept in `history_path` (SQLite) and read back at start, the disk S3's
+    objects in `s3_path`; with `ephemeral=True` everything (history, objects, work directories)
+    lives in a temporary directory removed at stop, and `state_dir` is not used."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
                  state_dir: str | os.PathLike[str] | None = None, ephemeral: bool = False,
@@ -87,7 +87,9 @@ class EndpointServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Where this process reaches itself: loopback when it listens on every address."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def workdir(self) -> Path:
@@ -99,6 +101,11 @@ class EndpointServer:
         (port 0: the Python API, test fixtures) in jobs.sqlite3."""
         port = self.requested_port
         return self.state_dir / (f"jobs-{port}.sqlite3" if port else "jobs.sqlite3")
+
+    @property
+    def s3_path(self) -> Path:
+        """Where the disk S3 keeps its objects: s3-N beside jobs-N.sqlite3 (s3 for port 0)."""
+        return s3_root(self.state_dir, self.requested_port)
 
     def start(self, background: bool = True) -> EndpointServer:
         try:
@@ -117,10 +124,9 @@ class EndpointServer:
                 raise EndpointUnavailable(
                     f"cannot listen on {self.host}:{self.requested_port}: {why}. "
                     "Is another smemu (or something else) using it? Try --port.") from err
-            if self.s3_backend == "disk":  # objects on disk, streamed: ranges and parts are cheap
-                self._disk_s3 = DiskS3App(s3_root(self.state_dir), self.region)
-            # moto holds whole objects: one request per object is cheapest there.
-            own = S3Endpoint(self.url, self.region, whole_object=self._disk_s3 is None)
+            # moto holds whole objects: one request per object is cheapest there; on disk,
+            # bodies stream, so ranges and parts are cheap.
+            own = S3Endpoint(self.url, self.region, whole_object=self.s3_backend != "disk")
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
                                 server_id=self.server_id, region=self.region,
@@ -143,6 +149,8 @@ class EndpointServer:
                                      helper_image=ctx.gateway_image)
             # Opened once the port is ours: no other endpoint uses this port's history.
             self.history = JobHistoryDb(self.history_path)
+            if self.s3_backend == "disk":  # after the history: its lock makes s3_path ours
+                self._disk_s3 = DiskS3App(self.s3_path, self.region)
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults,
                                       store=store)
