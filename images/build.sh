@@ -25,10 +25,11 @@ BASE_TAG="${SMEMU_BASE_TAG:-smemu-base:latest}"
 
 log() { printf '[smemu build] %s\n' "$*"; }
 
-# The sha256 of an image directory's files (wheels/ and caches aside), labelled on the image
+# The sha256 of an image directory's files (wheels/, dist/ and caches aside), labelled on the image
 # as smemu.context: `smemu doctor` computes it again to tell an image built from older files.
 context_sha() {
-    (cd "$1" && find . -type f ! -path './wheels/*' ! -path '*/__pycache__/*' -print0 \
+    (cd "$1" && find . -type f ! -path './wheels/*' ! -path './dist/*' ! -path '*/__pycache__/*' \
+        -print0 \
         | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
 }
 die() { printf '[smemu build] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -29,6 +29,7 @@ MIN_FREE_BYTES = 2 * 1024 ** 3
 MAX_HOSTS_PER_JOB = 16  # the most hosts a job may have: each watches its checkpoint directory
 MIN_WATCHES = 8192
 BASE_IMAGE = "smemu-base:latest"
+GENERATED = ("wheels", "dist")  # made in an image directory by the build (prepare steps)
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,9 @@ def images_dir() -> Path | None:
 
 def context_sha(directory: Path) -> str:
     """What images/build.sh labels an image with: sha256 over `sha256sum` of its files, in
-    byte order of their ./paths (wheels/ and __pycache__ aside)."""
+    byte order of their ./paths (generated wheels/ and dist/, and __pycache__, aside)."""
     paths = sorted(f"./{p.relative_to(directory).as_posix()}" for p in directory.rglob("*")
-                   if p.is_file() and not p.relative_to(directory).as_posix().startswith("wheels/")
+                   if p.is_file() and p.relative_to(directory).parts[0] not in GENERATED
                    and "__pycache__" not in p.parts)
     listing = "".join(f"{hashlib.sha256((directory / p[2:]).read_bytes()).hexdigest()}  {p}\n"
                       for p in paths)
