@@ -95,8 +95,8 @@ def check_images(client: Any, directory: Path | None,
     if stale:
         return Finding("images", FAIL, f"stale (images/ changed since they were built): "
                        f"{', '.join(stale)}: rebuild with `make images`")
-    note = f"; cannot tell whether {', '.join(unknown)} is stale (built before images were " \
-        "labelled with their context: `make images` labels them)" if unknown else ""
+    note = f"; cannot tell whether these are stale: {', '.join(unknown)} (built without the " \
+        "smemu.context label that `make images` gives them)" if unknown else ""
     return Finding("images", OK, f"{len(wanted)} built ({', '.join(wanted)}){note}")
 
 
