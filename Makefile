@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-cluster test unit integration setup venv docker images lint bench bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv sdk-v3 docker images lint bench bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -15,13 +15,18 @@ demo: setup
 demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
-test: setup
+test: setup sdk-v3
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 setup: venv images
+
+# SDK v3 (ModelTrainer) cannot share a venv with v2 (both are `sagemaker`): its tests use a venv
+# of their own, built once under build/ (tests/e2e/sdk_v3_venv.py). Not part of `make demo`.
+sdk-v3: venv
+	@$(PY) -m tests.e2e.sdk_v3_venv >/dev/null
 
 venv: $(STAMP)
 

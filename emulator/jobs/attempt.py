@@ -218,7 +218,7 @@ class AttemptRun:
             # StopTrainingJob during the interruption's grace: the job stops (and its
             # model is uploaded) instead of waiting for another attempt.
             reason = Reason.STOP
-            self.attempt.stopped_by = STOPPED_BY[reason]
+            self.attempt.stopped_by = self._stopped_by(reason)
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
         elif reason == Reason.INTERRUPT:
@@ -291,7 +291,7 @@ class AttemptRun:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
         for every host at the same time."""
         if reason != Reason.INTERRUPT:
-            self.attempt.stopped_by = STOPPED_BY[reason]
+            self.attempt.stopped_by = self._stopped_by(reason)
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
         grace = self.ctx.settings.grace_period
@@ -302,8 +302,9 @@ class AttemptRun:
         used = self.ctx.limits.training_seconds_used() + now - \
             (self.attempt.training_started_at or now)
         grace = max(0.0, min(grace, self.ctx.limits.max_runtime - used))
-        if self.ctx.control.killing:
-            grace = 0.0
+        start = self.clock.monotonic()
+        deadline = self.ctx.control.grace_ends(start + grace)  # the shutdown budget caps it
+        grace = max(0.0, min(grace, deadline - start))
         self.attempt.grace_period = grace
         self.attempt.interrupted_at = now
         running = [h for h in self.hosts if not h.exited.is_set()]
@@ -311,17 +312,23 @@ class AttemptRun:
             for host in running:
                 assert host.handle is not None
                 host.handle.send_signal(signal.SIGTERM)
-            deadline = self.clock.monotonic() + grace
-            while self.clock.monotonic() < deadline and not self.ctx.control.killing:
+            # The endpoint may shut down during the grace: re-read its end each time.
+            while self.clock.monotonic() < self.ctx.control.grace_ends(deadline):
                 running = [h for h in running if not h.exited.is_set()]
                 if not running:
                     return
-                self.clock.wait(running[0].exited,
-                                min(POLL_SECONDS, max(0.0, deadline - self.clock.monotonic())))
+                self.clock.wait(running[0].exited, min(POLL_SECONDS, max(
+                    0.0, self.ctx.control.grace_ends(deadline) - self.clock.monotonic())))
+            cut = self.ctx.control.grace_ends(deadline)
+            if cut < deadline:  # the endpoint's shutdown ended it early: report what it got
+                self.attempt.grace_period = max(0.0, min(grace, cut - start))
             running = [h for h in running if not h.exited.is_set()]
         self._sigkill(running, before_kill=self._stop_mirrors_if_lost)
         if self.several:
             self.attempt.sigkilled = any(h.view.sigkilled for h in self.hosts)
+
+    def _stopped_by(self, reason: Reason) -> str:
+        return self.ctx.control.stopped_by if reason == Reason.STOP else STOPPED_BY[reason]
 
     def _kill_survivors(self) -> None:
         """A host failed: SageMaker ends the job, so the other hosts go down with it (SIGKILLed,
