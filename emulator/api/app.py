@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.wrappers import Request, Response
 
+from emulator.api.dispatch import MotoDispatcher
 from emulator.api.iam import IamAllowAll
 from emulator.api.logs import LogsCompat
 from emulator.api.moto_guard import MotoGuard, answer_exception
@@ -38,8 +38,7 @@ class EndpointApp:
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
         self.sagemaker = SageMakerHandler(service)
-        self.moto = MotoGuard(IamAllowAll(LogsCompat(
-            DomainDispatcherApplication(create_backend_app))))
+        self.moto = MotoGuard(IamAllowAll(LogsCompat(MotoDispatcher())))
         # The embedded S3 when it is not moto's (emulator.storage.backends), its errors in S3's
         # format as moto's are.
         self.s3_app = MotoGuard(s3_app) if s3_app is not None else None

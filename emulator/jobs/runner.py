@@ -26,7 +26,6 @@ from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
-from emulator.runtime.protocol import Container
 from emulator.runtime.staging import HostDirs, stage_host
 from emulator.runtime.translate import (
     ContainerSpec,
@@ -63,7 +62,7 @@ class JobRunner:
         self.hosts = list(job.spec.hosts)
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
-        self.gateway: Container | None = None
+        self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
@@ -106,8 +105,8 @@ class JobRunner:
             return JobEnding.failed(f"InternalServerError: {type(err).__name__}: {err}")
         finally:
             try:
-                if self.gateway:
-                    self.gateway.remove()
+                if self.gateway and self.network:
+                    self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
@@ -205,10 +204,10 @@ class JobRunner:
             log.warning("no %s image: job %s runs without S3 access from its containers "
                         "(make images builds it)", self.ctx.gateway_image, self.job.name)
             return
-        self.gateway = self.ctx.engine.start_gateway(
-            f"smemu-{self.ctx.server_id}-{self.job.name}-gateway", self.ctx.gateway_image,
-            self.network, self.ctx.gateway_socket,
-            L.job_labels(self.ctx.server_id, self.job.name))
+        name = f"smemu-{self.ctx.server_id}-gateway"
+        self.ctx.engine.attach_gateway(name, self.ctx.gateway_image, self.network,
+                                       self.ctx.gateway_socket, L.server_labels(self.ctx.server_id))
+        self.gateway = name
         self.endpoint_url_inside = gateway_url()
 
     def _enable_checkpoint_versioning(self) -> None:

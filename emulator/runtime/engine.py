@@ -21,10 +21,10 @@ from emulator.errors import (
     ImageMissing,
 )
 from emulator.runtime import labels as L
+from emulator.runtime.gateway import SharedGateway
 from emulator.runtime.translate import (
     ContainerSpec,
     container_kwargs,
-    gateway_kwargs,
     network_kwargs,
 )
 
@@ -89,6 +89,8 @@ class DockerEngine:
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self._client = client
+        self._gateways: dict[str, SharedGateway] = {}
+        self._gateways_lock = threading.Lock()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -170,20 +172,22 @@ class DockerEngine:
             raise
         return handle
 
-    def start_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                      labels: dict[str, str]) -> ContainerHandle:
-        """A container on `network` that forwards TCP to the endpoint's unix socket."""
-        script = Path(__file__).with_name("gateway_forwarder.py")
-        container = self.client.containers.create(**gateway_kwargs(
-            name, image, network, str(socket_path), str(script), labels))
-        handle = ContainerHandle(container)
-        try:
-            container.start()
-            _gateway_ready(handle)
-        except Exception:
-            handle.remove()
-            raise
-        return handle
+    def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
+                       labels: dict[str, str]) -> None:
+        """Put the endpoint's S3 gateway (one container per name, started on first use) on
+        `network`, where it forwards TCP to the endpoint's unix socket."""
+        with self._gateways_lock:
+            gateway = self._gateways.get(name)
+            if gateway is None:
+                gateway = self._gateways[name] = SharedGateway(self.client, name, image,
+                                                               socket_path, labels)
+        gateway.attach(network)
+
+    def detach_gateway(self, name: str, network: str) -> None:
+        with self._gateways_lock:
+            gateway = self._gateways.get(name)
+        if gateway is not None:
+            gateway.detach(network)
 
     def image_exists(self, image: str) -> bool:
         try:
@@ -251,18 +255,3 @@ def _ipv4_pool(attrs: dict[str, Any]) -> dict[str, str]:
     raise EmulatorError(
         "Docker gave the job network no IPv4 subnet; multi-instance jobs give their hosts "
         "fixed IPv4 addresses. Check the daemon's default-address-pools / IPv6-only settings.")
-
-
-def _gateway_ready(handle: ContainerHandle, timeout: float = 15.0) -> None:
-    """Wait for the forwarder's first log line (it prints once it listens)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        logs = handle._container.logs().decode(errors="replace")
-        if "smemu gateway:" in logs:
-            return
-        if not handle.is_running():
-            raise DockerUnavailable(f"the S3 gateway container exited: {logs[-500:]}")
-        time.sleep(0.1)
-    raise DockerUnavailable(f"the S3 gateway container did not start in {timeout:.0f}s")

@@ -15,6 +15,11 @@ PID = "smemu.pid"  # that process's pid ...
 PID_START = "smemu.pid-start"  # ... and its start time, which tells a reused pid from it
 
 
+def server_labels(server_id: str) -> dict[str, str]:
+    """What the endpoint process itself runs (its S3 gateway)."""
+    return {MANAGED: "true", SERVER: server_id, **owner_labels()}
+
+
 def job_labels(server_id: str, job_name: str) -> dict[str, str]:
     return {MANAGED: "true", SERVER: server_id, JOB: job_name, **owner_labels()}
 

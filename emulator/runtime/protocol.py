@@ -59,9 +59,14 @@ class Engine(Protocol):
         """Raise ContainerStartError when the image's container cannot start."""
         ...
 
-    def start_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                      labels: dict[str, str]) -> Container:
-        """A container on `network` that forwards TCP to the endpoint's unix socket."""
+    def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
+                       labels: dict[str, str]) -> None:
+        """Put the endpoint's S3 gateway `name` (started on first use) on `network`, where it
+        forwards TCP to the endpoint's unix socket."""
+        ...
+
+    def detach_gateway(self, name: str, network: str) -> None:
+        """Take the gateway off `network` (before the network is removed)."""
         ...
 
     def remove_tree(self, path: Path, helper_image: str) -> None:

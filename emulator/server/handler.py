@@ -3,9 +3,10 @@
 A client that sends headers and part of a body, then stops, held its server thread forever
 (werkzeug sets no socket timeout). With `timeout`, a read that waits longer fails: the
 application answers RequestTimeout and the connection is closed; a connection idle between
-requests is closed too. Requests too broken to reach the application (a garbled request line,
-oversized headers) get http.server's own answer, which is an HTML page and, for an unknown HTTP
-version, a 505; here it is an AWS-style JSON error with a 4xx code.
+requests (kept alive: emulator.server.keepalive) is closed too. Requests too broken to reach
+the application (a garbled request line, oversized headers) get http.server's own answer,
+which is an HTML page and, for an unknown HTTP version, a 505; here it is an AWS-style JSON
+error with a 4xx code.
 
 The access log (a line per request, hundreds for a 20 s job) is at DEBUG: werkzeug logs each
 request at INFO, and adds a stderr handler of its own when the application configured none, so
@@ -18,13 +19,13 @@ import json
 import logging
 from http import HTTPStatus
 
-from werkzeug.serving import WSGIRequestHandler
+from emulator.server.keepalive import KeepAliveHandler
 
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
 access_log = logging.getLogger("emulator.server.access")
 
 
-class AccessLoggedHandler(WSGIRequestHandler):
+class AccessLoggedHandler(KeepAliveHandler):
     """Request lines go to `emulator.server.access`, at DEBUG."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

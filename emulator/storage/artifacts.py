@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tarfile
-import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from emulator.errors import EmulatorError, JobClientError
 from emulator.s3uri import join_key
 from emulator.storage.s3 import split_s3_uri
+
+GZIP_LEVEL = 6  # gzip's and `tar czf`'s default (tarfile's own is 9: slower, barely smaller)
 
 
 def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
@@ -20,15 +24,17 @@ def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
     return f"{output_path.rstrip('/')}/{job_name}/output/{file_name}"
 
 
-def tar_directory(source: Path | list[Path], target: Path) -> None:
+def tar_directory(source: Path | list[Path], target: Path | Any) -> None:
     """Tar the directory's contents (not the directory itself), gzipped; symlinks kept as links.
+    `target` is a file name, or a stream written front to back (it need not seek).
 
     Several directories (the hosts of a multi-instance job) are merged into one archive; where
     two hold the same path, the first one's entry is kept.
     """
     sources = source if isinstance(source, list) else [source]
     added: dict[str, bool] = {}  # archive name -> is a real directory
-    with tarfile.open(target, "w:gz") as tar:
+    where: dict[str, Any] = {"name": target} if isinstance(target, Path) else {"fileobj": target}
+    with tarfile.open(**where, mode="w:gz", compresslevel=GZIP_LEVEL) as tar:
         for root in sources:
             for path in _tree(root):
                 name = path.relative_to(root).as_posix()
@@ -56,14 +62,82 @@ def _tree(root: Path) -> list[Path]:
 
 
 def upload_directory_tar(client: Any, source: Path | list[Path], uri: str) -> int:
-    """Tar `source` (one directory, or several merged) and upload it to `uri`; returns the
-    archive's size."""
+    """Tar `source` (one directory, or several merged) and upload it to `uri` as it is made,
+    through a pipe (no temporary archive on disk); returns the archive's size."""
     bucket, key = split_s3_uri(uri)
-    with tempfile.TemporaryDirectory(prefix="smemu-tar-") as tmp:
-        archive = Path(tmp) / "archive.tar.gz"
-        tar_directory(source, archive)
-        client.upload_file(str(archive), bucket, key)
-        return archive.stat().st_size
+    read_end, write_end = os.pipe()
+    archive = _ArchiveReader(os.fdopen(read_end, "rb"))
+    writer = _CountingPipe(os.fdopen(write_end, "wb"))
+
+    def make() -> None:
+        try:
+            tar_directory(source, writer)
+        except BaseException as err:
+            archive.failure = err
+        finally:
+            writer.close()
+
+    maker = threading.Thread(target=make, name="smemu-model-tar", daemon=True)
+    maker.start()
+    try:
+        client.upload_fileobj(archive, bucket, key)
+    finally:
+        archive.close()  # a failed upload: the tar thread's next write fails, and it ends
+        maker.join()
+    if archive.failure is not None:
+        raise archive.failure
+    return writer.count
+
+
+class _CountingPipe:
+    """The pipe's write end, counting the archive's bytes."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self._stream.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.count
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.close()
+
+
+class _ArchiveReader(io.RawIOBase):
+    """The pipe's read end. The end of a tar that failed half-way is an error, never the end
+    of a shorter archive: the upload fails instead of storing a truncated model."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.failure: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read(-1 if size is None else size)
+        if not data and self.failure is not None:
+            raise EmulatorError(f"making the archive failed: {self.failure}")
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        super().close()
 
 
 Shard = tuple[int, int]  # (this host's index from 0, number of hosts)

@@ -131,9 +131,12 @@ class FakeEngine:
         self.handles.append(handle)
         return handle
 
-    def start_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                      labels: dict[str, str]) -> FakeContainer:
+    def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
+                       labels: dict[str, str]) -> None:
         raise ContainerStartError("the fake engine runs no gateway")
+
+    def detach_gateway(self, name: str, network: str) -> None:
+        pass
 
     def remove_tree(self, path: Path, helper_image: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
