@@ -32,8 +32,12 @@ def python_of(directory: Path) -> Path:
 
 
 def ensure_sdk_v3() -> Path:
-    """The python of the SDK v3 venv, built first if needed; raises RuntimeError with pip's
-    output when it cannot be built (e.g. the package index is unreachable)."""
+    """The python of the SDK v3 venv, built first if needed ($SMEMU_SDK_V3_PYTHON: a python
+    that has SDK v3 already); raises RuntimeError with pip's output when it cannot be built
+    (e.g. the package index is unreachable)."""
+    given = os.environ.get("SMEMU_SDK_V3_PYTHON")
+    if given:
+        return Path(given)
     directory = venv_dir()
     stamp = directory / ".installed"
     if stamp.exists():
