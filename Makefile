@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make test` runs the test files on 4 pytest-xdist workers (most of the time is spent waiting
+# on containers, not on the 2 CPUs); PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n 4 --dist loadgroup
 
-.PHONY: demo demo-cluster test unit integration setup venv sdk-v3 docker images lint bench bench-ab clean
+.PHONY: demo demo-cluster test unit integration setup venv sdk-v3 docker images browser lint bench bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -15,11 +18,11 @@ demo: setup
 demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
-test: setup sdk-v3
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: setup browser sdk-v3
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 unit: venv
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 setup: venv images
 
@@ -43,10 +46,14 @@ docker:
 images: docker
 	@bash images/build.sh
 
+browser:  # a system chromium for the browser tests (Playwright drives it)
+	@bash scripts/ensure-chromium.sh
+
 bench: venv
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 	$(PY) -m bench s3
+	$(PY) -m bench e2e
 
 bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'

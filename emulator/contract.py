@@ -23,6 +23,7 @@ OUTPUT_DIR = "/opt/ml/output"
 OUTPUT_DATA_DIR = "/opt/ml/output/data"
 FAILURE_FILE = "failure"  # under OUTPUT_DIR
 DEFAULT_CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints/"
+DEFAULT_TENSORBOARD_LOCAL_PATH = "/opt/ml/output/tensorboard"
 TRAIN_COMMAND = "train"
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"
@@ -104,6 +105,7 @@ class Msg:
     STOPPING = "Stopping the training job"
     STOPPED = "Training job stopped"
     RESTARTING = "Restarting the training job after a spot interruption"  # UNCONFIRMED
+    RETRYING = "Retrying the training job after an internal error"  # UNCONFIRMED
     INTERRUPTED = "Training job interrupted: the spot instance was reclaimed"  # UNCONFIRMED
     MAX_RUNTIME = "Training job stopped because it exceeded MaxRuntimeInSeconds"  # UNCONFIRMED
     MAX_WAIT = (  # UNCONFIRMED
@@ -138,6 +140,10 @@ NOT_FOUND_MESSAGE = "Requested resource not found."
 def job_not_found_message(name: str) -> str:
     return f"Amazon SageMaker can't find a training job called {name}."
 
+
+# FailureReason of a job whose host failed with no retry left (SageMaker's words for its own
+# faults), then which host and trigger.
+INTERNAL_FAILURE = "InternalServerError: We encountered an internal error. Please try again."
 
 MAX_WAIT_WITHOUT_SPOT = (
     "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining "

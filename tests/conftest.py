@@ -16,6 +16,13 @@ from tests.support.s3server import S3ServerProcess
 pytest_plugins = ["pytester"]  # tests of the smemu pytest plugin run pytest inside pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):  # `make test` runs files in parallel
+        from tests.support.parallel import ParallelPlugin
+
+        config.pluginmanager.register(ParallelPlugin(), "smemu-parallel")
+
+
 def _docker_client() -> Any:
     import docker
 

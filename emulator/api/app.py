@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from emulator.api.dispatch import MotoDispatcher
@@ -15,9 +16,11 @@ from emulator.api.iam import IamAllowAll
 from emulator.api.logs import LogsCompat
 from emulator.api.moto_guard import MotoGuard, answer_exception
 from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
+from emulator.api.ui import BrowserView
 from emulator.api.wire_errors import JSON, WireRequest, error_response
 from emulator.errors import AwsError
 from emulator.jobs.service import JobService
+from emulator.report.html_views import UI_PREFIX
 from emulator.storage.backends import is_s3_request
 from emulator.version import __version__
 
@@ -43,6 +46,7 @@ class EndpointApp:
         # format as moto's are.
         self.s3_app = MotoGuard(s3_app) if s3_app is not None else None
         self.s3_backend = s3_backend
+        self.ui = BrowserView(service)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -72,6 +76,10 @@ class EndpointApp:
         return _json(answer, status, CONTENT_TYPE)
 
     def _extension(self, request: Request) -> Response:
+        if request.path == UI_PREFIX:
+            return redirect(UI_PREFIX + "/")
+        if request.path.startswith(UI_PREFIX + "/"):
+            return self.ui(request)
         parts = [p for p in request.path[len(EXTENSION_PREFIX):].split("/") if p]
         try:
             if parts == ["health"]:

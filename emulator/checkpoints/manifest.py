@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
-from emulator.checkpoints.localfs import open_regular, walk_regular_files
+from emulator.checkpoints.localfs import FileSig, open_regular, stat_regular, walk_regular_files
 from emulator.checkpoints.sagemaker_names import is_ignored
 from emulator.errors import CheckpointError
 from emulator.s3uri import parse_s3_uri
@@ -29,6 +29,45 @@ class FileEntry:
     sha256: str
 
 
+@dataclass(frozen=True)
+class KnownUpload:
+    """What the mirror learnt uploading one file: the local version it read (``sig``, taken
+    when it opened the file at ``read_at_ns``), the SHA-256 of the bytes it sent, and the ETag
+    S3 answered for them. The proof takes the hash from here instead of reading the file (and
+    the object) again, while the file's signature and the object's ETag are unchanged."""
+
+    sig: FileSig
+    sha256: str
+    etag: str
+    read_at_ns: int
+
+    def vouches_for_file(self, sig: FileSig) -> bool:
+        # A rewrite within the file system's timestamp granularity of the mirror's read could
+        # keep size, mtime and inode: such a version is hashed again.
+        return sig == self.sig and sig.mtime_ns < self.read_at_ns - _RACY_NS
+
+    def vouches_for_object(self, size: int, etag: str) -> bool:
+        return bool(self.etag) and etag == self.etag and size == self.sig.size
+
+
+Known = Mapping[str, KnownUpload]
+
+
+def known_from_restore(report: Any, root: Path) -> dict[str, KnownUpload]:
+    """The files a restore (``RestoreReport``) wrote under ``root``, as it hashed them and as
+    S3 listed them. Call it before anything else may write there: that is the moment the
+    signatures vouch for."""
+    now = time.time_ns()
+    known: dict[str, KnownUpload] = {}
+    for entry in report.files:
+        sig = stat_regular(root, entry.path)
+        etag = report.etags.get(entry.path, "")
+        if sig is not None and entry.sha256 and etag:
+            known[entry.path] = KnownUpload(sig, entry.sha256, etag, now)
+    return known
+_RACY_NS = 20_000_000  # coarse kernel timestamps tick every jiffy (1-10 ms)
+
+
 @dataclass
 class Manifest:
     """A local tree: ``files`` by relative path; ``skipped`` symlinks and special files (never
@@ -39,8 +78,9 @@ class Manifest:
     ignored: list[str] = field(default_factory=list)
 
 
-def local_manifest(root: Path) -> Manifest:
-    """Hash every regular file under ``root``; symlinks are skipped and listed, never followed."""
+def local_manifest(root: Path, known: Known | None = None) -> Manifest:
+    """Hash every regular file under ``root``; symlinks are skipped and listed, never followed.
+    A file ``known`` vouches for (unchanged since the mirror hashed it) is not read again."""
     walk = walk_regular_files(root)
     manifest = Manifest(skipped=sorted(walk.skipped))
     for rel in sorted(walk.files):
@@ -51,12 +91,16 @@ def local_manifest(root: Path) -> Manifest:
         if opened is None:  # vanished or swapped for a symlink since the walk
             continue
         with opened:
-            manifest.files[rel] = FileEntry(rel, opened.sig.size, opened.sha256())
+            upload = (known or {}).get(rel)
+            sha = upload.sha256 if upload and upload.vouches_for_file(opened.sig) \
+                else opened.sha256()
+            manifest.files[rel] = FileEntry(rel, opened.sig.size, sha)
     return manifest
 
 
-def s3_manifest(client: Any, s3_uri: str) -> dict[str, FileEntry]:
-    """Every object under the prefix (directory markers excluded), hashed by streaming it.
+def s3_manifest(client: Any, s3_uri: str, known: Known | None = None) -> dict[str, FileEntry]:
+    """Every object under the prefix (directory markers excluded), hashed by streaming it,
+    unless ``known`` has its hash from the upload whose ETag the listing still shows.
 
     An object deleted between the listing and its download is left out. One whose content does
     not match its stored checksum (an upload racing a rewrite, on a server that does not check
@@ -67,6 +111,11 @@ def s3_manifest(client: Any, s3_uri: str) -> dict[str, FileEntry]:
     for obj in list_objects(client, loc.bucket, loc.prefix):
         key: str = obj["Key"]
         if key.endswith("/"):
+            continue
+        rel = loc.relative(key)
+        upload = (known or {}).get(rel)
+        if upload and upload.vouches_for_object(int(obj.get("Size", -1)), obj.get("ETag", "")):
+            entries[rel] = FileEntry(rel, upload.sig.size, upload.sha256)
             continue
         for attempt in range(1, _CHECKSUM_ATTEMPTS + 1):
             try:
@@ -143,7 +192,10 @@ def diff(
     )
 
 
-def verify_mirror(client: Any, s3_uri: str, local_dir: Path) -> list[str]:
+def verify_mirror(client: Any, s3_uri: str, local_dir: Path,
+                  known: Known | None = None) -> list[str]:
     """Differences between the mirrorable files of ``local_dir`` and the objects under
-    ``s3_uri``; an empty list means S3 holds exactly the local tree."""
-    return diff(local_manifest(local_dir), s3_manifest(client, s3_uri)).describe("local", "S3")
+    ``s3_uri``; an empty list means S3 holds exactly the local tree. ``known``: the mirror's
+    uploads, whose bytes are not read again where file and object are still those versions."""
+    return diff(local_manifest(local_dir, known),
+                s3_manifest(client, s3_uri, known)).describe("local", "S3")

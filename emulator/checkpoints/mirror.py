@@ -12,6 +12,7 @@ from types import TracebackType
 from boto3.s3.transfer import TransferConfig
 
 from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.manifest import KnownUpload
 from emulator.checkpoints.observer import DirectoryObserver, SinkHandler
 from emulator.checkpoints.path_sync import PathSyncer
 from emulator.checkpoints.reports import MirrorEvent, SyncReport
@@ -108,6 +109,11 @@ class CheckpointMirror:
     @property
     def running(self) -> bool:
         return self._started and self._final_report is None
+
+    def known_uploads(self) -> dict[str, KnownUpload]:
+        """What the mirror hashed and S3 acknowledged, by path: the end-of-attempt proof
+        (``verify_mirror(..., known=)``) does not read those bytes again."""
+        return self._syncer.known_uploads()
 
     @property
     def uses_close_events(self) -> bool:

@@ -30,7 +30,7 @@ from emulator.checkpoints.localfs import (
     touch_nofollow,
     walk_regular_files,
 )
-from emulator.checkpoints.manifest import FileEntry
+from emulator.checkpoints.manifest import FileEntry, KnownUpload
 from emulator.checkpoints.reports import MirrorEvent, SyncReport
 from emulator.checkpoints.retry import ATTEMPTS, with_retries
 from emulator.checkpoints.sagemaker_names import is_ignored, uploaded_marker, uploading_marker
@@ -82,6 +82,7 @@ class PathSyncer:
         self._attempts = attempts
         self._lock = threading.Lock()
         self._synced: dict[str, FileSig] = {}
+        self._known: dict[str, KnownUpload] = {}  # what the last upload of each path sent
         self._owned: set[str] = set()
         self._failures: dict[str, str] = {}
         self._report = SyncReport()
@@ -149,6 +150,19 @@ class PathSyncer:
         with self._lock:
             return sorted(self._failures)
 
+    def known_uploads(self) -> dict[str, KnownUpload]:
+        """Each path's last upload (what the end-of-attempt proof need not read again)."""
+        with self._lock:
+            return dict(self._known)
+
+    def _etag_of(self, key: str) -> str:
+        """The ETag S3 lists for ``key`` now ("" when it cannot say)."""
+        try:
+            listed = self._store.list_objects(self.location.bucket, key)
+        except Exception:  # the proof then reads the object instead
+            return ""
+        return next((o.etag for o in listed if o.key == key), "")
+
     def take_report(self, *, dropped: Iterable[str] = ()) -> SyncReport:
         """The actions since the previous report, plus the errors still unresolved."""
         with self._lock:
@@ -202,6 +216,8 @@ class PathSyncer:
         streamed = not small and self._store.whole_object and size <= self.single_put_max
         digest = None if small or streamed else _Hash(opened, background=True)
         sent_sha: list[str] = []
+        etag: list[str] = [""]  # what S3 answered: the proof trusts the hash while it holds
+        read_at_ns = time.time_ns()
 
         def put_small() -> bool:
             data = _read_exactly(opened.fd, size)
@@ -209,19 +225,21 @@ class PathSyncer:
                 return True  # the file changed size under us: look again
             sha = hashlib.sha256(data).hexdigest()
             sent_sha[:] = [sha]
-            self._store.put_bytes(loc.bucket, key, data, sha)
+            etag[0] = self._store.put_bytes(loc.bucket, key, data, sha)
             return False
 
         def put_streamed() -> bool:
             reader = HashingReader(opened.fd, size)
-            self._store.put_stream(loc.bucket, key, reader, size)
+            etag[0] = self._store.put_stream(loc.bucket, key, reader, size)
             if not reader.complete:  # the server answered before taking every byte
                 raise CheckpointError(f"upload of {rel} ended early")
             sent_sha[:] = [reader.sha256()]
             return reader.shrank
 
         def put_large() -> bool:
-            return self._transfer_manager().upload_file(opened.read_path, loc.bucket, key)
+            shrank = self._transfer_manager().upload_file(opened.read_path, loc.bucket, key)
+            etag[0] = "" if shrank else self._etag_of(key)
+            return shrank
 
         try:
             shrank = with_retries(
@@ -237,19 +255,23 @@ class PathSyncer:
             self._fail(rel, f"upload to s3://{loc.bucket}/{key} failed: {exc}", started)
             with self._lock:
                 self._synced.pop(rel, None)
+                self._known.pop(rel, None)
             return "failed"
         if shrank:  # S3 holds a padded mix: not a version worth recording
             with self._lock:
                 self._synced.pop(rel, None)
+                self._known.pop(rel, None)
             self._set_marker(rel, uploading=False, uploaded=False)
             return "again"
         entry = FileEntry(rel, opened.sig.size, sha)
         with self._lock:
             self._synced[rel] = opened.sig
+            self._known[rel] = KnownUpload(opened.sig, sha, etag[0], read_at_ns)
             self._resolve(rel)
             self._report.uploaded.append(entry)
         self._set_marker(rel, uploading=False, uploaded=True)
-        self._emit(MirrorEvent("uploaded", rel, entry.size, sha, time.time(), _since(started)))
+        self._emit(MirrorEvent("uploaded", rel, entry.size, sha, time.time(), _since(started),
+                               modified_at=opened.sig.mtime_ns / 1e9))
         return "done"
 
     def _delete(self, rel: str) -> None:
@@ -268,6 +290,7 @@ class PathSyncer:
         with self._lock:
             self._owned.discard(rel)
             self._synced.pop(rel, None)
+            self._known.pop(rel, None)
             self._resolve(rel)
             self._report.deleted.append(rel)
         self._set_marker(rel, uploading=False, uploaded=False)

@@ -50,6 +50,11 @@ class RestoreProgress:
         self._last: float | None = None
         self._paths: set[str] = set()
         self.lines: list[str] = []  # everything emitted, for reports and tests
+        self.done_bytes = self.total_bytes = 0  # as last reported
+
+    @property
+    def files_started(self) -> int:
+        return len(self._paths)
 
     @property
     def active(self) -> bool:
@@ -63,6 +68,7 @@ class RestoreProgress:
             if self._started is None:
                 self._started = now
             self._paths.add(relative)
+            self.done_bytes, self.total_bytes = done, total
             if total < self.threshold:
                 return
             if self._last is None:
@@ -86,12 +92,16 @@ class RestoreProgress:
 
     def finish(self, report: RestoreReport) -> str | None:
         """The closing line (emitted only if the restore was reported at all)."""
-        if not self.active and report.total_bytes < self.threshold:
+        return self.finish_transfer(len(report.files), report.total_bytes, report.seconds)
+
+    def finish_transfer(self, files: int, total_bytes: int, seconds: float) -> str | None:
+        """The closing line of any transfer reported through this object (a channel download
+        too), emitted only if it was reported at all."""
+        if not self.active and total_bytes < self.threshold:
             return None
-        seconds = max(report.seconds, 1e-6)
-        line = (f"{self.label}: done, {len(report.files)} files, "
-                f"{human_bytes(report.total_bytes)} in {report.seconds:.1f} s "
-                f"({human_bytes(report.total_bytes / seconds)}/s)")
+        line = (f"{self.label}: done, {files} files, "
+                f"{human_bytes(total_bytes)} in {seconds:.1f} s "
+                f"({human_bytes(total_bytes / max(seconds, 1e-6))}/s)")
         self._send(line)
         return line
 

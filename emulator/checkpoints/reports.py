@@ -16,6 +16,7 @@ class MirrorEvent:
     """One completed action. ``at`` is ``time.time()`` at completion; ``seconds`` its duration.
 
     For ``error`` events ``message`` says what failed; ``sha256`` is None unless uploaded.
+    ``modified_at``: an upload's content was last written then (its mtime, epoch seconds).
     """
 
     kind: EventKind
@@ -25,6 +26,7 @@ class MirrorEvent:
     at: float
     seconds: float
     message: str | None = None
+    modified_at: float | None = None
 
 
 @dataclass

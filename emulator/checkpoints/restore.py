@@ -35,8 +35,12 @@ class RestoreReport:
 
     files: list[FileEntry] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)
+    etags: dict[str, str] = field(default_factory=dict)  # each file's ETag in the listing
     total_bytes: int = 0
     seconds: float = 0.0
+    # String-prefix restores: the sibling prefixes (s3://b/ASHA-10 for s3://b/ASHA-1) whose
+    # objects came down only because their keys start with the S3Uri's string.
+    siblings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,29 +51,51 @@ class _Planned:
     size: int
 
 
+def _relative(key: str, prefix: str) -> str:
+    """The local path of ``key``: the key minus the prefix string, a leading ``/`` dropped."""
+    relative = key[len(prefix):]
+    return relative.removeprefix("/") if prefix and not prefix.endswith("/") else relative
+
+
 def _plan(objects: list[StoredObject], prefix: str) -> tuple[list[_Planned], list[str]]:
-    """Validate every key before anything is written; return files and directory markers."""
-    files: list[_Planned] = []
+    """Validate every key before anything is written; return files and directory markers.
+
+    ``prefix`` is a string prefix: without a trailing ``/`` (``ASHA-1``) it also matches
+    sibling keys (``ASHA-10/x`` comes down as ``0/x``). When two keys land on one local path
+    (``ASHA-1/x`` and ``ASHA-1x``), the key of the prefix's own directory wins."""
+    files: dict[str, _Planned] = {}
     dirs: set[str] = set()
-    for obj in objects:
+    own = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    for obj in sorted(objects, key=lambda o: (not o.key.startswith(own), o.key)):
         key = obj.key
-        relative = key[len(prefix) :]
+        relative = _relative(key, prefix)
         if not relative:
             continue  # a marker object for the prefix itself
         if relative.endswith("/"):
             dirs.add("/".join(safe_parts(key, relative.rstrip("/") or "/")))
             continue
         parts = tuple(safe_parts(key, relative))
-        files.append(_Planned(key, relative, parts, obj.size))
+        files.setdefault(relative, _Planned(key, relative, parts, obj.size))
     needed_dirs = set(dirs)
-    for f in files:
+    for f in files.values():
         needed_dirs.update("/".join(f.parts[:i]) for i in range(1, len(f.parts)))
-    for f in files:
+    for f in files.values():
         if f.relative in needed_dirs:
             raise CheckpointError(
-                f"refusing S3 key {prefix + f.relative!r}: it is a file and also a directory"
+                f"refusing S3 key {f.key!r}: it is a file and also a directory"
             )
-    return files, sorted(dirs)
+    return list(files.values()), sorted(dirs)
+
+
+def sibling_prefixes(keys: list[str], prefix: str) -> list[str]:
+    """The sibling prefixes among ``keys`` that a string prefix without ``/`` matched:
+    ``ASHA-10`` for ``ASHA-10/x`` under ``ASHA-1``; a key without ``/`` after the prefix is its
+    own sibling."""
+    if not prefix or prefix.endswith("/"):
+        return []
+    found = {prefix + key[len(prefix):].split("/", 1)[0] for key in keys
+             if key.startswith(prefix) and key[len(prefix):][:1] not in ("", "/")}
+    return sorted(found)
 
 
 def _ensure_dir(root: Path, parts: tuple[str, ...] | list[str]) -> None:
@@ -201,8 +227,14 @@ def restore(
     progress: ProgressCallback | None = None,
     transfer_config: TransferConfig | None = None,
     checksums: bool = True,
+    string_prefix: bool = True,
 ) -> RestoreReport:
     """Download every object under ``s3_uri`` into ``local_dir`` (same relative paths).
+
+    ``string_prefix`` (SageMaker's way): the S3Uri is a string prefix, so ``s3://b/ASHA-1``
+    also restores ``ASHA-10/...`` and ``ASHA-11/...``; a key's local path is the key minus
+    the prefix string, a leading ``/`` dropped (the report's ``siblings`` names such
+    prefixes). False: directory semantics, only the keys under ``ASHA-1/``.
 
     Keys are all validated first: one that would escape ``local_dir`` (``..``, absolute, empty
     segments) or collide file-with-directory raises CheckpointError naming it, before any file is
@@ -216,11 +248,14 @@ def restore(
     started = time.monotonic()
     loc = parse_s3_uri(s3_uri)
     cfg = transfer_config or default_transfer_config()
+    prefix = loc.prefix
+    if string_prefix and loc.prefix and not loc.key.endswith("/"):
+        prefix = loc.prefix.rstrip("/")  # s3://b/ASHA-1: every key starting "ASHA-1"
     try:
-        objects = with_retries(lambda: store.list_objects(loc.bucket, loc.prefix))
+        objects = with_retries(lambda: store.list_objects(loc.bucket, prefix))
     except Exception as exc:
         raise CheckpointError(f"cannot list {loc.uri}: {exc}") from exc
-    files, dirs = _plan(objects, loc.prefix)
+    files, dirs = _plan(objects, prefix)
 
     local_dir.mkdir(parents=True, exist_ok=True)
     for d in dirs:
@@ -230,7 +265,10 @@ def restore(
 
     tracker = _Progress(sum(f.size for f in files), progress)
     fetch = _Fetcher(store, loc, local_dir, cfg, tracker, checksums)
-    report = RestoreReport(directories=dirs)
+    etag_of = {o.key: o.etag for o in objects if o.etag}
+    report = RestoreReport(directories=dirs, siblings=[
+        f"s3://{loc.bucket}/{p}" for p in sibling_prefixes([o.key for o in objects], prefix)],
+        etags={f.relative: etag_of[f.key] for f in files if f.key in etag_of})
     if files:
         _fetch_all(files, fetch, workers, report)
     report.total_bytes = sum(e.size for e in report.files)

@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ import click
 from emulator.cli.clients import clients, ensure_endpoint
 from emulator.cli.follow import emulator_report, render_summary, transition_line
 from emulator.cli.group import clean_errors, cli
+from emulator.cli.report_file import write_report
 from emulator.errors import EmulatorError
 from emulator.storage.logs import LogTail
 
@@ -80,6 +82,22 @@ def describe_job(job_name: str, endpoint_url: str | None, as_json: bool, attempt
     for transition in job.get("SecondaryStatusTransitions", []):
         click.echo(transition_line(transition))
     click.echo(render_summary(job, report, detail=attempts))
+
+
+@jobs.command("report")
+@click.argument("job_name")
+@endpoint_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (default: JOB_NAME.html; - for standard output).")
+@clean_errors
+def report_job(job_name: str, endpoint_url: str | None, output: Path | None) -> None:
+    """Write a job's report as one self-contained HTML file.
+
+    Its timeline (attempts per host, interruptions, grace windows, uploads, restores, lost
+    work), the attempt table with flags, checkpoint versions, billing, settings and logs. Jobs
+    of earlier endpoint runs too, when the endpoint keeps its history (a state directory)."""
+    url = ensure_endpoint(endpoint_url, start=False)
+    write_report(url, job_name, output or Path(f"{job_name}.html"))
 
 
 @jobs.command("stop")

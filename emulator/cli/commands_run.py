@@ -8,21 +8,52 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from rich.console import Console
 
+from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.compare_run import compare_with_uninterrupted
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.group import clean_errors, cli
+from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
+from emulator.cli.report_file import write_report
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
-from emulator.jobs.request import RunOptions, build_request, parse_pairs, request_buckets
-from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
+from emulator.jobs.request import (
+    RunOptions,
+    build_request,
+    load_request_file,
+    parse_pairs,
+    request_buckets,
+)
+from emulator.jobs.settings import (
+    DEFAULT_CODE_PATH,
+    FLUSH_MODES,
+    PREFIX_MODES,
+    CheckpointFlush,
+    CheckpointPrefix,
+    JobSettings,
+)
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
 from emulator.testing.jobs import uninterrupted_twin
 
 
 @cli.command()
-@click.option("--image", help="Training image (must exist in the local Docker engine).")
+@click.option("--image", help="Training image (must exist in the local Docker engine; with "
+                               "--build, the tag to give the image built).")
+@click.option("--build", type=click.Path(path_type=Path, file_okay=False),
+              help="Build the training image from DIR/Dockerfile first (offline: on "
+                   "smemu-base when the Dockerfile's ARG BASE_IMAGE is not local); an "
+                   "unchanged DIR is not built again.")
+@click.option("--code", type=click.Path(path_type=Path, file_okay=False),
+              help="Mount DIR read-only at /opt/ml/code (see --code-path) in every container: "
+                   "edit, run again, no rebuild. Without --image/--build: script mode on "
+                   "smemu-toolkit-trainer.")
+@click.option("--code-path", default=DEFAULT_CODE_PATH, show_default=True,
+              help="Where --code DIR is mounted in the containers.")
+@click.option("--entry-point", metavar="FILE",
+              help="The script in --code DIR to run (sets SAGEMAKER_PROGRAM, the "
+                   "sagemaker-training toolkit's entry point).")
 @click.option("--job-name", help="TrainingJobName (generated from the image when absent).")
 @click.option("-H", "--hyperparameter", "hyperparameters", multiple=True, metavar="K=V")
 @click.option("-e", "--env", "environment", multiple=True, metavar="K=V")
@@ -46,6 +77,10 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--checkpoint-markers/--no-checkpoint-markers", default=None,
               help="Write <file>.sagemaker-uploading/.sagemaker-uploaded beside each uploaded "
                    "checkpoint file (default: the endpoint's setting, on).")
+@click.option("--checkpoint-prefix", type=click.Choice(PREFIX_MODES),
+              help="How a checkpoint S3Uri without a trailing / restores: every key starting "
+                   "with it, sibling prefixes too, as SageMaker does (string), or only the "
+                   "keys under it (directory). Default: the endpoint's setting, string.")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -59,22 +94,34 @@ from emulator.testing.jobs import uninterrupted_twin
                    "on a checkpoint prefix of its own), then compare the two models file by "
                    "file (sha256) and their final metrics: 'identical' or what differs. Exit "
                    "code 1 when they differ.")
+@click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="When the job ends, write its HTML report to this file (self-contained: "
+                   "timeline, attempts, checkpoints, billing, logs).")
 @click.option("--detach", is_flag=True, help="Return once the job is created.")
 @click.option("--no-logs", is_flag=True, help="Do not stream the container's output.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the final DescribeTrainingJob response (and nothing else on stdout).")
 @clean_errors
-def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
+def run(image: str | None, build: Path | None, code: Path | None, code_path: str,
+        entry_point: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
         environment: tuple[str, ...], output_path: str | None, checkpoint_s3_uri: str | None,
         checkpoint_local_path: str | None, instance_type: str | None,
         instance_count: int | None, max_run: int | None,
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
-        request_file: Path | None, endpoint_url: str | None,
-        no_create_buckets: bool, compare_uninterrupted: bool, detach: bool, no_logs: bool,
-        as_json: bool) -> None:
+        checkpoint_prefix: str | None, request_file: Path | None, endpoint_url: str | None,
+        no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
+        detach: bool, no_logs: bool, as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
+    if entry_point is not None and code is None:
+        raise click.UsageError("--entry-point names a script in --code DIR: add --code")
+    env = parse_pairs(environment, "--env")
+    image = training_image(image or _request_image(request_file), build, code, quiet=as_json)
+    mount = None if code is None or image is None else \
+        code_mount(code, code_path, entry_point, image, env)
+    if mount is not None and mount.entry_point:
+        env[PROGRAM_ENV] = mount.entry_point
     defaults = JobSettings()
     plan = load_plan_file(interrupt_plan) if interrupt_plan else defaults.plan
     if interrupts:
@@ -86,11 +133,14 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         else defaults.checkpoint_flush,
         checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
         else checkpoint_markers,
+        checkpoint_prefix=CheckpointPrefix(checkpoint_prefix or defaults.checkpoint_prefix),
+        code_dir=None if mount is None else mount.host_dir,
+        code_path=code_path,
     )
     options = RunOptions(
         image=image, job_name=job_name,
         hyperparameters=parse_pairs(hyperparameters, "--hyperparameter"),
-        environment=parse_pairs(environment, "--env"), output_path=output_path,
+        environment=env, output_path=output_path,
         checkpoint_s3_uri=checkpoint_s3_uri, checkpoint_local_path=checkpoint_local_path,
         instance_type=instance_type, instance_count=instance_count, max_run=max_run,
         spot=spot, max_wait=max_wait,
@@ -98,14 +148,19 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     )
     explicit = [name for name, given in (("grace_period", grace_period),
                                          ("checkpoint_flush", checkpoint_flush),
-                                         ("checkpoint_markers", checkpoint_markers is not None))
+                                         ("checkpoint_markers", checkpoint_markers is not None),
+                                         ("checkpoint_prefix", checkpoint_prefix))
                 if given]
     request = build_request(options, settings, explicit)
-    if settings.plan.triggers and not request.get("EnableManagedSpotTraining"):
+    if any(not t.host_failure for t in settings.plan.triggers) and \
+            not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")
     if compare_uninterrupted and detach:
         raise click.UsageError("--compare-uninterrupted compares the jobs at their end: it "
                                "cannot --detach")
+    if report_file is not None and detach:
+        raise click.UsageError("--report is written when the job ends: it cannot --detach "
+                               "(write it later with `smemu jobs report`)")
     twin = uninterrupted_twin(request) if compare_uninterrupted else None
     url = ensure_endpoint(endpoint_url)
     sagemaker, logs, s3 = clients(url)
@@ -127,7 +182,9 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         if as_json:
             click.echo(json.dumps({"TrainingJobName": name, "TrainingJobArn": arn}))
         return
-    job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs)
+    terminal = is_terminal() and not as_json
+    job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs,
+                              progress=StatusProgress() if terminal else None)
     report = emulator_report(url, name)
     comparison = None if twin is None else \
         compare_with_uninterrupted(url, job, twin["TrainingJobName"])
@@ -137,20 +194,38 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
                               default=_json_default))
     else:
         click.echo(render_summary(job, report))
+        if terminal:
+            console = Console()
+            for line in compact_timeline(job, report):
+                console.print(line)
         if comparison is not None:
             click.echo(comparison.render())
+    if report_file is not None:
+        write_report(url, name, report_file, quiet=as_json)
     same = comparison is None or comparison.result == "identical"
     sys.exit(0 if job["TrainingJobStatus"] == "Completed" and same else 1)
 
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
-                        show_logs: bool) -> dict[str, Any]:
+                        show_logs: bool, progress: StatusProgress | None = None,
+                        ) -> dict[str, Any]:
     """Ctrl-C stops the job (StopTrainingJob) and keeps following; a second Ctrl-C detaches."""
+    try:
+        return _follow_until_done(sagemaker, logs, name, quiet=quiet, show_logs=show_logs,
+                                  progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()  # a detach or an error leaves no bar behind
+
+
+def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, show_logs: bool,
+                       progress: StatusProgress | None) -> dict[str, Any]:
     stopping = False
     state = FollowState(logs, name)
     while True:
         try:
-            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state)
+            return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state,
+                          progress=progress)
         except KeyboardInterrupt:
             if stopping:
                 _detach(name)
@@ -167,6 +242,13 @@ def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
 def _detach(name: str) -> NoReturn:
     click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`", err=True)
     sys.exit(130)
+
+
+def _request_image(request_file: Path | None) -> str | None:
+    if request_file is None:
+        return None
+    image = load_request_file(request_file).get("AlgorithmSpecification", {}).get("TrainingImage")
+    return str(image) if image else None
 
 
 def _say(quiet: bool, message: str) -> None:

@@ -15,7 +15,13 @@ from emulator import contract
 from emulator.cli.group import F, clean_errors, cli
 from emulator.errors import PlanError
 from emulator.faults.plan import parse_duration
-from emulator.jobs.settings import FLUSH_MODES, CheckpointFlush, JobSettings
+from emulator.jobs.settings import (
+    FLUSH_MODES,
+    PREFIX_MODES,
+    CheckpointFlush,
+    CheckpointPrefix,
+    JobSettings,
+)
 from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
 from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
@@ -59,6 +65,11 @@ _ENDPOINT_OPTIONS = [
                  help="Instances (containers) all running jobs may use at once; a job over "
                       "it gets ResourceLimitExceeded. Default: "
                       "$SMEMU_MAX_TRAINING_INSTANCES, else max(2, min(4 x CPUs, memory GiB))."),
+    click.option("--checkpoint-prefix", type=click.Choice(PREFIX_MODES), default="string",
+                 show_default=True,
+                 help="Default: a checkpoint S3Uri without a trailing / restores every key "
+                      "that starts with it, sibling prefixes too, as SageMaker does (string), "
+                      "or only the keys under it (directory)."),
     click.option("--ephemeral", is_flag=True,
                  help="Keep the job history and work directories in a temporary directory, "
                       "removed at exit: a blank slate (CI), nothing read from or left in the "
@@ -87,7 +98,8 @@ def endpoint_options(func: F) -> F:
 def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint_flush: str,
                checkpoint_versioning: bool, spot_price_ratio: float,
                checkpoint_markers: bool, ephemeral: bool = False,
-               s3_backend: str | None = None, shutdown_budget: str | None = None,
+               s3_backend: str | None = None, checkpoint_prefix: str = "string",
+               shutdown_budget: str | None = None,
                max_training_instances: int | None = None) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
@@ -105,6 +117,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args.append("--no-checkpoint-versioning")
     if not checkpoint_markers:
         args.append("--no-checkpoint-markers")
+    if checkpoint_prefix != "string":
+        args += ["--checkpoint-prefix", checkpoint_prefix]
     if ephemeral:
         args.append("--ephemeral")
     return args
@@ -117,8 +131,9 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @clean_errors
 def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
-          spot_price_ratio: float, checkpoint_markers: bool, shutdown_budget: str | None,
-          max_training_instances: int | None, ephemeral: bool, verbose: bool) -> None:
+          spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
+          shutdown_budget: str | None, max_training_instances: int | None, ephemeral: bool,
+          verbose: bool) -> None:
     """Run the endpoint in the foreground. SIGTERM or Ctrl-C stops every job as
     StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
     from emulator.server.endpoint import EndpointServer
@@ -132,6 +147,7 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
         contract.DEFAULT_GRACE_PERIOD_S,
         checkpoint_flush=CheckpointFlush(checkpoint_flush), spot_price_ratio=spot_price_ratio,
         checkpoint_markers=checkpoint_markers,
+        checkpoint_prefix=CheckpointPrefix(checkpoint_prefix),
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
@@ -169,12 +185,13 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
 @clean_errors
 def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
-       spot_price_ratio: float, checkpoint_markers: bool, shutdown_budget: str | None,
-       max_training_instances: int | None, ephemeral: bool, verbose: bool) -> None:
+       spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
+       shutdown_budget: str | None, max_training_instances: int | None, ephemeral: bool,
+       verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
-                      shutdown_budget, max_training_instances)
+                      checkpoint_prefix, shutdown_budget, max_training_instances)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args,
                        shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"

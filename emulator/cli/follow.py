@@ -10,11 +10,13 @@ from typing import Any
 
 import click
 
+from emulator.cli.progress import StatusProgress
 from emulator.jobs.billing import savings_percent
 from emulator.jobs.timeline import timeline
 from emulator.storage.logs import LogTail
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
+FAST_POLL = 0.05
 
 
 def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
@@ -42,10 +44,17 @@ class FollowState:
 def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
            quiet: bool = False, poll: float = 0.5,
            on_tick: Callable[[], None] | None = None,
-           state: FollowState | None = None) -> dict[str, Any]:
-    """Print transitions (and logs) until the job ends; returns the final description."""
+           state: FollowState | None = None,
+           progress: StatusProgress | None = None) -> dict[str, Any]:
+    """Print transitions (and logs) until the job ends; returns the final description.
+    `progress` draws progress StatusMessages as live bars (on a terminal).
+
+    SageMaker has no call that waits for a change, so this polls: every FAST_POLL seconds just
+    after a change (a short job is over within a few), slowing down to `poll` while nothing
+    changes."""
     state = state or FollowState(logs, job_name)
     printed, tail = state.printed, state.tail
+    interval, seen = FAST_POLL, None
 
     while True:
         if on_tick:
@@ -67,17 +76,26 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
                     transition.get("StartTime"), "timestamp") else 0.0
                 if index < len(printed):
                     printed[index] = message
+                    if progress is not None and progress.show(message):
+                        continue
                     # Sorted with its transition, before anything that came after it.
                     lines.append((at, click.style(f"    {message}", fg="cyan")))
                 else:
                     printed.append(message)
                     lines.append((at, click.style("==> " + transition_line(transition),
                                                   fg="cyan", bold=True)))
+                    if progress is not None:  # a transition seen first with its progress
+                        progress.show(message)
             for _, line in sorted(lines, key=lambda item: item[0]):
                 click.echo(line)
         if done:
+            if progress is not None:
+                progress.close()
             return dict(job)
-        time.sleep(poll)
+        now_seen = (job["TrainingJobStatus"], len(transitions))
+        interval = FAST_POLL if now_seen != seen else min(poll, interval * 1.5)
+        seen = now_seen
+        time.sleep(interval)
 
 
 def _collector(lines: list[tuple[float, str]]) -> Callable[[str, str, float], None]:

@@ -142,6 +142,21 @@ class Random(Trigger):
         return elapsed.training_seconds >= elapsed.random_delay
 
 
+@register("host-failure=DURATION", example="host-failure=30s",
+          fires="not a spot interruption: after DURATION of training in the attempt the host is "
+                "lost (SIGKILL at once), an internal failure that SageMaker retries up to "
+                "`RetryStrategy.MaximumRetryAttempts` times (back to Starting) and otherwise "
+                "fails the job (`InternalServerError`); on-demand jobs too")
+class HostFailure(_DurationTrigger):
+    host_failure = True
+
+    def fires_on_time(self, elapsed: Elapsed) -> bool:
+        return elapsed.training_seconds >= self.seconds
+
+    def grace_period(self, default: float) -> float:
+        return 0.0  # a lost host sends no SIGTERM
+
+
 @register("start", "during start-up (after the restore), before the container runs", "start")
 class Start(Trigger):
     fires_at_start = True

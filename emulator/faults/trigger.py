@@ -52,6 +52,9 @@ class Trigger:
     fires: ClassVar[str]  # what it does (Markdown, for the README table)
     example: ClassVar[str]  # a trigger string that parses (README table)
     fires_at_start: ClassVar[bool] = False  # fired during start-up, before the container runs
+    # A lost host (an internal failure, retried by RetryStrategy), not a spot interruption:
+    # the only kind that also applies to on-demand jobs.
+    host_failure: ClassVar[bool] = False
 
     grace: float | None = None  # None: the job's grace period
     hard: bool = False

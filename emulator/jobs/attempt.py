@@ -14,10 +14,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 from emulator import contract
-from emulator.checkpoints import CheckpointMirror, MirrorEvent, verify_mirror
+from emulator.checkpoints import CheckpointMirror, MirrorEvent, RestoreReport, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
+from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.manifest import KnownUpload, known_from_restore
+from emulator.checkpoints.sagemaker_names import is_marker
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.clock import Clock
@@ -48,11 +52,18 @@ class Reason(str, Enum):
     STOP = "stop"
     MAX_RUNTIME = "max-runtime"
     MAX_WAIT = "max-wait"
+    HOST_FAILURE = "host-failure"  # a host was lost (an internal failure)
 
 
 # What a stop (not an interruption) is reported as, by its reason.
 STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
               Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
+
+
+def count_checkpoint_files(root: Path) -> int:
+    """The files a checkpoint directory holds (SageMaker's marker files aside)."""
+    return sum(1 for rel in walk_regular_files(root).files if not is_marker(rel)) \
+        if root.is_dir() else 0
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ class HostRun:
     exit_code: int | None = None
     handle: Container | None = None
     mirror: CheckpointMirror | None = None
+    tensorboard: CheckpointMirror | None = None  # TensorBoardOutputConfig, the same engine
     recorder: ActivityRecorder | None = None
     writer: CloudWatchLogWriter | None = None
     pump: threading.Thread | None = None
@@ -99,7 +111,7 @@ class HostRun:
 
 class AttemptRun:
     def __init__(self, ctx: AttemptContext, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
-                 armed: ArmedTrigger | None) -> None:
+                 armed: ArmedTrigger | None, restored: RestoreReport | None = None) -> None:
         self.ctx = ctx
         self.job = ctx.job
         self.clock = ctx.clock
@@ -118,6 +130,8 @@ class AttemptRun:
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
         self.uri = self.job.spec.checkpoint_uri
+        self.restored = restored
+        self.restored_known: dict[str, KnownUpload] = {}  # the proof need not read them again
 
     @property
     def failed_host(self) -> HostRun | None:
@@ -141,6 +155,7 @@ class AttemptRun:
                 self._prepare(host)
             with self.ctx.lock:
                 self.ctx.lifecycle.training()
+            self.restored_known = self._as_restored()
             for host in self.hosts:
                 host.handle = self.ctx.engine.start(self.ctx.container_spec(
                     host.dirs, self.attempt, host.host))
@@ -175,8 +190,9 @@ class AttemptRun:
             for host in self.hosts:
                 if host.recorder:
                     host.recorder.stop()
-                if host.mirror:
-                    host.mirror.stop(flush=False)
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:
+                        mirror.stop(flush=False)
                 if host.handle:
                     host.handle.remove()
                 if host.writer:
@@ -190,6 +206,13 @@ class AttemptRun:
                 markers=ctx.settings.checkpoint_markers,
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
+        board = self.job.spec.tensorboard
+        if board:  # mirrored like checkpoints, but never restored nor counted as checkpoints
+            host.dirs.tensorboard.mkdir(parents=True, exist_ok=True)
+            host.tensorboard = CheckpointMirror(
+                host.dirs.tensorboard, board.s3_uri, ctx.s3.blob_store(),
+                settle_seconds=contract.CHECKPOINT_SETTLE_S)
+            host.tensorboard.start()
         stream = log_stream_name(self.job.name, host.host, self.clock.now())
         host.view.log_stream = stream
         if self.several and host.host == "algo-1":
@@ -213,6 +236,11 @@ class AttemptRun:
             host.activity = activity
             if host.mirror:
                 host.mirror_errors = host.mirror.stop(flush=not self.lose).errors
+            if host.tensorboard:
+                errors = host.tensorboard.stop(flush=not self.lose).errors
+                if errors:
+                    log.warning("job %s: TensorBoard output not mirrored: %s", self.job.name,
+                                "; ".join(errors[:3]))
         self._verify()
         if reason == Reason.INTERRUPT and self.ctx.control.stop_requested:
             # StopTrainingJob during the interruption's grace: the job stops (and its
@@ -221,6 +249,11 @@ class AttemptRun:
             self.attempt.stopped_by = self._stopped_by(reason)
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
+        elif reason == Reason.INTERRUPT and self.armed and self.armed.trigger.host_failure \
+                and self.fired == self.armed.trigger.spec:
+            reason = Reason.HOST_FAILURE
+            with self.ctx.lock:
+                self.ctx.lifecycle.host_failed(self.fired)
         elif reason == Reason.INTERRUPT:
             with self.ctx.lock:
                 self.ctx.lifecycle.interrupted(self.fired or "manual")
@@ -235,12 +268,21 @@ class AttemptRun:
             if self.several:  # the job's times, this host's findings
                 for name in ("training_started_at", "training_ended_at", "interrupted_at",
                              "grace_period", "planned_seconds", "outcome", "interruption",
-                             "ended_at", "restored"):
+                             "ended_at", "restored", "restored_siblings"):
                     setattr(view, name, getattr(self.attempt, name))
                 view.exit_code = host.exit_code
-            analyse(view, host.activity if self.uri else None, host.torn)
+            analyse(view, host.activity if self.uri else None, host.torn,
+                    checkpoint_config=bool(self.uri),
+                    local_files=count_checkpoint_files(host.dirs.checkpoints) if self.uri else 0)
         if self.several:
             merge_hosts(self.attempt, [h.view for h in self.hosts])
+
+    def _as_restored(self) -> dict[str, KnownUpload]:
+        """The restored files as the restore hashed them, signed before any container can
+        write to them (one host: several share the prefix, and their proof reads it all)."""
+        if self.restored is None or self.several:
+            return {}
+        return known_from_restore(self.restored, self.hosts[0].dirs.checkpoints)
 
     def _verify(self) -> None:
         """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
@@ -250,7 +292,10 @@ class AttemptRun:
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:
-                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints)
+                mirror = self.hosts[0].mirror
+                known = {**self.restored_known, **(mirror.known_uploads() if mirror else {})}
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints,
+                                            known)
             else:
                 differences = verify_shared_prefix(
                     client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},
@@ -342,8 +387,9 @@ class AttemptRun:
     def _stop_mirrors_if_lost(self) -> None:
         if self.lose:
             for host in self.hosts:
-                if host.mirror:
-                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:  # the hosts vanish: nothing more leaves them
+                        mirror.stop(flush=False)
 
     def _sigkill(self, running: list[HostRun],
                  before_kill: Callable[[], None] | None = None) -> None:
@@ -406,7 +452,8 @@ class AttemptRun:
     def _on_mirror_event(self, host: HostRun, event: MirrorEvent) -> None:
         tag = host.host if self.several else None
         if event.kind == "uploaded":
-            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag)
+            upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag,
+                                    event.modified_at)
             host.view.uploaded.append(upload)
             if self.several:
                 self.attempt.uploaded.append(upload)

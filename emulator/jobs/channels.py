@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from emulator.jobs.spec import Channel
 from emulator.runtime.staging import HostDirs
 from emulator.storage.artifacts import (
     Cancelled,
+    Progress,
     Shard,
     download_manifest,
     download_prefix,
@@ -26,14 +27,24 @@ def channel_shard(channel: Channel, host_index: int, host_count: int) -> Shard |
     return None
 
 
-def download_channels(client: Any, channels: Sequence[Channel], hosts: list[HostDirs],
-                      cancelled: Cancelled | None = None) -> None:
+def download_channels(client: Any, channels: Sequence[Channel], every_host: list[HostDirs],
+                      cancelled: Cancelled | None = None,
+                      progress: Callable[[str], Progress | None] | None = None,
+                      groups: Sequence[str] | None = None) -> None:
     """Fill /opt/ml/input/data/<channel> of every host; `cancelled` (a stop) cuts it short
     between objects. A replicated channel comes from S3 once and is copied to the other
-    hosts; a sharded one is downloaded per host, each its own shard."""
+    hosts; a sharded one is downloaded per host, each its own shard. `progress(channel name)`
+    gives the callback of a channel's download from an S3 prefix. `groups`: each host's
+    instance group; a channel with InstanceGroupNames goes to (and is sharded over) the hosts
+    of those groups only."""
     for channel in channels:
+        hosts = [dirs for index, dirs in enumerate(every_host)
+                 if groups is None or channel.reaches(groups[index])]
+        if not hosts:
+            continue
         if channel_shard(channel, 0, len(hosts)) is None:
-            _fill(client, channel, hosts[0].data / channel.name, None, cancelled)
+            _fill(client, channel, hosts[0].data / channel.name, None, cancelled,
+                  progress(channel.name) if progress else None)
             for dirs in hosts[1:]:
                 if cancelled and cancelled():
                     return
@@ -46,7 +57,7 @@ def download_channels(client: Any, channels: Sequence[Channel], hosts: list[Host
 
 
 def _fill(client: Any, channel: Channel, target: Path, shard: Shard | None,
-          cancelled: Cancelled | None) -> None:
+          cancelled: Cancelled | None, progress: Progress | None = None) -> None:
     if cancelled and cancelled():
         return
     uri = channel.s3_uri
@@ -55,7 +66,7 @@ def _fill(client: Any, channel: Channel, target: Path, shard: Shard | None,
     elif uri and channel.s3_data_type == "ManifestFile":
         download_manifest(client, uri, target, shard, cancelled)
     elif uri:
-        download_prefix(client, uri, target, shard, cancelled)
+        download_prefix(client, uri, target, shard, cancelled, progress)
 
 
 def copy_local(source: Path, target: Path, shard: Shard | None) -> None:

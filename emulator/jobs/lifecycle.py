@@ -26,7 +26,8 @@ S = SecondaryStatus
 _ALLOWED: dict[SecondaryStatus, frozenset[SecondaryStatus]] = {
     S.STARTING: frozenset({S.STARTING, S.DOWNLOADING, S.INTERRUPTED, S.STOPPING, S.FAILED}),
     S.DOWNLOADING: frozenset({S.TRAINING, S.STOPPING, S.FAILED, S.INTERRUPTED}),
-    S.TRAINING: frozenset({S.UPLOADING, S.INTERRUPTED, S.STOPPING, S.FAILED}),
+    # Training -> Starting: a retry after an internal failure (RetryStrategy).
+    S.TRAINING: frozenset({S.UPLOADING, S.INTERRUPTED, S.STOPPING, S.FAILED, S.STARTING}),
     S.INTERRUPTED: frozenset({S.STARTING, S.STOPPING, S.FAILED}),
     S.UPLOADING: frozenset({S.COMPLETED, S.FAILED, S.STOPPED, S.MAX_RUNTIME_EXCEEDED,
                             S.MAX_WAIT_TIME_EXCEEDED}),
@@ -88,7 +89,9 @@ class JobLifecycle:
         """A new attempt: the first one, or a restart after an interruption."""
         now = self.clock.now()
         restart = bool(self.job.attempts)
-        if restart:
+        if restart and self.job.attempts[-1].outcome == Outcome.HOST_FAILURE:
+            self._enter(S.STARTING, Msg.RETRYING, now)
+        elif restart:
             self._enter(S.STARTING, Msg.RESTARTING, now)
         else:
             self._enter(S.STARTING, Msg.PREPARING, now)
@@ -130,6 +133,15 @@ class JobLifecycle:
         attempt.interruption = trigger
         attempt.outcome = Outcome.INTERRUPTED
         self._enter(S.INTERRUPTED, Msg.INTERRUPTED, now)
+        attempt.ended_at = now
+        self._changed()
+
+    def host_failed(self, trigger: str) -> None:
+        """A host of the attempt was lost: the attempt ends; the job is retried or fails."""
+        now = self.clock.now()
+        attempt = self._attempt()
+        attempt.interruption = trigger
+        attempt.outcome = Outcome.HOST_FAILURE
         attempt.ended_at = now
         self._changed()
 

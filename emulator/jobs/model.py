@@ -19,6 +19,7 @@ class Outcome(str, Enum):
     INTERRUPTED = "interrupted"
     STOPPED = "stopped"
     NEVER_LAUNCHED = "never-launched"  # stopped before its container ran
+    HOST_FAILURE = "host-failure"  # a host was lost: an internal failure, retried or not
 
 
 class ResumeVerdict(str, Enum):
@@ -55,6 +56,15 @@ class CheckpointFile:
     sha256: str | None = None
     at: float | None = None
     host: str | None = None  # which host uploaded it (multi-instance jobs)
+    written_at: float | None = None  # an upload's content was last written then (its mtime)
+
+
+@dataclass
+class Span:
+    """A stretch of wall time, e.g. a wait for spot capacity."""
+
+    start: float
+    end: float
 
 
 @dataclass
@@ -74,6 +84,13 @@ class Attempt:
     # MaxRuntimeInSeconds or MaxWaitTimeInSeconds.
     stopped_by: str | None = None
     restored: list[CheckpointFile] = field(default_factory=list)
+    # Prefixes beside the checkpoint S3Uri (no trailing /) whose objects a string-prefix
+    # restore brought down too: s3://b/ASHA-10 for s3://b/ASHA-1.
+    restored_siblings: list[str] = field(default_factory=list)
+    restore_started_at: float | None = None
+    restore_seconds: float | None = None  # how long the restore of `restored` took
+    # Waits for spot capacity: before this attempt launched, or after it was interrupted.
+    capacity_waits: list[Span] = field(default_factory=list)
     uploaded: list[CheckpointFile] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     sigkilled: bool = False  # the container outlived its grace period
@@ -87,7 +104,8 @@ class Attempt:
     written_in_place: list[str] = field(default_factory=list)  # not temp file + rename
     torn: list[str] = field(default_factory=list)  # being written when the container died
     written_in_grace: list[str] = field(default_factory=list)
-    last_upload_at: float | None = None
+    last_upload_at: float | None = None  # the upload of the newest checkpoint (lost work)
+    last_checkpoint_at: float | None = None  # when that checkpoint was written
     lost_seconds: float | None = None
     flags: list[str] = field(default_factory=list)
     mirror_verified: bool | None = None  # S3 == checkpoint dir after the attempt (manifest)
@@ -135,6 +153,11 @@ class Attempt:
             "OomKilled": self.oom_killed,
             "LogStream": self.log_stream,
             "CheckpointsRestored": [_file_dict(f) for f in self.restored],
+            "RestoredSiblingPrefixes": list(self.restored_siblings),
+            "RestoreStartedAt": self.restore_started_at,
+            "RestoreSeconds": None if self.restore_seconds is None
+            else round(self.restore_seconds, 3),
+            "CapacityWaits": [{"Start": w.start, "End": w.end} for w in self.capacity_waits],
             "CheckpointsUploaded": [_file_dict(f) for f in self.uploaded],
             "CheckpointsDeleted": list(self.deleted),
             "InterruptedAt": self.interrupted_at,
@@ -146,6 +169,7 @@ class Attempt:
             "TornFiles": list(self.torn),
             "WrittenDuringGrace": list(self.written_in_grace),
             "LastUploadAt": self.last_upload_at,
+            "LastCheckpointWrittenAt": self.last_checkpoint_at,
             "LostTrainingSeconds": None if self.lost_seconds is None
             else round(self.lost_seconds, 3),
             "Flags": list(self.flags),

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from emulator.checkpoints.activity import Activity
-from emulator.jobs.model import Attempt, ResumeVerdict
+from emulator.jobs.model import Attempt, CheckpointFile, ResumeVerdict
 
 RESUMED = ResumeVerdict.RESUMED
 SCRATCH = ResumeVerdict.RESTARTED_FROM_SCRATCH
 FRESH = ResumeVerdict.FRESH_START
 SCRATCH_FLAG = "restarted from scratch"
 DIFFERS_FLAG = "S3 differs from the checkpoint directory after this attempt"
+SIBLINGS_FLAG = "checkpoints of other prefixes restored"
+NO_CHECKPOINTS_FLAG = "the job keeps no checkpoints: every interruption restarts it from scratch"
+IGNORED_SIGTERM_FLAG = "ignored SIGTERM"
+# Why a container outlives its grace period, and the fix (see the contract's toolkit section).
+SIGTERM_CAUSE = (
+    "likely cause: the entry point runs as PID 1 without a SIGTERM handler (the kernel applies "
+    "no default signal action to PID 1, so SIGTERM does nothing), or the sagemaker-training "
+    "toolkit runs the script as a child and does not forward SIGTERM to it; fix: install a "
+    "SIGTERM handler that checkpoints and exits, `exec` the training process from the entry "
+    "script, or run it under an init that forwards signals (tini, `docker run --init`)")
 
 
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", "~")
@@ -25,8 +35,12 @@ def is_temp_file(path: str, activity: Activity) -> bool:
         any(part.startswith("tmp") for part in parts)
 
 
-def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str]) -> None:
+def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str], *,
+            checkpoint_config: bool = True, local_files: int = 0) -> None:
     """Fill the attempt's resume fields from the checkpoint directory's activity.
+
+    `checkpoint_config`: the job has a CheckpointConfig; `local_files`: how many files its
+    checkpoint directory held at the end (both for the "keeps no checkpoints" flag).
 
     `writing_at_end`: files being written when the container was SIGKILLed (or closed by
     the kernel after it). Rules:
@@ -66,27 +80,64 @@ def analyse(attempt: Attempt, activity: Activity | None, writing_at_end: set[str
         attempt.resume = RESUMED if attempt.restored_read else SCRATCH
     _lost_work(attempt)
     _flags(attempt)
+    if keeps_no_checkpoints(attempt, activity, local_files):
+        attempt.flags.append(NO_CHECKPOINTS_FLAG + (
+            " (its checkpoint directory stayed empty)" if checkpoint_config
+            else " (it has no CheckpointConfig)"))
+
+
+def keeps_no_checkpoints(attempt: Attempt, activity: Activity | None, local_files: int) -> bool:
+    """An interrupted attempt whose checkpoint directory stayed empty: nothing restored into
+    it, nothing written, nothing uploaded, nothing left."""
+    if attempt.interruption is None or attempt.stopped_by is not None:
+        return False
+    wrote = activity is not None and bool(activity.in_place_writes or activity.renamed_in)
+    return not (attempt.restored or attempt.uploaded or wrote or local_files)
 
 
 def _lost_work(attempt: Attempt) -> None:
+    """Training lost to the interruption: from the moment the newest checkpoint that ended up
+    in S3 was written (one flushed after the kill counts: it is what the next attempt
+    restores) to the moment the container's training ended (its exit in the grace window, or
+    the SIGKILL). Without such a checkpoint, the whole attempt."""
     if attempt.interrupted_at is None or attempt.training_started_at is None:
         return
-    # Work is lost up to the moment the container died: the SIGKILL when it outlived its grace.
-    end = attempt.interrupted_at
-    if attempt.sigkilled and attempt.training_ended_at is not None:
-        end = max(end, attempt.training_ended_at)
-    before = [u.at for u in attempt.uploaded if u.at is not None and u.at <= end]
-    attempt.last_upload_at = max(before) if before else None
-    since = attempt.last_upload_at or attempt.training_started_at
-    attempt.lost_seconds = max(0.0, end - since)
+    end = max(attempt.interrupted_at, attempt.training_ended_at or attempt.interrupted_at)
+    # A torn file flushed after the kill replaced its good version in S3: neither counts.
+    torn_in_s3 = {u.path for u in attempt.uploaded
+                  if u.path in attempt.torn and u.at is not None and u.at > end}
+    candidates = [(_written(u), u) for u in attempt.uploaded
+                  if u.path not in torn_in_s3 and _written(u) is not None]
+    kept = [(at, u) for at, u in candidates if at is not None and at <= end]
+    newest = max(kept, key=lambda pair: pair[0]) if kept else None
+    attempt.last_checkpoint_at = newest[0] if newest else None
+    attempt.last_upload_at = newest[1].at if newest else None
+    since = attempt.last_checkpoint_at or attempt.training_started_at
+    attempt.lost_seconds = max(0.0, end - max(since, attempt.training_started_at))
+
+
+def _written(upload: CheckpointFile) -> float | None:
+    """When an uploaded checkpoint's content was written (its upload time, when unknown)."""
+    return upload.written_at if upload.written_at is not None else upload.at
+
+
+def siblings_flag(siblings: list[str]) -> str:
+    """The flag of a string-prefix restore that matched sibling prefixes, with its fix."""
+    return (f"{SIBLINGS_FLAG}: {', '.join(siblings[:5])}"
+            + (f" and {len(siblings) - 5} more" if len(siblings) > 5 else "")
+            + " start with the checkpoint S3Uri, which has no trailing '/', and SageMaker "
+            "restores every key that starts with it; end CheckpointConfig.S3Uri with '/'")
 
 
 def _flags(attempt: Attempt) -> None:
     flags = []
+    if attempt.restored_siblings:
+        flags.append(siblings_flag(attempt.restored_siblings))
     if attempt.resume == SCRATCH:
         flags.append(f"{SCRATCH_FLAG}: none of the restored checkpoint files was read")
     if attempt.sigkilled and attempt.grace_period:
-        flags.append(f"ignored SIGTERM: killed after the {attempt.grace_period:g}s grace period")
+        flags.append(f"{IGNORED_SIGTERM_FLAG}: killed after the {attempt.grace_period:g}s grace "
+                     f"period; {SIGTERM_CAUSE}")
     if attempt.written_in_grace:
         why = ("by a container that ignored SIGTERM (training went on until the SIGKILL)"
                if attempt.sigkilled else "after SIGTERM")
@@ -111,6 +162,7 @@ def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
     """
     attempt.hosts = views
     attempt.restored = list(views[0].restored) if views else []
+    attempt.restored_siblings = list(views[0].restored_siblings) if views else []
     attempt.sigkilled = any(v.sigkilled for v in views)
 
     def tagged(pick: str) -> list[str]:
@@ -122,6 +174,8 @@ def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
     attempt.written_in_grace = tagged("written_in_grace")
     uploads = [v.last_upload_at for v in views if v.last_upload_at is not None]
     attempt.last_upload_at = max(uploads) if uploads else None
+    written = [v.last_checkpoint_at for v in views if v.last_checkpoint_at is not None]
+    attempt.last_checkpoint_at = max(written) if written else None
     lost = [v.lost_seconds for v in views if v.lost_seconds is not None]
     attempt.lost_seconds = max(lost) if lost else None
     verdicts = {v.resume for v in views}
@@ -134,7 +188,13 @@ def merge_hosts(attempt: Attempt, views: list[Attempt]) -> None:
     attempt.conflicts = overwrite_conflicts(views)
     flags = [f"{v.host}: {flag}" for v in views for flag in v.flags
              if (attempt.resume != RESUMED or not flag.startswith(SCRATCH_FLAG))
-             and not flag.startswith(DIFFERS_FLAG)]
+             and not flag.startswith((DIFFERS_FLAG, SIBLINGS_FLAG, NO_CHECKPOINTS_FLAG))]
+    if attempt.restored_siblings:  # the same restore on every host: one flag
+        flags.insert(0, siblings_flag(attempt.restored_siblings))
+    # The job keeps none only when no host does.
+    kept_none = [f for v in views for f in v.flags if f.startswith(NO_CHECKPOINTS_FLAG)]
+    if views and len(kept_none) == len(views):
+        flags.append(kept_none[0])
     # The proof compares S3 with all the hosts at once: one flag, with what differs.
     if attempt.mirror_verified is False:
         flags.append(f"{DIFFERS_FLAG}: " + "; ".join(attempt.mirror_differences[:3]))

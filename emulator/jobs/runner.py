@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from pathlib import Path
 
 from emulator import contract
-from emulator.checkpoints import RestoreProgress, restore
+from emulator.checkpoints import RestoreProgress, RestoreReport, restore
 from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
+from emulator.faults.plan import InterruptionPlan
 from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
@@ -22,7 +24,8 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
-from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
+from emulator.jobs.model import Attempt, CheckpointFile, Outcome, Span, TrainingJob
+from emulator.jobs.settings import CheckpointPrefix
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
@@ -58,12 +61,17 @@ class JobRunner:
         if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
             self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
         self.limits = JobLimits(job, self.clock)
-        self.cursor = PlanCursor(self.settings.plan if job.is_spot else PlanCursor.EMPTY)
+        plan = self.settings.plan
+        if not job.is_spot:  # only a host failure happens to an on-demand job
+            plan = InterruptionPlan(tuple(t for t in plan.triggers if t.host_failure))
+        self.cursor = PlanCursor(plan)
         self.hosts = list(job.spec.hosts)
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
+        self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -109,17 +117,13 @@ class JobRunner:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
+                for removal in self.removals:
+                    removal.join()
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
 
     def _run(self) -> JobEnding:
-        self.network, subnet = self.ctx.engine.create_network(
-            f"smemu-{self.ctx.server_id}-{self.job.name}",
-            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
-        if subnet:
-            self.addresses = host_addresses(subnet, self.hosts)
-        self._start_gateway()
         self._enable_checkpoint_versioning()
         while True:
             with self.lock:
@@ -128,6 +132,7 @@ class JobRunner:
                 self._wait_for_capacity(wait.seconds, in_starting=True)
             if stopped := self._stop_before_launch():
                 return stopped
+            self._ensure_network()
             armed = self.cursor.armed()
             with self.lock:
                 self.lifecycle.downloading()
@@ -137,9 +142,8 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            download_channels(self.ctx.s3.client(), self.job.spec.channels,
-                              [dirs for _, dirs in hosts],
-                              cancelled=lambda: self.control.stop_requested)
+            self._download_channels([dirs for _, dirs in hosts],
+                                    [config.group_of(host)[0] for host, _ in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -147,19 +151,31 @@ class JobRunner:
                     self.lifecycle.interrupted(armed.trigger.spec)
                 attempt.interrupted_at = self.clock.now()
             else:
-                run = AttemptRun(self._attempt_context(), attempt, hosts, armed)
+                run = AttemptRun(self._attempt_context(), attempt, hosts, armed,
+                                 restored=self.restore_report)
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
-                if reason != Reason.INTERRUPT:
+                if reason == Reason.HOST_FAILURE and not self._may_retry():
+                    self.cursor.consume()
+                    return JobEnding.failed(
+                        f"{contract.INTERNAL_FAILURE} (smemu: a host was lost, trigger "
+                        f"{attempt.interruption}; RetryStrategy.MaximumRetryAttempts "
+                        f"{self.job.spec.retry_attempts})")
+                if reason not in (Reason.INTERRUPT, Reason.HOST_FAILURE):
                     return self._finish(reason, run, attempt)
             trigger = self.cursor.consume() if armed and attempt.interruption == \
                 armed.trigger.spec else None
-            self.ctx.engine.remove_tree(root, self.image)
+            self._remove_in_background(root)
             if trigger and trigger.capacity:
                 self._wait_for_capacity(trigger.capacity, in_starting=False)
             if stopped := self._stop_before_launch():
                 return stopped
+
+    def _may_retry(self) -> bool:
+        """RetryStrategy: an internal failure is retried MaximumRetryAttempts times."""
+        failures = sum(1 for a in self.job.attempts if a.outcome == Outcome.HOST_FAILURE)
+        return failures <= self.job.spec.retry_attempts
 
     def _attempt_context(self) -> AttemptContext:
         return AttemptContext(
@@ -173,11 +189,15 @@ class JobRunner:
         if in_starting:
             with self.lock:
                 self.lifecycle.note(WAITING_FOR_CAPACITY)
-        deadline = self.clock.now() + seconds
+        started = self.clock.now()
+        deadline = started + seconds
         while self.clock.now() < deadline and not self.control.stop_requested \
                 and not self.limits.max_wait_exceeded():
             self.control.pause(self.clock,
                                min(POLL_SECONDS, max(0.0, deadline - self.clock.now())))
+        if self.job.attempts:  # the report draws it: before this attempt, or after it
+            with self.lock:
+                self.job.attempts[-1].capacity_waits.append(Span(started, self.clock.now()))
 
     def _stop_before_launch(self) -> JobEnding | None:
         """How the job ends if it must not launch (again): stopped or out of time."""
@@ -194,6 +214,31 @@ class JobRunner:
         with self.lock:
             self.lifecycle.stopping()
         return JobEnding.stopped(why)
+
+    def _remove_in_background(self, root: Path) -> None:
+        """An ended attempt's directory (a checkpoint copy may be GiBs) is deleted while the
+        next attempt starts: nothing reads it, and the job's end waits for it."""
+        def remove() -> None:
+            try:
+                self.ctx.engine.remove_tree(root, self.image)
+            except Exception:  # the job's own removal at its end tries again
+                log.exception("removing %s failed", root)
+
+        removal = threading.Thread(target=remove, name=f"remove-{root.name}", daemon=True)
+        removal.start()
+        self.removals.append(removal)
+
+    def _ensure_network(self) -> None:
+        """The job's network and its way to the endpoint, made once the first attempt is about
+        to launch (not while it waits for spot capacity), kept for the later attempts."""
+        if self.network is not None:
+            return
+        self.network, subnet = self.ctx.engine.create_network(
+            f"smemu-{self.ctx.server_id}-{self.job.name}",
+            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
+        if subnet:
+            self.addresses = host_addresses(subnet, self.hosts)
+        self._start_gateway()
 
     def _start_gateway(self) -> None:
         """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
@@ -218,21 +263,43 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
+    def _download_channels(self, hosts: list[HostDirs], groups: list[str]) -> None:
+        """The input channels onto every host; one over 64 MiB reports its progress in the
+        Downloading StatusMessage, as a restore does."""
+        shown: dict[str, RestoreProgress] = {}
+
+        def progress(channel: str) -> RestoreProgress:
+            shown[channel] = RestoreProgress(self._note, label=f"Downloading channel {channel}")
+            return shown[channel]
+
+        started = self.clock.monotonic()
+        download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
+                          cancelled=lambda: self.control.stop_requested, progress=progress,
+                          groups=groups)
+        for bar in shown.values():
+            bar.finish_transfer(bar.files_started, bar.total_bytes,
+                                self.clock.monotonic() - started)
+
+    def _note(self, line: str) -> None:
+        log.info("job %s: %s", self.job.name, line)
+        with self.lock:
+            self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
+
     def _restore_checkpoints(self, hosts: list[HostDirs], attempt: Attempt) -> None:
         """Everything under the prefix onto every host, before any container starts."""
         uri = self.job.spec.checkpoint_uri
         if not uri:
             return
         first, *others = hosts
-        def show(line: str) -> None:
-            log.info("job %s: %s", self.job.name, line)
-            with self.lock:
-                self.lifecycle.note(line)  # the Downloading StatusMessage, as AWS updates it
-
-        progress = RestoreProgress(show)
-        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress)
+        progress = RestoreProgress(self._note)
+        attempt.restore_started_at = self.clock.now()
+        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
+                         string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
         progress.finish(report)
+        self.restore_report = report if not others else None
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
+        attempt.restored_siblings = list(report.siblings)
+        attempt.restore_seconds = self.clock.now() - attempt.restore_started_at
         for dirs in others:  # the same download on every host: one from S3, then copies
             shutil.copytree(first.checkpoints, dirs.checkpoints, dirs_exist_ok=True)
 
@@ -249,10 +316,14 @@ class JobRunner:
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
             checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
+            extra_mounts={str(dirs.tensorboard): spec.tensorboard.local_path.rstrip("/") or "/"}
+            if spec.tensorboard else {},
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
+            code_mount=None if self.settings.code_dir is None
+            else (self.settings.code_dir, self.settings.code_path),
         )
 
     # -- the end ----------------------------------------------------------------------

@@ -6,6 +6,9 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
     smemu:checkpoint-flush "flush" | "lose"         upload what is left after a kill, or not
     smemu:spot-price-ratio "0.3"                    billable = training * ratio for spot jobs
     smemu:checkpoint-markers "on" | "off"           <file>.sagemaker-uploading/-uploaded files
+    smemu:checkpoint-prefix "string" | "directory"  how an S3Uri without a trailing / restores
+    smemu:code-dir         "/home/me/src"           host directory mounted read-only (--code)
+    smemu:code-path        "/opt/ml/code"           where it is mounted (default /opt/ml/code)
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ TAG_GRACE = "smemu:grace-period"
 TAG_FLUSH = "smemu:checkpoint-flush"
 TAG_SPOT_RATIO = "smemu:spot-price-ratio"
 TAG_MARKERS = "smemu:checkpoint-markers"
+TAG_PREFIX_MATCH = "smemu:checkpoint-prefix"
+TAG_CODE_DIR = "smemu:code-dir"
+TAG_CODE_PATH = "smemu:code-path"
+DEFAULT_CODE_PATH = "/opt/ml/code"
 SWITCH_VALUES = {"on": True, "off": False}
 
 
@@ -38,6 +45,16 @@ class CheckpointFlush(str, Enum):
 FLUSH_MODES = tuple(mode.value for mode in CheckpointFlush)
 
 
+class CheckpointPrefix(str, Enum):
+    """Which keys a restore brings down for CheckpointConfig.S3Uri ``s3://b/ASHA-1``."""
+
+    STRING = "string"  # every key starting "ASHA-1", ASHA-10/... too (SageMaker's way)
+    DIRECTORY = "directory"  # only the keys under ASHA-1/
+
+
+PREFIX_MODES = tuple(mode.value for mode in CheckpointPrefix)
+
+
 @dataclass(frozen=True)
 class JobSettings:
     plan: InterruptionPlan = field(default_factory=InterruptionPlan)
@@ -47,10 +64,17 @@ class JobSettings:
     # SageMaker's agent writes <file>.sagemaker-uploading / .sagemaker-uploaded beside each
     # checkpoint it uploads; some containers wait on them.
     checkpoint_markers: bool = True
+    checkpoint_prefix: CheckpointPrefix = CheckpointPrefix.STRING
+    # `smemu run --code DIR`: a host directory mounted read-only into every container (at
+    # code_path), so that an edited script needs no image rebuild; SageMaker's local mode
+    # mounts source_dir the same way.
+    code_dir: str | None = None
+    code_path: str = DEFAULT_CODE_PATH
 
     def __post_init__(self) -> None:
         # Callers may name the mode by its value ("lose"); the field always holds the enum.
         object.__setattr__(self, "checkpoint_flush", CheckpointFlush(self.checkpoint_flush))
+        object.__setattr__(self, "checkpoint_prefix", CheckpointPrefix(self.checkpoint_prefix))
 
     def to_tags(self, explicit: Collection[str] = ()) -> list[dict[str, str]]:
         """Tags for the settings that differ from the defaults, and for those named in
@@ -66,6 +90,12 @@ class JobSettings:
             tags.append({"Key": TAG_SPOT_RATIO, "Value": f"{self.spot_price_ratio:g}"})
         if not self.checkpoint_markers or "checkpoint_markers" in explicit:
             tags.append({"Key": TAG_MARKERS, "Value": "on" if self.checkpoint_markers else "off"})
+        if self.checkpoint_prefix != CheckpointPrefix.STRING or "checkpoint_prefix" in explicit:
+            tags.append({"Key": TAG_PREFIX_MATCH, "Value": self.checkpoint_prefix.value})
+        if self.code_dir is not None:
+            tags.append({"Key": TAG_CODE_DIR, "Value": self.code_dir})
+            if self.code_path != DEFAULT_CODE_PATH:
+                tags.append({"Key": TAG_CODE_PATH, "Value": self.code_path})
         return tags
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +105,9 @@ class JobSettings:
             "CheckpointFlush": self.checkpoint_flush.value,
             "SpotPriceRatio": self.spot_price_ratio,
             "CheckpointMarkers": self.checkpoint_markers,
+            "CheckpointPrefix": self.checkpoint_prefix.value,
+            **({} if self.code_dir is None else {"CodeDir": self.code_dir,
+                                                 "CodePath": self.code_path}),
         }
 
 
@@ -96,7 +129,19 @@ def settings_from_tags(
         markers = values.get(TAG_MARKERS)
         if markers is not None and markers not in SWITCH_VALUES:
             raise PlanError(f"{TAG_MARKERS} must be on or off, not {markers!r}")
+        prefix = values.get(TAG_PREFIX_MATCH, base.checkpoint_prefix.value)
+        if prefix not in PREFIX_MODES:
+            raise PlanError(f"{TAG_PREFIX_MATCH} must be one of {', '.join(PREFIX_MODES)}, "
+                            f"not {prefix!r}")
+        code_dir = values.get(TAG_CODE_DIR, base.code_dir)
+        code_path = values.get(TAG_CODE_PATH, base.code_path)
+        for key, path in ((TAG_CODE_DIR, code_dir), (TAG_CODE_PATH, code_path)):
+            if path is not None and not path.startswith("/"):
+                raise PlanError(f"{key} must be an absolute path, not {path!r}")
     except (PlanError, ValueError) as err:
         raise ValidationException(f"Invalid emulator tag: {err}") from err
-    return JobSettings(plan, grace, CheckpointFlush(flush), ratio,
-                       base.checkpoint_markers if markers is None else SWITCH_VALUES[markers])
+    return JobSettings(
+        plan=plan, grace_period=grace, checkpoint_flush=CheckpointFlush(flush),
+        spot_price_ratio=ratio,
+        checkpoint_markers=base.checkpoint_markers if markers is None else SWITCH_VALUES[markers],
+        checkpoint_prefix=CheckpointPrefix(prefix), code_dir=code_dir, code_path=code_path)

@@ -43,15 +43,42 @@ class CheckpointSpec:
 
 
 @dataclass(frozen=True)
+class TensorBoardSpec:
+    """TensorBoardOutputConfig: a directory mirrored to S3 while the job runs."""
+
+    s3_uri: str
+    local_path: str = contract.DEFAULT_TENSORBOARD_LOCAL_PATH
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    """One group of ResourceConfig.InstanceGroups (a heterogeneous cluster)."""
+
+    name: str
+    instance_type: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Resources:
-    instance_type: str = DEFAULT_INSTANCE_TYPE
-    instance_count: int = 1
+    instance_type: str = DEFAULT_INSTANCE_TYPE  # a heterogeneous cluster: its first group's
+    instance_count: int = 1  # a heterogeneous cluster: all its groups' instances
     volume_size_gb: int = 0
+    groups: tuple[InstanceGroup, ...] = ()
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        """algo-1..algo-N, the hosts' names on SageMaker."""
+        """algo-1..algo-N, the hosts' names on SageMaker (groups numbered in request order)."""
         return tuple(f"algo-{i}" for i in range(1, self.instance_count + 1))
+
+    def group_hosts(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """(group name, instance type, hosts) of each group; () for a homogeneous cluster."""
+        out, first = [], 1
+        for group in self.groups:
+            out.append((group.name, group.instance_type,
+                        tuple(f"algo-{i}" for i in range(first, first + group.count))))
+            first += group.count
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -78,12 +105,14 @@ class JobSpec:
     spot: bool = False
     network_isolation: bool = False
     checkpoint: CheckpointSpec | None = None
+    tensorboard: TensorBoardSpec | None = None
     channels: tuple[Channel, ...] = ()
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hyperparameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     entrypoint: tuple[str, ...] | None = None  # ContainerEntrypoint
     arguments: tuple[str, ...] | None = None  # ContainerArguments
     metric_definitions: tuple[MetricDefinition, ...] = ()
+    retry_attempts: int = 0  # RetryStrategy.MaximumRetryAttempts: retries of internal failures
     settings: JobSettings = field(default_factory=JobSettings)  # the emulator's, from tags
     # The request as received: only DescribeTrainingJob reads it, to echo it back.
     request: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}),
@@ -112,7 +141,8 @@ class JobSpec:
         return ContainerConfig(
             hosts=self.hosts, instance_type=self.resources.instance_type,
             hyperparameters=self.hyperparameters, channels=self.channels,
-            checkpoint_path=self.checkpoint.local_path if self.checkpoint else None)
+            checkpoint_path=self.checkpoint.local_path if self.checkpoint else None,
+            checkpoint_uri=self.checkpoint_uri, groups=self.resources.group_hosts())
 
 
 def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) -> JobSpec:
@@ -123,15 +153,13 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
     stopping = _member(request, "StoppingCondition")
     wait = stopping.get("MaxWaitTimeInSeconds")
     checkpoint = _member(request, "CheckpointConfig")
+    tensorboard = _member(request, "TensorBoardOutputConfig")
     input_mode = str(algorithm.get("TrainingInputMode") or DEFAULT_INPUT_MODE)
     return JobSpec(
         name=str(request["TrainingJobName"]),
         image=str(algorithm.get("TrainingImage", "")),
         output_path=str(_member(request, "OutputDataConfig").get("S3OutputPath", "")),
-        resources=Resources(
-            instance_type=str(resources.get("InstanceType", DEFAULT_INSTANCE_TYPE)),
-            instance_count=int(resources.get("InstanceCount") or 1),
-            volume_size_gb=int(resources.get("VolumeSizeInGB") or 0)),
+        resources=_resources(resources),
         stopping=StoppingCondition(
             max_runtime_seconds=int(stopping.get("MaxRuntimeInSeconds",
                                                  contract.DEFAULT_MAX_RUNTIME_S)),
@@ -142,6 +170,11 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
             s3_uri=str(checkpoint.get("S3Uri") or ""),
             local_path=str(checkpoint.get("LocalPath") or contract.DEFAULT_CHECKPOINT_LOCAL_PATH),
         ) if checkpoint else None,
+        tensorboard=TensorBoardSpec(
+            s3_uri=str(tensorboard.get("S3OutputPath") or ""),
+            local_path=str(tensorboard.get("LocalPath")
+                           or contract.DEFAULT_TENSORBOARD_LOCAL_PATH),
+        ) if tensorboard.get("S3OutputPath") else None,
         channels=tuple(_channel(c, input_mode) for c in request.get("InputDataConfig") or ()),
         environment=_strings(request.get("Environment")),
         # SageMaker passes every hyperparameter value as a string.
@@ -151,9 +184,24 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
         metric_definitions=tuple(
             MetricDefinition(str(d["Name"]), str(d["Regex"]))
             for d in algorithm.get("MetricDefinitions") or () if "Name" in d and "Regex" in d),
+        retry_attempts=int(_member(request, "RetryStrategy").get("MaximumRetryAttempts") or 0),
         settings=settings or JobSettings(),
         request=MappingProxyType(_plain_copy(request)),
     )
+
+
+def _resources(resources: Mapping[str, Any]) -> Resources:
+    groups = tuple(InstanceGroup(str(g["InstanceGroupName"]), str(g["InstanceType"]),
+                                 int(g.get("InstanceCount") or 0))
+                   for g in resources.get("InstanceGroups") or () if g.get("InstanceCount"))
+    volume = int(resources.get("VolumeSizeInGB") or 0)
+    if groups:
+        return Resources(instance_type=groups[0].instance_type,
+                         instance_count=sum(g.count for g in groups), volume_size_gb=volume,
+                         groups=groups)
+    return Resources(instance_type=str(resources.get("InstanceType", DEFAULT_INSTANCE_TYPE)),
+                     instance_count=int(resources.get("InstanceCount") or 1),
+                     volume_size_gb=volume)
 
 
 def _channel(channel: Mapping[str, Any], default_mode: str) -> Channel:
@@ -167,6 +215,7 @@ def _channel(channel: Mapping[str, Any], default_mode: str) -> Channel:
         record_wrapper_type=str(channel.get("RecordWrapperType", "None")),
         s3_uri=str(source.get("S3Uri", "")),
         s3_data_type=str(source.get("S3DataType", "S3Prefix")),
+        instance_groups=tuple(str(n) for n in source.get("InstanceGroupNames") or ()),
     )
 
 

@@ -33,7 +33,7 @@ def timeline(report: dict[str, Any], origin: float | None = None) -> list[str]:
                            f"last {last['path']}"))
         if a.get("InterruptedAt") and a.get("Interruption"):
             lost = a.get("LostTrainingSeconds")
-            lost_text = f", {lost:.1f}s of training since the last upload lost" \
+            lost_text = f", {lost:.1f}s of training lost (since the newest checkpoint in S3)" \
                 if lost is not None else ""
             events.append((a["InterruptedAt"], f"attempt {n}: INTERRUPTED by "
                                                f"{a['Interruption']}{lost_text}"))

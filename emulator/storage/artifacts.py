@@ -152,17 +152,21 @@ def take_shard(names: list[str], shard: Shard | None) -> list[str]:
 
 
 Cancelled = Callable[[], bool]  # polled between objects: True stops the download early
+# Called as bytes arrive: (bytes done, bytes in all, the file being downloaded).
+Progress = Callable[[int, int, str], None]
 
 
 def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = None,
-                    cancelled: Cancelled | None = None) -> int:
+                    cancelled: Cancelled | None = None, progress: Progress | None = None) -> int:
     """Download every object under an S3 prefix into `target` (File mode); returns the count."""
     bucket, prefix = split_s3_uri(uri)
     count = 0
     paginator = client.get_paginator("list_objects_v2")
     base = target.resolve()
-    keys = [str(obj["Key"]) for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-            for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")]
+    sizes = {str(obj["Key"]): int(obj.get("Size") or 0)
+             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+             for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")}
+    keys = list(sizes)
     if not keys:
         region = getattr(getattr(client, "meta", None), "region_name", None) or "us-east-1"
         raise JobClientError(
@@ -170,7 +174,9 @@ def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = N
             f"ensure that the bucket exists in the selected region ({region}) and that "
             "objects exist under that S3 prefix."
         )
-    for key in take_shard(keys, shard):
+    chosen = take_shard(keys, shard)
+    total, done = sum(sizes[k] for k in chosen), [0]
+    for key in chosen:
         if cancelled and cancelled():
             break
         relative = key[len(prefix):].lstrip("/") if prefix else key
@@ -180,8 +186,25 @@ def download_prefix(client: Any, uri: str, target: Path, shard: Shard | None = N
         if base not in destination.parents:
             raise EmulatorError(f"S3 key {key!r} would escape the channel directory")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        client.download_file(bucket, key, str(destination))
+        client.download_file(bucket, key, str(destination),
+                             Callback=_counting(done, total, relative, progress))
         count += 1
+    return count
+
+
+def _counting(done: list[int], total: int, relative: str,
+              progress: Progress | None) -> Callable[[int], None] | None:
+    """s3transfer's per-chunk callback (bytes since the last call) as running totals."""
+    if progress is None:
+        return None
+
+    def count(chunk: int) -> None:
+        done[0] += chunk
+        try:
+            progress(done[0], total, relative)
+        except Exception:  # progress must never break the download
+            return
+
     return count
 
 

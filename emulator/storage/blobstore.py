@@ -60,12 +60,12 @@ class BlobStore(Protocol):
     def list_objects(self, bucket: str, prefix: str) -> list[StoredObject]:
         """Every object under ``prefix``, across pages."""
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> None:
-        """PutObject of ``data`` (whose SHA-256 the caller computed already)."""
+    def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> str:
+        """PutObject of ``data`` (whose SHA-256 the caller computed already); its ETag."""
 
-    def put_stream(self, bucket: str, key: str, body: Readable, length: int) -> None:
+    def put_stream(self, bucket: str, key: str, body: Readable, length: int) -> str:
         """PutObject of ``length`` bytes read from ``body`` while they are sent, one request;
-        the body cannot be replayed (the caller starts over on failure)."""
+        the body cannot be replayed (the caller starts over on failure). Its ETag."""
 
     def get_stream(self, bucket: str, key: str, sink: Sink) -> None:
         """GetObject, each piece of the body handed to ``sink`` as it arrives; a body that ends

@@ -40,12 +40,13 @@ class BotoBlobStore:
                            for o in page.get("Contents", []))
         return objects
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> None:
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+    def put_bytes(self, bucket: str, key: str, data: bytes, sha256_hex: str) -> str:
+        return str(self.client.put_object(Bucket=bucket, Key=key, Body=data).get("ETag", ""))
 
-    def put_stream(self, bucket: str, key: str, body: Readable, length: int) -> None:
-        self.client.put_object(Bucket=bucket, Key=key, Body=_Unseekable(body),
-                               ContentLength=length)
+    def put_stream(self, bucket: str, key: str, body: Readable, length: int) -> str:
+        answer = self.client.put_object(Bucket=bucket, Key=key, Body=_Unseekable(body),
+                                        ContentLength=length)
+        return str(answer.get("ETag", ""))
 
     def get_stream(self, bucket: str, key: str, sink: Sink) -> None:
         body = self.client.get_object(Bucket=bucket, Key=key)["Body"]

@@ -69,7 +69,10 @@ class S3Endpoint:
             # Checksums only where S3 requires them: the CPU goes to moving bytes.
             "request_checksum_calculation": "when_required",
         }
-        return boto3.session.Session().client(
+        global _session
+        if _session is None:  # one session: the clients share its loaded models and endpoints
+            _session = boto3.session.Session()
+        return _session.client(
             service,
             endpoint_url=self.url,
             region_name=self.region,
@@ -80,6 +83,7 @@ class S3Endpoint:
 
 
 _MAX_CLIENTS = 64
+_session: boto3.session.Session | None = None  # used under _clients_lock only (not thread-safe)
 _clients: OrderedDict[tuple[S3Endpoint, str, str], Any] = OrderedDict()
 _clients_lock = threading.Lock()
 

@@ -45,7 +45,7 @@ def training_request(image: str, *, name: str | None = None,
     None removes the member, Tags add to the emulator's, anything else replaces.
     """
     plan = parse_plan(interrupt)
-    if plan.triggers and not spot:
+    if any(not t.host_failure for t in plan.triggers) and not spot:
         raise ValueError("interrupt= needs a managed spot job (spot=True)")
     name = name or unique_job_name(image)
     options = RunOptions(

@@ -37,7 +37,7 @@ class AttemptResult:
     number: int
     outcome: str | None  # completed | failed | interrupted | stopped | never-launched
     resume: str | None  # resumed | restarted-from-scratch | fresh-start | unknown
-    lost_seconds: float | None  # training time since the last upload, lost to the interruption
+    lost_seconds: float | None  # training since the newest checkpoint in S3 was written, lost
     flags: tuple[str, ...]  # what the emulator found risky, in words
     restored: tuple[TransferredFile, ...]
     uploaded: tuple[TransferredFile, ...]

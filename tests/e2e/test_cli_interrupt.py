@@ -16,9 +16,11 @@ pytestmark = pytest.mark.docker
 
 def test_jobs_interrupt_then_describe_attempts(endpoint: EndpointProcess, sagemaker: Any,
                                                bucket: str, job_name: str) -> None:
+    # 20 s of training: the `smemu jobs interrupt` process (seconds to start on a loaded
+    # machine) must come while the job still trains, not as it ends.
     created = smemu("run", "--endpoint-url", endpoint.url, "--image", TOY_IMAGE,
                     "--job-name", job_name, "--spot", "--max-wait", "600",
-                    "--checkpoint-s3-uri", f"s3://{bucket}/c", "-H", "total_steps=40",
+                    "--checkpoint-s3-uri", f"s3://{bucket}/c", "-H", "total_steps=200",
                     "-H", "seconds_per_step=0.1", "--grace-period", "10s", "--detach", "--json")
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["TrainingJobName"] == job_name

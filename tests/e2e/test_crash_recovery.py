@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import EndpointProcess, toy_request, wait_for_status
+from tests.support.parallel import ORPHANS_GROUP
 
-pytestmark = pytest.mark.docker
+# Never beside each other under xdist: see tests/support/parallel.py.
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(ORPHANS_GROUP)]
 
 
 def checkpoint_step(s3: Any, bucket: str, key: str) -> int | None:

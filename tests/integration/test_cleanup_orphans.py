@@ -16,8 +16,10 @@ import pytest
 
 from emulator.runtime import labels as L
 from tests.support.endpoint import EndpointProcess, sleeper_request, wait_for_status
+from tests.support.parallel import ORPHANS_GROUP
 
-pytestmark = pytest.mark.docker
+# Never beside each other under xdist: see tests/support/parallel.py.
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(ORPHANS_GROUP)]
 
 
 def dead_pid() -> int:

@@ -96,7 +96,8 @@ def test_container_sees_what_sagemaker_provides(probe_image: str, sagemaker: Any
     assert resource["current_host"] == "algo-1" and resource["hosts"] == ["algo-1"]
     assert resource["current_instance_type"] == "ml.c5.xlarge"
     assert json.loads(files["inputdataconfig.json"])["train"]["TrainingInputMode"] == "File"
-    assert json.loads(files["checkpointconfig.json"]) == {"LocalPath": "/opt/ml/checkpoints"}
+    assert json.loads(files["checkpointconfig.json"]) == {"LocalPath": "/opt/ml/checkpoints",
+                                                          "S3Uri": f"s3://{bucket}/ckpt"}
     assert seen["code"] == "from the image"  # /opt/ml/code of the image is not hidden
     assert seen["channel"] == ["a.csv", "sub"]
     # boto3-style S3 access from inside the container, through the job network's gateway.

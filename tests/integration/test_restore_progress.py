@@ -1,17 +1,21 @@
-"""A restore above 64 MiB reports its progress in the Downloading StatusMessage, and `smemu run`
-prints it."""
+"""A restore or a channel download above 64 MiB reports its progress in the Downloading
+StatusMessage, and `smemu run` prints it: as a live bar and with a coloured timeline at the end on
+a terminal, as plain lines when piped."""
 
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 
-from tests.support.endpoint import TOY_IMAGE, EndpointProcess
+from tests.support.endpoint import TOY_IMAGE, EndpointProcess, toy_request, wait_for_job
 
 pytestmark = pytest.mark.docker
 
@@ -33,3 +37,65 @@ def test_a_large_restore_reports_progress_in_the_downloading_status(
     (downloading,) = [t for t in job["SecondaryStatusTransitions"]
                       if t["Status"] == "Downloading"]
     assert re.fullmatch(DONE, downloading["StatusMessage"]), downloading
+
+
+def test_a_large_channel_download_reports_progress_too(
+        endpoint: EndpointProcess, sagemaker: Any, s3: Any, bucket: str, job_name: str) -> None:
+    s3.put_object(Bucket=bucket, Key="train/part-0.bin", Body=os.urandom(40 * MiB))
+    s3.put_object(Bucket=bucket, Key="train/part-1.bin", Body=os.urandom(30 * MiB))
+    request = toy_request(job_name, steps=2, spot=False, checkpoint_uri=None, bucket=bucket)
+    request["InputDataConfig"] = [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}]
+    sagemaker.create_training_job(**request)
+    assert wait_for_job(sagemaker, job_name)["TrainingJobStatus"] == "Completed"
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    (downloading,) = [t for t in job["SecondaryStatusTransitions"]
+                      if t["Status"] == "Downloading"]
+    assert re.fullmatch(r"Downloading channel train: done, 2 files, 70\.0 MiB in \d+\.\d s "
+                        r"\(.+/s\)", downloading["StatusMessage"]), downloading
+
+
+def run_in_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as its standard output, as a user's shell does."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(args, stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL,
+                               env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    os.close(terminal)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif process.poll() is not None:
+            break
+    os.close(controller)
+    return process.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+
+
+def test_on_a_terminal_smemu_run_draws_bars_and_a_coloured_timeline_piped_it_stays_plain(
+        endpoint: EndpointProcess, s3: Any, bucket: str, job_name: str) -> None:
+    # Big enough that the follow loop sees the restore under way, however loaded the machine.
+    s3.put_object(Bucket=bucket, Key="ckpt/weights.bin", Body=os.urandom(150 * MiB))
+    args = [sys.executable, "-m", "emulator", "run", "--endpoint-url", endpoint.url,
+            "--image", TOY_IMAGE, "--checkpoint-s3-uri", f"s3://{bucket}/ckpt",
+            "-H", "total_steps=2", "-H", "seconds_per_step=0.1"]
+    code, shown = run_in_terminal([*args, "--job-name", job_name])
+    assert code == 0, shown
+    assert "\x1b[" in shown  # colours and the live bar
+    assert "Restoring checkpoints" in shown and "/157.3 MB" in shown, shown  # the bar's bytes
+    assert re.search(r"attempt 1 algo-1 .*completed", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "",
+                                                              shown)), shown
+    piped = subprocess.run([*args, "--job-name", f"{job_name}-piped"], capture_output=True,
+                           text=True, timeout=300, env=dict(os.environ))
+    assert piped.returncode == 0, piped.stderr
+    assert "\x1b[" not in piped.stdout + piped.stderr
+    assert re.search(rf"^    {DONE.replace('65', '150')}$", piped.stdout, re.MULTILINE), \
+        piped.stdout
+    assert "attempt 1 algo-1 " not in piped.stdout  # the coloured timeline is the terminal's

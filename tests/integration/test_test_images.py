@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import pytest
@@ -32,10 +33,11 @@ def test_another_session_gets_other_tags() -> None:
 def test_session_cleanup_removes_only_this_sessions_images(docker_client: Any) -> None:
     ours = build_script_image(docker_client, session_image("smemu-test-cleanup"), "pass")
     # Another session's image, as that session would have built it (its own id in the label).
-    theirs = "smemu-test-cleanup:other-session"
+    other_session = f"other-{uuid.uuid4().hex[:8]}"  # unique: sessions run at once
+    theirs = f"smemu-test-cleanup:{other_session}"
     docker_client.images.build(
         fileobj=_dockerfile(), custom_context=False, tag=theirs, network_mode="none", rm=True,
-        labels={"smemu.managed": "true", SESSION_LABEL: "other-session"})
+        labels={"smemu.managed": "true", SESSION_LABEL: other_session})
     try:
         assert docker_client.images.get(ours).labels[SESSION_LABEL] == SESSION_ID
         remove_session_images(docker_client, "smemu-test-cleanup")

@@ -109,7 +109,9 @@ def test_toolkit_job_resumes_after_an_ignored_sigterm(endpoint: EndpointProcess,
 
 def test_toolkit_job_that_never_checkpoints_restarts_from_scratch(
         endpoint: EndpointProcess, sagemaker: Any, s3: Any, bucket: str, job_name: str) -> None:
-    steps = 30
+    # Long after step 5: the interruption (a log line seen, then SIGTERM, then the 1 s grace)
+    # must come before the script ends by itself, even on a loaded machine.
+    steps = 100
     # `log=`: there is no checkpoint to trigger on; `.` stands for the space in "step 5/".
     sagemaker.create_training_job(**toolkit_request(
         job_name, bucket, steps=steps, plan="log=step.5/", grace="1s",

@@ -251,7 +251,9 @@ def test_large_file_is_uploaded_streamed(local: Path, uri: str, client: Any, how
     # moto would copy a multipart object whole to assemble it. Otherwise: s3transfer's
     # multipart upload, through the mirror's one transfer manager.
     store = store_for(client, whole_object=how == "whole-object")
-    run = Running(local, uri, client, store)
+    # Uploaded once, on its close: a 64 MiB write() that outlasts quiet_seconds (a loaded
+    # machine) would be uploaded mid-write too, then again after its close.
+    run = Running(local, uri, client, store, quiet_seconds=60)
     run.mirror.start()
     try:
         data = os.urandom(64 * MiB)
@@ -376,10 +378,17 @@ def test_unresolved_errors_are_reported_and_raised(local: Path, s3: MotoS3):
 
 def test_start_fails_cleanly_when_the_prefix_cannot_be_read(local: Path, client: Any):
     mirror = CheckpointMirror(local, "s3://bucket-that-does-not-exist/ckpt", store_for(client))
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with pytest.raises(CheckpointError, match="cannot read checkpoint prefix"):
         mirror.start()
-    assert threading.active_count() <= before
+    # Every thread started meanwhile ends (the watcher's stop in the background, the S3
+    # server's thread of the request): none is left running.
+    started = set(threading.enumerate()) - before
+    deadline = time.monotonic() + 10
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in started if t.is_alive()]
+    assert not left, f"threads left running after a failed start: {left}"
     assert mirror.stop().ok  # stop after a failed start is a no-op
 
 

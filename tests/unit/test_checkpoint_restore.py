@@ -47,6 +47,7 @@ def test_restores_nested_keys_markers_and_empty_files(client: Any, bucket: str, 
         f"s3://{bucket}/ckpt",
         local,
         progress=lambda done, total, path: seen.append((done, total, path)),
+        string_prefix=False,
     )
 
     expected = {k[len("ckpt/") :]: v for k, v in objects.items() if k.startswith("ckpt/")}
@@ -63,6 +64,41 @@ def test_restores_nested_keys_markers_and_empty_files(client: Any, bucket: str, 
     assert seen and seen[-1][0] == seen[-1][1] == report.total_bytes
     assert not (local / "ignored.txt").exists() and not (local / "also-not").exists()
     assert verify_mirror(client, f"s3://{bucket}/ckpt/", local) == []
+    assert report.siblings == []
+
+
+def test_a_uri_without_slash_is_a_string_prefix(client: Any, bucket: str, tmp_path: Path):
+    """SageMaker's way (syne-tune PR #363): s3://b/ASHA-1 restores ASHA-10 and ASHA-11 too,
+    each key as the key minus the prefix string, a leading '/' dropped."""
+    objects = {
+        "ASHA-1/checkpoint.json": b"mine",
+        "ASHA-1/sub/state.pt": b"state",
+        "ASHA-10/checkpoint.json": b"sibling 10",
+        "ASHA-11/deep/x.pt": b"sibling 11",
+        "ASHA-1.json": b"a key that is its own sibling",
+        "ASHA-1checkpoint.json": b"loses against ASHA-1/checkpoint.json",
+        "ASHA-2/checkpoint.json": b"not a match",
+    }
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    local = tmp_path / "string"
+    report = restore(store_for(client), f"s3://{bucket}/ASHA-1", local)
+    assert {e.path: (local / e.path).read_bytes() for e in report.files} == {
+        "checkpoint.json": b"mine", "sub/state.pt": b"state",
+        "0/checkpoint.json": b"sibling 10", "1/deep/x.pt": b"sibling 11",
+        ".json": b"a key that is its own sibling"}
+    assert report.siblings == [f"s3://{bucket}/ASHA-1.json", f"s3://{bucket}/ASHA-10",
+                               f"s3://{bucket}/ASHA-11", f"s3://{bucket}/ASHA-1checkpoint.json"]
+
+    # A trailing '/' is a directory: only the prefix's own keys, no siblings.
+    own = tmp_path / "slash"
+    report = restore(store_for(client), f"s3://{bucket}/ASHA-1/", own)
+    assert sorted(e.path for e in report.files) == ["checkpoint.json", "sub/state.pt"]
+    assert report.siblings == []
+    # The directory setting without the slash: the same.
+    same = restore(store_for(client), f"s3://{bucket}/ASHA-1", tmp_path / "dir",
+                   string_prefix=False)
+    assert sorted(e.path for e in same.files) == ["checkpoint.json", "sub/state.pt"]
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ FULL: dict[str, Any] = {
     ],
     "HyperParameters": {"epochs": "3"},
     "Environment": {"A": "b"},
+    "RetryStrategy": {"MaximumRetryAttempts": 2},
     "Tags": [{"Key": "smemu:grace-period", "Value": "5s"}],
 }
 
@@ -77,7 +78,9 @@ def test_every_member_is_read_once_into_its_typed_field() -> None:
     assert spec.settings.checkpoint_flush is CheckpointFlush.LOSE
     assert spec.container_config() == ContainerConfig(
         hosts=("algo-1", "algo-2", "algo-3"), instance_type="ml.c5.xlarge",
-        hyperparameters={"epochs": "3"}, channels=spec.channels, checkpoint_path="/ckpt")
+        hyperparameters={"epochs": "3"}, channels=spec.channels, checkpoint_path="/ckpt",
+        checkpoint_uri="s3://b/ckpt")
+    assert spec.retry_attempts == 2
 
 
 def test_absent_members_take_sagemakers_defaults() -> None:

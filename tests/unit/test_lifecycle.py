@@ -138,3 +138,28 @@ def test_status_message_updates_within_a_status() -> None:
     assert [t.status for t in job.transitions][-1] is S.DOWNLOADING
     assert job.transitions[-1].message == "Restoring checkpoints: 10 of 80 MiB"
     lc.training()
+
+
+def test_a_host_failure_is_retried_from_training_back_to_starting() -> None:
+    job, lc, clock = make(spot=False)
+    lc.attempt_starting()
+    lc.downloading()
+    lc.training()
+    clock.advance(4)
+    lc.container_ended(137, sigkilled=True)
+    lc.host_failed("host-failure=4s")
+    first = job.attempts[0]
+    assert first.outcome.value == "host-failure" and first.interruption == "host-failure=4s"
+    assert job.status is JobStatus.IN_PROGRESS  # nothing is decided until the runner retries
+    lc.attempt_starting()  # the retry: Training -> Starting, no Interrupted in between
+    assert statuses(job)[-2:] == ["Training", "Starting"]
+    assert job.transitions[-1].message == Msg.RETRYING
+    lc.downloading()
+    lc.training()
+    clock.advance(6)
+    lc.container_ended(0)
+    lc.uploading()
+    lc.completed()
+    assert statuses(job) == ["Starting", "Downloading", "Training", "Starting", "Downloading",
+                             "Training", "Uploading", "Completed"]
+    assert training_seconds(job) == 10  # the retry counts against MaxRuntimeInSeconds too

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from emulator import contract
+from emulator.faults.plan import parse_plan
 from emulator.jobs.clock import Clock, ManualClock, SystemClock
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
@@ -49,7 +50,7 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
             flush: CheckpointFlush = CheckpointFlush.FLUSH,
             during: Callable[[JobRunner], None] | None = None,
             at: dict[float, Callable[[JobRunner], None]] | None = None, max_runtime: int = 60,
-            spot: bool = False, clock: Clock | None = None,
+            spot: bool = False, clock: Clock | None = None, plan: tuple[str, ...] = (),
             ) -> tuple[TrainingJob, FakeEngine, Path]:
     """Run one job to its end; `during` runs in the test's thread once the job started,
     `at` maps virtual seconds after the start to actions (a ManualClock runs them then)."""
@@ -70,7 +71,7 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
         request["StoppingCondition"]["MaxWaitTimeInSeconds"] = max_runtime * 2
     if checkpoints:
         request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
-    settings = JobSettings(grace_period=grace, checkpoint_flush=flush)
+    settings = JobSettings(grace_period=grace, checkpoint_flush=flush, plan=parse_plan(plan))
     job = TrainingJob(spec=parse_spec(request, settings),
                       arn=contract.training_job_arn(name, "us-east-1"), creation_time=clock.now())
     lifecycle = JobLifecycle(job, clock)
@@ -195,6 +196,26 @@ def test_an_interruption_ends_every_host_and_the_next_attempt_restarts_all(
     assert hosts["algo-2"]["ExitCode"] == 137 and hosts["algo-2"]["SigKilled"]
     assert all(h["Outcome"] == "interrupted" for h in hosts.values())
     assert len(engine.handles) == 4 and all(h.removed for h in engine.handles)
+
+
+def test_the_report_records_capacity_waits_and_the_restore(moto: MotoS3, tmp_path: Path) -> None:
+    """What the HTML timeline draws: each wait for spot capacity (before the first launch, after
+    the interruption) and each attempt's restore, in virtual time."""
+    job, _, _ = run_job(moto, tmp_path, {"algo-1": Script(exit_after=3, on_term=143),
+                                         "algo-2": Script(exit_after=3, on_term=143)},
+                        checkpoints=True, spot=True, plan=("wait=3s", "after=1s/capacity=2s"))
+    assert job.status == contract.JobStatus.COMPLETED, job.failure_reason
+    first, second = job.attempts
+    waits = [round(w.end - w.start, 1) for w in first.capacity_waits]
+    assert waits == [3.0, 2.0] and not second.capacity_waits
+    before, after = first.capacity_waits
+    assert before.end <= (first.restore_started_at or 0) and \
+        after.start >= (first.ended_at or 0) and after.end <= second.started_at
+    for attempt in job.attempts:
+        assert attempt.restore_started_at is not None and attempt.restore_seconds is not None
+        assert attempt.started_at <= attempt.restore_started_at
+        assert attempt.to_dict()["CapacityWaits"] == [
+            {"Start": w.start, "End": w.end} for w in attempt.capacity_waits]
 
 
 def test_a_host_that_vanishes_without_an_exit_code_does_not_complete_the_job(

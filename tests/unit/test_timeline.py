@@ -17,8 +17,8 @@ def test_timeline_orders_events_and_shows_lost_work() -> None:
     lines = timeline(report)
     assert lines[0].startswith("+    0.0s  attempt 1: starting, 0 checkpoint")
     assert "+    3.0s  attempt 1: uploaded c.json (29 B)" in lines
-    assert "+    5.5s  attempt 1: INTERRUPTED by after=4s, 2.5s of training since the last " \
-           "upload lost" in lines
+    assert "+    5.5s  attempt 1: INTERRUPTED by after=4s, 2.5s of training lost (since the " \
+           "newest checkpoint in S3)" in lines
     assert lines[-1] == "+   10.0s  attempt 2: ended completed (resumed)"
     assert timeline({}) == []
 
