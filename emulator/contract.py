@@ -55,6 +55,9 @@ SHUTDOWN_UPLOAD_ALLOWANCE_S = 60.0
 # (UNCONFIRMED: AWS does not say how soon its agent uploads). A temp file renamed away within
 # it (write checkpoint.json.tmp, rename it to checkpoint.json) is never uploaded nor counted.
 CHECKPOINT_SETTLE_S = 0.2
+# One host's spot instance reclaimed (trigger option host=): how long the other hosts run on
+# before SageMaker stops the job (UNCONFIRMED; the trigger option peers= changes it).
+DEFAULT_PEER_STOP_DELAY_S = 5.0
 
 
 class JobStatus(str, Enum):

@@ -31,6 +31,7 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.past import PastRun
 from emulator.jobs.quota import check_instance_quota
+from emulator.jobs.reclaim import check_plan_hosts
 from emulator.jobs.request_rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.spec import parse_spec
@@ -63,6 +64,7 @@ class JobService:
         request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
         spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))
+        check_plan_hosts(spec)
         name = spec.name
         arn = contract.training_job_arn(name, self.ctx.region)
         if self._get(name) is not None:  # before the slower checks; again under the lock
