@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 
 from tests.support.endpoint import EndpointProcess, toy_request, wait_for_status
-from tests.support.parallel import ORPHANS_GROUP
 
-# Never beside each other under xdist: see tests/support/parallel.py.
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(ORPHANS_GROUP)]
+# Never beside its kin under xdist: SERIAL_GROUPS["docker-orphans"], tests/support/parallel.py.
+pytestmark = pytest.mark.docker
 
 
 def checkpoint_step(s3: Any, bucket: str, key: str) -> int | None:

@@ -158,8 +158,8 @@ def test_two_hosts_resume_together_after_an_interruption(
     # `smemu logs` names the host of each line when there are several.
     shown = subprocess.run([sys.executable, "-m", "emulator", "logs", job_name, "--endpoint-url",
                             endpoint.url], capture_output=True, text=True, timeout=60).stdout
-    assert "[algo-1] algo-1: done at step 20" in shown
-    assert "[algo-2] algo-2: done at step 20" in shown
+    assert "[algo-1] algo-1: done at step 40" in shown
+    assert "[algo-2] algo-2: done at step 40" in shown
 
 
 def test_hosts_writing_the_same_checkpoint_key_are_flagged(
