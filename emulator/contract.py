@@ -23,6 +23,7 @@ OUTPUT_DIR = "/opt/ml/output"
 OUTPUT_DATA_DIR = "/opt/ml/output/data"
 FAILURE_FILE = "failure"  # under OUTPUT_DIR
 DEFAULT_CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints/"
+DEFAULT_TENSORBOARD_LOCAL_PATH = "/opt/ml/output/tensorboard"
 TRAIN_COMMAND = "train"
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"
@@ -49,6 +50,9 @@ DEFAULT_MAX_RUNTIME_S = 86400
 # (UNCONFIRMED: AWS does not say how soon its agent uploads). A temp file renamed away within
 # it (write checkpoint.json.tmp, rename it to checkpoint.json) is never uploaded nor counted.
 CHECKPOINT_SETTLE_S = 0.2
+# One host's spot instance reclaimed (trigger option host=): how long the other hosts run on
+# before SageMaker stops the job (UNCONFIRMED; the trigger option peers= changes it).
+DEFAULT_PEER_STOP_DELAY_S = 5.0
 
 
 class JobStatus(str, Enum):

@@ -6,7 +6,11 @@
 # 1. images/base/build.sh produces smemu-base:latest (pulled python:3.11-slim,
 #    or a Debian bookworm base made with mmdebstrap when no registry answers).
 # 2. Every images/<dir>/ holding a Dockerfile is built FROM it as
-#    smemu-<dir>:latest (--build-arg BASE_IMAGE=smemu-base:latest).
+#    smemu-<dir>:latest (--build-arg BASE_IMAGE=smemu-base:latest); one built FROM
+#    another smemu image (a `# smemu-build-after: NAME` line) comes after the others.
+#
+# An image dir with an executable prepare.sh has it run first (it generates part
+# of the build context: images/emulator builds smemu's own wheel there).
 #
 # Builds are quiet unless they fail. They must not use the network: an image
 # dir with a requirements.txt gets its wheels prepared on the host first
@@ -26,7 +30,7 @@ force=no
 for arg in "$@"; do
     case "$arg" in
         --force) force=yes ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -40,13 +44,28 @@ base_args=()
 build_args=(--build-arg "BASE_IMAGE=$BASE_TAG")
 [ "$force" = yes ] && build_args+=(--no-cache)
 
-built=0
+# An image built FROM another smemu image says so in a `# smemu-build-after: NAME` line: it is
+# built after the others (one level of such dependencies is enough today).
+dockerfiles=()
+later=()
 for dockerfile in "$here"/*/Dockerfile; do
     [ -e "$dockerfile" ] || continue
+    if grep -q '^# smemu-build-after:' "$dockerfile"; then
+        later+=("$dockerfile")
+    else
+        dockerfiles+=("$dockerfile")
+    fi
+done
+
+built=0
+for dockerfile in "${dockerfiles[@]+"${dockerfiles[@]}"}" "${later[@]+"${later[@]}"}"; do
     dir="$(dirname "$dockerfile")"
     name="$(basename "$dir")"
     [ "$name" = base ] && continue
     tag="smemu-${name}:latest"
+    if [ -x "$dir/prepare.sh" ]; then  # generates part of the build context (images/emulator)
+        "$dir/prepare.sh" || die "preparing images/$name failed (output above)"
+    fi
     if [ -f "$dir/requirements.txt" ]; then
         "$here/../scripts/prepare-wheels.sh" "$dir" \
             || die "preparing the wheels of images/$name failed (output above)"

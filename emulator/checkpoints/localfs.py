@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from emulator.checkpoints.sagemaker_names import is_marker
+
 _CHUNK = 1024 * 1024
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -233,3 +235,9 @@ def remove_nofollow(root: Path, relative_path: str) -> None:
             os.unlink(root.joinpath(*parts))
     except (FileNotFoundError, NotADirectoryError):
         pass
+
+
+def count_checkpoint_files(root: Path) -> int:
+    """The files a checkpoint directory holds (SageMaker's marker files aside)."""
+    return sum(1 for rel in walk_regular_files(root).files if not is_marker(rel)) \
+        if root.is_dir() else 0

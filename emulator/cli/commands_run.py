@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
+from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.compare_run import compare_with_uninterrupted
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
@@ -18,12 +19,21 @@ from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
 from emulator.cli.report_file import write_report
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
-from emulator.jobs.request import RunOptions, build_request, parse_pairs, request_buckets
+from emulator.jobs.request import (
+    RunOptions,
+    build_request,
+    load_request_file,
+    parse_pairs,
+    request_buckets,
+)
 from emulator.jobs.settings import (
+    DEFAULT_CODE_PATH,
     FLUSH_MODES,
+    GPU_FALLBACKS,
     PREFIX_MODES,
     CheckpointFlush,
     CheckpointPrefix,
+    GpuFallback,
     JobSettings,
 )
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
@@ -31,7 +41,21 @@ from emulator.testing.jobs import uninterrupted_twin
 
 
 @cli.command()
-@click.option("--image", help="Training image (must exist in the local Docker engine).")
+@click.option("--image", help="Training image (must exist in the local Docker engine; with "
+                               "--build, the tag to give the image built).")
+@click.option("--build", type=click.Path(path_type=Path, file_okay=False),
+              help="Build the training image from DIR/Dockerfile first (offline: on "
+                   "smemu-base when the Dockerfile's ARG BASE_IMAGE is not local); an "
+                   "unchanged DIR is not built again.")
+@click.option("--code", type=click.Path(path_type=Path, file_okay=False),
+              help="Mount DIR read-only at /opt/ml/code (see --code-path) in every container: "
+                   "edit, run again, no rebuild. Without --image/--build: script mode on "
+                   "smemu-toolkit-trainer.")
+@click.option("--code-path", default=DEFAULT_CODE_PATH, show_default=True,
+              help="Where --code DIR is mounted in the containers.")
+@click.option("--entry-point", metavar="FILE",
+              help="The script in --code DIR to run (sets SAGEMAKER_PROGRAM, the "
+                   "sagemaker-training toolkit's entry point).")
 @click.option("--job-name", help="TrainingJobName (generated from the image when absent).")
 @click.option("-H", "--hyperparameter", "hyperparameters", multiple=True, metavar="K=V")
 @click.option("-e", "--env", "environment", multiple=True, metavar="K=V")
@@ -59,6 +83,9 @@ from emulator.testing.jobs import uninterrupted_twin
               help="How a checkpoint S3Uri without a trailing / restores: every key starting "
                    "with it, sibling prefixes too, as SageMaker does (string), or only the "
                    "keys under it (directory). Default: the endpoint's setting, string.")
+@click.option("--gpu-fallback", type=click.Choice(GPU_FALLBACKS),
+              help="A ml.g*/ml.p* job on an engine without the NVIDIA runtime: run it on CPU, "
+                   "flagged (cpu), or refuse it (refuse). Default: the endpoint's, cpu.")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -80,17 +107,27 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--json", "as_json", is_flag=True,
               help="Print the final DescribeTrainingJob response (and nothing else on stdout).")
 @clean_errors
-def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
+def run(image: str | None, build: Path | None, code: Path | None, code_path: str,
+        entry_point: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
         environment: tuple[str, ...], output_path: str | None, checkpoint_s3_uri: str | None,
         checkpoint_local_path: str | None, instance_type: str | None,
         instance_count: int | None, max_run: int | None,
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
-        checkpoint_prefix: str | None, request_file: Path | None, endpoint_url: str | None,
+        checkpoint_prefix: str | None, gpu_fallback: str | None, request_file: Path | None,
+        endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
         detach: bool, no_logs: bool, as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
+    if entry_point is not None and code is None:
+        raise click.UsageError("--entry-point names a script in --code DIR: add --code")
+    env = parse_pairs(environment, "--env")
+    image = training_image(image or _request_image(request_file), build, code, quiet=as_json)
+    mount = None if code is None or image is None else \
+        code_mount(code, code_path, entry_point, image, env)
+    if mount is not None and mount.entry_point:
+        env[PROGRAM_ENV] = mount.entry_point
     defaults = JobSettings()
     plan = load_plan_file(interrupt_plan) if interrupt_plan else defaults.plan
     if interrupts:
@@ -103,11 +140,14 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
         checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
         else checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix or defaults.checkpoint_prefix),
+        gpu_fallback=GpuFallback(gpu_fallback or defaults.gpu_fallback),
+        code_dir=None if mount is None else mount.host_dir,
+        code_path=code_path,
     )
     options = RunOptions(
         image=image, job_name=job_name,
         hyperparameters=parse_pairs(hyperparameters, "--hyperparameter"),
-        environment=parse_pairs(environment, "--env"), output_path=output_path,
+        environment=env, output_path=output_path,
         checkpoint_s3_uri=checkpoint_s3_uri, checkpoint_local_path=checkpoint_local_path,
         instance_type=instance_type, instance_count=instance_count, max_run=max_run,
         spot=spot, max_wait=max_wait,
@@ -116,7 +156,8 @@ def run(image: str | None, job_name: str | None, hyperparameters: tuple[str, ...
     explicit = [name for name, given in (("grace_period", grace_period),
                                          ("checkpoint_flush", checkpoint_flush),
                                          ("checkpoint_markers", checkpoint_markers is not None),
-                                         ("checkpoint_prefix", checkpoint_prefix))
+                                         ("checkpoint_prefix", checkpoint_prefix),
+                                         ("gpu_fallback", gpu_fallback))
                 if given]
     request = build_request(options, settings, explicit)
     if any(not t.host_failure for t in settings.plan.triggers) and \
@@ -209,6 +250,13 @@ def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, sho
 def _detach(name: str) -> NoReturn:
     click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`", err=True)
     sys.exit(130)
+
+
+def _request_image(request_file: Path | None) -> str | None:
+    if request_file is None:
+        return None
+    image = load_request_file(request_file).get("AlgorithmSpecification", {}).get("TrainingImage")
+    return str(image) if image else None
 
 
 def _say(quiet: bool, message: str) -> None:

@@ -59,6 +59,8 @@ class Trigger:
     grace: float | None = None  # None: the job's grace period
     hard: bool = False
     capacity: float = 0.0
+    host: str | None = None  # the host whose instance is reclaimed first (None: all at once)
+    peers: float | None = None  # with `host`: how long the others run on before the stop
 
     @classmethod
     def takes_value(cls) -> bool:
@@ -133,12 +135,32 @@ OPTIONS = (
                   lambda t: None if t.grace is None else format_duration(t.grace)),
     TriggerOption("hard", None, "SIGKILL at once, like a lost host", "checkpoint=2/hard",
                   lambda value: {"hard": True}, lambda t: "" if t.hard else None),
+    TriggerOption("host", "HOST",
+                  "only HOST's spot instance is reclaimed (SIGTERM and the grace, or `/hard`); "
+                  "then SageMaker stops the job: the other hosts get SIGTERM, the job's grace "
+                  "period and SIGKILL, and the next attempt restarts all hosts",
+                  "after=30s/host=algo-2", lambda value: {"host": _host_name(value)},
+                  lambda t: t.host),
+    TriggerOption("peers", "DURATION",
+                  "with `/host`: how long the other hosts run on once the reclaimed one is gone, "
+                  "before the job stops them (default 5s)", "after=30s/host=algo-2/peers=10s",
+                  lambda value: {"peers": parse_duration(value)},
+                  lambda t: None if t.peers is None else format_duration(t.peers)),
     TriggerOption("capacity", "DURATION",
                   "no spot capacity for DURATION before the next attempt: the job stays "
                   "Interrupted, and that time counts against MaxWaitTimeInSeconds",
                   "start/capacity=1m", lambda value: {"capacity": parse_duration(value)},
                   lambda t: format_duration(t.capacity) if t.capacity else None),
 )
+
+
+_HOST = re.compile(r"^algo-[1-9][0-9]*$")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST.match(value):
+        raise PlanError(f"invalid host {value!r}: hosts are named algo-1, algo-2, ...")
+    return value
 
 
 def option_changes(text: str) -> dict[str, Any] | None:

@@ -14,14 +14,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 from emulator import contract
 from emulator.checkpoints import CheckpointMirror, MirrorEvent, RestoreReport, verify_mirror
 from emulator.checkpoints.activity import Activity, ActivityRecorder
-from emulator.checkpoints.localfs import walk_regular_files
+from emulator.checkpoints.localfs import count_checkpoint_files
 from emulator.checkpoints.manifest import KnownUpload, known_from_restore
-from emulator.checkpoints.sagemaker_names import is_marker
 from emulator.contract import SecondaryStatus
 from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.clock import Clock
@@ -31,6 +29,7 @@ from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
+from emulator.jobs.reclaim import note_reclaim, target_delay
 from emulator.jobs.resume import analyse, merge_hosts
 from emulator.jobs.settings import CheckpointFlush, JobSettings
 from emulator.runtime.protocol import Container, Engine
@@ -58,12 +57,6 @@ class Reason(str, Enum):
 # What a stop (not an interruption) is reported as, by its reason.
 STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
               Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
-
-
-def count_checkpoint_files(root: Path) -> int:
-    """The files a checkpoint directory holds (SageMaker's marker files aside)."""
-    return sum(1 for rel in walk_regular_files(root).files if not is_marker(rel)) \
-        if root.is_dir() else 0
 
 
 @dataclass(frozen=True)
@@ -95,12 +88,15 @@ class HostRun:
     exit_code: int | None = None
     handle: Container | None = None
     mirror: CheckpointMirror | None = None
+    tensorboard: CheckpointMirror | None = None  # TensorBoardOutputConfig, the same engine
     recorder: ActivityRecorder | None = None
     writer: CloudWatchLogWriter | None = None
     pump: threading.Thread | None = None
     torn: set[str] = field(default_factory=set)
     mirror_errors: list[str] = field(default_factory=list)
     activity: Activity | None = None  # what happened in its checkpoint directory
+    exited_at: float | None = None
+    killed_at: float | None = None  # when it was SIGKILLed
 
     @property
     def failed(self) -> bool:
@@ -128,6 +124,7 @@ class AttemptRun:
         self.fired: str | None = None  # the spec of the trigger that fired
         self.lose = False  # checkpoint flush policy "lose" applies to this ending
         self.killed_at: float | None = None
+        self.reclaimed: HostRun | None = None  # the host whose instance a host= trigger took
         self.uri = self.job.spec.checkpoint_uri
         self.restored = restored
         self.restored_known: dict[str, KnownUpload] = {}  # the proof need not read them again
@@ -189,8 +186,9 @@ class AttemptRun:
             for host in self.hosts:
                 if host.recorder:
                     host.recorder.stop()
-                if host.mirror:
-                    host.mirror.stop(flush=False)
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:
+                        mirror.stop(flush=False)
                 if host.handle:
                     host.handle.remove()
                 if host.writer:
@@ -204,6 +202,13 @@ class AttemptRun:
                 markers=ctx.settings.checkpoint_markers,
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
+        board = self.job.spec.tensorboard
+        if board:  # mirrored like checkpoints, but never restored nor counted as checkpoints
+            host.dirs.tensorboard.mkdir(parents=True, exist_ok=True)
+            host.tensorboard = CheckpointMirror(
+                host.dirs.tensorboard, board.s3_uri, ctx.s3.blob_store(),
+                settle_seconds=contract.CHECKPOINT_SETTLE_S)
+            host.tensorboard.start()
         stream = log_stream_name(self.job.name, host.host, self.clock.now())
         host.view.log_stream = stream
         if self.several and host.host == "algo-1":
@@ -219,14 +224,20 @@ class AttemptRun:
         """Stop the mirrors (flushing unless "lose"), prove S3, settle the attempt's ending."""
         for host in self.hosts:
             activity: Activity | None = host.recorder.stop() if host.recorder else None
-            if activity is not None and self.killed_at is not None and host.view.sigkilled:
+            killed_at = host.killed_at
+            if activity is not None and killed_at is not None and host.view.sigkilled:
                 # SIGKILLed writers cannot close their files: the kernel does, after the kill.
                 # (A host that ended by itself as the kill came closed its own files.)
-                host.torn |= {p for p, at in activity.last_closed.items()
-                              if at >= self.killed_at}
+                host.torn |= {p for p, at in activity.last_closed.items() if at >= killed_at}
             host.activity = activity
+            lost = self.lose and (self.reclaimed is None or host is self.reclaimed)
             if host.mirror:
-                host.mirror_errors = host.mirror.stop(flush=not self.lose).errors
+                host.mirror_errors = host.mirror.stop(flush=not lost).errors
+            if host.tensorboard:
+                errors = host.tensorboard.stop(flush=not lost).errors
+                if errors:
+                    log.warning("job %s: TensorBoard output not mirrored: %s", self.job.name,
+                                "; ".join(errors[:3]))
         self._verify()
         if reason == Reason.INTERRUPT and self.ctx.control.stop_requested:
             # StopTrainingJob during the interruption's grace: the job stops (and its
@@ -338,21 +349,53 @@ class AttemptRun:
         self.attempt.grace_period = grace
         self.attempt.interrupted_at = now
         running = [h for h in self.hosts if not h.exited.is_set()]
+        target = self._reclaimed_target(reason)
+        if target is None:
+            self._signal_and_wait(running, grace, lost=self.hosts)
+        else:  # one host's instance first, then SageMaker stops the job
+            self.reclaimed = target
+            self._signal_and_wait([h for h in running if h is target], grace, lost=[target])
+            gone_at = self.clock.now()
+            peers = [h for h in running if h is not target]
+            delay = target_delay(self.armed.trigger if self.armed else None)
+            self._wait_while_running(peers, delay)
+            stopped_at = self.clock.now()
+            self._signal_and_wait([h for h in peers if not h.exited.is_set()],
+                                  0.0 if self.ctx.control.killing else
+                                  self.ctx.settings.grace_period, lost=[])
+            note_reclaim(self.attempt, target.host, gone_at, stopped_at,
+                         [(h.view, h.exit_code, h.exited_at) for h in peers])
+        if self.several:
+            self.attempt.sigkilled = any(h.view.sigkilled for h in self.hosts)
+
+    def _reclaimed_target(self, reason: Reason) -> HostRun | None:
+        """The host a `host=` trigger names, when it fired (a multi-instance job)."""
+        if reason != Reason.INTERRUPT or not self.armed or not self.several or \
+                self.fired != self.armed.trigger.spec or self.armed.trigger.host is None:
+            return None
+        return next((h for h in self.hosts if h.host == self.armed.trigger.host), None)
+
+    def _wait_while_running(self, hosts: list[HostRun], seconds: float) -> list[HostRun]:
+        """Up to `seconds`, while some of `hosts` still run; those still running."""
+        deadline = self.clock.monotonic() + seconds
+        running = [h for h in hosts if not h.exited.is_set()]
+        while running and self.clock.monotonic() < deadline and not self.ctx.control.killing:
+            self.clock.wait(running[0].exited,
+                            min(POLL_SECONDS, max(0.0, deadline - self.clock.monotonic())))
+            running = [h for h in running if not h.exited.is_set()]
+        return running
+
+    def _signal_and_wait(self, running: list[HostRun], grace: float, *,
+                         lost: list[HostRun]) -> None:
+        """SIGTERM, `grace`, SIGKILL to what is left (SIGKILL at once without a grace).
+        `lost`: the hosts that vanish, so with "lose" nothing more leaves them from the kill."""
         if grace > 0:
             for host in running:
                 assert host.handle is not None
                 host.handle.send_signal(signal.SIGTERM)
-            deadline = self.clock.monotonic() + grace
-            while self.clock.monotonic() < deadline and not self.ctx.control.killing:
-                running = [h for h in running if not h.exited.is_set()]
-                if not running:
-                    return
-                self.clock.wait(running[0].exited,
-                                min(POLL_SECONDS, max(0.0, deadline - self.clock.monotonic())))
-            running = [h for h in running if not h.exited.is_set()]
-        self._sigkill(running, before_kill=self._stop_mirrors_if_lost)
-        if self.several:
-            self.attempt.sigkilled = any(h.view.sigkilled for h in self.hosts)
+            running = self._wait_while_running(running, grace)
+        if running:
+            self._sigkill(running, before_kill=lambda: self._stop_mirrors_if_lost(lost))
 
     def _kill_survivors(self) -> None:
         """A host failed: SageMaker ends the job, so the other hosts go down with it (SIGKILLed,
@@ -363,11 +406,12 @@ class AttemptRun:
         for host in self.hosts:
             host.exited.wait(30)
 
-    def _stop_mirrors_if_lost(self) -> None:
+    def _stop_mirrors_if_lost(self, hosts: list[HostRun]) -> None:
         if self.lose:
-            for host in self.hosts:
-                if host.mirror:
-                    host.mirror.stop(flush=False)  # the hosts vanish: nothing more leaves them
+            for host in hosts:
+                for mirror in (host.mirror, host.tensorboard):
+                    if mirror:  # the hosts vanish: nothing more leaves them
+                        mirror.stop(flush=False)
 
     def _sigkill(self, running: list[HostRun],
                  before_kill: Callable[[], None] | None = None) -> None:
@@ -379,6 +423,7 @@ class AttemptRun:
             before_kill()
         self.killed_at = self.clock.now()
         for host in running:
+            host.killed_at = self.killed_at
             assert host.handle is not None
             host.handle.send_signal(signal.SIGKILL)
             host.view.sigkilled = True
@@ -411,6 +456,7 @@ class AttemptRun:
             with contextlib.suppress(Exception):
                 host.exit_code = self._exit_code(handle)
             with self._exit_lock:
+                host.exited_at = self.clock.now()
                 host.exited.set()
                 if host.failed and self._first_failure is None:
                     self._first_failure = host

@@ -27,14 +27,21 @@ def channel_shard(channel: Channel, host_index: int, host_count: int) -> Shard |
     return None
 
 
-def download_channels(client: Any, channels: Sequence[Channel], hosts: list[HostDirs],
+def download_channels(client: Any, channels: Sequence[Channel], every_host: list[HostDirs],
                       cancelled: Cancelled | None = None,
-                      progress: Callable[[str], Progress | None] | None = None) -> None:
+                      progress: Callable[[str], Progress | None] | None = None,
+                      groups: Sequence[str] | None = None) -> None:
     """Fill /opt/ml/input/data/<channel> of every host; `cancelled` (a stop) cuts it short
     between objects. A replicated channel comes from S3 once and is copied to the other
     hosts; a sharded one is downloaded per host, each its own shard. `progress(channel name)`
-    gives the callback of a channel's download from an S3 prefix."""
+    gives the callback of a channel's download from an S3 prefix. `groups`: each host's
+    instance group; a channel with InstanceGroupNames goes to (and is sharded over) the hosts
+    of those groups only."""
     for channel in channels:
+        hosts = [dirs for index, dirs in enumerate(every_host)
+                 if groups is None or channel.reaches(groups[index])]
+        if not hosts:
+            continue
         if channel_shard(channel, 0, len(hosts)) is None:
             _fill(client, channel, hosts[0].data / channel.name, None, cancelled,
                   progress(channel.name) if progress else None)

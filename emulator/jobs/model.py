@@ -114,6 +114,10 @@ class Attempt:
     # S3 keys several hosts wrote over each other.
     host: str | None = None
     hosts: list[Attempt] = field(default_factory=list)
+    # A host= trigger: the host whose spot instance was reclaimed, and (on each peer's view)
+    # what that peer did then: ended by itself, or ran on until the job stopped it.
+    reclaimed_host: str | None = None
+    after_reclaim: str | None = None
     conflicts: list[str] = field(default_factory=list)
 
     @property
@@ -175,6 +179,8 @@ class Attempt:
             "Flags": list(self.flags),
             "MirrorVerified": self.mirror_verified,
             "MirrorDifferences": list(self.mirror_differences),
+            "ReclaimedHost": self.reclaimed_host,
+            "AfterReclaim": self.after_reclaim,
         }
 
 

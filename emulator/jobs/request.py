@@ -108,15 +108,17 @@ def build_request(options: RunOptions, settings: JobSettings,
         output["S3OutputPath"] = options.output_path
     output.setdefault("S3OutputPath", DEFAULT_OUTPUT_PATH)
     resources = request.setdefault("ResourceConfig", {})
+    grouped = "InstanceGroups" in resources  # a heterogeneous cluster names no InstanceType
     for key, value, default in (
-        ("InstanceType", options.instance_type, "ml.m5.large"),
-        ("InstanceCount", options.instance_count, 1),
+        ("InstanceType", options.instance_type, None if grouped else "ml.m5.large"),
+        ("InstanceCount", options.instance_count, None if grouped else 1),
         ("VolumeSizeInGB", options.volume_size_gb, 30),
     ):
         if value is not None:
             resources[key] = value
-        resources.setdefault(key, default)
-    if "InstanceGroups" not in resources:  # heterogeneous clusters are refused by the endpoint
+        if default is not None:
+            resources.setdefault(key, default)
+    if "InstanceType" in resources:
         check_instance_type(resources["InstanceType"], "--instance-type" if options.instance_type
                             else "ResourceConfig.InstanceType")
     stopping = request.setdefault("StoppingCondition", {})

@@ -86,14 +86,16 @@ def check_create_rules(request: dict[str, Any]) -> None:
             "TrainingInputMode Pipe is not supported by smemu; use File or FastFile "
             "(FastFile is served as File)"
         )
-    count = (request.get("ResourceConfig") or {}).get("InstanceCount", 1)
+    resources = request.get("ResourceConfig") or {}
+    groups = resources.get("InstanceGroups") or []
+    count = sum(int(g.get("InstanceCount") or 0) for g in groups) if groups \
+        else resources.get("InstanceCount", 1)
+    _check_instance_groups(groups, resources, request.get("InputDataConfig") or [])
     if count > MAX_LOCAL_INSTANCES:
         raise ValidationException(
             f"InstanceCount {count} is more than smemu runs on one machine: each instance is "
             f"a container here, at most {MAX_LOCAL_INSTANCES} per job"
         )
-    if (request.get("ResourceConfig") or {}).get("InstanceGroups"):
-        raise ValidationException("ResourceConfig.InstanceGroups is not supported by smemu yet")
     _check_metric_definitions(algorithm.get("MetricDefinitions") or [])
     names = [c.get("ChannelName") for c in request.get("InputDataConfig") or []]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -124,6 +126,33 @@ def _check_channels(channels: list[dict[str, Any]]) -> None:
             )
 
 
+def _check_instance_groups(groups: list[dict[str, Any]], resources: dict[str, Any],
+                           channels: list[dict[str, Any]]) -> None:
+    """A heterogeneous cluster: named groups instead of InstanceType/InstanceCount, and
+    channels that name only groups of the cluster."""
+    if not groups:
+        return
+    if resources.get("InstanceType") is not None or resources.get("InstanceCount") is not None:
+        raise ValidationException(
+            "Invalid ResourceConfig. Specify either InstanceType and InstanceCount, or "
+            "InstanceGroups, not both")
+    names = [str(g.get("InstanceGroupName")) for g in groups]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValidationException(
+            f"Invalid ResourceConfig. Instance group names must be unique: {', '.join(duplicates)}")
+    if not any(int(g.get("InstanceCount") or 0) for g in groups):
+        raise ValidationException(
+            "Invalid ResourceConfig. The instance groups must have at least one instance")
+    for channel in channels:
+        source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+        unknown = [n for n in source.get("InstanceGroupNames") or [] if n not in names]
+        if unknown:
+            raise ValidationException(
+                f"Invalid InputDataConfig. Channel '{channel.get('ChannelName')}' names instance "
+                f"groups that ResourceConfig.InstanceGroups does not have: {', '.join(unknown)}")
+
+
 def _check_metric_definitions(definitions: list[dict[str, Any]]) -> None:
     names = [d.get("Name") for d in definitions]
     duplicates = sorted({str(n) for n in names if names.count(n) > 1})
@@ -143,6 +172,7 @@ def s3_uris(request: dict[str, Any]) -> list[str]:
     """Every S3 URI the job will read or write (for the bucket-exists check)."""
     uris = [str((request.get("OutputDataConfig") or {}).get("S3OutputPath", ""))]
     uris.append(str((request.get("CheckpointConfig") or {}).get("S3Uri", "")))
+    uris.append(str((request.get("TensorBoardOutputConfig") or {}).get("S3OutputPath", "")))
     for channel in request.get("InputDataConfig") or []:
         source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
         uris.append(str(source.get("S3Uri", "")))

@@ -21,6 +21,7 @@ from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reas
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
+from emulator.jobs.gpu_jobs import plan_gpus
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
@@ -70,6 +71,8 @@ class JobRunner:
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
+        self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
@@ -142,7 +145,8 @@ class JobRunner:
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            self._download_channels([dirs for _, dirs in hosts])
+            self._download_channels([dirs for _, dirs in hosts],
+                                    [config.group_of(host)[0] for host, _ in hosts])
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -155,6 +159,8 @@ class JobRunner:
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
+                if self.cpu_flag:
+                    attempt.flags.append(self.cpu_flag)
                 if reason == Reason.HOST_FAILURE and not self._may_retry():
                     self.cursor.consume()
                     return JobEnding.failed(
@@ -262,7 +268,7 @@ class JobRunner:
             self.ctx.s3.client().put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    def _download_channels(self, hosts: list[HostDirs]) -> None:
+    def _download_channels(self, hosts: list[HostDirs], groups: list[str]) -> None:
         """The input channels onto every host; one over 64 MiB reports its progress in the
         Downloading StatusMessage, as a restore does."""
         shown: dict[str, RestoreProgress] = {}
@@ -273,7 +279,8 @@ class JobRunner:
 
         started = self.clock.monotonic()
         download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
-                          cancelled=lambda: self.control.stop_requested, progress=progress)
+                          cancelled=lambda: self.control.stop_requested, progress=progress,
+                          groups=groups)
         for bar in shown.values():
             bar.finish_transfer(bar.files_started, bar.total_bytes,
                                 self.clock.monotonic() - started)
@@ -314,10 +321,15 @@ class JobRunner:
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
             checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
+            extra_mounts={str(dirs.tensorboard): spec.tensorboard.local_path.rstrip("/") or "/"}
+            if spec.tensorboard else {},
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
+            gpus=self.gpus.get(host, 0),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
+            code_mount=None if self.settings.code_dir is None
+            else (self.settings.code_dir, self.settings.code_path),
         )
 
     # -- the end ----------------------------------------------------------------------

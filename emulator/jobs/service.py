@@ -27,9 +27,11 @@ from emulator.jobs.describe import (
     encode_token,
     list_page,
 )
+from emulator.jobs.gpu_jobs import check_gpus
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.past import PastRun
+from emulator.jobs.reclaim import check_plan_hosts
 from emulator.jobs.request_rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.settings import JobSettings, settings_from_tags
 from emulator.jobs.spec import parse_spec
@@ -61,12 +63,14 @@ class JobService:
         request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
         spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))
+        check_plan_hosts(spec)
         name = spec.name
         arn = contract.training_job_arn(name, self.ctx.region)
         if self._get(name) is not None:  # before the slower checks; again under the lock
             raise ResourceInUse(contract.duplicate_job_message(arn))
         self._check_buckets(request)
         self._check_image(spec.image)
+        check_gpus(spec, self.ctx.engine.has_gpus)
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")

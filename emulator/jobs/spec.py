@@ -43,15 +43,48 @@ class CheckpointSpec:
 
 
 @dataclass(frozen=True)
+class TensorBoardSpec:
+    """TensorBoardOutputConfig: a directory mirrored to S3 while the job runs."""
+
+    s3_uri: str
+    local_path: str = contract.DEFAULT_TENSORBOARD_LOCAL_PATH
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    """One group of ResourceConfig.InstanceGroups (a heterogeneous cluster)."""
+
+    name: str
+    instance_type: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Resources:
-    instance_type: str = DEFAULT_INSTANCE_TYPE
-    instance_count: int = 1
+    instance_type: str = DEFAULT_INSTANCE_TYPE  # a heterogeneous cluster: its first group's
+    instance_count: int = 1  # a heterogeneous cluster: all its groups' instances
     volume_size_gb: int = 0
+    groups: tuple[InstanceGroup, ...] = ()
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        """algo-1..algo-N, the hosts' names on SageMaker."""
+        """algo-1..algo-N, the hosts' names on SageMaker (groups numbered in request order)."""
         return tuple(f"algo-{i}" for i in range(1, self.instance_count + 1))
+
+    def instance_type_of(self, host: str) -> str:
+        for _, instance_type, hosts in self.group_hosts():
+            if host in hosts:
+                return instance_type
+        return self.instance_type
+
+    def group_hosts(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """(group name, instance type, hosts) of each group; () for a homogeneous cluster."""
+        out, first = [], 1
+        for group in self.groups:
+            out.append((group.name, group.instance_type,
+                        tuple(f"algo-{i}" for i in range(first, first + group.count))))
+            first += group.count
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -78,6 +111,7 @@ class JobSpec:
     spot: bool = False
     network_isolation: bool = False
     checkpoint: CheckpointSpec | None = None
+    tensorboard: TensorBoardSpec | None = None
     channels: tuple[Channel, ...] = ()
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hyperparameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -114,7 +148,7 @@ class JobSpec:
             hosts=self.hosts, instance_type=self.resources.instance_type,
             hyperparameters=self.hyperparameters, channels=self.channels,
             checkpoint_path=self.checkpoint.local_path if self.checkpoint else None,
-            checkpoint_uri=self.checkpoint_uri)
+            checkpoint_uri=self.checkpoint_uri, groups=self.resources.group_hosts())
 
 
 def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) -> JobSpec:
@@ -125,15 +159,13 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
     stopping = _member(request, "StoppingCondition")
     wait = stopping.get("MaxWaitTimeInSeconds")
     checkpoint = _member(request, "CheckpointConfig")
+    tensorboard = _member(request, "TensorBoardOutputConfig")
     input_mode = str(algorithm.get("TrainingInputMode") or DEFAULT_INPUT_MODE)
     return JobSpec(
         name=str(request["TrainingJobName"]),
         image=str(algorithm.get("TrainingImage", "")),
         output_path=str(_member(request, "OutputDataConfig").get("S3OutputPath", "")),
-        resources=Resources(
-            instance_type=str(resources.get("InstanceType", DEFAULT_INSTANCE_TYPE)),
-            instance_count=int(resources.get("InstanceCount") or 1),
-            volume_size_gb=int(resources.get("VolumeSizeInGB") or 0)),
+        resources=_resources(resources),
         stopping=StoppingCondition(
             max_runtime_seconds=int(stopping.get("MaxRuntimeInSeconds",
                                                  contract.DEFAULT_MAX_RUNTIME_S)),
@@ -144,6 +176,11 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
             s3_uri=str(checkpoint.get("S3Uri") or ""),
             local_path=str(checkpoint.get("LocalPath") or contract.DEFAULT_CHECKPOINT_LOCAL_PATH),
         ) if checkpoint else None,
+        tensorboard=TensorBoardSpec(
+            s3_uri=str(tensorboard.get("S3OutputPath") or ""),
+            local_path=str(tensorboard.get("LocalPath")
+                           or contract.DEFAULT_TENSORBOARD_LOCAL_PATH),
+        ) if tensorboard.get("S3OutputPath") else None,
         channels=tuple(_channel(c, input_mode) for c in request.get("InputDataConfig") or ()),
         environment=_strings(request.get("Environment")),
         # SageMaker passes every hyperparameter value as a string.
@@ -159,6 +196,20 @@ def parse_spec(request: Mapping[str, Any], settings: JobSettings | None = None) 
     )
 
 
+def _resources(resources: Mapping[str, Any]) -> Resources:
+    groups = tuple(InstanceGroup(str(g["InstanceGroupName"]), str(g["InstanceType"]),
+                                 int(g.get("InstanceCount") or 0))
+                   for g in resources.get("InstanceGroups") or () if g.get("InstanceCount"))
+    volume = int(resources.get("VolumeSizeInGB") or 0)
+    if groups:
+        return Resources(instance_type=groups[0].instance_type,
+                         instance_count=sum(g.count for g in groups), volume_size_gb=volume,
+                         groups=groups)
+    return Resources(instance_type=str(resources.get("InstanceType", DEFAULT_INSTANCE_TYPE)),
+                     instance_count=int(resources.get("InstanceCount") or 1),
+                     volume_size_gb=volume)
+
+
 def _channel(channel: Mapping[str, Any], default_mode: str) -> Channel:
     source = _member(_member(channel, "DataSource"), "S3DataSource")
     return Channel(
@@ -170,6 +221,7 @@ def _channel(channel: Mapping[str, Any], default_mode: str) -> Channel:
         record_wrapper_type=str(channel.get("RecordWrapperType", "None")),
         s3_uri=str(source.get("S3Uri", "")),
         s3_data_type=str(source.get("S3DataType", "S3Prefix")),
+        instance_groups=tuple(str(n) for n in source.get("InstanceGroupNames") or ()),
     )
 
 

@@ -37,6 +37,11 @@ def timeline(report: dict[str, Any], origin: float | None = None) -> list[str]:
                 if lost is not None else ""
             events.append((a["InterruptedAt"], f"attempt {n}: INTERRUPTED by "
                                                f"{a['Interruption']}{lost_text}"))
+            if a.get("ReclaimedHost"):  # one host's instance, then the job was stopped
+                peers = "; ".join(f"{h['Host']} {h['AfterReclaim']}" for h in a.get("Hosts", [])
+                                  if h.get("AfterReclaim"))
+                events.append((a["InterruptedAt"], f"attempt {n}: {a['ReclaimedHost']}'s spot "
+                                                   f"instance reclaimed first; {peers}"))
         elif a.get("InterruptedAt"):  # the signal of a stop: StopTrainingJob or a time limit
             grace = a.get("GracePeriodSeconds")
             signal = f"SIGTERM, {grace:g}s grace" if grace else "SIGKILL"

@@ -25,6 +25,11 @@ class ChannelConfig:
     distribution: DataDistribution = DataDistribution.FULLY_REPLICATED
     content_type: str | None = None
     record_wrapper_type: str = "None"
+    # S3DataSource.InstanceGroupNames: only these groups' hosts get the channel (all: empty).
+    instance_groups: tuple[str, ...] = ()
+
+    def reaches(self, group: str) -> bool:
+        return not self.instance_groups or group in self.instance_groups
 
 
 @dataclass(frozen=True)
@@ -37,21 +42,39 @@ class ContainerConfig:
     channels: tuple[ChannelConfig, ...] = ()
     checkpoint_path: str | None = None  # CheckpointConfig.LocalPath; None: no checkpoints
     checkpoint_uri: str | None = None  # CheckpointConfig.S3Uri
+    # ResourceConfig.InstanceGroups: (name, instance type, its hosts) each; () homogeneous.
+    groups: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    def group_of(self, host: str) -> tuple[str, str]:
+        """The host's instance group and instance type."""
+        for name, instance_type, hosts in self.groups:
+            if host in hosts:
+                return name, instance_type
+        return HOMOGENEOUS, self.instance_type
 
 
-def resource_config(current_host: str, hosts: Sequence[str], instance_type: str) -> dict[str, Any]:
-    ordered = sorted(hosts, key=lambda h: int(h.rsplit("-", 1)[-1]))
+HOMOGENEOUS = "homogeneousCluster"
+
+
+def _host_order(host: str) -> int:
+    return int(host.rsplit("-", 1)[-1])
+
+
+def resource_config(current_host: str, hosts: Sequence[str], instance_type: str,
+                    groups: Sequence[tuple[str, str, Sequence[str]]] = ()) -> dict[str, Any]:
+    """resourceconfig.json; `groups` (name, type, hosts) for a heterogeneous cluster."""
+    ordered = sorted(hosts, key=_host_order)
+    listed = [(name, kind, sorted(members, key=_host_order)) for name, kind, members in groups] \
+        or [(HOMOGENEOUS, instance_type, ordered)]
+    current = next((g for g in listed if current_host in g[2]), listed[0])
     return {
         "current_host": current_host,
-        "current_instance_type": instance_type,
-        "current_group_name": "homogeneousCluster",
+        "current_instance_type": current[1],
+        "current_group_name": current[0],
         "hosts": ordered,
         "instance_groups": [
-            {
-                "instance_group_name": "homogeneousCluster",
-                "instance_type": instance_type,
-                "hosts": ordered,
-            }
+            {"instance_group_name": name, "instance_type": kind, "hosts": members}
+            for name, kind, members in listed
         ],
         "network_interface_name": "eth0",
     }
@@ -112,6 +135,11 @@ class HostDirs:
         return self.root / "checkpoints"
 
     @property
+    def tensorboard(self) -> Path:
+        """Bound to TensorBoardOutputConfig.LocalPath (a mount of its own, wherever it is)."""
+        return self.root / "tensorboard"
+
+    @property
     def failure_file(self) -> Path:
         return self.output / contract.FAILURE_FILE
 
@@ -130,11 +158,13 @@ def stage_host(dirs: HostDirs, config: ContainerConfig, current_host: str) -> No
     _write_json(dirs.config / contract.HYPERPARAMETERS_FILE, dict(config.hyperparameters))
     _write_json(
         dirs.config / contract.RESOURCECONFIG_FILE,
-        resource_config(current_host, config.hosts, config.instance_type),
+        resource_config(current_host, config.hosts, config.instance_type, config.groups),
     )
-    _write_json(dirs.config / contract.INPUTDATACONFIG_FILE, input_data_config(config.channels))
+    group = config.group_of(current_host)[0]
+    channels = [c for c in config.channels if c.reaches(group)]  # InstanceGroupNames
+    _write_json(dirs.config / contract.INPUTDATACONFIG_FILE, input_data_config(channels))
     checkpoint = checkpoint_config(config.checkpoint_path, config.checkpoint_uri)
     if checkpoint is not None:
         _write_json(dirs.config / contract.CHECKPOINTCONFIG_FILE, checkpoint)
-    for channel in config.channels:
+    for channel in channels:
         (dirs.data / channel.name).mkdir(parents=True, exist_ok=True)

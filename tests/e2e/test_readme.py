@@ -84,7 +84,9 @@ class Walk:
                         f"{self.last_stdout}", pytrace=False)
 
     def write(self, block: Block) -> None:
-        (self.directory / block.value).write_text(self.localize(block.text))
+        path = self.directory / block.value
+        path.parent.mkdir(parents=True, exist_ok=True)  # file=my-trainer/Dockerfile
+        path.write_text(self.localize(block.text))
         self.written.append(block.value)
 
 

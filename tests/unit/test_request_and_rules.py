@@ -60,6 +60,10 @@ def test_generated_names_fit_the_name_pattern() -> None:
     assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
 
 
+GROUPS = [{"InstanceGroupName": "a", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+          {"InstanceGroupName": "b", "InstanceType": "ml.m5.large", "InstanceCount": 2}]
+
+
 def base(**changes: Any) -> dict[str, Any]:
     request: dict[str, Any] = {
         "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
@@ -100,11 +104,27 @@ def base(**changes: Any) -> dict[str, Any]:
     (base(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 17,
                           "VolumeSizeInGB": 1}),
      "InstanceCount 17 is more than smemu runs on one machine"),
+    (base(ResourceConfig={"InstanceType": "ml.m5.large", "VolumeSizeInGB": 1,
+                          "InstanceGroups": GROUPS}), "InstanceGroups, not both"),
+    (base(ResourceConfig={"VolumeSizeInGB": 1, "InstanceGroups": GROUPS + GROUPS[:1]}),
+     "Instance group names must be unique: a"),
+    (base(ResourceConfig={"VolumeSizeInGB": 1, "InstanceGroups": [
+        {"InstanceGroupName": "a", "InstanceType": "ml.m5.large", "InstanceCount": 9},
+        {"InstanceGroupName": "b", "InstanceType": "ml.m5.large", "InstanceCount": 8}]}),
+     "InstanceCount 17 is more than smemu runs on one machine"),
+    (base(ResourceConfig={"VolumeSizeInGB": 1, "InstanceGroups": GROUPS},
+          InputDataConfig=[{"ChannelName": "t", "DataSource": {"S3DataSource": {
+              "S3DataType": "S3Prefix", "S3Uri": "s3://b/p", "InstanceGroupNames": ["c"]}}}]),
+     "Channel 't' names instance groups that ResourceConfig.InstanceGroups does not have: c"),
 ])
 def test_semantic_rules(request_: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationException) as info:
         check_create_rules(request_)
     assert message in info.value.message
+
+
+def test_a_heterogeneous_cluster_is_accepted() -> None:
+    check_create_rules(base(ResourceConfig={"VolumeSizeInGB": 1, "InstanceGroups": GROUPS}))
 
 
 def test_spot_rules_accept_a_good_request() -> None:

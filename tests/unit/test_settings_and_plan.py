@@ -65,3 +65,16 @@ def test_settings_roundtrip_through_tags_that_fit_the_tag_pattern() -> None:
 def test_bad_tags_are_validation_errors(key: str, value: str) -> None:
     with pytest.raises(ValidationException, match="Invalid emulator tag"):
         settings_from_tags([{"Key": key, "Value": value}])
+
+
+def test_code_dir_travels_in_tags_and_must_be_absolute() -> None:
+    code = JobSettings(code_dir="/home/me/src")
+    assert code.to_tags() == [{"Key": "smemu:code-dir", "Value": "/home/me/src"}]
+    assert settings_from_tags(code.to_tags()) == code
+    elsewhere = JobSettings(code_dir="/home/me/src", code_path="/app")
+    assert settings_from_tags(elsewhere.to_tags()) == elsewhere
+    assert elsewhere.to_dict()["CodePath"] == "/app"
+    assert "CodeDir" not in JobSettings().to_dict()
+    for key in ("smemu:code-dir", "smemu:code-path"):
+        with pytest.raises(ValidationException, match=f"{key} must be an absolute path"):
+            settings_from_tags([{"Key": key, "Value": "src"}])

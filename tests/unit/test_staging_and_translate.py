@@ -93,3 +93,55 @@ def test_entrypoint_override_and_isolation(tmp_path: Path) -> None:
     assert kwargs["entrypoint"] == ["python", "x.py"]
     assert kwargs["command"] == ["--a"]
     assert kwargs["network_mode"] == "none"
+
+
+def test_instance_groups_name_hosts_in_order_with_their_group_and_channels(
+        tmp_path: Path) -> None:
+    request = {**REQUEST, "ResourceConfig": {"VolumeSizeInGB": 1, "InstanceGroups": [
+        {"InstanceGroupName": "trainers", "InstanceType": "ml.g5.xlarge", "InstanceCount": 1},
+        {"InstanceGroupName": "empty", "InstanceType": "ml.m5.large", "InstanceCount": 0},
+        {"InstanceGroupName": "loaders", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2}]},
+        "InputDataConfig": [
+            {"ChannelName": "raw", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": "s3://b/raw",
+                "InstanceGroupNames": ["loaders"]}}},
+            {"ChannelName": "conf", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": "s3://b/conf"}}}]}
+    spec = parse_spec(request)
+    assert spec.hosts == ("algo-1", "algo-2", "algo-3")
+    config = spec.container_config()
+    seen = {}
+    for host in spec.hosts:
+        dirs = HostDirs(tmp_path / host)
+        stage_host(dirs, config, host)
+        seen[host] = (json.loads((dirs.config / "resourceconfig.json").read_text()),
+                      sorted(json.loads((dirs.config / "inputdataconfig.json").read_text())),
+                      sorted(p.name for p in dirs.data.iterdir()))
+    resource, channels, data = seen["algo-1"]
+    assert (resource["current_group_name"], resource["current_instance_type"]) == \
+        ("trainers", "ml.g5.xlarge")
+    assert resource["hosts"] == ["algo-1", "algo-2", "algo-3"]
+    assert resource["instance_groups"] == [
+        {"instance_group_name": "trainers", "instance_type": "ml.g5.xlarge",
+         "hosts": ["algo-1"]},
+        {"instance_group_name": "loaders", "instance_type": "ml.c5.xlarge",
+         "hosts": ["algo-2", "algo-3"]}]
+    assert channels == data == ["conf"]  # raw is the loaders' only
+    resource, channels, data = seen["algo-3"]
+    assert (resource["current_host"], resource["current_group_name"],
+            resource["current_instance_type"]) == ("algo-3", "loaders", "ml.c5.xlarge")
+    assert channels == data == ["conf", "raw"]
+
+
+def test_code_mount_is_a_read_only_mount_not_a_bind(tmp_path: Path) -> None:
+    spec = ContainerSpec(name="c", image="i", host="algo-1", dirs=HostDirs(tmp_path),
+                         environment={}, labels={}, network=None,
+                         code_mount=("/home/me/src", "/opt/ml/code"))
+    kwargs = container_kwargs(spec)
+    # A Mount: a missing source fails the start (a bind would create it, empty, as root).
+    assert kwargs["mounts"] == [{"Type": "bind", "Source": "/home/me/src",
+                                 "Target": "/opt/ml/code", "ReadOnly": True}]
+    assert "/home/me/src" not in kwargs["volumes"]
+    no_code = ContainerSpec(name="c", image="i", host="algo-1", dirs=HostDirs(tmp_path),
+                            environment={}, labels={}, network=None)
+    assert "mounts" not in container_kwargs(no_code)
