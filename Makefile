@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # on containers, not on the 2 CPUs); PYTEST_PARALLEL= runs it in one process.
 PYTEST_PARALLEL ?= -n 4 --dist loadgroup
 
-.PHONY: demo demo-cluster test unit integration setup venv sdk-v3 docker images browser lint bench bench-ab clean
+.PHONY: demo demo-cluster example-pytorch test unit integration setup venv sdk-v3 docker compose images browser lint bench bench-s3 bench-ab clean
 
 demo: setup
 	@bash examples/spot_resume_demo.sh
@@ -18,13 +18,22 @@ demo: setup
 demo-cluster: setup  # a two-instance spot job (see README: Multi-instance jobs)
 	@bash examples/multi_instance_demo.sh
 
+# Opt-in: the PyTorch example. torch's wheels from the package index bring its CUDA libraries
+# (about 3 GB), too much for every `make test`; its test skips (and says so) until this ran.
+example-pytorch: setup
+	@bash scripts/prepare-wheels.sh examples/pytorch
+	@echo "[smemu setup] building smemu-example-pytorch:latest from examples/pytorch ..."
+	@DOCKER_BUILDKIT=0 docker build --network none --build-arg BASE_IMAGE=smemu-base:latest \
+		-t smemu-example-pytorch:latest examples/pytorch
+	$(PY) -m pytest tests/integration/test_example_pytorch.py $(PYTEST_ARGS)
+
 test: setup browser sdk-v3
 	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
-setup: venv images
+setup: venv images compose
 
 # SDK v3 (ModelTrainer) cannot share a venv with v2 (both are `sagemaker`): its tests use a venv
 # of their own, built once under build/ (tests/e2e/sdk_v3_venv.py). Not part of `make demo`.
@@ -43,17 +52,24 @@ $(STAMP): pyproject.toml
 docker:
 	@bash scripts/ensure-docker.sh
 
+compose: docker  # docker-compose for docker-compose.yml (Debian's package when missing)
+	@bash scripts/ensure-compose.sh
+
 images: docker
 	@bash images/build.sh
 
 browser:  # a system chromium for the browser tests (Playwright drives it)
 	@bash scripts/ensure-chromium.sh
 
-bench: venv
+bench: venv images  # the engine, the endpoint's RSS with 2 and 8 GiB checkpoints, the harness end to end
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
-	$(PY) -m bench s3
+	$(PY) -m bench rss
 	$(PY) -m bench e2e
+
+bench-s3: venv  # the embedded S3's candidates side by side (bench/s3_backends.py)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench s3
 
 bench-ab: venv  # the A/B of blob store configurations (bench/ab.py, bench/results-ab.md)
 	$(PY) -m pip install --quiet -e '.[bench]'

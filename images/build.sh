@@ -9,6 +9,9 @@
 #    smemu-<dir>:latest (--build-arg BASE_IMAGE=smemu-base:latest); one built FROM
 #    another smemu image (a `# smemu-build-after: NAME` line) comes after the others.
 #
+# An image dir with an executable prepare.sh has it run first (it generates part
+# of the build context: images/emulator builds smemu's own wheel there).
+#
 # Builds are quiet unless they fail. They must not use the network: an image
 # dir with a requirements.txt gets its wheels prepared on the host first
 # (scripts/prepare-wheels.sh: DIR/wheels/, reused when up to date), and its
@@ -27,7 +30,7 @@ force=no
 for arg in "$@"; do
     case "$arg" in
         --force) force=yes ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -60,6 +63,9 @@ for dockerfile in "${dockerfiles[@]+"${dockerfiles[@]}"}" "${later[@]+"${later[@
     name="$(basename "$dir")"
     [ "$name" = base ] && continue
     tag="smemu-${name}:latest"
+    if [ -x "$dir/prepare.sh" ]; then  # generates part of the build context (images/emulator)
+        "$dir/prepare.sh" || die "preparing images/$name failed (output above)"
+    fi
     if [ -f "$dir/requirements.txt" ]; then
         "$here/../scripts/prepare-wheels.sh" "$dir" \
             || die "preparing the wheels of images/$name failed (output above)"

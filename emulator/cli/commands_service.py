@@ -17,9 +17,11 @@ from emulator.errors import PlanError
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import (
     FLUSH_MODES,
+    GPU_FALLBACKS,
     PREFIX_MODES,
     CheckpointFlush,
     CheckpointPrefix,
+    GpuFallback,
     JobSettings,
 )
 from emulator.runtime.engine import DockerEngine
@@ -39,8 +41,8 @@ _ENDPOINT_OPTIONS = [
                    "embedded one."),
     click.option("--s3-backend", type=click.Choice(S3_BACKENDS), default=None,
                  help="The embedded S3: 'disk' keeps objects under the state directory "
-                      "(kept across restarts), 'moto' in memory. Default: $SMEMU_S3_BACKEND, "
-                      f"else {DEFAULT_S3_BACKEND}."),
+                      "(kept across restarts and crashes), 'moto' in memory (lost when the "
+                      f"endpoint stops). Default: $SMEMU_S3_BACKEND, else {DEFAULT_S3_BACKEND}."),
     click.option("--grace-period", default=None,
                  help="Default SIGTERM->SIGKILL window for interruptions and stops (e.g. 120s)."),
     click.option("--checkpoint-flush", type=click.Choice(FLUSH_MODES), default="flush",
@@ -70,8 +72,13 @@ _ENDPOINT_OPTIONS = [
                  help="Default: a checkpoint S3Uri without a trailing / restores every key "
                       "that starts with it, sibling prefixes too, as SageMaker does (string), "
                       "or only the keys under it (directory)."),
+    click.option("--gpu-fallback", type=click.Choice(GPU_FALLBACKS), default="cpu",
+                 show_default=True,
+                 help="Default: a ml.g*/ml.p* job on an engine without the NVIDIA runtime runs "
+                      "on CPU, flagged (cpu), or is refused (refuse)."),
     click.option("--ephemeral", is_flag=True,
-                 help="Keep the job history and work directories in a temporary directory, "
+                 help="Keep the job history, the disk S3's objects and work directories in "
+                      "a temporary directory, "
                       "removed at exit: a blank slate (CI), nothing read from or left in the "
                       "state directory."),
 ]
@@ -99,7 +106,7 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
                checkpoint_versioning: bool, spot_price_ratio: float,
                checkpoint_markers: bool, ephemeral: bool = False,
                s3_backend: str | None = None, checkpoint_prefix: str = "string",
-               shutdown_budget: str | None = None,
+               gpu_fallback: str = "cpu", shutdown_budget: str | None = None,
                max_training_instances: int | None = None) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
@@ -119,6 +126,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args.append("--no-checkpoint-markers")
     if checkpoint_prefix != "string":
         args += ["--checkpoint-prefix", checkpoint_prefix]
+    if gpu_fallback != "cpu":
+        args += ["--gpu-fallback", gpu_fallback]
     if ephemeral:
         args.append("--ephemeral")
     return args
@@ -126,14 +135,17 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 
 @cli.command()
 @port_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: 0.0.0.0 inside a container whose port is published "
+                   "(never on a machine others reach: the endpoint has no authentication).")
 @endpoint_options
 @verbose_option
 @clean_errors
-def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
-          shutdown_budget: str | None, max_training_instances: int | None, ephemeral: bool,
-          verbose: bool) -> None:
+          gpu_fallback: str, shutdown_budget: str | None,
+          max_training_instances: int | None, ephemeral: bool, verbose: bool) -> None:
     """Run the endpoint in the foreground. SIGTERM or Ctrl-C stops every job as
     StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
     from emulator.server.endpoint import EndpointServer
@@ -148,13 +160,15 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
         checkpoint_flush=CheckpointFlush(checkpoint_flush), spot_price_ratio=spot_price_ratio,
         checkpoint_markers=checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix),
+        gpu_fallback=GpuFallback(gpu_fallback),
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
     os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1024 * 1024))
-    server = EndpointServer(port=port, state_dir=daemon.state_dir(), s3_url=s3_endpoint_url,
-                            defaults=defaults, checkpoint_versioning=checkpoint_versioning,
-                            ephemeral=ephemeral, s3_backend=s3_backend,
+    server = EndpointServer(host=host, port=port, state_dir=daemon.state_dir(),
+                            s3_url=s3_endpoint_url, defaults=defaults,
+                            checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
+                            s3_backend=s3_backend,
                             shutdown_budget=_shutdown_budget(shutdown_budget),
                             max_training_instances=max_training_instances)
     stop = threading.Event()
@@ -186,12 +200,12 @@ def serve(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
 def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
-       shutdown_budget: str | None, max_training_instances: int | None, ephemeral: bool,
-       verbose: bool) -> None:
+       gpu_fallback: str, shutdown_budget: str | None, max_training_instances: int | None,
+       ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
-                      checkpoint_prefix, shutdown_budget, max_training_instances)
+                      checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args,
                        shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"

@@ -27,6 +27,7 @@ from emulator.jobs.describe import (
     encode_token,
     list_page,
 )
+from emulator.jobs.gpu_jobs import check_gpus
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.past import PastRun
@@ -71,6 +72,7 @@ class JobService:
             raise ResourceInUse(contract.duplicate_job_message(arn))
         self._check_buckets(request)
         self._check_image(spec.image)
+        check_gpus(spec, self.ctx.engine.has_gpus)
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")

@@ -10,6 +10,7 @@ so jobs stay as isolated from each other as on networks of their own.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class SharedGateway:
         return None
 
     def _start(self, network: str) -> Any:
-        script = Path(__file__).with_name("gateway_forwarder.py")
+        script = _forwarder_beside(self.socket_path)
         kwargs = gateway_kwargs(self.name, self.image, network, str(self.socket_path),
                                 str(script), self.labels)
         container = self.client.containers.create(sysctls=NO_FORWARDING, **kwargs)
@@ -88,6 +89,19 @@ class SharedGateway:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.client.containers.get(self.name).remove(force=True)
         self._container = None
+
+
+def _forwarder_beside(socket_path: Path) -> Path:
+    """The forwarder script, copied next to the socket: the container mounts it from there,
+    not from this package, since when the endpoint itself runs in a container
+    (docker-compose.yml, SmemuContainer) only the socket's directory is a path that the Docker
+    host sees too."""
+    script = socket_path.parent / "gateway_forwarder.py"
+    if not script.exists():  # write, then rename: a reader never sees half a file
+        partial = script.with_name(f".{script.name}.{threading.get_ident()}")
+        shutil.copyfile(Path(__file__).with_name("gateway_forwarder.py"), partial)
+        partial.replace(script)
+    return script
 
 
 def _wait_until_listening(container: Any, timeout: float = READY_TIMEOUT_S) -> None:

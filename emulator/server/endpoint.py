@@ -31,7 +31,6 @@ from emulator.runtime.engine import DockerEngine
 from emulator.runtime.owners import write_owner
 from emulator.server.handler import (
     DEFAULT_REQUEST_TIMEOUT_S,
-    AccessLoggedHandler,
     request_handler,
 )
 from emulator.server.log_keeper import LogKeeper, replay_log_events
@@ -44,9 +43,9 @@ log = logging.getLogger(__name__)
 class EndpointServer:
     """Context manager: `with EndpointServer(port=0, state_dir=d) as ep:` then use `ep.url`.
 
-    The job history is kept in `history_path` (SQLite) and read back at start; with
-    `ephemeral=True` everything (history, work directories) lives in a temporary directory
-    removed at stop, and `state_dir` is not used."""
+    The job history is kept in `history_path` (SQLite) and read back at start, the disk S3's
+    objects in `s3_path`; with `ephemeral=True` everything (history, objects, work directories)
+    lives in a temporary directory removed at stop, and `state_dir` is not used."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = contract.DEFAULT_PORT, *,
                  state_dir: str | os.PathLike[str] | None = None, ephemeral: bool = False,
@@ -95,7 +94,9 @@ class EndpointServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Where this process reaches itself: loopback when it listens on every address."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def workdir(self) -> Path:
@@ -107,6 +108,11 @@ class EndpointServer:
         (port 0: the Python API, test fixtures) in jobs.sqlite3."""
         port = self.requested_port
         return self.state_dir / (f"jobs-{port}.sqlite3" if port else "jobs.sqlite3")
+
+    @property
+    def s3_path(self) -> Path:
+        """Where the disk S3 keeps its objects: s3-N beside jobs-N.sqlite3 (s3 for port 0)."""
+        return s3_root(self.state_dir, self.requested_port)
 
     def start(self, background: bool = True) -> EndpointServer:
         try:
@@ -125,10 +131,9 @@ class EndpointServer:
                 raise EndpointUnavailable(
                     f"cannot listen on {self.host}:{self.requested_port}: {why}. "
                     "Is another smemu (or something else) using it? Try --port.") from err
-            if self.s3_backend == "disk":  # objects on disk, streamed: ranges and parts are cheap
-                self._disk_s3 = DiskS3App(s3_root(self.state_dir), self.region)
-            # moto holds whole objects: one request per object is cheapest there.
-            own = S3Endpoint(self.url, self.region, whole_object=self._disk_s3 is None)
+            # moto holds whole objects: one request per object is cheapest there; on disk,
+            # bodies stream, so ranges and parts are cheap.
+            own = S3Endpoint(self.url, self.region, whole_object=self.s3_backend != "disk")
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
                                 server_id=self.server_id, region=self.region,
@@ -140,10 +145,13 @@ class EndpointServer:
             # A short path: unix socket paths are limited to ~108 bytes.
             self._socket_dir = Path(tempfile.mkdtemp(prefix="smemu-"))
             socket_path = self._socket_dir / "endpoint.sock"
+            # The same idle timeout: the one gateway outlives the jobs, and a connection of a
+            # container that is gone would otherwise hold its thread for good.
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True,
-                                              request_handler=AccessLoggedHandler)
+                                              request_handler=request_handler(
+                                                  self._request_timeout()))
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
                                      create_buckets=not self.s3_url,
@@ -151,6 +159,8 @@ class EndpointServer:
                                      helper_image=ctx.gateway_image)
             # Opened once the port is ours: no other endpoint uses this port's history.
             self.history = JobHistoryDb(self.history_path)
+            if self.s3_backend == "disk":  # after the history: its lock makes s3_path ours
+                self._disk_s3 = DiskS3App(self.s3_path, self.region)
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults,
                                       store=store,

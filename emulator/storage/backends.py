@@ -1,8 +1,8 @@
 """Which S3 the endpoint embeds on its one port, and which requests go to it.
 
-``disk`` (emulator.storage.disk_s3): objects on disk under the state directory, kept across
-restarts and crashes, streamed both ways. ``moto``: moto's S3, in memory, lost when the
-endpoint stops. CloudWatch Logs, STS and IAM are moto's whichever is chosen.
+``disk`` (emulator.storage.disk_s3, the default): objects on disk under the state directory,
+kept across restarts and crashes, streamed both ways. ``moto``: moto's S3, in memory, lost
+when the endpoint stops. CloudWatch Logs, STS and IAM are moto's whichever is chosen.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 S3_BACKENDS = ("disk", "moto")
-DEFAULT_S3_BACKEND = "moto"
+DEFAULT_S3_BACKEND = "disk"  # bench/results.md, "S3 backends": why
 BACKEND_ENV = "SMEMU_S3_BACKEND"  # the default for `smemu serve --s3-backend`
 
 
@@ -25,9 +25,12 @@ def chosen_backend(requested: str | None = None) -> str:
     return name
 
 
-def s3_root(state_dir: Path) -> Path:
-    """Where the disk S3 keeps its objects: <state dir>/s3 (index.sqlite3, blobs/, ...)."""
-    return state_dir / "s3"
+def s3_root(state_dir: Path, port: int = 0) -> Path:
+    """Where the disk S3 of the endpoint on ``port`` keeps its objects (index.sqlite3, blobs/,
+    ...): <state dir>/s3-<port>, beside that port's job history (jobs-<port>.sqlite3), whose
+    lock makes it this endpoint's alone; <state dir>/s3 for one on a free port (port 0), as
+    its history is jobs.sqlite3."""
+    return state_dir / (f"s3-{port}" if port else "s3")
 
 
 def _signed_service(environ: dict[str, Any]) -> str | None:

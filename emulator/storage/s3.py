@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -18,6 +19,17 @@ from emulator.storage.boto_store import BotoBlobStore
 
 # moto accepts any credentials; these keep boto3 from looking further (and from IMDS).
 DUMMY_CREDENTIALS = {"aws_access_key_id": "smemu", "aws_secret_access_key": "smemu"}
+# An S3 that checks signatures (MinIO, `rclone serve s3`) wants its own keys; never the
+# AWS_* ones, which are the user's real AWS credentials and have no business going to it.
+ACCESS_KEY_ENV, SECRET_KEY_ENV = "SMEMU_S3_ACCESS_KEY_ID", "SMEMU_S3_SECRET_ACCESS_KEY"
+
+
+def _access_key() -> str:
+    return os.environ.get(ACCESS_KEY_ENV) or DUMMY_CREDENTIALS["aws_access_key_id"]
+
+
+def _secret_key() -> str:
+    return os.environ.get(SECRET_KEY_ENV) or DUMMY_CREDENTIALS["aws_secret_access_key"]
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -36,8 +48,8 @@ class S3Endpoint:
 
     url: str
     region: str = DEFAULT_REGION
-    access_key: str = DUMMY_CREDENTIALS["aws_access_key_id"]
-    secret_key: str = DUMMY_CREDENTIALS["aws_secret_access_key"]
+    access_key: str = field(default_factory=_access_key)  # $SMEMU_S3_ACCESS_KEY_ID, else dummy
+    secret_key: str = field(default_factory=_secret_key, repr=False)
     whole_object: bool = False
 
     def blob_store(self) -> BlobStore:

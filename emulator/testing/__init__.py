@@ -9,9 +9,13 @@
         endpoint.reset()  # forget finished jobs before the next test
 
 A library, not a test framework: it never imports pytest, and works under any runner.
+`SmemuContainer` (the endpoint in a container, for testcontainers users) is imported on first
+use: only it needs the ``testcontainers`` package.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from emulator.testing.assertions import (
     assert_completed_within,
@@ -36,6 +40,18 @@ from emulator.testing.process import ServeProcess
 from emulator.testing.readiness import EndpointStartError, wait_until
 from emulator.testing.result import AttemptResult, JobResult, TransferredFile, read_tar_gz
 
+if TYPE_CHECKING:
+    from emulator.testing.container import SmemuContainer
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SmemuContainer":
+        from emulator.testing.container import SmemuContainer
+
+        return SmemuContainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AttemptResult",
     "Comparison",
@@ -44,6 +60,7 @@ __all__ = [
     "EndpointStartError",
     "JobResult",
     "ServeProcess",
+    "SmemuContainer",
     "TransferredFile",
     "assert_completed_within",
     "assert_lost_at_most",

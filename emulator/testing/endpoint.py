@@ -32,10 +32,11 @@ class Endpoint:
 
     - ``in_process=True`` runs the server in this process instead (threads; faster to start,
       and it shares this process's fate). It never touches ``os.environ``.
-    - ``state_dir``: where the endpoint keeps its log, job history and work directories; a
-      temporary directory (removed on stop) when not given.
-    - ``ephemeral``: the endpoint keeps its job history and work directories in a temporary
-      directory of its own (`smemu serve --ephemeral`), even with a ``state_dir``.
+    - ``state_dir``: where the endpoint keeps its log, job history, embedded S3 objects and
+      work directories; a temporary directory (removed on stop) when not given.
+    - ``ephemeral``: the endpoint keeps its job history, embedded S3 objects and work
+      directories in a temporary directory of its own (`smemu serve --ephemeral`), even with a
+      ``state_dir``.
     - ``grace_period``: the default SIGTERM -> SIGKILL window in seconds (smemu's default is
       120 s; tests usually want less).
     - ``s3_endpoint_url``: keep checkpoints and artifacts on that S3 instead of the embedded one.

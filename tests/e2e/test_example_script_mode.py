@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -87,4 +88,33 @@ def test_aws_cli_input_json_script_mode(endpoint: EndpointProcess, job_name: str
     result = read_result(endpoint, job_name)
     assert result.describe["CheckpointConfig"]["S3Uri"] == \
         f"s3://script-mode/checkpoints/{job_name}"
+    assert_resumed_script_mode_job(result)
+
+
+@pytest.fixture(scope="session")
+def sdk_v3_python() -> Path:
+    """The python of the SDK v3 venv (built here if `make test` has not built it yet)."""
+    from tests.e2e.sdk_v3_venv import ensure_sdk_v3
+
+    try:
+        return ensure_sdk_v3()
+    except (RuntimeError, subprocess.TimeoutExpired) as err:
+        pytest.fail(f"the SageMaker SDK v3 venv could not be built (run `make sdk-v3`): {err}")
+
+
+def test_sdk_v3_model_trainer_source_code_script_mode(endpoint: EndpointProcess, bucket: str,
+                                                      sdk_v3_python: Path) -> None:
+    base = f"v3-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [str(sdk_v3_python), str(EXAMPLES / "script_mode" / "sdk_v3.py"), "--endpoint-url",
+         endpoint.url, "--bucket", bucket, "--base-job-name", base, "--epochs", str(EPOCHS)],
+        capture_output=True, text=True, timeout=600, env=_user_env(endpoint))
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.search(rf"^({base}-\S+): Completed \(.*Interrupted", done.stdout, re.MULTILINE)
+    assert found, done.stdout + done.stderr
+    result = read_result(endpoint, found.group(1))
+    # SourceCode: the SDK's drivers as a channel, bash as the entry point.
+    channels = [c["ChannelName"] for c in result.describe["InputDataConfig"]]
+    assert "sm_drivers" in channels and "code" in channels, channels
+    assert result.describe["AlgorithmSpecification"]["ContainerEntrypoint"][0] == "/bin/bash"
     assert_resumed_script_mode_job(result)

@@ -75,6 +75,9 @@ def test_ephemeral_keeps_nothing_in_the_state_directory(tmp_path: Path,
         assert wait_for_job(sagemaker, "gone-job")["TrainingJobStatus"] == "Stopped"
         assert not list(state.glob("jobs*")), "an ephemeral endpoint wrote its history here"
         assert not (state / "work").exists()
+        assert not list(state.glob("s3*")), "an ephemeral endpoint kept its objects here"
     for flags in (("--ephemeral",), ()):
         with EndpointProcess(state, *flags) as later:
             assert later.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+            buckets = later.client("s3").list_buckets()["Buckets"]
+            assert "blank" not in [b["Name"] for b in buckets]

@@ -1,4 +1,6 @@
-"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3`.
+"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3`, each
+on its own, and against the endpoint application with each of its embedded S3 backends (the
+requests routed as the endpoint routes them, on one port with SageMaker and moto's services).
 
 A new implementation joins by being configurable on ``S3Endpoint``: add it to ``store`` below."""
 
@@ -16,12 +18,17 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from emulator.api.app import EndpointApp
 from emulator.checkpoints.retry import is_permanent
+from emulator.storage.backends import S3_BACKENDS
 from emulator.storage.blobstore import BlobStore
+from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 from tests.support.disk_s3 import DiskS3Server
 from tests.support.rclone import ACCESS_KEY, SECRET_KEY, RcloneS3, rclone_binary
+from tests.support.wsgi import LoopbackWsgi
 from tests.unit._s3server import MotoS3
+from tests.unit.test_service_operations import make_service
 
 MiB = 1024 * 1024
 AWKWARD_KEYS = ["plain.pt", "dir/a b+c.pt", "ünï/cödé.bin", "x%41y", "deep/er/still/f"]
@@ -41,8 +48,36 @@ def disk_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiskS3Server]:
         yield server
 
 
-@pytest.fixture(params=["moto", "disk", "rclone"])
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory, s3: MotoS3) -> Iterator[
+        dict[str, LoopbackWsgi]]:
+    """The endpoint application once per embedded S3 backend, each on its own port."""
+    os.environ.setdefault("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
+    servers: dict[str, LoopbackWsgi] = {}
+    disks: list[DiskS3App] = []
+    try:
+        for backend in S3_BACKENDS:
+            state = tmp_path_factory.mktemp(f"endpoint-{backend}")
+            disk = DiskS3App(state / "s3") if backend == "disk" else None
+            disks += [disk] if disk else []
+            app = EndpointApp(make_service(state, s3), "contract", s3_app=disk,
+                              s3_backend=backend)
+            servers[backend] = LoopbackWsgi(app).__enter__()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.__exit__()
+        for disk in disks:
+            disk.close()
+
+
+@pytest.fixture(params=["moto", "disk", "rclone",
+                        *(f"endpoint-{backend}" for backend in S3_BACKENDS)])
 def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
+    if request.param.startswith("endpoint-"):
+        backend = request.param.split("-", 1)[1]
+        served: LoopbackWsgi = request.getfixturevalue("embedded")[backend]
+        return S3Endpoint(served.url, whole_object=backend == "moto")
     if request.param == "moto":
         moto: MotoS3 = request.getfixturevalue("s3")
         return S3Endpoint(moto.endpoint, access_key="testing", secret_key="testing",

@@ -15,6 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from emulator.storage.backends import is_s3_request
+from emulator.storage.disk_s3.operations import s3_operation
 from emulator.storage.disk_s3.store import DiskObjectStore
 from tests.support.disk_s3 import DiskS3Server
 
@@ -224,7 +225,8 @@ def test_mistakes_and_missing_features_are_4xx_in_s3s_format(s3: Any, bucket: st
         s3.get_object_tagging(Bucket=bucket, Key="k")
     assert _code(missing) == "NotImplemented"
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert "tagging" in str(missing.value)
+    assert "The operation GetObjectTagging (GET /" in str(missing.value)
+    assert "?tagging) is not implemented" in str(missing.value)
 
 
 @pytest.mark.parametrize("headers", [
@@ -255,3 +257,30 @@ def test_a_malformed_body_is_a_400_in_s3s_xml(server: DiskS3Server, bucket: str,
 ])
 def test_which_requests_the_disk_s3_answers(environ: dict[str, str], expected: bool):
     assert is_s3_request(environ) is expected
+
+
+@pytest.mark.parametrize(("method", "has_key", "args", "headers", "expected"), [
+    ("GET", True, {"tagging": ""}, {}, "GetObjectTagging"),
+    ("PUT", False, {"acl": ""}, {}, "PutBucketAcl"),
+    ("GET", True, {"uploadId": "u"}, {}, "ListParts"),
+    ("PUT", True, {"partNumber": "1", "uploadId": "u"}, {"X-Amz-Copy-Source": "b/k"},
+     "UploadPartCopy"),
+    ("GET", False, {"lifecycle": ""}, {}, "GetBucketLifecycleConfiguration"),  # not deprecated
+    ("GET", False, {"list-type": "2"}, {}, "ListObjectsV2"),
+    ("GET", True, {"x-id": "GetObject"}, {}, "GetObject"),
+    ("PATCH", False, {}, {}, None),
+])
+def test_a_request_is_named_by_its_s3_operation(method: str, has_key: bool,
+                                                args: dict[str, str], headers: dict[str, str],
+                                                expected: str | None):
+    assert s3_operation(method, has_key, args, list(headers)) == expected
+
+
+def test_a_request_s3_lacks_is_named_by_its_line(server: DiskS3Server, bucket: str):
+    request = urllib.request.Request(f"{server.url}/{bucket}?x=1", method="PATCH")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    body = info.value.read().decode()
+    assert info.value.code == 400
+    assert "<Code>NotImplemented</Code>" in body
+    assert f"This request (PATCH /{bucket}?x) is not implemented" in body, body

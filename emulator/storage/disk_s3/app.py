@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import get_input_stream
 
 from emulator.storage.disk_s3 import listing
 from emulator.storage.disk_s3.errors import S3Error, not_implemented
+from emulator.storage.disk_s3.operations import s3_operation
 from emulator.storage.disk_s3.store import NULL_VERSION, DiskObjectStore, Version
 from emulator.storage.disk_s3.wire import (
     check_conditions,
@@ -60,7 +61,7 @@ class DiskS3App:
         try:
             response = self._route(request)
         except S3Error as err:
-            response = _error(err, request, request_id)
+            response = _error(_drained(request) or err, request, request_id)
         except Exception as err:  # answered in S3's format, logged in full
             log.exception("disk S3 failed on %s %s", request.method, request.path)
             response = _error(S3Error("InternalError", f"We encountered an internal error: "
@@ -74,9 +75,8 @@ class DiskS3App:
         bucket, key = _bucket_and_key(request)
         args = request.args
         method = request.method
-        for name in UNSUPPORTED:
-            if name in args:
-                raise not_implemented(f"{method} ?{name}")
+        if any(name in args for name in UNSUPPORTED):
+            raise _unsupported(request, bool(key))
         if not bucket:
             if method == "GET":
                 return _xml(listing.list_buckets(self.store))
@@ -111,7 +111,7 @@ class DiskS3App:
         if method == "POST" and "delete" in args:
             return self._delete_many(request, bucket)
         if method != "GET":
-            raise not_implemented(f"{method} on a bucket")
+            raise _unsupported(request, False)
         if "versioning" in args:
             status = self.store.versioning(bucket)
             return _xml(xml("VersioningConfiguration", element("Status", status) if status
@@ -132,7 +132,7 @@ class DiskS3App:
             raise S3Error("KeyTooLongError", "Your key is too long", 400)
         if method == "PUT" and "partNumber" in args and "uploadId" in args:
             if request.headers.get("x-amz-copy-source"):
-                raise not_implemented("UploadPartCopy")
+                raise _unsupported(request, True)
             body, length = self._body(request)
             etag = self.store.upload_part(bucket, key, args["uploadId"],
                                           _int(args["partNumber"], "partNumber"), body, length)
@@ -153,7 +153,7 @@ class DiskS3App:
         if method == "DELETE":
             return self._delete(bucket, key, args.get("versionId"))
         if method in ("GET", "HEAD") and "uploadId" in args:
-            raise not_implemented("ListParts")
+            raise _unsupported(request, True)
         if method in ("GET", "HEAD"):
             return self._get(request, bucket, key)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this "
@@ -161,7 +161,7 @@ class DiskS3App:
 
     # -- objects ------------------------------------------------------------------------
     def _body(self, request: Request) -> tuple[Any, int | None]:
-        return request_body(request.environ, get_input_stream(request.environ))
+        return request_body(request.environ, request.stream)
 
     def _put(self, request: Request, bucket: str, key: str) -> Response:
         self.store.versioning(bucket)  # before reading a body for a bucket that is not there
@@ -286,6 +286,21 @@ class DiskS3App:
         return Response(body, status=status, headers=headers, direct_passthrough=True)
 
 
+def _drained(request: Request) -> S3Error | None:
+    """Read and drop what is left of the body before an error is answered, as S3 (and moto)
+    read a request whole: a stalled body ends as a RequestTimeout, not as an early answer."""
+    try:
+        while request.stream.read(1024 * 1024):
+            pass
+    except (OSError, HTTPException) as err:
+        if isinstance(err, TimeoutError) or isinstance(err.__context__, TimeoutError):
+            return S3Error("RequestTimeout", "Your socket connection to the server was not read "
+                           "from or written to within the timeout period.", 400)
+        return S3Error("IncompleteBody", "The request body did not arrive whole: "
+                       f"{type(err).__name__}", 400)
+    return None
+
+
 def _bucket_and_key(request: Request) -> tuple[str, str]:
     host = (request.host or "").split(":", 1)[0]
     path = request.path.lstrip("/")
@@ -293,6 +308,14 @@ def _bucket_and_key(request: Request) -> tuple[str, str]:
         return host[: -len(".localhost")], path
     bucket, _, key = path.partition("/")
     return bucket, key
+
+
+def _unsupported(request: Request, has_key: bool) -> S3Error:
+    """NotImplemented for this request, naming its S3 operation and the request itself."""
+    names = "&".join(dict.fromkeys(request.args))
+    line = f"{request.method} {request.path}" + (f"?{names}" if names else "")
+    return not_implemented(s3_operation(request.method, has_key, request.args,
+                                        request.headers.keys()), line)
 
 
 def _version_headers(version: Version) -> dict[str, str]:
@@ -321,7 +344,7 @@ def _read_small(request: Request) -> bytes:
     length = request.content_length or 0
     if length > MAX_XML_BODY:
         raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
-    body, size = request_body(request.environ, get_input_stream(request.environ))
+    body, size = request_body(request.environ, request.stream)
     return body.read(min(size if size is not None else MAX_XML_BODY, MAX_XML_BODY))
 
 

@@ -21,7 +21,9 @@ class S3Error(Exception):
                 f"<RequestId>{request_id or uuid.uuid4().hex}</RequestId></Error>").encode()
 
 
-def not_implemented(operation: str) -> S3Error:
-    """A 4xx naming the operation: the local S3 does not do it (never a 5xx for that)."""
-    return S3Error("NotImplemented", f"The local S3 (smemu disk S3) does not implement "
-                   f"{operation}; run `smemu serve --s3-backend moto` if you need it.", 400)
+def not_implemented(operation: str | None, request_line: str) -> S3Error:
+    """A 4xx (never a 5xx for a missing feature) in S3's XML, naming the operation (S3's own
+    name, e.g. GetObjectTagging, when the request is one of S3's) and the request."""
+    what = f"The operation {operation}" if operation else "This request"
+    return S3Error("NotImplemented", f"{what} ({request_line}) is not implemented by smemu's "
+                   "disk S3; run `smemu serve --s3-backend moto` if you need it.", 400)

@@ -162,7 +162,8 @@ class DiskObjectStore:
                     size += len(chunk)
         except (OSError, HTTPException) as err:  # a stalled body or a client gone mid-body
             path.unlink(missing_ok=True)
-            raise S3Error("RequestTimeout" if isinstance(err, TimeoutError) else
+            timed_out = isinstance(err, TimeoutError) or isinstance(err.__context__, TimeoutError)
+            raise S3Error("RequestTimeout" if timed_out else
                           "IncompleteBody", "The request body did not arrive whole: "
                           f"{type(err).__name__}", 400) from err
         except BaseException:
