@@ -29,9 +29,11 @@ from emulator.jobs.request import (
 from emulator.jobs.settings import (
     DEFAULT_CODE_PATH,
     FLUSH_MODES,
+    GPU_FALLBACKS,
     PREFIX_MODES,
     CheckpointFlush,
     CheckpointPrefix,
+    GpuFallback,
     JobSettings,
 )
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
@@ -81,6 +83,9 @@ from emulator.testing.jobs import uninterrupted_twin
               help="How a checkpoint S3Uri without a trailing / restores: every key starting "
                    "with it, sibling prefixes too, as SageMaker does (string), or only the "
                    "keys under it (directory). Default: the endpoint's setting, string.")
+@click.option("--gpu-fallback", type=click.Choice(GPU_FALLBACKS),
+              help="A ml.g*/ml.p* job on an engine without the NVIDIA runtime: run it on CPU, "
+                   "flagged (cpu), or refuse it (refuse). Default: the endpoint's, cpu.")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -110,7 +115,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
-        checkpoint_prefix: str | None, request_file: Path | None, endpoint_url: str | None,
+        checkpoint_prefix: str | None, gpu_fallback: str | None, request_file: Path | None,
+        endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
         detach: bool, no_logs: bool, as_json: bool) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
@@ -134,6 +140,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         checkpoint_markers=defaults.checkpoint_markers if checkpoint_markers is None
         else checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix or defaults.checkpoint_prefix),
+        gpu_fallback=GpuFallback(gpu_fallback or defaults.gpu_fallback),
         code_dir=None if mount is None else mount.host_dir,
         code_path=code_path,
     )
@@ -149,7 +156,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     explicit = [name for name, given in (("grace_period", grace_period),
                                          ("checkpoint_flush", checkpoint_flush),
                                          ("checkpoint_markers", checkpoint_markers is not None),
-                                         ("checkpoint_prefix", checkpoint_prefix))
+                                         ("checkpoint_prefix", checkpoint_prefix),
+                                         ("gpu_fallback", gpu_fallback))
                 if given]
     request = build_request(options, settings, explicit)
     if any(not t.host_failure for t in settings.plan.triggers) and \

@@ -21,6 +21,7 @@ from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reas
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
+from emulator.jobs.gpu_jobs import plan_gpus
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
@@ -70,6 +71,8 @@ class JobRunner:
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
+        self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
@@ -156,6 +159,8 @@ class JobRunner:
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
+                if self.cpu_flag:
+                    attempt.flags.append(self.cpu_flag)
                 if reason == Reason.HOST_FAILURE and not self._may_retry():
                     self.cursor.consume()
                     return JobEnding.failed(
@@ -320,6 +325,7 @@ class JobRunner:
             if spec.tensorboard else {},
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
+            gpus=self.gpus.get(host, 0),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
             code_mount=None if self.settings.code_dir is None

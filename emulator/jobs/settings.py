@@ -9,6 +9,7 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
     smemu:checkpoint-prefix "string" | "directory"  how an S3Uri without a trailing / restores
     smemu:code-dir         "/home/me/src"           host directory mounted read-only (--code)
     smemu:code-path        "/opt/ml/code"           where it is mounted (default /opt/ml/code)
+    smemu:gpu-fallback     "cpu" | "refuse"         a GPU instance type on an engine without GPUs
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ TAG_FLUSH = "smemu:checkpoint-flush"
 TAG_SPOT_RATIO = "smemu:spot-price-ratio"
 TAG_MARKERS = "smemu:checkpoint-markers"
 TAG_PREFIX_MATCH = "smemu:checkpoint-prefix"
+TAG_GPU_FALLBACK = "smemu:gpu-fallback"
 TAG_CODE_DIR = "smemu:code-dir"
 TAG_CODE_PATH = "smemu:code-path"
 DEFAULT_CODE_PATH = "/opt/ml/code"
@@ -55,6 +57,16 @@ class CheckpointPrefix(str, Enum):
 PREFIX_MODES = tuple(mode.value for mode in CheckpointPrefix)
 
 
+class GpuFallback(str, Enum):
+    """A ml.g*/ml.p* job on an engine without the NVIDIA runtime."""
+
+    CPU = "cpu"  # runs on CPU, flagged
+    REFUSE = "refuse"  # CreateTrainingJob fails with a clear error
+
+
+GPU_FALLBACKS = tuple(mode.value for mode in GpuFallback)
+
+
 @dataclass(frozen=True)
 class JobSettings:
     plan: InterruptionPlan = field(default_factory=InterruptionPlan)
@@ -65,6 +77,7 @@ class JobSettings:
     # checkpoint it uploads; some containers wait on them.
     checkpoint_markers: bool = True
     checkpoint_prefix: CheckpointPrefix = CheckpointPrefix.STRING
+    gpu_fallback: GpuFallback = GpuFallback.CPU
     # `smemu run --code DIR`: a host directory mounted read-only into every container (at
     # code_path), so that an edited script needs no image rebuild; SageMaker's local mode
     # mounts source_dir the same way.
@@ -75,6 +88,7 @@ class JobSettings:
         # Callers may name the mode by its value ("lose"); the field always holds the enum.
         object.__setattr__(self, "checkpoint_flush", CheckpointFlush(self.checkpoint_flush))
         object.__setattr__(self, "checkpoint_prefix", CheckpointPrefix(self.checkpoint_prefix))
+        object.__setattr__(self, "gpu_fallback", GpuFallback(self.gpu_fallback))
 
     def to_tags(self, explicit: Collection[str] = ()) -> list[dict[str, str]]:
         """Tags for the settings that differ from the defaults, and for those named in
@@ -92,6 +106,8 @@ class JobSettings:
             tags.append({"Key": TAG_MARKERS, "Value": "on" if self.checkpoint_markers else "off"})
         if self.checkpoint_prefix != CheckpointPrefix.STRING or "checkpoint_prefix" in explicit:
             tags.append({"Key": TAG_PREFIX_MATCH, "Value": self.checkpoint_prefix.value})
+        if self.gpu_fallback != GpuFallback.CPU or "gpu_fallback" in explicit:
+            tags.append({"Key": TAG_GPU_FALLBACK, "Value": self.gpu_fallback.value})
         if self.code_dir is not None:
             tags.append({"Key": TAG_CODE_DIR, "Value": self.code_dir})
             if self.code_path != DEFAULT_CODE_PATH:
@@ -106,6 +122,7 @@ class JobSettings:
             "SpotPriceRatio": self.spot_price_ratio,
             "CheckpointMarkers": self.checkpoint_markers,
             "CheckpointPrefix": self.checkpoint_prefix.value,
+            "GpuFallback": self.gpu_fallback.value,
             **({} if self.code_dir is None else {"CodeDir": self.code_dir,
                                                  "CodePath": self.code_path}),
         }
@@ -133,6 +150,10 @@ def settings_from_tags(
         if prefix not in PREFIX_MODES:
             raise PlanError(f"{TAG_PREFIX_MATCH} must be one of {', '.join(PREFIX_MODES)}, "
                             f"not {prefix!r}")
+        gpu = values.get(TAG_GPU_FALLBACK, base.gpu_fallback.value)
+        if gpu not in GPU_FALLBACKS:
+            raise PlanError(f"{TAG_GPU_FALLBACK} must be one of {', '.join(GPU_FALLBACKS)}, "
+                            f"not {gpu!r}")
         code_dir = values.get(TAG_CODE_DIR, base.code_dir)
         code_path = values.get(TAG_CODE_PATH, base.code_path)
         for key, path in ((TAG_CODE_DIR, code_dir), (TAG_CODE_PATH, code_path)):
@@ -144,4 +165,5 @@ def settings_from_tags(
         plan=plan, grace_period=grace, checkpoint_flush=CheckpointFlush(flush),
         spot_price_ratio=ratio,
         checkpoint_markers=base.checkpoint_markers if markers is None else SWITCH_VALUES[markers],
-        checkpoint_prefix=CheckpointPrefix(prefix), code_dir=code_dir, code_path=code_path)
+        checkpoint_prefix=CheckpointPrefix(prefix), code_dir=code_dir, code_path=code_path,
+        gpu_fallback=GpuFallback(gpu))

@@ -71,6 +71,12 @@ class Resources:
         """algo-1..algo-N, the hosts' names on SageMaker (groups numbered in request order)."""
         return tuple(f"algo-{i}" for i in range(1, self.instance_count + 1))
 
+    def instance_type_of(self, host: str) -> str:
+        for _, instance_type, hosts in self.group_hosts():
+            if host in hosts:
+                return instance_type
+        return self.instance_type
+
     def group_hosts(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         """(group name, instance type, hosts) of each group; () for a homogeneous cluster."""
         out, first = [], 1

@@ -22,6 +22,7 @@ from emulator.errors import (
 )
 from emulator.runtime import labels as L
 from emulator.runtime.gateway import SharedGateway
+from emulator.runtime.gpus import has_nvidia_runtime
 from emulator.runtime.translate import (
     ContainerSpec,
     container_kwargs,
@@ -188,6 +189,12 @@ class DockerEngine:
             gateway = self._gateways.get(name)
         if gateway is not None:
             gateway.detach(network)
+
+    def has_gpus(self) -> bool:
+        try:
+            return has_nvidia_runtime(self.client.info())
+        except Exception:  # no answer: no GPUs
+            return False
 
     def image_exists(self, image: str) -> bool:
         try:

@@ -48,6 +48,10 @@ class Engine(Protocol):
 
     def image_exists(self, image: str) -> bool: ...
 
+    def has_gpus(self) -> bool:
+        """Whether containers can get GPUs (the engine has the NVIDIA runtime)."""
+        ...
+
     def create_network(self, name: str, labels: dict[str, str],
                        pinned: bool = False) -> tuple[str, str | None]:
         """(name, subnet); the subnet only for a pinned network (fixed host addresses)."""

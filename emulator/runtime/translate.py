@@ -10,6 +10,7 @@ from typing import Any
 from emulator import contract
 from emulator.errors import EmulatorError
 from emulator.runtime import labels as L
+from emulator.runtime.gpus import gpu_kwargs
 from emulator.runtime.staging import HostDirs
 
 
@@ -26,6 +27,7 @@ class ContainerSpec:
     entrypoint: list[str] | None = None
     arguments: list[str] | None = None
     extra_mounts: dict[str, str] = field(default_factory=dict)  # host path -> container path
+    gpus: int = 0  # GPUs 0..gpus-1 through the NVIDIA runtime (a ml.g*/ml.p* instance type)
     # (host directory, container path): the user's code, read-only. A Mount, not a volume
     # bind: a missing source fails the start instead of appearing as an empty directory.
     code_mount: tuple[str, str] | None = None
@@ -105,6 +107,10 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     }
     if entrypoint is not None:
         kwargs["entrypoint"] = entrypoint
+    if spec.gpus:
+        gpu = gpu_kwargs(spec.gpus)
+        kwargs["device_requests"] = gpu["device_requests"]
+        kwargs["environment"].update(gpu["environment"])
     if spec.code_mount is not None:
         source, target = spec.code_mount
         kwargs["mounts"] = [{"Type": "bind", "Source": source, "Target": target,

@@ -97,6 +97,7 @@ class FakeEngine:
     lock: threading.RLock = field(default_factory=threading.RLock)
     handles: list[FakeContainer] = field(default_factory=list)
     networks: set[str] = field(default_factory=set)
+    gpus: bool = False  # whether it has the NVIDIA runtime
 
     def schedule(self, seconds: float, call: Callable[[], None]) -> None:
         if isinstance(self.clock, ManualClock):
@@ -114,6 +115,9 @@ class FakeEngine:
 
     def image_exists(self, image: str) -> bool:
         return image in self.images
+
+    def has_gpus(self) -> bool:
+        return self.gpus
 
     def create_network(self, name: str, labels: dict[str, str],
                        pinned: bool = False) -> tuple[str, str | None]:

@@ -1,0 +1,48 @@
+"""The endpoint's one S3 gateway: on each running job's network, off it when the job ends, and
+forwarding no IP packets between the networks it is on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.endpoint import EndpointProcess, sleeper_request, wait_for_job, wait_for_status
+
+pytestmark = pytest.mark.docker
+
+
+def gateway_of(docker_client: Any, endpoint: EndpointProcess) -> Any:
+    [gateway] = docker_client.containers.list(filters={
+        "label": f"smemu.server={endpoint.server_id}", "name": "-gateway"})
+    return gateway
+
+
+def networks_of(container: Any) -> set[str]:
+    container.reload()
+    return set(container.attrs["NetworkSettings"]["Networks"])
+
+
+def test_one_gateway_joins_each_job_network_and_leaves_it(
+        endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str,
+        docker_client: Any) -> None:
+    names = [f"{job_name}-a", f"{job_name}-b"]
+    for name in names:
+        sagemaker.create_training_job(**sleeper_request(name, bucket,
+                                                        **{"smemu:grace-period": "0s"}))
+    for name in names:
+        wait_for_status(sagemaker, name, "Training")
+    gateway = gateway_of(docker_client, endpoint)
+    job_networks = {f"smemu-{endpoint.server_id}-{name}" for name in names}
+    assert job_networks <= networks_of(gateway)
+    # It routes nothing from one job's network to another's.
+    for sysctl in ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding"):
+        path = "/proc/sys/" + sysctl.replace(".", "/")
+        assert gateway.exec_run(["cat", path]).output.strip() == b"0", sysctl
+    for name in names:
+        sagemaker.stop_training_job(TrainingJobName=name)
+    for name in names:
+        assert wait_for_job(sagemaker, name)["TrainingJobStatus"] == "Stopped"
+    assert not job_networks & networks_of(gateway)
+    for network in job_networks:
+        assert not docker_client.networks.list(names=[network])
