@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from emulator import contract
+from emulator.cli.bind_policy import check_bind
 from emulator.cli.group import F, clean_errors, cli
 from emulator.errors import PlanError
 from emulator.faults.plan import parse_duration
@@ -137,11 +138,15 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @port_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on: 0.0.0.0 inside a container whose port is published "
-                   "(never on a machine others reach: the endpoint has no authentication).")
+                   "(never on a machine others reach: the endpoint has no authentication). "
+                   "A non-loopback address needs --allow-remote.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow --host to be a non-loopback address (prints a warning).")
 @endpoint_options
 @verbose_option
 @clean_errors
-def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | None,
+def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
+          s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
           gpu_fallback: str, shutdown_budget: str | None,
@@ -150,6 +155,8 @@ def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | N
     StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
     from emulator.server.endpoint import EndpointServer
     from emulator.server.handler import access_log
+
+    check_bind(host, allow_remote)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if verbose:

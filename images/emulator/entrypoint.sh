@@ -9,4 +9,6 @@ mkdir -p "${SMEMU_STATE_DIR:-/var/lib/smemu/state}" "${TMPDIR:-/tmp}"
 export SMEMU_STATE_DIR="${SMEMU_STATE_DIR:-/var/lib/smemu/state}"
 # exec: smemu is the process Docker signals; on SIGTERM it stops its jobs and removes
 # their containers before it exits (give it time: stop_grace_period / stop timeout).
-exec smemu serve --host "${SMEMU_HOST:-0.0.0.0}" --port "${SMEMU_PORT:-4590}" "$@"
+# --allow-remote: 0.0.0.0 here is the container's own network namespace; what reaches it is
+# what the port is published to (docker-compose.yml listens on 127.0.0.1 on the host network).
+exec smemu serve --allow-remote --host "${SMEMU_HOST:-0.0.0.0}" --port "${SMEMU_PORT:-4590}" "$@"
