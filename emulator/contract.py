@@ -46,6 +46,11 @@ DEFAULT_GRACE_PERIOD_S = 120.0
 # Billable = training * ratio for spot jobs (AWS does not publish it; configurable).
 DEFAULT_SPOT_PRICE_RATIO = 0.3
 DEFAULT_MAX_RUNTIME_S = 86400
+# When the endpoint stops (SIGTERM, Ctrl-C, `smemu down`), its running jobs get StopTrainingJob
+# with their grace period cut to this budget (Kubernetes' default termination grace); then their
+# checkpoints and models are uploaded, for at most SHUTDOWN_UPLOAD_ALLOWANCE_S more.
+DEFAULT_SHUTDOWN_BUDGET_S = 30.0
+SHUTDOWN_UPLOAD_ALLOWANCE_S = 60.0
 # A job's checkpoint mirror uploads a file this long after it was closed or renamed into place
 # (UNCONFIRMED: AWS does not say how soon its agent uploads). A temp file renamed away within
 # it (write checkpoint.json.tmp, rename it to checkpoint.json) is never uploaded nor counted.

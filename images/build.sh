@@ -24,6 +24,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BASE_TAG="${SMEMU_BASE_TAG:-smemu-base:latest}"
 
 log() { printf '[smemu build] %s\n' "$*"; }
+
+# The sha256 of an image directory's files (wheels/, dist/ and caches aside), labelled on the image
+# as smemu.context: `smemu doctor` computes it again to tell an image built from older files.
+context_sha() {
+    (cd "$1" && find . -type f ! -path './wheels/*' ! -path './dist/*' ! -path '*/__pycache__/*' \
+        -print0 \
+        | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
+}
 die() { printf '[smemu build] ERROR: %s\n' "$*" >&2; exit 1; }
 
 force=no
@@ -34,6 +42,28 @@ for arg in "$@"; do
         *) die "unknown argument: $arg" ;;
     esac
 done
+
+# docker build ARGS with its output in OUT; on a terminal, one line kept up to date with the
+# build's step ("Step 3/7") and the time so far.
+build_showing_steps() {
+    local tag="$1" start="$2" out="$3" pid status=0 step
+    shift 3
+    if [ ! -t 1 ]; then
+        DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build "$@" >"$out" 2>&1 || status=$?
+        return "$status"
+    fi
+    DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build "$@" >"$out" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        step=$(grep -o '^Step [0-9]*/[0-9]*' "$out" 2>/dev/null | tail -n 1 || true)
+        printf '\r\033[K[smemu build] building %s: %s, %d s' "$tag" "${step:-starting}" \
+            "$(( $(date +%s) - start ))"
+        sleep 0.5
+    done
+    wait "$pid" || status=$?
+    printf '\r\033[K'
+    return "$status"
+}
 
 total_start=$(date +%s)
 
@@ -75,8 +105,8 @@ for dockerfile in "${dockerfiles[@]+"${dockerfiles[@]}"}" "${later[@]+"${later[@
     out=$(mktemp "${TMPDIR:-/tmp}/smemu-build-${name}.XXXXXX")
     # --network none: a build step that reaches for the network fails here
     # rather than silently depending on it.
-    if ! DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build --network none \
-        "${build_args[@]}" -t "$tag" "$dir" >"$out" 2>&1; then
+    if ! build_showing_steps "$tag" "$start" "$out" --network none "${build_args[@]}" \
+        --label "smemu.context=$(context_sha "$dir")" -t "$tag" "$dir"; then
         cat "$out" >&2
         rm -f "$out"
         die "docker build of $tag failed (output above)"

@@ -85,7 +85,8 @@ class EndpointApp:
             if parts == ["health"]:
                 return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
                               "s3_endpoint_url": self.s3_endpoint_url,
-                              "s3_backend": self.s3_backend})
+                              "s3_backend": self.s3_backend,
+                              "max_training_instances": self.service.max_instances})
             if parts == ["reset"] and request.method == "POST":
                 return _json(self.service.reset())
             if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":

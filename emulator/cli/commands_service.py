@@ -13,6 +13,7 @@ import click
 
 from emulator import contract
 from emulator.cli.group import F, clean_errors, cli
+from emulator.errors import PlanError
 from emulator.faults.plan import parse_duration
 from emulator.jobs.settings import (
     FLUSH_MODES,
@@ -27,6 +28,7 @@ from emulator.runtime.engine import DockerEngine
 from emulator.server import daemon
 from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
 
+SHUTDOWN_BUDGET_ENV = "SMEMU_SHUTDOWN_BUDGET"
 port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, show_default=True,
                            help="Port on 127.0.0.1.")
 verbose_option = click.option("--verbose", "-v", is_flag=True,
@@ -55,6 +57,16 @@ _ENDPOINT_OPTIONS = [
                  show_default=True,
                  help="Default: write <file>.sagemaker-uploading/.sagemaker-uploaded beside "
                       "each checkpoint file the mirror uploads, as SageMaker does."),
+    click.option("--shutdown-budget", default=None, metavar="DURATION",
+                 help="On SIGTERM, Ctrl-C or `smemu down`, running jobs get StopTrainingJob "
+                      "with their SIGTERM->SIGKILL grace cut to this (one budget for all); "
+                      "then their checkpoints and models are uploaded and they end Stopped. "
+                      f"Default: $SMEMU_SHUTDOWN_BUDGET, else "
+                      f"{contract.DEFAULT_SHUTDOWN_BUDGET_S:g}s."),
+    click.option("--max-training-instances", type=click.IntRange(min=1), default=None,
+                 help="Instances (containers) all running jobs may use at once; a job over "
+                      "it gets ResourceLimitExceeded. Default: "
+                      "$SMEMU_MAX_TRAINING_INSTANCES, else max(2, min(4 x CPUs, memory GiB))."),
     click.option("--checkpoint-prefix", type=click.Choice(PREFIX_MODES), default="string",
                  show_default=True,
                  help="Default: a checkpoint S3Uri without a trailing / restores every key "
@@ -72,6 +84,18 @@ _ENDPOINT_OPTIONS = [
 ]
 
 
+def _shutdown_budget(text: str | None) -> float:
+    """--shutdown-budget, else $SMEMU_SHUTDOWN_BUDGET, else the default, in seconds."""
+    text = text or os.environ.get(SHUTDOWN_BUDGET_ENV) or None
+    if text is None:
+        return contract.DEFAULT_SHUTDOWN_BUDGET_S
+    try:
+        return parse_duration(text)
+    except PlanError as err:
+        raise click.BadParameter(str(err), param_hint="--shutdown-budget / "
+                                 f"${SHUTDOWN_BUDGET_ENV}") from None
+
+
 def endpoint_options(func: F) -> F:
     for option in reversed(_ENDPOINT_OPTIONS):
         func = option(func)
@@ -82,7 +106,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
                checkpoint_versioning: bool, spot_price_ratio: float,
                checkpoint_markers: bool, ephemeral: bool = False,
                s3_backend: str | None = None, checkpoint_prefix: str = "string",
-               gpu_fallback: str = "cpu") -> list[str]:
+               gpu_fallback: str = "cpu", shutdown_budget: str | None = None,
+               max_training_instances: int | None = None) -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_backend:
@@ -91,6 +116,10 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args += ["--s3-endpoint-url", s3_endpoint_url]
     if grace_period:
         args += ["--grace-period", grace_period]
+    if shutdown_budget:
+        args += ["--shutdown-budget", shutdown_budget]
+    if max_training_instances is not None:
+        args += ["--max-training-instances", str(max_training_instances)]
     if not checkpoint_versioning:
         args.append("--no-checkpoint-versioning")
     if not checkpoint_markers:
@@ -115,9 +144,10 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
-          gpu_fallback: str,
-          ephemeral: bool, verbose: bool) -> None:
-    """Run the endpoint in the foreground (Ctrl-C stops it and every job)."""
+          gpu_fallback: str, shutdown_budget: str | None,
+          max_training_instances: int | None, ephemeral: bool, verbose: bool) -> None:
+    """Run the endpoint in the foreground. SIGTERM or Ctrl-C stops every job as
+    StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
     from emulator.server.endpoint import EndpointServer
     from emulator.server.handler import access_log
 
@@ -135,18 +165,31 @@ def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | N
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
     os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1024 * 1024))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     server = EndpointServer(host=host, port=port, state_dir=daemon.state_dir(),
                             s3_url=s3_endpoint_url, defaults=defaults,
                             checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
-                            s3_backend=s3_backend)
+                            s3_backend=s3_backend,
+                            shutdown_budget=_shutdown_budget(shutdown_budget),
+                            max_training_instances=max_training_instances)
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        click.echo("second signal: killing every job now (no grace period)", err=True)
+        # Not in the handler itself: it may interrupt the shutdown holding a job's lock.
+        threading.Thread(target=server.kill_jobs, name="smemu-kill", daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
         stop.wait()
-        click.echo("shutting down: stopping jobs and removing their containers ...", err=True)
+        click.echo(f"shutting down: StopTrainingJob for every running job (grace at most "
+                   f"{server.shutdown_budget:g}s), then their uploads ...", err=True)
+    click.echo("smemu endpoint stopped", err=True)
 
 
 @cli.command()
@@ -157,12 +200,14 @@ def serve(port: int, host: str, s3_endpoint_url: str | None, s3_backend: str | N
 def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
-       gpu_fallback: str, ephemeral: bool, verbose: bool) -> None:
+       gpu_fallback: str, shutdown_budget: str | None, max_training_instances: int | None,
+       ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
-                      checkpoint_prefix, gpu_fallback)
-    record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args)
+                      checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances)
+    record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args,
+                       shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
 
@@ -172,7 +217,8 @@ def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
               help="Stop only the endpoint on this port (default: every background endpoint).")
 @clean_errors
 def down(port: int | None) -> None:
-    """Stop the background endpoint(s) and every job they run."""
+    """Stop the background endpoint(s): every running job gets StopTrainingJob (within the
+    endpoint's shutdown budget), its uploads finish, its state is saved."""
     stopped = daemon.down(port)
     if stopped:
         click.echo("stopped " + ", ".join(f"the endpoint on port {p}" for p in stopped))

@@ -243,7 +243,7 @@ class AttemptRun:
             # StopTrainingJob during the interruption's grace: the job stops (and its
             # model is uploaded) instead of waiting for another attempt.
             reason = Reason.STOP
-            self.attempt.stopped_by = STOPPED_BY[reason]
+            self.attempt.stopped_by = self.ctx.control.stopped_by
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
         elif reason == Reason.INTERRUPT and self.armed and self.armed.trigger.host_failure \
@@ -333,7 +333,8 @@ class AttemptRun:
         """SIGTERM, the grace period, SIGKILL (or SIGKILL at once for a hard interruption),
         for every host at the same time."""
         if reason != Reason.INTERRUPT:
-            self.attempt.stopped_by = STOPPED_BY[reason]
+            self.attempt.stopped_by = self.ctx.control.stopped_by if reason == Reason.STOP \
+                else STOPPED_BY[reason]
             with self.ctx.lock:
                 self.ctx.lifecycle.stopping()
         grace = self.ctx.settings.grace_period
@@ -344,8 +345,8 @@ class AttemptRun:
         used = self.ctx.limits.training_seconds_used() + now - \
             (self.attempt.training_started_at or now)
         grace = max(0.0, min(grace, self.ctx.limits.max_runtime - used))
-        if self.ctx.control.killing:
-            grace = 0.0
+        start = self.clock.monotonic()  # a shutdown's budget caps the grace:
+        grace = max(0.0, min(grace, self.ctx.control.grace_ends(start + grace) - start))
         self.attempt.grace_period = grace
         self.attempt.interrupted_at = now
         running = [h for h in self.hosts if not h.exited.is_set()]
@@ -362,7 +363,7 @@ class AttemptRun:
             stopped_at = self.clock.now()
             self._signal_and_wait([h for h in peers if not h.exited.is_set()],
                                   0.0 if self.ctx.control.killing else
-                                  self.ctx.settings.grace_period, lost=[])
+                                  self.ctx.settings.grace_period, lost=[], record=False)
             note_reclaim(self.attempt, target.host, gone_at, stopped_at,
                          [(h.view, h.exit_code, h.exited_at) for h in peers])
         if self.several:
@@ -376,24 +377,30 @@ class AttemptRun:
         return next((h for h in self.hosts if h.host == self.armed.trigger.host), None)
 
     def _wait_while_running(self, hosts: list[HostRun], seconds: float) -> list[HostRun]:
-        """Up to `seconds`, while some of `hosts` still run; those still running."""
+        """Up to `seconds` (less if the endpoint shuts down meanwhile: its budget caps every
+        grace), while some of `hosts` still run; those still running."""
         deadline = self.clock.monotonic() + seconds
         running = [h for h in hosts if not h.exited.is_set()]
-        while running and self.clock.monotonic() < deadline and not self.ctx.control.killing:
-            self.clock.wait(running[0].exited,
-                            min(POLL_SECONDS, max(0.0, deadline - self.clock.monotonic())))
+        while running and self.clock.monotonic() < self.ctx.control.grace_ends(deadline):
+            self.clock.wait(running[0].exited, min(POLL_SECONDS, max(
+                0.0, self.ctx.control.grace_ends(deadline) - self.clock.monotonic())))
             running = [h for h in running if not h.exited.is_set()]
         return running
 
     def _signal_and_wait(self, running: list[HostRun], grace: float, *,
-                         lost: list[HostRun]) -> None:
+                         lost: list[HostRun], record: bool = True) -> None:
         """SIGTERM, `grace`, SIGKILL to what is left (SIGKILL at once without a grace).
-        `lost`: the hosts that vanish, so with "lose" nothing more leaves them from the kill."""
+        `lost`: the hosts that vanish, so with "lose" nothing more leaves them from the kill.
+        `record`: this is the attempt's grace period (cut short by a shutdown: say so)."""
         if grace > 0:
             for host in running:
                 assert host.handle is not None
                 host.handle.send_signal(signal.SIGTERM)
+            start = self.clock.monotonic()
             running = self._wait_while_running(running, grace)
+            cut = self.ctx.control.grace_ends(start + grace)
+            if record and cut < start + grace:  # the endpoint's shutdown ended it early
+                self.attempt.grace_period = max(0.0, min(grace, cut - start))
         if running:
             self._sigkill(running, before_kill=lambda: self._stop_mirrors_if_lost(lost))
 

@@ -1,5 +1,6 @@
 """The requests that reach a running job from outside, behind one lock: StopTrainingJob, an
-injected interruption, and the endpoint's shutdown (a kill: no grace period)."""
+injected interruption, and the endpoint's shutdown (StopTrainingJob with the grace period cut
+to the shutdown budget; a kill: no grace period at all)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import threading
 from collections.abc import Callable
 
 from emulator.jobs.clock import Clock
+
+STOPPED_BY_REQUEST = "StopTrainingJob"
+STOPPED_BY_SHUTDOWN = "StopTrainingJob (the endpoint shut down)"
 
 
 class JobControl:
@@ -17,6 +21,8 @@ class JobControl:
         self._kill = False
         self._interrupt: str | None = None
         self._interruptible: Callable[[], bool] = lambda: False
+        self._grace_cap: float | None = None  # on the job's monotonic clock
+        self.stopped_by = STOPPED_BY_REQUEST
 
     @property
     def stop_requested(self) -> bool:
@@ -31,6 +37,25 @@ class JobControl:
         with self._lock:
             self._stop = True
         self.wake.set()
+
+    def shut_down(self, grace_deadline: float) -> None:
+        """The endpoint is going away: stop, and let no grace period (a running one, or the
+        stop's own) last past `grace_deadline` (a time on the job's monotonic clock)."""
+        with self._lock:
+            if not self._stop:
+                self.stopped_by = STOPPED_BY_SHUTDOWN
+            self._stop = True
+            self._grace_cap = grace_deadline if self._grace_cap is None \
+                else min(self._grace_cap, grace_deadline)
+        self.wake.set()
+
+    def grace_ends(self, deadline: float) -> float:
+        """When a grace period meant to end at `deadline` really ends: earlier when the
+        endpoint shuts down, at once when it kills."""
+        with self._lock:
+            if self._kill:
+                return float("-inf")
+            return deadline if self._grace_cap is None else min(deadline, self._grace_cap)
 
     def kill(self) -> None:
         """Stop at once, no grace period."""

@@ -31,6 +31,7 @@ from emulator.jobs.gpu_jobs import check_gpus
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.past import PastRun
+from emulator.jobs.quota import check_instance_quota
 from emulator.jobs.reclaim import check_plan_hosts
 from emulator.jobs.request_rules import CLASSIC_REQUIRED, check_create_rules, s3_uris
 from emulator.jobs.settings import JobSettings, settings_from_tags
@@ -46,8 +47,9 @@ _JOB_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:training-j
 class JobService:
     def __init__(self, ctx: RunnerContext, runner_factory: RunnerFactory, *,
                  clock: Clock | None = None, defaults: JobSettings | None = None,
-                 store: JobStore | None = None) -> None:
+                 store: JobStore | None = None, max_instances: int | None = None) -> None:
         self.ctx = ctx
+        self.max_instances = max_instances  # the quota on running instances; None: no limit
         self.runner_factory = runner_factory
         self.clock = clock or SystemClock()
         self.defaults = defaults or JobSettings()
@@ -76,6 +78,9 @@ class JobService:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")
             if name.lower() in self._records:
                 raise ResourceInUse(contract.duplicate_job_message(arn))
+            if self.max_instances is not None:
+                check_instance_quota(self.max_instances, self._instances_in_use(),
+                                     spec.resources.instance_count)
             job = TrainingJob(spec=spec, arn=arn, creation_time=self.clock.now(),
                               tags=[dict(t) for t in request.get("Tags") or []])
             lifecycle = JobLifecycle(job, self.clock, on_change=self._save)
@@ -202,19 +207,35 @@ class JobService:
     def wait(self, name: str, timeout: float | None = None) -> None:
         self._record(name).runner.join(timeout)
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every running job (the endpoint is going away) and wait for the runners."""
+    def shutdown(self, budget: float = contract.DEFAULT_SHUTDOWN_BUDGET_S,
+                 upload_allowance: float = contract.SHUTDOWN_UPLOAD_ALLOWANCE_S) -> list[str]:
+        """StopTrainingJob for every running job (the endpoint is going away): SIGTERM, a grace
+        period cut to `budget` seconds (one budget for all jobs, not one each), SIGKILL, then
+        the checkpoint flush and the model upload, for at most `upload_allowance` more. Every
+        job's state is saved. Returns the jobs still running after all that (killed)."""
         with self._create_lock:
             self._closing = True
             records = list(self._records.values())
+        grace_deadline = self.clock.monotonic() + max(0.0, budget)
         for record in records:
             if record.job.status not in TERMINAL_STATUSES:
-                record.control.kill()
-        deadline = self.clock.monotonic() + timeout  # one budget for all, not one per job
+                record.control.shut_down(grace_deadline)
+        deadline = grace_deadline + max(0.0, upload_allowance)
         for record in records:
             record.runner.join(max(0.0, deadline - self.clock.monotonic()))
+        unfinished = [r for r in records if r.job.status not in TERMINAL_STATUSES]
+        for record in unfinished:  # an upload or a restore that outlasted its allowance
+            record.control.kill()
+        for record in records:
             if not isinstance(record.runner, PastRun):  # as the runner left it, even unfinished
                 self._save(record.job)
+        return [record.name for record in unfinished]
+
+    def kill_all(self) -> None:
+        """End every grace period now (a second Ctrl-C during the shutdown)."""
+        for record in self._all():
+            if record.job.status not in TERMINAL_STATUSES:
+                record.control.kill()
 
     # -- helpers ------------------------------------------------------------------
     def _record(self, name: str, not_found: AwsError | None = None) -> JobRecord:
@@ -224,6 +245,11 @@ class JobService:
         if record is None:
             raise not_found or ValidationException(contract.NOT_FOUND_MESSAGE)
         return record
+
+    def _instances_in_use(self) -> int:
+        """The instances of the jobs not yet ended (a Stopping job still holds its own)."""
+        return sum(record.job.spec.resources.instance_count for record in self._records.values()
+                   if record.job.status not in TERMINAL_STATUSES)
 
     def _get(self, name: str) -> JobRecord | None:
         with self._create_lock:

@@ -22,6 +22,13 @@ EXPLANATIONS: tuple[tuple[str, str], ...] = (
     ("S3 differs from the checkpoint directory",
      "After the attempt, S3 did not hold exactly the checkpoint directory (path, size, sha256): "
      "an upload failed or a file changed while it was sent."),
+    ("checkpoints of other prefixes restored",
+     "SageMaker restores by string prefix: objects under prefixes that merely start with the "
+     "checkpoint S3Uri came down too. End the S3Uri with a unique name (or a '/')."),
+    ("the job keeps no checkpoints",
+     "There is no CheckpointConfig (or nothing was written to it): each spot interruption "
+     "starts the training again from the beginning. Set CheckpointConfig.S3Uri and save "
+     "checkpoints to /opt/ml/checkpoints."),
     ("overwrite conflict",
      "Several hosts wrote the same S3 key under the one checkpoint prefix: the last upload wins. "
      "Name checkpoint files per host (SM_CURRENT_HOST)."),

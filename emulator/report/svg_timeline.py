@@ -154,7 +154,8 @@ def _lost_work(scale: Scale, view: Mapping[str, Any], bar_top: float) -> list[st
     if not lost or end is None:
         return []
     return [_rect(scale, end - lost, end, bar_top - 3, BAR_HEIGHT + 6, "lost",
-                  f"{lost:.1f}s of training lost: done after the last checkpoint upload")]
+                  f"{lost:.1f}s of training lost: done after the newest checkpoint that "
+                  "reached S3")]
 
 
 def _interruption(scale: Scale, attempt: Mapping[str, Any], view: Mapping[str, Any],

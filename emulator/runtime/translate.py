@@ -38,6 +38,11 @@ class ContainerSpec:
     peers: dict[str, str] = field(default_factory=dict)
 
 
+# Every container smemu starts: never privileged, never able to gain privileges (setuid
+# binaries, file capabilities), and never the Docker socket (refused as a mount).
+CONTAINMENT: dict[str, Any] = {"privileged": False, "security_opt": ["no-new-privileges:true"]}
+DOCKER_SOCKET_NAMES = ("docker.sock",)
+
 GATEWAY_HOST = "smemu-endpoint"  # the gateway's alias on every job network
 GATEWAY_PORT = 4590
 GATEWAY_SOCKET_DIR = "/run/smemu"
@@ -90,7 +95,16 @@ def volumes(spec: ContainerSpec) -> dict[str, dict[str, str]]:
     if spec.checkpoint_path is not None:
         binds[str(spec.dirs.checkpoints)] = spec.checkpoint_path.rstrip("/") or "/"
     binds.update(spec.extra_mounts)
+    for host in binds:
+        refuse_docker_socket(host)
     return {host: {"bind": target, "mode": "rw"} for host, target in binds.items()}
+
+
+def refuse_docker_socket(host_path: str) -> None:
+    """A training container with the Docker socket owns the machine: refuse it as a mount."""
+    if host_path.rstrip("/").rsplit("/", 1)[-1] in DOCKER_SOCKET_NAMES:
+        raise EmulatorError(f"refusing to mount the Docker socket {host_path} into a "
+                            "training container")
 
 
 def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
@@ -104,6 +118,7 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "labels": {**spec.labels, L.HOST: spec.host},
         "volumes": volumes(spec),
         "detach": True,
+        **_containment(),
     }
     if entrypoint is not None:
         kwargs["entrypoint"] = entrypoint
@@ -113,6 +128,7 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         kwargs["environment"].update(gpu["environment"])
     if spec.code_mount is not None:
         source, target = spec.code_mount
+        refuse_docker_socket(source)
         kwargs["mounts"] = [{"Type": "bind", "Source": source, "Target": target,
                              "ReadOnly": True}]
     if spec.network is None:
@@ -145,7 +161,13 @@ def gateway_kwargs(name: str, image: str, network: str, socket_path: str, script
         "network": network,
         "networking_config": {network: {"Aliases": [GATEWAY_HOST]}},
         "detach": True,
+        **_containment(),
     }
+
+
+def _containment() -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, list) else value
+            for key, value in CONTAINMENT.items()}
 
 
 def network_kwargs(name: str, labels: dict[str, str], subnet: str | None = None,

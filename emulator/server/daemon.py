@@ -19,8 +19,15 @@ from emulator import contract
 from emulator.errors import EndpointUnavailable
 
 START_TIMEOUT_S = 60.0
-# The endpoint's own shutdown budget (stop jobs, remove containers) is about 30 s.
-SHUTDOWN_TIMEOUT_S = 90.0
+
+
+def shutdown_timeout(budget: float = contract.DEFAULT_SHUTDOWN_BUDGET_S) -> float:
+    """How long an endpoint with this shutdown budget may take to exit after SIGTERM: the
+    jobs' grace, their uploads, then removing containers and closing (before a SIGKILL)."""
+    return budget + contract.SHUTDOWN_UPLOAD_ALLOWANCE_S + 30.0
+
+
+SHUTDOWN_TIMEOUT_S = shutdown_timeout()
 
 
 def state_dir() -> Path:
@@ -95,7 +102,8 @@ def _is_our_endpoint(pid: int) -> bool:
 
 
 def up(port: int = contract.DEFAULT_PORT, root: Path | None = None,
-       extra_args: list[str] | None = None) -> dict[str, Any]:
+       extra_args: list[str] | None = None,
+       shutdown_budget: float = contract.DEFAULT_SHUTDOWN_BUDGET_S) -> dict[str, Any]:
     """Start the endpoint in the background unless one already answers; returns its record."""
     files = DaemonFiles(root or state_dir(), port)
     url = default_endpoint_url(port)
@@ -111,7 +119,7 @@ def up(port: int = contract.DEFAULT_PORT, root: Path | None = None,
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     record = {"pid": process.pid, "port": port, "url": url, "log": str(files.log_file),
-              "started": time.time()}
+              "started": time.time(), "shutdown_budget": shutdown_budget}
     files.pid_file.write_text(json.dumps(record))
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -128,8 +136,10 @@ def up(port: int = contract.DEFAULT_PORT, root: Path | None = None,
 
 
 def down(port: int | None = None, root: Path | None = None,
-         timeout: float = SHUTDOWN_TIMEOUT_S) -> list[int]:
-    """Stop the background endpoint on `port` (default: every recorded one); the ports stopped."""
+         timeout: float | None = None) -> list[int]:
+    """Stop the background endpoint on `port` (default: every recorded one); the ports stopped.
+    SIGTERM: the endpoint stops its jobs within its shutdown budget and saves them; SIGKILL
+    only after `timeout` (default: what its recorded budget allows, see shutdown_timeout)."""
     base = root or state_dir()
     stopped = []
     for each in [port] if port is not None else recorded_ports(base):
@@ -138,7 +148,9 @@ def down(port: int | None = None, root: Path | None = None,
         if record and _is_our_endpoint(int(record["pid"])):
             pid = int(record["pid"])
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
+            budget = float(record.get("shutdown_budget", contract.DEFAULT_SHUTDOWN_BUDGET_S))
+            deadline = time.monotonic() + (shutdown_timeout(budget) if timeout is None
+                                           else timeout)
             while time.monotonic() < deadline and _is_our_endpoint(pid):
                 time.sleep(0.2)
             if _is_our_endpoint(pid):

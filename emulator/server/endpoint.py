@@ -21,6 +21,7 @@ from emulator.errors import EndpointUnavailable
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
+from emulator.jobs.quota import instance_limit
 from emulator.jobs.runner import runner_factory
 from emulator.jobs.service import JobService
 from emulator.jobs.settings import JobSettings
@@ -53,7 +54,9 @@ class EndpointServer:
                  region: str = contract.DEFAULT_REGION,
                  checkpoint_versioning: bool = True,
                  request_timeout: float | None = None,
-                 s3_backend: str | None = None) -> None:
+                 s3_backend: str | None = None,
+                 shutdown_budget: float = contract.DEFAULT_SHUTDOWN_BUDGET_S,
+                 max_training_instances: int | None = None) -> None:
         self.host = host
         self.requested_port = port
         if state_dir is None and not ephemeral:
@@ -77,6 +80,11 @@ class EndpointServer:
         self._socket_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        if not shutdown_budget >= 0:
+            raise ValueError(f"shutdown_budget must be >= 0 seconds, not {shutdown_budget!r}")
+        self.shutdown_budget = shutdown_budget  # the jobs' grace when the endpoint stops
+        # None: $SMEMU_MAX_TRAINING_INSTANCES, else from this machine (jobs/quota.py)
+        self.max_training_instances = max_training_instances
         self.request_timeout = request_timeout  # None: $SMEMU_REQUEST_TIMEOUT, else 60 s
 
     @property
@@ -155,7 +163,8 @@ class EndpointServer:
                 self._disk_s3 = DiskS3App(self.s3_path, self.region)
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults,
-                                      store=store)
+                                      store=store,
+                                      max_instances=instance_limit(self.max_training_instances))
             stored = self.history.load()
             for each in stored:
                 self.service.adopt(each.job, each.unfired)
@@ -223,8 +232,9 @@ class EndpointServer:
         if self._stopped:
             return
         self._stopped = True
-        if self.service is not None:
-            self.service.shutdown()
+        unfinished: list[str] = []
+        if self.service is not None:  # the endpoint still serves S3: the uploads need it
+            unfinished = self.service.shutdown(self.shutdown_budget)
         with contextlib.suppress(Exception):
             self.engine.cleanup({L.SERVER: self.server_id})
         if self._socket_server is not None:
@@ -239,11 +249,20 @@ class EndpointServer:
             self._disk_s3.close()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if unfinished:  # their checkpoints stay on disk: the next start uploads them
+            log.warning("jobs still uploading at shutdown, left for the next start to "
+                        "recover: %s", ", ".join(unfinished))
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         if self.history is not None:
             self.history.close()
         if self._temporary_state is not None:
             shutil.rmtree(self._temporary_state, ignore_errors=True)
+
+    def kill_jobs(self) -> None:
+        """Cut every job's grace period short (a second Ctrl-C while stopping)."""
+        if self.service is not None:
+            self.service.kill_all()
 
     def __enter__(self) -> EndpointServer:
         return self.start() if self._server is None else self

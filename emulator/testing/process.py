@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from emulator.server.daemon import SHUTDOWN_TIMEOUT_S, health
+from emulator.faults.plan import parse_duration
+from emulator.server.daemon import health, shutdown_timeout
 from emulator.testing.readiness import EndpointStartError, wait_until
 
 # What `smemu serve` prints once it listens: the port it got, when it was asked for port 0.
@@ -46,6 +47,18 @@ class ServeProcess:
     def returncode(self) -> int | None:
         """The exit status once the process ended, else None."""
         return self.process.poll() if self.process is not None else None
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """How long the process may take to stop, by its --shutdown-budget."""
+        args = list(self.serve_args)
+        budget = None
+        for i, arg in enumerate(args):
+            if arg == "--shutdown-budget" and i + 1 < len(args):
+                budget = args[i + 1]
+            elif arg.startswith("--shutdown-budget="):
+                budget = arg.split("=", 1)[1]
+        return shutdown_timeout(parse_duration(budget)) if budget else shutdown_timeout()
 
     def log_text(self) -> str:
         """Everything the process printed so far (its stdout and stderr)."""
@@ -90,14 +103,14 @@ class ServeProcess:
         return self.server_id if doc and doc.get("server_id") == self.server_id else None
 
     def stop(self) -> None:
-        """SIGTERM (the endpoint stops its jobs and removes their containers), then SIGKILL if
-        it takes longer than its own shutdown budget. Idempotent."""
+        """SIGTERM (the endpoint stops its jobs, saves them and removes their containers), then
+        SIGKILL if it takes longer than its shutdown budget allows. Idempotent."""
         process = self.process
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            process.wait(timeout=self.shutdown_timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -59,7 +59,9 @@ def test_the_browser_view_follows_a_spot_job_with_two_interruptions(
         assert browser.count("svg.timeline g.lane line.tick") == \
             sum(len(a["CheckpointsUploaded"]) for a in report["Attempts"])
         outcomes = page.locator("table.attempts tbody tr td:nth-child(3)").all_inner_texts()
-        assert outcomes == ["interrupted", "interrupted", "completed"]
+        assert outcomes == [a["Outcome"] + (" (SIGKILL)" if a["SigKilled"] else "")
+                            for a in report["Attempts"]]
+        assert [o.split()[0] for o in outcomes] == ["interrupted", "interrupted", "completed"]
         browser.screenshot("browser-view-job.png")
 
         # Every version of every checkpoint file downloads as S3 holds it.

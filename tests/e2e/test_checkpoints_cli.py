@@ -22,8 +22,11 @@ def _run_interrupted_job(endpoint: EndpointProcess, s3: Any, bucket: str,
                          name: str) -> dict[str, Any]:
     """One spot job interrupted once, resumed to Completed, its checkpoints in `bucket`."""
     sagemaker = endpoint.client("sagemaker")
+    # Interrupted after its 2nd upload (step 6 of 40), not after a time: a trainer slow to
+    # start on a loaded machine might otherwise be near its end, leaving attempt 2 nothing to
+    # checkpoint.
     request = toy_request(name, steps=40, checkpoint_uri=f"s3://{bucket}/ckpt", bucket=bucket,
-                          tags=[{"Key": "smemu:interrupt", "Value": "after=1.5s"},
+                          tags=[{"Key": "smemu:interrupt", "Value": "checkpoint=2"},
                                 {"Key": "smemu:grace-period", "Value": "10s"}],
                           seconds_per_step="0.1", checkpoint_interval="3")
     sagemaker.create_training_job(**request)

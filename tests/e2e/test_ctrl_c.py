@@ -117,7 +117,9 @@ def test_stopping_the_endpoint_mid_job_removes_everything(tmp_path: Any,
         wait_for_status(sagemaker, "shutdown-job", "Training")
         label = {"label": f"smemu.server={ep.server_id}"}
         assert docker_client.containers.list(all=True, filters=label)
-    assert not docker_client.containers.list(all=True, filters=label)
+    assert ep.process is not None
+    left = [c.name for c in docker_client.containers.list(all=True, filters=label)]
+    assert not left, (left, ep.process.returncode, ep.log_text()[-3000:])
     assert not docker_client.networks.list(filters=label)
     assert not (tmp_path / "state" / "work" / ep.server_id).exists()
-    assert ep.process is not None and ep.process.returncode == 0
+    assert ep.process.returncode == 0

@@ -31,7 +31,9 @@ def _post(endpoint: EndpointProcess, headers: dict[str, str], body: bytes) -> tu
         connection.close()
 
 
-@settings(max_examples=EXAMPLES, deadline=30000, derandomize=True, database=None,
+# No per-example deadline: that is a wall-clock assertion, red on a loaded CI machine; a hang
+# is still caught by pytest-timeout (pyproject) and the clients' own timeouts.
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())

@@ -16,10 +16,9 @@ import pytest
 
 from emulator.runtime import labels as L
 from tests.support.endpoint import EndpointProcess, sleeper_request, wait_for_status
-from tests.support.parallel import ORPHANS_GROUP
 
-# Never beside each other under xdist: see tests/support/parallel.py.
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(ORPHANS_GROUP)]
+# Never beside its kin under xdist: SERIAL_GROUPS["docker-orphans"], tests/support/parallel.py.
+pytestmark = pytest.mark.docker
 
 
 def dead_pid() -> int:

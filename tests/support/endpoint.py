@@ -58,7 +58,8 @@ def wait_for_status(sagemaker: Any, name: str, secondary: str, timeout: float = 
         if job["SecondaryStatus"] == secondary:
             return
         if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
-            raise AssertionError(f"{name} ended {job['SecondaryStatus']} before {secondary}")
+            raise AssertionError(f"{name} ended {job['SecondaryStatus']} before {secondary}: "
+                                 f"{job.get('FailureReason', '')}")
         time.sleep(0.2)
     raise TimeoutError(f"{name} never reached {secondary}")
 

@@ -1,12 +1,14 @@
 """How `make test` spreads the suite over pytest-xdist workers (`-n N --dist loadgroup`).
 
 A work unit is a whole test file, as with `--dist loadfile`: its module fixtures (images,
-endpoints) start once and its tests run in their order (the README walk depends on it). Tests
-marked `@pytest.mark.xdist_group("name")` form one unit across files instead: they run one
-after another on one worker, never beside each other (e.g. a test that runs `smemu cleanup`,
-which removes every dead endpoint's containers, and a test whose endpoint is killed on
-purpose). Units start in collection order (e2e and integration first: they are the long ones,
-so the quick unit files fill the workers' ends).
+endpoints) start once and its tests run in their order (the README walk depends on it). The
+files of one group in SERIAL_GROUPS form one unit instead: they run one after another on one
+worker, never beside each other. Units start in collection order (e2e and integration first:
+they are the long ones, so the quick unit files fill the workers' ends).
+
+Groups are listed here, not marked with `pytest.mark.xdist_group`: xdist (3.8) tells the
+controller a test's group through a suffix of its node id, which pytest 9.2 no longer lets a
+plugin change, so such a mark would be silently ignored.
 """
 
 from __future__ import annotations
@@ -15,22 +17,27 @@ from typing import Any
 
 import pytest
 
-# `smemu cleanup` removes what any dead endpoint left; the endpoints killed on purpose leave
-# such things for a moment. Tests of either kind share this group.
-ORPHANS_GROUP = "docker-orphans"
+# group -> the files that must never run beside each other (paths from the project's root).
+SERIAL_GROUPS: dict[str, tuple[str, ...]] = {
+    # `smemu cleanup` removes whatever any dead endpoint left, and these endpoints are killed
+    # on purpose: their containers would be removed before the restarted endpoint recovers them.
+    "docker-orphans": ("tests/integration/test_cleanup_orphans.py",
+                       "tests/e2e/test_crash_recovery.py"),
+}
+_GROUP_OF = {path: group for group, paths in SERIAL_GROUPS.items() for path in paths}
 
 
 def unit_of(nodeid: str) -> str:
-    """The work unit of a test: its xdist_group (xdist suffixes the node id with "@group"
-    under loadgroup), else its file."""
+    """The work unit of a test: its file's group, an xdist_group suffix ("@name", if xdist
+    ever sends one again), else its file."""
     if nodeid.rfind("@") > nodeid.rfind("]"):  # an "@" in a parameter id is no group
         return nodeid.rsplit("@", 1)[-1]
-    return nodeid.split("::", 1)[0]
+    path = nodeid.split("::", 1)[0]
+    return _GROUP_OF.get(path, path)
 
 
 class ParallelPlugin:
-    """Registered by tests/conftest.py when pytest-xdist is installed (the test modules do
-    not import xdist: ORPHANS_GROUP is all they need)."""
+    """Registered by tests/conftest.py when pytest-xdist is installed."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

@@ -1,8 +1,10 @@
 """A second S3 server in its own process on loopback (moto, its own state), for tests.
 
-Nothing pytest-specific in here. `python -m tests.support.s3server PORT [--no-versions]` serves
-it; ``--no-versions`` answers ListObjectVersions and reads of a given VersionId with 501
-NotImplemented, as `rclone serve s3` does.
+Nothing pytest-specific in here. `python -m tests.support.s3server PORT [--no-versions]
+[--port-file FILE]` serves it; ``--no-versions`` answers ListObjectVersions and reads of a given
+VersionId with 501 NotImplemented, as `rclone serve s3` does. PORT 0 takes a free port and
+``--port-file`` says which: the server binds it itself, so no other process (another xdist
+worker's server) can take it between the choice and the bind.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import parse_qs
 import boto3
 from botocore.config import Config
 
-from tests.support.endpoint import CREDENTIALS, free_port
+from tests.support.endpoint import CREDENTIALS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
@@ -43,22 +45,32 @@ class S3ServerProcess:
     """Context manager: `with S3ServerProcess() as s3:` then `s3.url`, `s3.client()`."""
 
     def __init__(self, *, versions: bool = True) -> None:
-        self.port = free_port()
+        self.port = 0  # known once started: the server picks it
         self.versions = versions
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
+        self._dir = tempfile.TemporaryDirectory(prefix="smemu-s3server-")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> S3ServerProcess:
-        args = [] if self.versions else ["--no-versions"]
+        port_file = Path(self._dir.name) / "port"
+        args = ["--port-file", str(port_file)] + ([] if self.versions else ["--no-versions"])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.s3server", str(self.port), *args],
+            [sys.executable, "-m", "tests.support.s3server", "0", *args],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if not self.port:
+                if port_file.exists():
+                    self.port = int(port_file.read_text())
+                elif self.process.poll() is not None:
+                    break
+                else:
+                    time.sleep(0.1)
+                    continue
             try:
                 with urllib.request.urlopen(self.url, timeout=1):
                     return self
@@ -77,6 +89,7 @@ class S3ServerProcess:
         if self.process is not None:
             stop_process(self.process)
         self._log.close()
+        self._dir.cleanup()
 
     def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
@@ -112,8 +125,13 @@ def main(argv: list[str]) -> None:
     app: WsgiApp = DomainDispatcherApplication(create_backend_app)
     if "--no-versions" in argv:
         app = without_versions(app)
-    make_server("127.0.0.1", int(argv[0]), app, threaded=True,  # type: ignore[arg-type]
-                request_handler=MotoRequestHandler).serve_forever()
+    server = make_server("127.0.0.1", int(argv[0]), app, threaded=True,  # type: ignore[arg-type]
+                         request_handler=MotoRequestHandler)
+    if "--port-file" in argv:  # bound and listening: tell the port, whole or not at all
+        path = Path(argv[argv.index("--port-file") + 1])
+        path.with_suffix(".tmp").write_text(str(server.server_port))
+        path.with_suffix(".tmp").rename(path)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -91,8 +91,8 @@ def test_the_timeline_draws_every_attempt_interruption_upload_restore_and_lost_s
     restores = titles(svg, "restore")
     assert restores[1] == "restored 1 checkpoint file(s), 21 B, in 0.2s"
     lost = titles(svg, "lost")
-    assert lost == [f"{a['LostTrainingSeconds']:.1f}s of training lost: done after the last "
-                    "checkpoint upload" for a in attempts if a["LostTrainingSeconds"]]
+    assert lost == [f"{a['LostTrainingSeconds']:.1f}s of training lost: done after the newest "
+                    "checkpoint that reached S3" for a in attempts if a["LostTrainingSeconds"]]
     assert not titles(svg, "sigkill") and not titles(svg, "conflict")
 
 
@@ -252,3 +252,18 @@ def test_the_live_pages_stop_refreshing_once_the_job_is_over_and_escape_names() 
                                  "Attempts": 2, "Interruptions": 1}])
     assert "a&lt;b" in listed and "a<b" not in listed
     assert 'href="/_smemu/ui/jobs/a%3Cb"' in listed
+
+
+def test_every_flag_the_resume_verification_writes_has_an_explanation() -> None:
+    from emulator.jobs import resume
+    from emulator.report.flag_help import explain
+
+    for opening in (resume.SCRATCH_FLAG, resume.DIFFERS_FLAG, resume.SIBLINGS_FLAG,
+                    resume.NO_CHECKPOINTS_FLAG, resume.IGNORED_SIGTERM_FLAG,
+                    "checkpoint written during the grace window, after SIGTERM: c.json",
+                    "torn checkpoint (being written when the container died): c.json",
+                    "checkpoint written in place, not atomically (temp file + rename): c.json",
+                    "overwrite conflict: c.json written by algo-1 and algo-2"):
+        assert explain(opening), opening
+        assert explain(f"algo-2: {opening}") == explain(opening)
+    assert explain("something new") == ""

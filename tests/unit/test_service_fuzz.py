@@ -22,7 +22,9 @@ from tests.unit._s3server import MotoS3
 from tests.unit.test_service_operations import GOOD, add_job, make_service
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=2000, derandomize=True, database=None,
+# No per-example deadline: that is a wall-clock assertion, red on a loaded CI machine; a hang
+# is still caught by pytest-timeout (pyproject) and the clients' own timeouts.
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture,
                                        HealthCheck.filter_too_much])
