@@ -16,30 +16,33 @@ from tests.support.endpoint import EndpointProcess, job_log, toy_request, wait_f
 pytestmark = pytest.mark.docker
 
 CKPT = "/opt/ml/checkpoints"
-# Attempt 1: trains 4 s, closes small.bin, trains 2 s more, closes a 64 MiB big.bin and says
-# "GO-NOW" at once (the trigger): the kill comes before the mirror has uploaded big.bin.
+# Attempt 1: trains 4 s, closes small.bin, trains 2 s more, closes a 256 MiB big.bin and says
+# "GO-NOW" (the trigger) GO_DELAY later: the kill comes before the mirror has uploaded big.bin
+# (with flush, 0.3 s let the endpoint see big.bin's close before the kill: a close it sees only
+# after the kill counts as the kernel's, a torn file; with lose, at once: no upload starts).
 # Attempt 2: reads what was restored and ends.
 CHECKPOINTING = f"""
 if [ -f {CKPT}/big.bin ] || [ -f {CKPT}/small.bin ]; then
   head -c 1 {CKPT}/*.bin > /dev/null; echo "resumed with $(ls {CKPT} | tr '\\n' ' ')"; exit 0
 fi
 sleep 4; echo small > {CKPT}/small.bin; echo "closed small.bin at $(date +%s.%N)"
-sleep 2; head -c 67108864 /dev/zero > {CKPT}/big.bin; echo "closed big.bin at $(date +%s.%N)"
-echo GO-NOW; exec sleep 60
+sleep 2; head -c 268435456 /dev/zero > {CKPT}/big.bin; echo "closed big.bin at $(date +%s.%N)"
+sleep $GO_DELAY; echo GO-NOW; exec sleep 60
 """
 # Python as PID 1 with no SIGTERM handler: SIGTERM does nothing. Writes no checkpoint.
 PID1_PYTHON = "import time; print('training', flush=True); time.sleep(4)"
 
 
 def shell_job(name: str, bucket: str, script: list[str], *, checkpoints: bool,
-              **tags: str) -> dict[str, Any]:
+              go_delay: str = "0", **tags: str) -> dict[str, Any]:
     request = toy_request(name, checkpoint_uri=f"s3://{bucket}/{name}/" if checkpoints
                           else None, bucket=bucket,
                           tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     request["AlgorithmSpecification"] = {"TrainingImage": "smemu-base:latest",
                                          "TrainingInputMode": "File",
                                          "ContainerEntrypoint": script}
-    request["Environment"] = {"SCRIPT": CHECKPOINTING}  # too long for an entrypoint word
+    request["Environment"] = {"SCRIPT": CHECKPOINTING,  # too long for an entrypoint word
+                              "GO_DELAY": go_delay}
     return request
 
 
@@ -51,7 +54,7 @@ def closed_at(lines: list[str], name: str) -> float:
 def test_a_checkpoint_flushed_after_the_kill_is_not_lost_work(
         endpoint: EndpointProcess, sagemaker: Any, bucket: str, job_name: str) -> None:
     sagemaker.create_training_job(**shell_job(
-        job_name, bucket, ["sh", "-c", 'eval "$SCRIPT"'], checkpoints=True,
+        job_name, bucket, ["sh", "-c", 'eval "$SCRIPT"'], checkpoints=True, go_delay="0.3",
         **{"smemu:interrupt": "log=GO-NOW/hard"}))
     job = wait_for_job(sagemaker, job_name, timeout=180)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
