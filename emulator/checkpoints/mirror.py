@@ -11,6 +11,7 @@ from types import TracebackType
 
 from boto3.s3.transfer import TransferConfig
 
+from emulator.checkpoints.flush_progress import FlushProgress
 from emulator.checkpoints.localfs import walk_regular_files
 from emulator.checkpoints.manifest import KnownUpload
 from emulator.checkpoints.observer import DirectoryObserver, SinkHandler
@@ -90,6 +91,7 @@ class CheckpointMirror:
             cancel=self._cancel,
         )
         self._queue = PathQueue()
+        self.flush_progress = FlushProgress(self.local_dir)  # of the final flush (stop)
         self._renamed_away: set[str] = set()  # temp files: renamed to another name before
         self._threads: list[threading.Thread] = []
         # The directory's one observer; other listeners (the activity recorder) may join it.
@@ -158,7 +160,8 @@ class CheckpointMirror:
         keeper.start()
         self._threads.append(keeper)
 
-    def flush(self, timeout: float | None = None) -> SyncReport:
+    def flush(self, timeout: float | None = None,
+              progress: FlushProgress | None = None) -> SyncReport:
         """Do everything queued now (skipping delays), then reconcile the whole tree against
         what was uploaded, and report. Unresolved failures are in ``report.errors``; a timeout
         adds an error too. Use ``report.raise_for_errors()`` to turn them into an exception."""
@@ -172,7 +175,10 @@ class CheckpointMirror:
         with self._queue.hurry():
             done = self._queue.wait_idle(left())
             if done:
-                for rel in self._syncer.reconcile_candidates():
+                candidates = self._syncer.reconcile_candidates()
+                if progress is not None:
+                    progress.add(candidates)
+                for rel in candidates:
                     self._queue.put(rel)
                 done = self._queue.wait_idle(left())
         report = self._syncer.take_report()
@@ -199,7 +205,14 @@ class CheckpointMirror:
             self._resync.set()
             if flush:
                 self._stop_observer()
-                report = self.flush(timeout)
+                self.flush_progress.begin()  # what is pending, and what the reconcile finds
+                self.flush_progress.add(self._queue.paths() |
+                                        set(self._syncer.reconcile_candidates()))
+                report = None
+                try:
+                    report = self.flush(timeout, self.flush_progress)
+                finally:
+                    self.flush_progress.end(complete=report is not None and not report.errors)
                 dropped, running = self._teardown(deadline)
                 report = _merge(report, self._syncer.take_report(dropped=dropped))
             else:
@@ -286,6 +299,8 @@ class CheckpointMirror:
                 outcome = self._syncer.process(rel, quiet=quiet, urgent=self._queue.urgent)
                 if outcome.again_in is not None:
                     self._queue.put(rel, delay=outcome.again_in, quiet=outcome.quiet)
+                else:
+                    self.flush_progress.finished(rel)
             except Exception:
                 logger.exception("checkpoint mirror: unexpected error on %s", rel)
             finally:

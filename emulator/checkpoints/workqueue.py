@@ -138,6 +138,11 @@ class PathQueue:
         with self._cond:
             return len(self._pending) + len(self._in_flight)
 
+    def paths(self) -> set[str]:
+        """Every pending or held path."""
+        with self._cond:
+            return set(self._pending) | self._in_flight
+
     def drop(self) -> list[str]:
         """Forget every pending path (held ones finish); return what was dropped."""
         with self._cond:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.compare_run import compare_with_uninterrupted
+from emulator.cli.flush_watch import FlushWatch
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.group import clean_errors, cli
 from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
@@ -191,8 +193,10 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
             click.echo(json.dumps({"TrainingJobName": name, "TrainingJobArn": arn}))
         return
     terminal = is_terminal() and not as_json
+    progress = StatusProgress() if terminal else None
+    flushes = None if as_json else FlushWatch(lambda: emulator_report(url, name), progress)
     job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs,
-                              progress=StatusProgress() if terminal else None)
+                              progress=progress, on_tick=flushes)
     report = emulator_report(url, name)
     comparison = None if twin is None else \
         compare_with_uninterrupted(url, job, twin["TrainingJobName"])
@@ -216,24 +220,25 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
                         show_logs: bool, progress: StatusProgress | None = None,
-                        ) -> dict[str, Any]:
+                        on_tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """Ctrl-C stops the job (StopTrainingJob) and keeps following; a second Ctrl-C detaches."""
     try:
         return _follow_until_done(sagemaker, logs, name, quiet=quiet, show_logs=show_logs,
-                                  progress=progress)
+                                  progress=progress, on_tick=on_tick)
     finally:
         if progress is not None:
             progress.close()  # a detach or an error leaves no bar behind
 
 
 def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, show_logs: bool,
-                       progress: StatusProgress | None) -> dict[str, Any]:
+                       progress: StatusProgress | None,
+                       on_tick: Callable[[], None] | None) -> dict[str, Any]:
     stopping = False
     state = FollowState(logs, name)
     while True:
         try:
             return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state,
-                          progress=progress)
+                          progress=progress, on_tick=on_tick)
         except KeyboardInterrupt:
             if stopping:
                 _detach(name)

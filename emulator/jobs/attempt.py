@@ -217,6 +217,7 @@ class AttemptRun:
         host.writer.start()
         if host.mirror:
             host.mirror.start()
+            host.mirror.flush_progress.on_change = host.view.record_flush
             host.recorder = ActivityRecorder(host.mirror.observer,  # one observer for both
                                              self._on_write_started).start()
 
@@ -291,8 +292,7 @@ class AttemptRun:
             if not self.several:
                 mirror = self.hosts[0].mirror
                 known = {**self.restored_known, **(mirror.known_uploads() if mirror else {})}
-                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints,
-                                            known)
+                differences = verify_mirror(client, self.uri, self.hosts[0].dirs.checkpoints, known)
             else:
                 differences = verify_shared_prefix(
                     client, self.uri, {h.host: h.dirs.checkpoints for h in self.hosts},

@@ -119,6 +119,12 @@ class Attempt:
     reclaimed_host: str | None = None
     after_reclaim: str | None = None
     conflicts: list[str] = field(default_factory=list)
+    # The checkpoint mirror's final flush as it goes (FlushProgress.snapshot): files, bytes.
+    checkpoint_flush: dict[str, Any] | None = None
+
+    def record_flush(self, flush: dict[str, Any] | None) -> None:
+        """The mirror's flush progress, replaced whole (readers never see it half updated)."""
+        self.checkpoint_flush = flush
 
     @property
     def training_seconds(self) -> float:
@@ -179,6 +185,7 @@ class Attempt:
             "Flags": list(self.flags),
             "MirrorVerified": self.mirror_verified,
             "MirrorDifferences": list(self.mirror_differences),
+            "CheckpointFlush": self.checkpoint_flush,
             "ReclaimedHost": self.reclaimed_host,
             "AfterReclaim": self.after_reclaim,
         }
