@@ -5,17 +5,15 @@ a terminal, as plain lines when piped."""
 from __future__ import annotations
 
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from tests.support.endpoint import TOY_IMAGE, EndpointProcess, toy_request, wait_for_job
+from tests.support.terminal import run_in_terminal
 
 pytestmark = pytest.mark.docker
 
@@ -53,30 +51,6 @@ def test_a_large_channel_download_reports_progress_too(
                       if t["Status"] == "Downloading"]
     assert re.fullmatch(r"Downloading channel train: done, 2 files, 70\.0 MiB in \d+\.\d s "
                         r"\(.+/s\)", downloading["StatusMessage"]), downloading
-
-
-def run_in_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
-    """Run a command with a pseudo-terminal as its standard output, as a user's shell does."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(args, stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL,
-                               env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
-    os.close(terminal)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([controller], [], [], 1.0)
-        if ready:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the terminal closed: the command ended
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif process.poll() is not None:
-            break
-    os.close(controller)
-    return process.wait(timeout=30), b"".join(chunks).decode(errors="replace")
 
 
 def test_on_a_terminal_smemu_run_draws_bars_and_a_coloured_timeline_piped_it_stays_plain(
