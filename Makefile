@@ -33,8 +33,8 @@ test: setup browser
 	@mkdir -p build && ($(PY) -m tests.e2e.sdk_v3_venv >build/sdk-v3.log 2>&1 &)
 	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
-unit: venv
-	$(PY) -m pytest tests/unit $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+unit: venv  # the contract tests' rclone (a container, marker docker) runs in `make test`
+	$(PY) -m pytest tests/unit -m "not docker" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 setup: venv images compose
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.test_cli import smemu
 from tests.support.endpoint import EndpointProcess, free_port, toy_request, wait_for_job
-from tests.support.s3server import S3ServerProcess
+from tests.support.s3_standin import S3StandinContainer
 
 pytestmark = pytest.mark.docker
 
@@ -57,8 +57,9 @@ def external_job(endpoint_on_external: EndpointProcess, external_s3: Any) -> dic
 
 @pytest.fixture(scope="module")
 def s3_without_versions() -> Iterator[str]:
-    """A third S3 server, without ListObjectVersions (like `rclone serve s3`): its URL."""
-    with S3ServerProcess(versions=False) as server:
+    """A third S3 server, without ListObjectVersions: `rclone serve s3` (a throwaway container
+    of smemu-s3-standin, keyed with the CLI's default credentials): its URL."""
+    with S3StandinContainer(access_key="smemu", secret_key="smemu") as server:
         client = server.client()
         client.create_bucket(Bucket="plain")
         client.put_object(Bucket="plain", Key="ckpt/model.pt", Body=b"weights")

