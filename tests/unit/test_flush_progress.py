@@ -55,6 +55,22 @@ def test_the_mirror_counts_the_files_and_bytes_its_final_flush_uploads(
     assert done == sorted(done) and len(published) >= 5  # begin, add, 3 files, end
 
 
+def test_a_large_file_counts_its_bytes_while_its_upload_is_under_way(
+        local: Path, uri: str, client: Any) -> None:
+    mirror = CheckpointMirror(local, uri, store_for(client), settle_seconds=600)
+    mirror.flush_progress.every = 0.0  # publish every read
+    published: list[dict[str, Any] | None] = []
+    mirror.flush_progress.on_change = published.append
+    mirror.start()
+    (local / "big.bin").write_bytes(b"x" * 24 * MiB)  # above 8 MiB: one streamed PUT
+    mirror.stop(flush=True)
+    done = [p["BytesDone"] for p in published if p]
+    assert done[-1] == 24 * MiB and done == sorted(done)
+    assert any(0 < d < 24 * MiB for d in done), done  # part of the file, before it was done
+    assert all(p and p["FilesDone"] == 0 for p in published[:-1] if p and
+               p["BytesDone"] < 24 * MiB)
+
+
 def flush(done: int, total: int, files: tuple[int, int], ended: float | None = None
           ) -> dict[str, Any]:
     return {"FilesDone": files[0], "FilesTotal": files[1], "BytesDone": done,
