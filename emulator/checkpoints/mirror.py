@@ -92,6 +92,7 @@ class CheckpointMirror:
         )
         self._queue = PathQueue()
         self.flush_progress = FlushProgress(self.local_dir)  # of the final flush (stop)
+        self._syncer.on_sent = self.flush_progress.sending
         self._renamed_away: set[str] = set()  # temp files: renamed to another name before
         self._threads: list[threading.Thread] = []
         # The directory's one observer; other listeners (the activity recorder) may join it.

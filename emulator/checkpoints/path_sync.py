@@ -88,6 +88,7 @@ class PathSyncer:
         self._report = SyncReport()
         self._transfers: Transfers | None = None  # one manager for all multipart uploads
         self.single_put_max = SINGLE_PUT_MAX
+        self.on_sent: Callable[[str, int], None] | None = None  # (path, bytes sent) as it goes
 
     def close(self) -> None:
         """Shut the transfer manager down (the store stays with whoever made it)."""
@@ -229,7 +230,9 @@ class PathSyncer:
             return False
 
         def put_streamed() -> bool:
-            reader = HashingReader(opened.fd, size)
+            on_sent = self.on_sent
+            reader = HashingReader(opened.fd, size, None if on_sent is None
+                                   else lambda sent: on_sent(rel, sent))
             etag[0] = self._store.put_stream(loc.bucket, key, reader, size)
             if not reader.complete:  # the server answered before taking every byte
                 raise CheckpointError(f"upload of {rel} ended early")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 from boto3.s3.transfer import TransferConfig
 
@@ -28,11 +29,13 @@ class HashingReader:
     redone); bytes past ``size`` (the file grew) are not read (the caller sees the new size).
     """
 
-    def __init__(self, fd: int, size: int) -> None:
+    def __init__(self, fd: int, size: int,
+                 on_read: Callable[[int], None] | None = None) -> None:
         self._fd = fd
         self._size = size
         self._offset = 0
         self._digest = hashlib.sha256()
+        self._on_read = on_read  # gets the bytes handed out so far, after each read
         self.shrank = False
 
     def read(self, amount: int = -1) -> bytes:
@@ -51,6 +54,8 @@ class HashingReader:
                 data += b"\0" * (want - len(data))
         self._offset += len(data)
         self._digest.update(data)
+        if self._on_read is not None:
+            self._on_read(self._offset)
         return data
 
     def sha256(self) -> str:

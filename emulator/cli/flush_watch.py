@@ -21,10 +21,11 @@ LABEL = "Flushing checkpoints"
 KEYS = ("FilesDone", "FilesTotal", "BytesDone", "BytesTotal")
 
 
-def latest_flush(report: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:
-    """(attempt number, flush) of the newest attempt that flushed: the hosts' flushes summed
-    for a multi-instance attempt (it ends when the last host's does)."""
-    for attempt in reversed(list(report.get("Attempts") or [])):
+def attempt_flushes(report: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(attempt number, flush) of each attempt that flushed, oldest first: the hosts' flushes
+    summed for a multi-instance attempt (it ends when the last host's does)."""
+    found = []
+    for attempt in report.get("Attempts") or []:
         flushes = [h.get("CheckpointFlush") for h in attempt.get("Hosts") or [attempt]]
         flushes = [f for f in flushes if f]
         if flushes:
@@ -32,8 +33,8 @@ def latest_flush(report: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None
             total["StartedAt"] = min(float(f["StartedAt"]) for f in flushes)
             ended = [f.get("EndedAt") for f in flushes]
             total["EndedAt"] = None if None in ended else max(float(e) for e in ended if e)
-            return int(attempt["Attempt"]), total
-    return None
+            found.append((int(attempt["Attempt"]), total))
+    return found
 
 
 def flush_line(flush: Mapping[str, Any], now: float) -> str:
@@ -74,14 +75,16 @@ class FlushWatch:
             return
         self._polled = now
         try:
-            found = latest_flush(self._fetch())
+            found = attempt_flushes(self._fetch())
         except Exception:  # progress must never break following the job
             return
-        if found is None:
-            return
-        attempt, flush = found
-        if attempt in self._finished or int(flush["BytesTotal"]) < self._threshold:
-            return
+        # Every attempt's, not just the newest: a short next attempt may end before the poll
+        # that would have seen this flush end.
+        for attempt, flush in found:
+            if attempt not in self._finished and int(flush["BytesTotal"]) >= self._threshold:
+                self._show(attempt, flush, now)
+
+    def _show(self, attempt: int, flush: Mapping[str, Any], now: float) -> None:
         line = flush_line(flush, now)
         ended = flush.get("EndedAt") is not None
         if ended:
@@ -91,7 +94,6 @@ class FlushWatch:
         if ended or now - self._printed >= self._plain_every:
             self._printed = now
             self._echo(line)
-
 
 def _echo(line: str) -> None:
     click.echo(click.style(f"    {line}", fg="cyan"))

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from emulator.checkpoints import CheckpointMirror, MirrorEvent
-from emulator.cli.flush_watch import FlushWatch, flush_line, latest_flush
+from emulator.cli.flush_watch import FlushWatch, attempt_flushes, flush_line
 from emulator.cli.progress import StatusProgress, parse_progress
 from tests.unit._s3server import store_for
 
@@ -55,25 +55,41 @@ def test_the_mirror_counts_the_files_and_bytes_its_final_flush_uploads(
     assert done == sorted(done) and len(published) >= 5  # begin, add, 3 files, end
 
 
+def test_a_large_file_counts_its_bytes_while_its_upload_is_under_way(
+        local: Path, uri: str, client: Any) -> None:
+    mirror = CheckpointMirror(local, uri, store_for(client), settle_seconds=600)
+    mirror.flush_progress.every = 0.0  # publish every read
+    published: list[dict[str, Any] | None] = []
+    mirror.flush_progress.on_change = published.append
+    mirror.start()
+    (local / "big.bin").write_bytes(b"x" * 24 * MiB)  # above 8 MiB: one streamed PUT
+    mirror.stop(flush=True)
+    done = [p["BytesDone"] for p in published if p]
+    assert done[-1] == 24 * MiB and done == sorted(done)
+    assert any(0 < d < 24 * MiB for d in done), done  # part of the file, before it was done
+    assert all(p and p["FilesDone"] == 0 for p in published[:-1] if p and
+               p["BytesDone"] < 24 * MiB)
+
+
 def flush(done: int, total: int, files: tuple[int, int], ended: float | None = None
           ) -> dict[str, Any]:
     return {"FilesDone": files[0], "FilesTotal": files[1], "BytesDone": done,
             "BytesTotal": total, "StartedAt": 100.0, "EndedAt": ended}
 
 
-def test_the_newest_flush_is_read_from_the_report_hosts_summed() -> None:
+def test_each_attempts_flush_is_read_from_the_report_hosts_summed() -> None:
     report = {"Attempts": [
         {"Attempt": 1, "CheckpointFlush": flush(0, 10, (0, 1), ended=101.0)},
         {"Attempt": 2, "Hosts": [
             {"Host": "algo-1", "CheckpointFlush": flush(5 * MiB, 80 * MiB, (1, 4))},
             {"Host": "algo-2", "CheckpointFlush": flush(0, 20 * MiB, (0, 1), ended=103.0)}]},
         {"Attempt": 3, "CheckpointFlush": None}]}
-    attempt, summed = latest_flush(report) or (0, {})
-    assert attempt == 2
+    (first, ended), (attempt, summed) = attempt_flushes(report)
+    assert first == 1 and ended["EndedAt"] == 101.0 and attempt == 2
     assert summed["BytesDone"] == 5 * MiB and summed["BytesTotal"] == 100 * MiB
     assert (summed["FilesDone"], summed["FilesTotal"]) == (1, 5)
     assert summed["EndedAt"] is None  # algo-1 still flushes
-    assert latest_flush({"Attempts": [{"Attempt": 1, "CheckpointFlush": None}]}) is None
+    assert attempt_flushes({"Attempts": [{"Attempt": 1, "CheckpointFlush": None}]}) == []
 
 
 def test_a_flush_line_parses_as_progress_and_its_end_as_a_done_line() -> None:
@@ -129,3 +145,20 @@ def test_piped_the_flush_is_a_few_plain_lines_and_small_flushes_are_silent() -> 
         "Flushing checkpoints: done"]
     small = Feed([flush(0, 1 * MiB, (0, 1)), flush(1 * MiB, 1 * MiB, (1, 1), ended=101.0)])
     assert watch(small, None, polls=4) == []
+
+
+def test_a_flush_is_shown_to_its_end_when_the_next_attempt_flushed_before_the_poll() -> None:
+    reports = [
+        {"Attempts": [{"Attempt": 1, "CheckpointFlush": flush(0, 200 * MiB, (0, 4))}]},
+        {"Attempts": [{"Attempt": 1, "CheckpointFlush": flush(200 * MiB, 200 * MiB, (4, 4),
+                                                              ended=104.0)},
+                      {"Attempt": 2, "CheckpointFlush": flush(0, 0, (0, 0), ended=106.0)}]}]
+    now = [0.0]
+    echoed: list[str] = []
+    tick = FlushWatch(lambda: reports.pop(0) if len(reports) > 1 else reports[0], None,
+                      clock=lambda: now[0], echo=echoed.append)
+    for _ in range(4):
+        tick()
+        now[0] += 1.0
+    assert [line.split(",")[0] for line in echoed] == [
+        "Flushing checkpoints: 0 B of 200.0 MiB (0%)", "Flushing checkpoints: done"]
