@@ -17,6 +17,7 @@ from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint, s3_c
 from emulator.cli.follow import emulator_report
 from emulator.cli.group import clean_errors, cli
 from emulator.errors import EmulatorError, EndpointUnavailable
+from emulator.report.units import human_size
 from emulator.s3uri import S3Location, parse_s3_uri
 from emulator.storage.versions import (
     ObjectVersion,
@@ -158,15 +159,6 @@ def _who(version: ObjectVersion, several_jobs: bool) -> str:
     return str(version.upload.attempt)
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(n)
-
-
 @cli.group()
 def checkpoints() -> None:
     """Browse the checkpoint files of a job (or any S3 prefix) and their versions."""
@@ -211,14 +203,14 @@ def ls(job_or_uri: str, versions: bool, as_json: bool, endpoint_url: str | None,
         click.echo(f"{'PATH':<{path_width}}  {'SIZE':>10}  {'LAST MODIFIED':<19}  "
                    f"{'ATTEMPT':<{who_width}}  VERSION ID")
         for v in shown:
-            size = "(deleted)" if v.delete_marker else _size(v.size)
+            size = "(deleted)" if v.delete_marker else human_size(v.size)
             latest = "  (current)" if v.is_latest and not v.delete_marker else ""
             click.echo(f"{v.path:<{path_width}}  {size:>10}  {_when(v.last_modified):<19}  "
                        f"{_who(v, several):<{who_width}}  {v.version_id or '-'}{latest}")
     else:
         click.echo(f"{'PATH':<{path_width}}  {'SIZE':>10}  {'LAST MODIFIED':<19}  ATTEMPT")
         for v in shown:
-            click.echo(f"{v.path:<{path_width}}  {_size(v.size):>10}  "
+            click.echo(f"{v.path:<{path_width}}  {human_size(v.size):>10}  "
                        f"{_when(v.last_modified):<19}  {_who(v, several)}")
 
 
@@ -294,7 +286,7 @@ def get(job_or_uri: str, path: str, version_id: str | None, output: Path | None,
             with partial.open("wb") as fh:
                 written = _copy(body, fh)
             partial.replace(output)
-            click.echo(f"wrote {output} ({_size(written)})", err=True)
+            click.echo(f"wrote {output} ({human_size(written)})", err=True)
     finally:
         body.close()
 
