@@ -90,6 +90,11 @@ def test_describe_training_job_is_botocore_output_shape_in_every_state(
                          CheckpointConfig={"S3Uri": f"s3://{bucket}/ckpt/{job_name}"},
                          Environment={"MODE": "probe"})
     request["AlgorithmSpecification"]["MetricDefinitions"] = METRICS
+    # A spot job that waits 2 s for capacity: Starting is seen by the polls for sure (a plain
+    # start now takes well under the 0.1 s poll, and CI missed it).
+    request["EnableManagedSpotTraining"] = True
+    request["StoppingCondition"]["MaxWaitTimeInSeconds"] = 900
+    request["Tags"] = [{"Key": "smemu:interrupt", "Value": "wait=2s"}]
     sagemaker.create_training_job(**request)
     shape = botocore.session.get_session().get_service_model("sagemaker").shape_for(
         "DescribeTrainingJobResponse")

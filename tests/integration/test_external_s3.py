@@ -29,13 +29,14 @@ def test_checkpoints_and_model_go_to_the_external_s3(endpoint_on_external: Endpo
     external_s3.create_bucket(Bucket="outside")
     sagemaker = endpoint_on_external.client("sagemaker")
     sagemaker.create_training_job(**toy_request(
-        job_name, steps=20, checkpoint_uri=f"s3://outside/ckpt/{job_name}", bucket="outside",
-        tags=[{"Key": "smemu:interrupt", "Value": "after=1s"}]))
+        job_name, steps=40, checkpoint_uri=f"s3://outside/ckpt/{job_name}", bucket="outside",
+        # at the first upload, not after=1s: CI once interrupted before any checkpoint existed
+        tags=[{"Key": "smemu:interrupt", "Value": "checkpoint=1"}]))
     job = wait_for_job(sagemaker, job_name)
     assert job["TrainingJobStatus"] == "Completed"
     model = json.loads(read_model_tar(external_s3,
                                       job["ModelArtifacts"]["S3ModelArtifacts"])["model.json"])
-    assert model["value"] == toy_value(20) and toy_attempt(external_s3, job)["resumed_from"]
+    assert model["value"] == toy_value(40) and toy_attempt(external_s3, job)["resumed_from"]
     keys = [o["Key"] for o in external_s3.list_objects_v2(
         Bucket="outside", Prefix="ckpt/")["Contents"]]
     assert keys == [f"ckpt/{job_name}/checkpoint.json"]
