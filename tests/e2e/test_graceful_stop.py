@@ -157,6 +157,17 @@ def test_stopping_the_endpoint_stops_the_job_uploads_it_and_saves_it_stopped(
         assert not attempt["SigKilled"] and attempt["MirrorVerified"]
 
 
+def _sigterm_while_a_sleeper_trains(endpoint: EndpointProcess, docker_client: Any, bucket: str,
+                                    name: str) -> None:
+    """A sleeper job (it ignores SIGTERM) in Training, its container up; then SIGTERM to serve."""
+    endpoint.client("s3").create_bucket(Bucket=bucket)
+    sagemaker = endpoint.client("sagemaker")
+    sagemaker.create_training_job(**sleeper_request(name, bucket))
+    wait_for_status(sagemaker, name, "Training")
+    wait_for_container(docker_client, name)
+    child(endpoint).send_signal(signal.SIGTERM)
+
+
 def test_a_job_ignoring_sigterm_is_sigkilled_within_the_budget(tmp_path: Path,
                                                                docker_client: Any) -> None:
     state, bucket, name = tmp_path / "state", "budget", "ignores-sigterm"
@@ -164,12 +175,7 @@ def test_a_job_ignoring_sigterm_is_sigkilled_within_the_budget(tmp_path: Path,
     endpoint = EndpointProcess(state, *DISK_S3, "--shutdown-budget", "5s")
     endpoint.start()
     try:
-        endpoint.client("s3").create_bucket(Bucket=bucket)
-        sagemaker = endpoint.client("sagemaker")
-        sagemaker.create_training_job(**sleeper_request(name, bucket))
-        wait_for_status(sagemaker, name, "Training")
-        wait_for_container(docker_client, name)
-        child(endpoint).send_signal(signal.SIGTERM)
+        _sigterm_while_a_sleeper_trains(endpoint, docker_client, bucket, name)
         # Far less than the job's 120 s grace (a timeout, not a speed test).
         child(endpoint).wait(timeout=90)
     finally:
@@ -193,12 +199,7 @@ def test_a_second_sigterm_kills_the_jobs_at_once(tmp_path: Path, docker_client: 
     endpoint = EndpointProcess(state, *DISK_S3, "--shutdown-budget", "300s")
     endpoint.start()
     try:
-        endpoint.client("s3").create_bucket(Bucket=bucket)
-        sagemaker = endpoint.client("sagemaker")
-        sagemaker.create_training_job(**sleeper_request(name, bucket))
-        wait_for_status(sagemaker, name, "Training")
-        wait_for_container(docker_client, name)
-        child(endpoint).send_signal(signal.SIGTERM)
+        _sigterm_while_a_sleeper_trains(endpoint, docker_client, bucket, name)
         deadline = time.monotonic() + 60
         while not re.search(r"shutting down", endpoint.log_text()):
             assert time.monotonic() < deadline, endpoint.log_text()
