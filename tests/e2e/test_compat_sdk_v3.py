@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.sdk_v3_venv import ensure_sdk_v3
 from tests.support.endpoint import TOY_IMAGE, EndpointProcess, read_model_tar, toy_value
 
 pytestmark = pytest.mark.docker
@@ -43,14 +42,6 @@ trainer.train()  # its defaults: wait, and show the logs
 print("SDK-V3-JOB", trainer._latest_training_job.training_job_name, flush=True)
 '''
 
-
-@pytest.fixture(scope="session")
-def sdk_v3_python() -> Path:
-    """The python of the SDK v3 venv (built here if `make test` has not built it yet)."""
-    try:
-        return ensure_sdk_v3()
-    except (RuntimeError, subprocess.TimeoutExpired) as err:
-        pytest.fail(f"the SageMaker SDK v3 venv could not be built (run `make sdk-v3`): {err}")
 
 
 def test_model_trainer_runs_a_spot_job_with_checkpoints(

@@ -91,16 +91,6 @@ def test_aws_cli_input_json_script_mode(endpoint: EndpointProcess, job_name: str
     assert_resumed_script_mode_job(result)
 
 
-@pytest.fixture(scope="session")
-def sdk_v3_python() -> Path:
-    """The python of the SDK v3 venv (built here if `make test` has not built it yet)."""
-    from tests.e2e.sdk_v3_venv import ensure_sdk_v3
-
-    try:
-        return ensure_sdk_v3()
-    except (RuntimeError, subprocess.TimeoutExpired) as err:
-        pytest.fail(f"the SageMaker SDK v3 venv could not be built (run `make sdk-v3`): {err}")
-
 
 def test_sdk_v3_model_trainer_source_code_script_mode(endpoint: EndpointProcess, bucket: str,
                                                       sdk_v3_python: Path) -> None:
