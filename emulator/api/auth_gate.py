@@ -28,10 +28,11 @@ from werkzeug.wrappers import Response
 from werkzeug.wsgi import ClosingIterator
 
 from emulator.api.auth_errors import refusal
-from emulator.api.wire_errors import JSON, WireRequest, classify
+from emulator.api.wire_errors import JSON, REST_XML, WireRequest, classify
 from emulator.auth import sigv4 as S
 from emulator.auth.chunked import verify_chunk_signatures
 from emulator.auth.keys import AuthKeys
+from emulator.auth.sigv2 import is_sigv2, verify_sigv2
 from emulator.report.html_views import UI_PREFIX
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class AuthGate:
         received = received_of(environ)
         spool: IO[bytes] | None = None
         try:
+            if is_sigv2(received) and _wire_request(environ).protocol == REST_XML:
+                verify_sigv2(received, self.keys, self.clock())
+                return self.app(environ, start_response)
             claim = S.claim_of(received)
             body_sha256: str | None = None
             sent_hash = received.headers.get(S.CONTENT_SHA256, "").strip()
