@@ -171,6 +171,19 @@ def test_extension_routes_need_a_signature_but_health(endpoint: Endpoint) -> Non
     assert endpoint.reset() == {"Removed": [], "Running": []}  # signed: let in
 
 
+def test_doctor_says_whether_this_shells_keys_get_in(endpoint: Endpoint) -> None:
+    def doctor(auth: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
+        done = subprocess.run([sys.executable, "-m", "emulator", "doctor", "--endpoint-url",
+                               endpoint.url], env={**env, "SMEMU_AUTH": auth},
+                              capture_output=True, text=True, timeout=120)
+        return next(line for line in done.stdout.splitlines() if " auth " in line)
+
+    assert doctor(f"{ACCESS_KEY}:{SECRET}").startswith("ok ")
+    line = doctor(f"{ACCESS_KEY}:wrong")
+    assert line.startswith("FAIL") and "SMEMU_AUTH" in line, line
+
+
 def aws(endpoint: Endpoint, tmp_path: Path, *args: str, secret: str = SECRET
         ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret,
