@@ -3,8 +3,9 @@
 A request a container sends through the S3 gateway carries, in its environ, the gateway's
 address on the network it came in on (emulator.server.gateway_origin reads it from the
 connection's PROXY line). That address stands for one job's network, so it selects the job's
-injector in `ContainerFaultRoutes`; a request from the host (the port, not the gateway's socket)
-has no such address and is never touched, nor is a job's request by another job's faults.
+injector in `ContainerFaultRoutes` (emulator.faults.s3_routes); a request from the host (the
+port, not the gateway's socket) has no such address and is never touched, nor is a job's
+request by another job's faults.
 
 The injector decides per request: a delay (latency, and the body at the spec's bandwidth), then
 an error or none. Errors are answered in S3's XML format (503 SlowDown, 500 InternalError, 503
@@ -46,8 +47,8 @@ class ContainerS3Faults:
         self._sleep = sleep
 
     def injector_for(self, environ: dict[str, Any]) -> S3FaultInjector | None:
-        address = environ.get(GATEWAY_ADDRESS)
-        return self.routes.injector_for(address) if address else None
+        gateway, container = environ.get(GATEWAY_ADDRESS), environ.get(CONTAINER_ADDRESS)
+        return self.routes.injector_for(gateway, container) if gateway and container else None
 
     def __call__(self, app: WsgiApp, environ: dict[str, Any],
                  start_response: Any) -> Iterable[bytes]:

@@ -42,8 +42,8 @@ class SharedGateway:
 
     def attach(self, network: str) -> str:
         """On `network` as `smemu-endpoint`, listening (started on it if not running); its
-        address there, which tells the endpoint a request came from this network's job
-        (emulator.server.gateway_origin)."""
+        address there with the network's prefix length ("172.18.0.2/16"), which tells the
+        endpoint a request came from this network's job (emulator.server.gateway_origin)."""
         for _ in range(2):
             with self._lock:
                 container = self._running()
@@ -94,12 +94,13 @@ class SharedGateway:
 
 
 def _address_on(container: Any, network: str) -> str:
-    """The container's IPv4 address on `network` (NotFound when it is gone)."""
+    """The container's IPv4 address on `network` with the network's prefix length
+    ("172.18.0.2/16"); NotFound when it is gone."""
     container.reload()
-    address = container.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress")
-    if not address:
+    settings = container.attrs["NetworkSettings"]["Networks"].get(network, {})
+    if not settings.get("IPAddress"):
         raise DockerUnavailable(f"the S3 gateway {container.name} has no address on {network}")
-    return str(address)
+    return f"{settings['IPAddress']}/{settings.get('IPPrefixLen') or 32}"
 
 
 def _forwarder_beside(socket_path: Path) -> Path:

@@ -29,6 +29,7 @@ from emulator.runtime import gateway_forwarder
 from emulator.server.endpoint import EndpointServer
 
 GATEWAY = "127.0.0.1"  # the forwarder's address, as the endpoint sees it in the PROXY line
+NETWORK = f"{GATEWAY}/8"  # and "its network": the forwarder's clients come from 127.0.0.1
 INJECTED = {"SlowDown": "Please reduce your request rate.",
             "InternalError": "We encountered an internal error. Please try again."}
 
@@ -80,7 +81,7 @@ def routed(routes: ContainerFaultRoutes, spec: str, clock: list[float] | None = 
            ) -> S3FaultInjector:
     now = clock if clock is not None else [0.0]
     injector = S3FaultInjector(parse_s3_faults(spec), lambda: now[0])
-    routes.route(GATEWAY, injector)
+    routes.route(NETWORK, injector)
     return injector
 
 
@@ -104,7 +105,7 @@ def test_every_request_fails_in_s3s_format_and_changes_nothing(
             container.head_object(Bucket=bucket, Key="k0")  # HEAD: the status, no body
         assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] in (500, 503)
     finally:
-        routes.unroute(GATEWAY, injector)
+        routes.unroute(NETWORK, injector)
     # Nothing an error answered reached S3; the host's requests were never faulted.
     assert client(endpoint.url).list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     counts = injector.counts()
@@ -126,7 +127,7 @@ def test_standard_retries_get_through_and_every_injected_error_was_a_retry(
             retried += put["ResponseMetadata"]["RetryAttempts"]
             retried += got["ResponseMetadata"]["RetryAttempts"]
     finally:
-        routes.unroute(GATEWAY, injector)
+        routes.unroute(NETWORK, injector)
     counts = injector.counts()
     assert retried > 0
     assert sum(counts.errors.values()) == retried  # each injected error cost one retry
@@ -145,15 +146,15 @@ def test_the_hosts_requests_and_other_networks_are_never_faulted(
             assert host.get_object(Bucket=bucket, Key=f"h{i}")["Body"].read() == b"host"
         assert injector.counts().requests == 0
         # Another job's network (another gateway address) with faults of its own.
-        routes.unroute(GATEWAY, injector)
-        routes.route("172.31.255.2", other)
+        routes.unroute(NETWORK, injector)
+        routes.route("172.31.255.2/24", other)
         container = client(forwarder_url)
         for i in range(10):
             container.put_object(Bucket=bucket, Key=f"c{i}", Body=b"clean")
         assert other.counts().requests == 0
     finally:
-        routes.unroute(GATEWAY, injector)
-        routes.unroute("172.31.255.2", other)
+        routes.unroute(NETWORK, injector)
+        routes.unroute("172.31.255.2/24", other)
 
 
 def test_an_outage_refuses_everything_until_it_ends(
@@ -173,7 +174,7 @@ def test_an_outage_refuses_everything_until_it_ends(
         clock[0] = 15.0
         assert container.get_object(Bucket=bucket, Key="before")["Body"].read() == b"1"
     finally:
-        routes.unroute(GATEWAY, injector)
+        routes.unroute(NETWORK, injector)
     counts = injector.counts()
     assert counts.outage_refusals == 3 and counts.requests == 5 and not counts.errors
 
@@ -190,7 +191,7 @@ def test_latency_and_bandwidth_delay_each_request_by_its_body(
         container.put_object(Bucket=bucket, Key="copy", Body=body)
         container.head_object(Bucket=bucket, Key="copy")
     finally:
-        routes.unroute(GATEWAY, injector)
+        routes.unroute(NETWORK, injector)
     # The download's and the upload's 200 kB at 2 MB/s, and 50 ms on each of three requests.
     assert injector.counts().delay_seconds == pytest.approx(0.1 + 0.1 + 3 * 0.05)
 
@@ -203,3 +204,31 @@ def test_a_connection_without_the_proxy_line_is_closed_unanswered(
         sock.connect(str(Path(endpoint._socket_dir) / "endpoint.sock"))
         sock.sendall(b"GET /_smemu/health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536) == b""
+
+
+def test_a_request_from_outside_the_gateways_network_gets_no_faults(
+        endpoint: EndpointServer, routes: ContainerFaultRoutes, bucket: str) -> None:
+    """As from a container that crafted packets for the gateway's address on another job's
+    network: its source address is not in that network."""
+    injector = routed(routes, "errors=100% scope=container")
+    assert endpoint._socket_dir is not None
+    try:
+        for source, faulted in (("10.9.0.5", False), ("127.0.0.9", True)):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(30)
+                sock.connect(str(Path(endpoint._socket_dir) / "endpoint.sock"))
+                sock.sendall(f"PROXY TCP4 {source} {GATEWAY} 40000 4590\r\n"
+                             f"GET /{bucket} HTTP/1.1\r\nHost: x\r\n"
+                             "Connection: close\r\n\r\n".encode())
+                answer = _read_until_closed(sock)
+            assert answer.startswith(b"HTTP/1.1 5" if faulted else b"HTTP/1.1 200"), answer
+    finally:
+        routes.unroute(NETWORK, injector)
+    assert injector.counts().requests == 1
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
