@@ -29,6 +29,7 @@ from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.runtime.owners import write_owner
+from emulator.server.gateway_origin import gateway_request_handler
 from emulator.server.handler import (
     DEFAULT_REQUEST_TIMEOUT_S,
     request_handler,
@@ -150,7 +151,7 @@ class EndpointServer:
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True,
-                                              request_handler=request_handler(
+                                              request_handler=gateway_request_handler(
                                                   self._request_timeout()))
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
@@ -171,7 +172,9 @@ class EndpointServer:
             replay_log_events(self.history, self.region)
             app = LogKeeper(EndpointApp(self.service, self.server_id,
                                         s3_endpoint_url=self.s3_url, s3_app=self._disk_s3,
-                                        s3_backend=self.s3_backend), self.history)
+                                        s3_backend=self.s3_backend,
+                                        container_faults=ctx.container_s3_faults),
+                                self.history)
             self._server.app = app
             self._socket_server.app = app
         except BaseException:
