@@ -39,7 +39,8 @@ class EndpointApp:
     def __init__(self, service: JobService, server_id: str,
                  s3_endpoint_url: str | None = None, s3_app: WsgiApp | None = None,
                  s3_backend: str = "moto",
-                 container_faults: ContainerFaultRoutes | None = None) -> None:
+                 container_faults: ContainerFaultRoutes | None = None,
+                 auth: bool = False) -> None:
         self.service = service
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
@@ -49,6 +50,7 @@ class EndpointApp:
         # format as moto's are.
         self.s3_app = MotoGuard(s3_app) if s3_app is not None else None
         self.s3_backend = s3_backend
+        self.auth = auth  # signatures are checked (emulator.api.auth_gate, in front of this)
         # The jobs' S3 faults on their containers' requests (the gateway's, never the host's).
         self.container_faults = ContainerS3Faults(container_faults or ContainerFaultRoutes())
         self.ui = BrowserView(service)
@@ -94,7 +96,7 @@ class EndpointApp:
             if parts == ["health"]:
                 return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
                               "s3_endpoint_url": self.s3_endpoint_url,
-                              "s3_backend": self.s3_backend,
+                              "s3_backend": self.s3_backend, "auth": self.auth,
                               "max_training_instances": self.service.max_instances})
             if parts == ["reset"] and request.method == "POST":
                 return _json(self.service.reset())

@@ -16,7 +16,7 @@ from emulator.storage.s3 import S3Endpoint
 class RunnerContext:
     engine: Engine
     s3: S3Endpoint  # checkpoints, channels, artifacts
-    logs: S3Endpoint  # CloudWatch Logs and metrics (the endpoint itself)
+    logs: S3Endpoint  # CloudWatch Logs and metrics: the endpoint itself, with its keys
     workdir: Path
     server_id: str
     region: str = contract.DEFAULT_REGION
