@@ -170,6 +170,14 @@ def test_extension_routes_need_a_signature_but_health(endpoint: Endpoint) -> Non
             urllib.request.urlopen(request, timeout=10)
         assert caught.value.code in (400, 403)
     assert endpoint.reset() == {"Removed": [], "Running": []}  # signed: let in
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
+    for keys, expected in ((f"{ACCESS_KEY}:{SECRET}", "ResourceNotFound"),
+                           (f"{ACCESS_KEY}:wrong", "InvalidSignatureException")):
+        interrupt = subprocess.run([sys.executable, "-m", "emulator", "jobs", "interrupt",
+                                    "no-such-job", "--endpoint-url", endpoint.url],
+                                   env={**env, "SMEMU_AUTH": keys}, capture_output=True,
+                                   text=True, timeout=60)
+        assert interrupt.returncode == 2 and expected in interrupt.stderr, interrupt.stderr
 
 
 def test_doctor_says_whether_this_shells_keys_get_in(endpoint: Endpoint) -> None:
@@ -266,3 +274,26 @@ def test_up_passes_the_keys_to_its_endpoint_but_not_on_its_command_line(tmp_path
         assert "WARNING" in again.stderr and "checks" in again.stderr
     finally:
         smemu("down", "--port", str(port))
+
+
+def test_the_pytest_plugin_starts_a_checking_endpoint_and_its_fixtures_sign(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import boto3, botocore, pytest
+
+        def test_inner(smemu_endpoint, smemu_clients):
+            assert smemu_endpoint.health()["auth"] is True
+            smemu_clients.sagemaker.list_training_jobs()
+            smemu_clients.s3.list_buckets()
+            smemu_clients.logs.describe_log_groups()
+            dummy = boto3.client("sagemaker", endpoint_url=smemu_endpoint.url,
+                                 region_name="us-east-1", aws_access_key_id="smemu",
+                                 aws_secret_access_key="smemu")
+            with pytest.raises(botocore.exceptions.ClientError,
+                               match="UnrecognizedClientException"):
+                dummy.list_training_jobs()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:smemu", "-p", "emulator.pytest_plugin",
+                                           "--smemu-auth", f"{ACCESS_KEY}:{SECRET}",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)  # the reset after it (a signed POST) did not fail either
