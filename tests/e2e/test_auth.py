@@ -297,3 +297,73 @@ def test_the_pytest_plugin_starts_a_checking_endpoint_and_its_fixtures_sign(
                                            "--smemu-auth", f"{ACCESS_KEY}:{SECRET}",
                                            "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)  # the reset after it (a signed POST) did not fail either
+
+
+def _streaming_put(endpoint: Endpoint, key: str, content_sha256: str,
+                   body_of: Callable[[Any], bytes], decoded: int,
+                   trailer: str | None = None) -> requests.Response:
+    """A PUT in aws-chunked framing, signed as the Java / Go SDKs sign it (botocore sends
+    these forms only over https)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from emulator.auth import sigv4
+
+    url = f"{endpoint.url}/stream-bkt/{key}"
+    headers = {"X-Amz-Content-SHA256": content_sha256, "Content-Encoding": "aws-chunked",
+               "X-Amz-Decoded-Content-Length": str(decoded),
+               "Host": endpoint.url.rpartition("/")[2]}
+    if trailer:
+        headers["X-Amz-Trailer"] = trailer.partition(":")[0]
+    class StreamingSigner(S3SigV4Auth):
+        def payload(self, request: Any) -> str:
+            return content_sha256  # what a streaming signer signs instead of the body's hash
+
+    request = AWSRequest("PUT", url, data=b"", headers=headers)
+    StreamingSigner(Credentials(ACCESS_KEY, SECRET), "s3", "us-east-1").add_auth(request)
+    sent = {k: v for k, v in request.headers.items()}
+    received = sigv4.Received("PUT", f"/stream-bkt/{key}", "",
+                              {k.lower(): v for k, v in sent.items()})
+    claim = sigv4.claim_of(received)
+    return requests.put(url, data=body_of(claim), headers=sent, timeout=60)
+
+
+def test_aws_chunked_uploads_signed_chunk_by_chunk_or_with_an_unsigned_trailer(
+        endpoint: Endpoint) -> None:
+    from tests.unit.test_auth_verify import chunked_body
+
+    client(endpoint, "s3").create_bucket(Bucket="stream-bkt")
+    data = [b"a" * 70000, b"b" * 1234]
+    total = sum(map(len, data))
+
+    def signed(claim: Any) -> bytes:
+        return chunked_body(claim, data, secret=SECRET)
+
+    answer = _streaming_put(endpoint, "signed", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", signed,
+                            total)
+    assert answer.status_code == 200, answer.text
+    got = client(endpoint, "s3").get_object(Bucket="stream-bkt", Key="signed")["Body"].read()
+    assert got == b"".join(data)
+    tampered = _streaming_put(endpoint, "tampered", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                              lambda claim: signed(claim).replace(b"bbbb", b"cccc", 1), total)
+    assert tampered.status_code == 403 and "SignatureDoesNotMatch" in tampered.text
+    with pytest.raises(botocore.exceptions.ClientError):  # nothing stored
+        client(endpoint, "s3").head_object(Bucket="stream-bkt", Key="tampered")
+
+    def unsigned_trailer(_: Any) -> bytes:
+        return b"".join(f"{len(d):x}\r\n".encode() + d + b"\r\n" for d in data) + \
+            b"0\r\nx-amz-checksum-crc32:" + _crc32(b"".join(data)) + b"\r\n\r\n"
+
+    answer = _streaming_put(endpoint, "trailer", "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                            unsigned_trailer, total, trailer="x-amz-checksum-crc32:")
+    assert answer.status_code == 200, answer.text
+    got = client(endpoint, "s3").get_object(Bucket="stream-bkt", Key="trailer")["Body"].read()
+    assert got == b"".join(data)
+
+
+def _crc32(data: bytes) -> bytes:
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big"))

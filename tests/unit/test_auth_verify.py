@@ -41,8 +41,10 @@ def test_a_request_outside_the_15_minute_window_is_skewed() -> None:
         assert caught.value.kind == S.SKEWED
 
 
-def chunked_body(claim: S.Claim, chunks: list[bytes], trailer: str | None = None) -> bytes:
-    key = S.signing_key(claim, "secret")
+def chunked_body(claim: S.Claim, chunks: list[bytes], trailer: str | None = None,
+                 secret: str = "secret") -> bytes:
+    """An aws-chunked body signed chunk by chunk, from AWS's documented signature chain."""
+    key = S.signing_key(claim, secret)
     previous, out = claim.signature, b""
     empty = sha256(b"").hexdigest()
     for data in [*chunks, b""]:
