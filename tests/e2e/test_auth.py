@@ -54,6 +54,8 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "s3": lambda c: c.list_buckets(),
     "logs": lambda c: c.describe_log_groups(limit=5),
     "iam": lambda c: c.list_roles(MaxItems=5),
+    "cloudwatch": lambda c: c.list_metrics(Namespace="/aws/sagemaker/TrainingJobs"),  # CBOR
+    "sts": lambda c: c.get_caller_identity(),
 }
 # (status, code) for an unsigned request, an unknown access key, a wrong secret.
 REFUSALS = {
@@ -61,7 +63,11 @@ REFUSALS = {
                   (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
     "logs": [(400, "MissingAuthenticationTokenException"),
              (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
+    "cloudwatch": [(400, "MissingAuthenticationTokenException"),
+                   (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
     "iam": [(403, "MissingAuthenticationToken"), (403, "InvalidClientTokenId"),
+            (403, "SignatureDoesNotMatch")],
+    "sts": [(403, "MissingAuthenticationToken"), (403, "InvalidClientTokenId"),
             (403, "SignatureDoesNotMatch")],
     "s3": [(403, "AccessDenied"), (403, "InvalidAccessKeyId"), (403, "SignatureDoesNotMatch")],
 }
