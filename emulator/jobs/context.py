@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ class RunnerContext:
     gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
     gateway_image: str = "smemu-base:latest"
     checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
+    # Whether `s3` has a bucket, asked of the embedded S3 in this process (no HTTP request to
+    # itself); None: a HeadBucket request.
+    bucket_exists: Callable[[str], bool] | None = None
 
     def cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up
