@@ -22,9 +22,11 @@ from botocore.config import Config
 
 from emulator.testing import Endpoint
 from emulator.testing.readiness import EndpointStartError
+from tests.support import figures
 
 ACCESS_KEY, SECRET = "AKIDSMEMUTEST", "the-secret/with+odd=chars"
 AWS = str(Path(sys.executable).parent / "aws")
+TALLY = figures.Tally("auth")  # the README's Reliability figure
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,7 @@ def refused(call: Callable[[], Any]) -> tuple[int, str, str]:
         call()
     response = caught.value.response
     status = response["ResponseMetadata"]["HTTPStatusCode"]
+    TALLY.add(refused=1, server_errors=status >= 500)
     assert status < 500, response
     return status, response["Error"]["Code"], response["Error"].get("Message", "")
 
@@ -135,11 +138,13 @@ def test_presigned_urls_work_and_a_wrong_one_is_refused(endpoint: Endpoint,
     edited = good.replace("presign-bkt/a", "presign-bkt/b")
     for url, code in ((wrong, "SignatureDoesNotMatch"), (edited, "SignatureDoesNotMatch")):
         answer = requests.get(url, timeout=30)
+        TALLY.add(refused=answer.status_code == 403)
         assert answer.status_code == 403 and f"<Code>{code}</Code>" in answer.text, answer.text
     expired = client(endpoint, "s3", signature_version="s3v4").generate_presigned_url(
         "get_object", Params=params, ExpiresIn=1)
     time.sleep(2.5)
     answer = requests.get(expired, timeout=30)
+    TALLY.add(refused=answer.status_code == 403)
     assert answer.status_code == 403 and "<Code>AccessDenied</Code>" in answer.text \
         and "Request has expired" in answer.text, answer.text
 
@@ -167,6 +172,7 @@ def test_extension_routes_need_a_signature_but_health(endpoint: Endpoint) -> Non
         request = urllib.request.Request(f"{endpoint.url}/_smemu/{route}", method=method)
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(request, timeout=10)
+        TALLY.add(refused=1)
         assert caught.value.code in (400, 403)
     assert endpoint.reset() == {"Removed": [], "Running": []}  # signed: let in
 
@@ -199,6 +205,7 @@ def test_the_aws_cli_signs_in_and_a_wrong_secret_is_refused(endpoint: Endpoint,
                                                             tmp_path: Path) -> None:
     assert aws(endpoint, tmp_path, "sagemaker", "list-training-jobs").returncode == 0
     wrong = aws(endpoint, tmp_path, "sagemaker", "list-training-jobs", secret="nope")
+    TALLY.add(refused=wrong.returncode != 0)
     assert wrong.returncode != 0 and "InvalidSignatureException" in wrong.stderr
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(17 * 1024 * 1024))  # multipart: 8 MiB parts
@@ -210,6 +217,7 @@ def test_the_aws_cli_signs_in_and_a_wrong_secret_is_refused(endpoint: Endpoint,
     assert back.read_bytes() == source.read_bytes()
     refused_copy = aws(endpoint, tmp_path, "s3", "cp", str(source), "s3://cli-bkt/no.bin",
                        secret="nope")
+    TALLY.add(refused=refused_copy.returncode != 0)
     assert refused_copy.returncode != 0 and "SignatureDoesNotMatch" in refused_copy.stderr
 
 
@@ -234,3 +242,7 @@ def test_serve_takes_the_keys_from_a_credentials_file(tmp_path: Path) -> None:
                      start_timeout=30).start()
     finally:
         os.environ.update(env_before)
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)
