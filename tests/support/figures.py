@@ -113,7 +113,7 @@ FIGURES: tuple[Figure, ...] = (
            "{refused} unsigned, wrongly signed, tampered, expired or edited requests (boto3 to "
            "SageMaker, S3, Logs and IAM; presigned URLs; the AWS CLI; the extension routes), "
            "each refused; {server_errors} answered 5xx",
-           {"refused": 29, "server_errors": 0}, "tests/e2e/test_auth.py",
+           {"refused": 35, "server_errors": 0}, "tests/e2e/test_auth.py",
            "each refusal in its service's own AWS error code; a tampered upload left nothing "
            "stored"),
 )
