@@ -121,8 +121,8 @@ def test_a_final_flush_waits_out_an_outage_within_its_patience(
     (local / "model.ckpt").write_bytes(b"weights")
     time.sleep(1.5)  # uploads fail meanwhile
 
-    def recover() -> None:
-        time.sleep(3.0)
+    def recover() -> None:  # longer than one operation's own retries (0.25 + ... + 2 s)
+        time.sleep(8.0)
         now[0] = 2000.0
 
     threading.Thread(target=recover, daemon=True).start()
