@@ -50,6 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="S3 faults for every smemu_run job that sets none itself (a SPEC as `smemu run "
              "--s3-faults` takes, e.g. 'errors=20% seed=7'): the suite's jobs must pass with "
              "S3 struggling.")
+    group.addoption(
+        "--smemu-auth", metavar="ACCESS_KEY:SECRET", default=None,
+        help="The started endpoint checks SigV4 signatures against these keys (`smemu serve "
+             "--auth`), and the fixtures' clients sign with them (with --smemu-endpoint-url: "
+             "the keys that endpoint checks). Default: $SMEMU_AUTH / $SMEMU_AUTH_FILE.")
 
 
 @pytest.fixture(scope="session")
@@ -60,10 +65,12 @@ def smemu_endpoint(pytestconfig: pytest.Config) -> Iterator[Endpoint]:
     from emulator.testing import Endpoint
 
     url = pytestconfig.getoption("smemu_endpoint_url")
+    auth = pytestconfig.getoption("smemu_auth")
     if url:
-        yield Endpoint.connect(url)
+        yield Endpoint.connect(url, auth=auth)
         return
-    with Endpoint(grace_period=pytestconfig.getoption("smemu_grace_period")) as endpoint:
+    with Endpoint(grace_period=pytestconfig.getoption("smemu_grace_period"),
+                  auth=auth) as endpoint:
         yield endpoint
 
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
+from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.compare_run import compare_with_uninterrupted
@@ -19,9 +20,11 @@ from emulator.cli.follow import FollowState, emulator_report, follow, render_sum
 from emulator.cli.group import clean_errors, cli
 from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
 from emulator.cli.report_file import write_report
+from emulator.errors import PlanError
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.faults.s3_spec import S3FaultSpec, parse_s3_faults
+from emulator.jobs.instance_limits import InstanceLimits, parse_instance_limits
 from emulator.jobs.request import (
     RunOptions,
     build_request,
@@ -96,6 +99,10 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--s3-wait", metavar="DURATION",
               help="How long a flush, restore or model upload goes on retrying while S3 fails "
                    "before the job fails (default 120s).")
+@click.option("--instance-limits", metavar="off|full|scaled:F",
+              help="CPU and memory limits from the instance type, per host: none (off), the "
+                   "type's vCPUs and memory (full), or those times F for a laptop (e.g. "
+                   "scaled:0.25). Default: the endpoint's, off.")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -116,6 +123,7 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--no-logs", is_flag=True, help="Do not stream the container's output.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the final DescribeTrainingJob response (and nothing else on stdout).")
+@auth_options
 @clean_errors
 def run(image: str | None, build: Path | None, code: Path | None, code_path: str,
         entry_point: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
@@ -126,11 +134,13 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
         checkpoint_prefix: str | None, gpu_fallback: str | None, s3_faults: str | None,
-        s3_wait: str | None, request_file: Path | None,
+        s3_wait: str | None, instance_limits: str | None, request_file: Path | None,
         endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
-        detach: bool, no_logs: bool, as_json: bool) -> None:
+        detach: bool, no_logs: bool, as_json: bool, auth: str | None, auth_file: str | None,
+        auth_profile: str | None) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
+    use_keys_in_this_process(keys_from_options(auth, auth_file, auth_profile))
     if entry_point is not None and code is None:
         raise click.UsageError("--entry-point names a script in --code DIR: add --code")
     env = parse_pairs(environment, "--env")
@@ -152,6 +162,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         else checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix or defaults.checkpoint_prefix),
         gpu_fallback=GpuFallback(gpu_fallback or defaults.gpu_fallback),
+        instance_limits=_instance_limits(instance_limits) if instance_limits
+        else defaults.instance_limits,
         code_dir=None if mount is None else mount.host_dir,
         code_path=code_path,
         s3_faults=_s3_faults(s3_faults) if s3_faults else defaults.s3_faults,
@@ -171,7 +183,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
                                          ("checkpoint_markers", checkpoint_markers is not None),
                                          ("checkpoint_prefix", checkpoint_prefix),
                                          ("gpu_fallback", gpu_fallback),
-                                         ("s3_wait", s3_wait))
+                                         ("s3_wait", s3_wait),
+                                         ("instance_limits", instance_limits))
                 if given]
     request = build_request(options, settings, explicit)
     if any(not t.host_failure for t in settings.plan.triggers) and \
@@ -189,7 +202,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     if not no_create_buckets:
         s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
         if s3_url != url:
-            s3 = S3Endpoint(s3_url).client("s3")
+            s3 = S3Endpoint(s3_url).client("s3")  # not the endpoint: $SMEMU_S3_* keys
         for bucket in request_buckets(request):
             if ensure_bucket(s3, bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {s3_url}")
@@ -267,6 +280,13 @@ def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, sho
 def _detach(name: str) -> NoReturn:
     click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`", err=True)
     sys.exit(130)
+
+
+def _instance_limits(text: str) -> InstanceLimits:
+    try:
+        return parse_instance_limits(text, "--instance-limits")
+    except PlanError as err:
+        raise click.BadParameter(str(err), param_hint="--instance-limits") from None
 
 
 def _request_image(request_file: Path | None) -> str | None:

@@ -12,10 +12,12 @@ from typing import Any
 import click
 
 from emulator import contract
+from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.bind_policy import check_bind
 from emulator.cli.group import F, clean_errors, cli
 from emulator.errors import PlanError
 from emulator.faults.plan import parse_duration
+from emulator.jobs.instance_limits import parse_instance_limits
 from emulator.jobs.settings import (
     FLUSH_MODES,
     GPU_FALLBACKS,
@@ -34,6 +36,13 @@ port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, sh
                            help="Port on 127.0.0.1.")
 verbose_option = click.option("--verbose", "-v", is_flag=True,
                               help="Also log every HTTP request (the access log, at DEBUG).")
+
+
+def _check_instance_limits(_ctx: click.Context, _param: click.Parameter, text: str) -> str:
+    try:
+        return parse_instance_limits(text, "--instance-limits").to_text()
+    except PlanError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 _ENDPOINT_OPTIONS = [
@@ -77,6 +86,10 @@ _ENDPOINT_OPTIONS = [
                  show_default=True,
                  help="Default: a ml.g*/ml.p* job on an engine without the NVIDIA runtime runs "
                       "on CPU, flagged (cpu), or is refused (refuse)."),
+    click.option("--instance-limits", default="off", show_default=True,
+                 metavar="off|full|scaled:F", callback=_check_instance_limits,
+                 help="Default: no CPU/memory limits (off), each host's instance type's vCPUs "
+                      "and memory (full), or those times F (e.g. scaled:0.25 on a laptop)."),
     click.option("--ephemeral", is_flag=True,
                  help="Keep the job history, the disk S3's objects and work directories in "
                       "a temporary directory, "
@@ -108,7 +121,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
                checkpoint_markers: bool, ephemeral: bool = False,
                s3_backend: str | None = None, checkpoint_prefix: str = "string",
                gpu_fallback: str = "cpu", shutdown_budget: str | None = None,
-               max_training_instances: int | None = None) -> list[str]:
+               max_training_instances: int | None = None,
+               instance_limits: str = "off") -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_backend:
@@ -129,6 +143,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args += ["--checkpoint-prefix", checkpoint_prefix]
     if gpu_fallback != "cpu":
         args += ["--gpu-fallback", gpu_fallback]
+    if instance_limits != "off":
+        args += ["--instance-limits", instance_limits]
     if ephemeral:
         args.append("--ephemeral")
     return args
@@ -143,20 +159,24 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @click.option("--allow-remote", is_flag=True,
               help="Allow --host to be a non-loopback address (prints a warning).")
 @endpoint_options
+@auth_options
 @verbose_option
 @clean_errors
-def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
+def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file: str | None,
+          auth_profile: str | None, s3_endpoint_url: str | None,
           s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
           gpu_fallback: str, shutdown_budget: str | None,
-          max_training_instances: int | None, ephemeral: bool, verbose: bool) -> None:
+          max_training_instances: int | None, instance_limits: str, ephemeral: bool,
+          verbose: bool) -> None:
     """Run the endpoint in the foreground. SIGTERM or Ctrl-C stops every job as
     StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
     from emulator.server.endpoint import EndpointServer
     from emulator.server.handler import access_log
 
     check_bind(host, allow_remote)
+    keys = keys_from_options(auth, auth_file, auth_profile)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if verbose:
@@ -168,6 +188,7 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
         checkpoint_markers=checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix),
         gpu_fallback=GpuFallback(gpu_fallback),
+        instance_limits=parse_instance_limits(instance_limits),
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
@@ -177,7 +198,7 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
                             checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
                             s3_backend=s3_backend,
                             shutdown_budget=_shutdown_budget(shutdown_budget),
-                            max_training_instances=max_training_instances)
+                            max_training_instances=max_training_instances, auth=keys)
     stop = threading.Event()
 
     def on_signal(*_: object) -> None:
@@ -193,6 +214,9 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
+        click.echo(f"checking SigV4 signatures: only access key {keys.access_key} is let in"
+                   if keys else "not checking signatures (any credentials are let in; see "
+                   "--auth)", err=True)
         stop.wait()
         click.echo(f"shutting down: StopTrainingJob for every running job (grace at most "
                    f"{server.shutdown_budget:g}s), then their uploads ...", err=True)
@@ -202,21 +226,29 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
 @cli.command()
 @port_option
 @endpoint_options
+@auth_options
 @verbose_option
 @clean_errors
-def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+def up(port: int, auth: str | None, auth_file: str | None, auth_profile: str | None,
+       s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
        gpu_fallback: str, shutdown_budget: str | None, max_training_instances: int | None,
-       ephemeral: bool, verbose: bool) -> None:
+       instance_limits: str, ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
+    keys = keys_from_options(auth, auth_file, auth_profile)
+    use_keys_in_this_process(keys)
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
-                      checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances)
+                      checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances,
+                      instance_limits)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args,
                        shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
+    if record.get("already_running") and bool(keys) != bool(record.get("auth")):
+        click.echo("WARNING: the running endpoint " + ("does not check" if keys else "checks")
+                   + " signatures, unlike what was asked: `smemu down` it first", err=True)
 
 
 @cli.command()

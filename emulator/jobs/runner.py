@@ -24,7 +24,9 @@ from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reas
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
+from emulator.jobs.failure import HostEnd, failure_reason
 from emulator.jobs.gpu_jobs import plan_gpus
+from emulator.jobs.instance_limits import plan_limits
 from emulator.jobs.job_s3 import JobS3, S3Unavailable, unmirrored
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
@@ -78,6 +80,10 @@ class JobRunner:
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
+        # CPU and memory per host from the instance type (--instance-limits), when on.
+        limits = self.settings.instance_limits
+        self.host_limits, self.limit_notes = plan_limits(
+            limits, job.spec.resources.host_types(), ctx.engine.machine() if limits.on else None)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
@@ -172,6 +178,7 @@ class JobRunner:
                 self._record_s3_faults()
                 if self.cpu_flag:
                     attempt.flags.append(self.cpu_flag)
+                attempt.flags.extend(self.limit_notes)
                 if not run.lose and not (reason == Reason.EXITED and attempt.exit_code != 0):
                     unmirrored(run.hosts, self.s3)  # S3 must hold every checkpoint now
                 if reason == Reason.HOST_FAILURE and not self._may_retry():
@@ -342,7 +349,9 @@ class JobRunner:
             host=host,
             dirs=dirs,
             environment=container_environment(spec.name, self.job.arn, self.ctx.region,
-                                              spec.environment, self.endpoint_url_inside),
+                                              spec.environment, self.endpoint_url_inside,
+                                              (self.ctx.logs.access_key,
+                                               self.ctx.logs.secret_key)),
             labels={**L.job_labels(self.ctx.server_id, self.job.name),
                     L.ATTEMPT: str(attempt.number)},
             network=self.network,
@@ -352,6 +361,9 @@ class JobRunner:
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             gpus=self.gpus.get(host, 0),
+            cpus=self.host_limits[host].cpus if host in self.host_limits else None,
+            memory_bytes=self.host_limits[host].memory_bytes if host in self.host_limits
+            else None,
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
             code_mount=None if self.settings.code_dir is None
@@ -382,18 +394,12 @@ class JobRunner:
             text = dirs.failure_file.read_text(errors="replace").strip()
         except OSError:
             text = ""
-        if text:
-            # SageMaker puts the file's text after its own "AlgorithmError: " prefix.
-            if not text.startswith("AlgorithmError:"):
-                text = f"AlgorithmError: {text}"
-            return text[: contract.FAILURE_REASON_MAX]
-        if attempt.oom_killed:
-            return ("AlgorithmError: Please use an instance type with more memory, or reduce "
-                    "the size of job data processed on an instance. (exit code 137: out of memory)")
-        if attempt.exit_code is None:
-            return (f"InternalServerError: the training container of {host} ended without an "
-                    "exit code (removed from outside smemu?)")
-        return f"AlgorithmError: Algorithm exited with a non-zero exit code {attempt.exit_code}"
+        limit = self.host_limits.get(host)
+        return failure_reason(HostEnd(
+            host=host, exit_code=attempt.exit_code, oom_killed=attempt.oom_killed,
+            failure_file=text, memory_limit=limit.memory_bytes if limit else None,
+            instance_type=self.job.spec.resources.instance_type_of(host),
+            limits=self.settings.instance_limits.to_text()))
 
     def _upload_artifacts(self, hosts: list[HostDirs]) -> None:
         """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""

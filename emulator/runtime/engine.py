@@ -23,6 +23,7 @@ from emulator.errors import (
 from emulator.runtime import labels as L
 from emulator.runtime.gateway import SharedGateway
 from emulator.runtime.gpus import has_nvidia_runtime
+from emulator.runtime.instance_types import Machine
 from emulator.runtime.translate import (
     ContainerSpec,
     container_kwargs,
@@ -174,15 +175,16 @@ class DockerEngine:
         return handle
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                       labels: dict[str, str]) -> None:
+                       labels: dict[str, str]) -> str:
         """Put the endpoint's S3 gateway (one container per name, started on first use) on
-        `network`, where it forwards TCP to the endpoint's unix socket."""
+        `network`, where it forwards TCP to the endpoint's unix socket; its address there, with
+        the network's prefix length ("172.18.0.2/16")."""
         with self._gateways_lock:
             gateway = self._gateways.get(name)
             if gateway is None:
                 gateway = self._gateways[name] = SharedGateway(self.client, name, image,
                                                                socket_path, labels)
-        gateway.attach(network)
+        return gateway.attach(network)
 
     def detach_gateway(self, name: str, network: str) -> None:
         with self._gateways_lock:
@@ -195,6 +197,13 @@ class DockerEngine:
             return has_nvidia_runtime(self.client.info())
         except Exception:  # no answer: no GPUs
             return False
+
+    def machine(self) -> Machine | None:
+        try:
+            info = self.client.info()
+            return Machine(int(info["NCPU"]), int(info["MemTotal"]))
+        except Exception:  # no answer: no cap
+            return None
 
     def image_exists(self, image: str) -> bool:
         try:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from emulator.runtime.instance_types import Machine
 from emulator.runtime.translate import ContainerSpec
 
 
@@ -52,6 +53,10 @@ class Engine(Protocol):
         """Whether containers can get GPUs (the engine has the NVIDIA runtime)."""
         ...
 
+    def machine(self) -> Machine | None:
+        """The CPUs and memory containers can use at most (None: the engine does not say)."""
+        ...
+
     def create_network(self, name: str, labels: dict[str, str],
                        pinned: bool = False) -> tuple[str, str | None]:
         """(name, subnet); the subnet only for a pinned network (fixed host addresses)."""
@@ -64,9 +69,11 @@ class Engine(Protocol):
         ...
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                       labels: dict[str, str]) -> None:
+                       labels: dict[str, str]) -> str:
         """Put the endpoint's S3 gateway `name` (started on first use) on `network`, where it
-        forwards TCP to the endpoint's unix socket."""
+        forwards TCP to the endpoint's unix socket; return its address on `network` with the
+        network's prefix length, "172.18.0.2/16" (the endpoint tells jobs' requests apart by
+        it)."""
         ...
 
     def detach_gateway(self, name: str, network: str) -> None:

@@ -36,6 +36,9 @@ class ContainerSpec:
     # only once their containers have started.
     address: str | None = None
     peers: dict[str, str] = field(default_factory=dict)
+    # --instance-limits: the instance type's CPUs and memory (None: the whole machine).
+    cpus: float | None = None
+    memory_bytes: int | None = None
 
 
 # Every container smemu starts: never privileged, never able to gain privileges (setuid
@@ -55,11 +58,13 @@ def gateway_url() -> str:
 
 def container_environment(job_name: str, job_arn: str, region: str,
                           environment: Mapping[str, str],
-                          endpoint_url: str | None = None) -> dict[str, str]:
+                          endpoint_url: str | None = None,
+                          credentials: tuple[str, str] = ("smemu", "smemu")) -> dict[str, str]:
     """What the platform sets, then the job's Environment (which wins on a clash).
 
     With an endpoint URL, boto3 inside the container talks to the emulator (S3 and the rest)
-    with dummy credentials, the way an instance role would just work on SageMaker.
+    with the endpoint's keys (`smemu serve --auth`, else dummy ones), the way an instance role
+    would just work on SageMaker.
     """
     env = {
         contract.ENV_JOB_NAME: job_name,
@@ -71,8 +76,8 @@ def container_environment(job_name: str, job_arn: str, region: str,
         env.update({
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_ENDPOINT_URL_S3": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "smemu",
-            "AWS_SECRET_ACCESS_KEY": "smemu",
+            "AWS_ACCESS_KEY_ID": credentials[0],
+            "AWS_SECRET_ACCESS_KEY": credentials[1],
         })
     env.update(environment)
     return env
@@ -122,6 +127,9 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     }
     if entrypoint is not None:
         kwargs["entrypoint"] = entrypoint
+    limits = limit_kwargs(spec.cpus, spec.memory_bytes)
+    kwargs["labels"].update(limits.pop("labels", {}))
+    kwargs.update(limits)
     if spec.gpus:
         gpu = gpu_kwargs(spec.gpus)
         kwargs["device_requests"] = gpu["device_requests"]
@@ -142,6 +150,20 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         if spec.peers:
             kwargs["extra_hosts"] = dict(spec.peers)
     return kwargs
+
+
+def limit_kwargs(cpus: float | None, memory_bytes: int | None) -> dict[str, Any]:
+    """A CPU quota and a memory limit, labelled. The swap limit equals the memory limit: a
+    SageMaker instance has no swap, so a script past its memory is OOM-killed, not slowed."""
+    kwargs: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    if cpus is not None:
+        kwargs["nano_cpus"] = round(cpus * 1e9)
+        labels[L.CPU_LIMIT] = f"{cpus:g}"
+    if memory_bytes is not None:
+        kwargs["mem_limit"] = kwargs["memswap_limit"] = int(memory_bytes)
+        labels[L.MEMORY_LIMIT] = str(int(memory_bytes))
+    return {**kwargs, **({"labels": labels} if labels else {})}
 
 
 def gateway_kwargs(name: str, image: str, network: str, socket_path: str, script_path: str,

@@ -13,8 +13,13 @@ from botocore.exceptions import ClientError
 
 from emulator.checkpoints.manifest import s3_manifest
 from emulator.contract import INTERNAL_FAILURE
-from tests.support.endpoint import EndpointProcess, job_log, read_model_tar, toy_request, \
-    wait_for_job
+from tests.support.endpoint import (
+    EndpointProcess,
+    job_log,
+    read_model_tar,
+    toy_request,
+    wait_for_job,
+)
 
 pytestmark = pytest.mark.docker
 
