@@ -4,6 +4,7 @@ and the real endpoint process; each refusal in the service's own AWS error, neve
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -234,3 +235,34 @@ def test_serve_takes_the_keys_from_a_credentials_file(tmp_path: Path) -> None:
                      start_timeout=30).start()
     finally:
         os.environ.update(env_before)
+
+
+def test_up_passes_the_keys_to_its_endpoint_but_not_on_its_command_line(tmp_path: Path
+                                                                        ) -> None:
+    from tests.support.endpoint import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
+    env["SMEMU_STATE_DIR"] = str(tmp_path / "state")
+
+    def smemu(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True,
+                              text=True, timeout=120, env={**env, **extra})
+
+    started = smemu("up", "--port", str(port), "--ephemeral", "--auth", f"{ACCESS_KEY}:{SECRET}")
+    try:
+        assert started.returncode == 0, started.stderr
+        url = f"http://127.0.0.1:{port}"
+        record = (tmp_path / "state" / f"endpoint-{port}.json").read_text()
+        pid = int(json.loads(record)["pid"])
+        assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        refused_list = smemu("jobs", "list", "--endpoint-url", url)
+        assert refused_list.returncode == 2
+        assert "UnrecognizedClientException" in refused_list.stderr
+        listed = smemu("jobs", "list", "--endpoint-url", url,
+                       SMEMU_AUTH=f"{ACCESS_KEY}:{SECRET}")
+        assert listed.returncode == 0, listed.stderr
+        again = smemu("up", "--port", str(port))  # asked without keys: it says so
+        assert "WARNING" in again.stderr and "checks" in again.stderr
+    finally:
+        smemu("down", "--port", str(port))
