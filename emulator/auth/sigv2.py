@@ -50,7 +50,7 @@ def verify_sigv2(received: Received, keys: AuthKeys, now: float) -> None:
                   (item.partition("=") for item in received.raw_query.split("&"))}
         access_key, signature = fields.get("AWSAccessKeyId", ""), fields.get("Signature", "")
         expires = fields.get("Expires", "")
-        if not expires.isdigit():
+        if not (expires.isascii() and expires.isdigit()):
             raise AuthFailure(MALFORMED, "Expires must be a time in seconds since the epoch")
         if now > int(expires):
             raise AuthFailure(EXPIRED, expires)

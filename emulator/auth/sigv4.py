@@ -215,7 +215,8 @@ def _query_claim(query: Mapping[str, str]) -> Claim:
     if missing:
         raise AuthFailure(MALFORMED, f"the query lacks {', '.join(missing)}")
     expires_text = query.get("X-Amz-Expires", str(MAX_PRESIGN_EXPIRES_S))
-    if not expires_text.isdigit() or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES_S:
+    if not (expires_text.isascii() and expires_text.isdigit()) \
+            or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES_S:
         raise AuthFailure(MALFORMED, "X-Amz-Expires must be a number of seconds from 1 to "
                                      f"{MAX_PRESIGN_EXPIRES_S}")
     return _claim(query["X-Amz-Credential"], query["X-Amz-Date"], query["X-Amz-SignedHeaders"],

@@ -163,6 +163,11 @@ def test_non_ascii_signature_fields_are_refused_not_a_500(endpoint: ServeProcess
     "aws4_request&X-Amz-Date={stamp}&X-Amz-SignedHeaders=host&X-Amz-Signature=%C3%A9",
     "AWSAccessKeyId={key}&Expires=9999999999&Signature=%C3%A9",
     "AWSAccessKeyId=%C3%A9&Expires=9999999999&Signature=abc",
+    # "²" passes str.isdigit() but not int()
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={key}%2F{date}%2Fus-east-1%2Fs3%2F"
+    "aws4_request&X-Amz-Date={stamp}&X-Amz-Expires=%C2%B2&X-Amz-SignedHeaders=host&"
+    "X-Amz-Signature=ab",
+    "AWSAccessKeyId={key}&Expires=%C2%B2&Signature=abc",
 ])
 def test_non_ascii_presigned_signatures_are_refused_not_a_500(endpoint: ServeProcess,
                                                               query: str) -> None:
@@ -170,4 +175,4 @@ def test_non_ascii_presigned_signatures_are_refused_not_a_500(endpoint: ServePro
     stamp = _stamp()
     path = "/some-bucket/k?" + query.format(key=KEYS[0], date=stamp[:8], stamp=stamp)
     status, text = _exchange(endpoint, _head("GET", path, {"Host": f"{host}:{port}"}))
-    assert status == 403, text
+    assert 400 <= status < 500, text
