@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from botocore.auth import HmacV1Auth, S3SigV4Auth, SigV4Auth
@@ -176,3 +177,56 @@ def test_non_ascii_presigned_signatures_are_refused_not_a_500(endpoint: ServePro
     path = "/some-bucket/k?" + query.format(key=KEYS[0], date=stamp[:8], stamp=stamp)
     status, text = _exchange(endpoint, _head("GET", path, {"Host": f"{host}:{port}"}))
     assert 400 <= status < 500, text
+
+
+def _gateway_socket(endpoint: ServeProcess) -> str:
+    """The endpoint's unix socket for the S3 gateway: the listening one its process holds."""
+    assert endpoint.process is not None
+    fds = Path(f"/proc/{endpoint.process.pid}/fd")
+    inodes = {os.readlink(fd)[8:-1] for fd in fds.iterdir()
+              if os.readlink(fd).startswith("socket:[")}
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) == 8 and fields[6] in inodes and fields[7].endswith("/endpoint.sock"):
+            return fields[7]
+    raise AssertionError("the endpoint holds no gateway socket")
+
+
+class _GatewayConnection(http.client.HTTPConnection):
+    """HTTP over the gateway's unix socket, after the PROXY line its forwarder sends."""
+
+    def __init__(self, path: str, host: str) -> None:
+        super().__init__(host, timeout=30)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(30)
+        sock.connect(self.path)
+        sock.sendall(b"PROXY TCP4 172.30.0.5 172.30.0.1 40000 4590\r\n")
+        self.sock = sock
+
+
+@pytest.mark.parametrize("via", ["tcp", "gateway socket"])
+def test_each_request_on_a_kept_alive_connection_is_checked(endpoint: ServeProcess,
+                                                            via: str) -> None:
+    host, port = _address(endpoint)
+    connection = (http.client.HTTPConnection(host, port, timeout=30) if via == "tcp"
+                  else _GatewayConnection(_gateway_socket(endpoint), f"{host}:{port}"))
+    try:
+        connection.request("POST", "/", body=b"{}", headers=_signed(
+            endpoint, "POST", "/", JSON_HEADERS, b"{}", "sagemaker"))
+        first = connection.getresponse()
+        assert first.status == 200, first.read()
+        first.read()
+        kept = connection.sock
+        assert kept is not None and first.getheader("Connection", "").lower() != "close"
+        connection.request("POST", "/", body=b"{}",
+                           headers={"Host": f"{host}:{port}", **JSON_HEADERS})
+        second = connection.getresponse()
+        text = second.read().decode()
+        assert connection.sock is kept  # the same connection, not a new one
+    finally:
+        connection.close()
+    assert (second.status, json.loads(text)["__type"]) == (
+        400, "MissingAuthenticationTokenException"), text
