@@ -21,6 +21,7 @@ from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
 from emulator.cli.report_file import write_report
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
+from emulator.jobs.host_paths import ALLOW_FLAG, named_paths
 from emulator.jobs.request import (
     RunOptions,
     build_request,
@@ -172,7 +173,9 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         raise click.UsageError("--report is written when the job ends: it cannot --detach "
                                "(write it later with `smemu jobs report`)")
     twin = uninterrupted_twin(request) if compare_uninterrupted else None
-    url = ensure_endpoint(endpoint_url)
+    # An endpoint this command starts may read the host paths it names: they are its user's.
+    named = [p.path for p in named_paths(request) if p.path.startswith("/")]
+    url = ensure_endpoint(endpoint_url, allow_paths=named)
     sagemaker, logs, s3 = clients(url)
     if not no_create_buckets:
         s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
@@ -182,7 +185,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
             if ensure_bucket(s3, bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {s3_url}")
     name = request["TrainingJobName"]
-    arn = sagemaker.create_training_job(**request)["TrainingJobArn"]
+    arn = _create(sagemaker, request, bool(named) and endpoint_url is None)
     _say(as_json, f"Created training job {name} ({arn}) on {url}")
     if twin is not None:
         sagemaker.create_training_job(**twin)
@@ -216,6 +219,19 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         write_report(url, name, report_file, quiet=as_json)
     same = comparison is None or comparison.result == "identical"
     sys.exit(0 if job["TrainingJobStatus"] == "Completed" and same else 1)
+
+
+def _create(sagemaker: Any, request: dict[str, Any], hint_restart: bool) -> str:
+    """CreateTrainingJob; a host path refused by an endpoint started earlier gets a hint."""
+    try:
+        return str(sagemaker.create_training_job(**request)["TrainingJobArn"])
+    except sagemaker.exceptions.ClientError as err:
+        message = str(err.response.get("Error", {}).get("Message", ""))
+        if hint_restart and ALLOW_FLAG in message:
+            click.echo("smemu: the running endpoint was started without this directory; "
+                       "`smemu down`, then this command again, starts one that allows the "
+                       "paths it names", err=True)
+        raise
 
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,

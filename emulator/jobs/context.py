@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulator import contract
+from emulator.jobs.host_paths import HostPaths
 from emulator.runtime.protocol import Engine
 from emulator.storage.s3 import S3Endpoint
 
@@ -22,6 +23,8 @@ class RunnerContext:
     gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
     gateway_image: str = "smemu-base:latest"
     checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
+    # The host directories a request may name (file:// channels, smemu:code-dir): --allow-path
+    host_paths: HostPaths = field(default_factory=HostPaths)
 
     def cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up

@@ -14,7 +14,7 @@ from pathlib import Path
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, RestoreReport, restore
 from emulator.contract import SecondaryStatus
-from emulator.errors import ContainerStartError, JobClientError
+from emulator.errors import ContainerStartError, JobClientError, ValidationException
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
 from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
@@ -26,7 +26,7 @@ from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, Outcome, Span, TrainingJob
-from emulator.jobs.settings import CheckpointPrefix
+from emulator.jobs.settings import TAG_CODE_DIR, CheckpointPrefix
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
@@ -74,6 +74,7 @@ class JobRunner:
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
+        self.code_mount: tuple[str, str] | None = None  # (real host dir, container path)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
@@ -147,6 +148,7 @@ class JobRunner:
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
             self._download_channels([dirs for _, dirs in hosts],
                                     [config.group_of(host)[0] for host, _ in hosts])
+            self.code_mount = self._code_mount()
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -280,7 +282,7 @@ class JobRunner:
         started = self.clock.monotonic()
         download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
                           cancelled=lambda: self.control.stop_requested, progress=progress,
-                          groups=groups)
+                          groups=groups, host_paths=self.ctx.host_paths)
         for bar in shown.values():
             bar.finish_transfer(bar.files_started, bar.total_bytes,
                                 self.clock.monotonic() - started)
@@ -328,9 +330,20 @@ class JobRunner:
             gpus=self.gpus.get(host, 0),
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
-            code_mount=None if self.settings.code_dir is None
-            else (self.settings.code_dir, self.settings.code_path),
+            code_mount=self.code_mount,
         )
+
+    def _code_mount(self) -> tuple[str, str] | None:
+        """smemu:code-dir resolved again now, inside the allowed roots: Docker mounts what the
+        path names at this moment, so the real path is what it gets."""
+        code_dir = self.settings.code_dir
+        if code_dir is None:
+            return None
+        try:
+            real = self.ctx.host_paths.resolve(f"Tag {TAG_CODE_DIR}", code_dir)
+        except ValidationException as err:  # allowed at CreateTrainingJob, re-linked since
+            raise JobClientError(str(err)) from None
+        return real, self.settings.code_path
 
     # -- the end ----------------------------------------------------------------------
     def _finish(self, reason: Reason, run: AttemptRun, attempt: Attempt) -> JobEnding:

@@ -40,6 +40,8 @@ class Endpoint:
     - ``grace_period``: the default SIGTERM -> SIGKILL window in seconds (smemu's default is
       120 s; tests usually want less).
     - ``s3_endpoint_url``: keep checkpoints and artifacts on that S3 instead of the embedded one.
+    - ``allow_paths``: host directories requests may name (file:// channels, the
+      ``smemu:code-dir`` tag), as `smemu serve --allow-path`; none by default.
     - ``serve_args``: more `smemu serve` flags (child process only).
     - ``Endpoint.connect(url)`` uses an endpoint someone else runs: start and stop leave it be.
 
@@ -51,7 +53,8 @@ class Endpoint:
                  state_dir: str | os.PathLike[str] | None = None, port: int = 0,
                  grace_period: float | None = None, s3_endpoint_url: str | None = None,
                  serve_args: Sequence[str] = (), start_timeout: float = 60.0,
-                 region: str = contract.DEFAULT_REGION, ephemeral: bool = False) -> None:
+                 region: str = contract.DEFAULT_REGION, ephemeral: bool = False,
+                 allow_paths: Sequence[str | os.PathLike[str]] = ()) -> None:
         if in_process and serve_args:
             raise ValueError("serve_args are `smemu serve` flags: they need in_process=False")
         self.in_process = in_process
@@ -63,6 +66,7 @@ class Endpoint:
         self.start_timeout = start_timeout
         self.region = region
         self.ephemeral = ephemeral
+        self.allow_paths = tuple(os.path.abspath(p) for p in allow_paths)
         self.process: ServeProcess | None = None
         self.server: EndpointServer | None = None
         self._state_dir: Path | None = None
@@ -109,6 +113,8 @@ class Endpoint:
             args += ["--s3-endpoint-url", self.s3_endpoint_url]
         if self.ephemeral:
             args.append("--ephemeral")
+        for path in self.allow_paths:
+            args += ["--allow-path", path]
         self.process = ServeProcess(state_dir, args, port=self.requested_port,
                                     start_timeout=self.start_timeout)
         self.process.start()
@@ -122,7 +128,8 @@ class Endpoint:
             JobSettings(grace_period=self.grace_period)
         self.server = EndpointServer(port=self.requested_port, state_dir=state_dir,
                                      s3_url=self.s3_endpoint_url, defaults=defaults,
-                                     region=self.region, ephemeral=self.ephemeral)
+                                     region=self.region, ephemeral=self.ephemeral,
+                                     allow_paths=self.allow_paths)
         try:
             self.server.start()  # it cleans up after itself when it fails
         except Exception as err:
