@@ -31,7 +31,9 @@ def ensure_endpoint(url: str | None, start: bool = True,
         command = "smemu up" + ("" if local_default else f" --port {target.rsplit(':', 1)[-1]}")
         raise EndpointUnavailable(
             f"no smemu endpoint answers at {target}. Start one with `{command}`")
-    click.echo(f"Starting the local endpoint on {target} (stop it with `smemu down`) ...", err=True)
+    allowing = f", allowing the host paths {', '.join(allow_paths)}" if allow_paths else ""
+    click.echo(f"Starting the local endpoint on {target}{allowing} (stop it with `smemu down`) "
+               "...", err=True)
     args = [arg for path in allow_paths for arg in ("--allow-path", path)]
     record = daemon.up(contract.DEFAULT_PORT, extra_args=args)
     return str(record["url"])

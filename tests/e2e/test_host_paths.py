@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.endpoint import read_model_tar, wait_for_job
+from emulator import contract
+from emulator.cli.clients import ensure_endpoint
+from emulator.server import daemon
+from emulator.storage.s3 import S3Endpoint
+from tests.support.endpoint import free_port, read_model_tar, wait_for_job
 
 pytestmark = pytest.mark.docker
 
@@ -126,3 +130,32 @@ def test_a_channel_inside_the_roots_is_copied_and_its_links_out_are_not(
     assert model["code.txt"].startswith(b"hello from the code dir\n")
     for name, content in model.items():
         assert SECRET not in content, f"{name} holds the outside file's content"
+
+
+def test_the_endpoint_smemu_run_starts_allows_the_paths_its_command_line_names(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, job_name: str) -> None:
+    # A free port stands in for the default local one (4590 may be a user's); the endpoint
+    # is started as `smemu run` starts it (`smemu up` in the background, a state dir here).
+    port = free_port()
+    monkeypatch.setattr(contract, "DEFAULT_PORT", port)
+    monkeypatch.delenv("SMEMU_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("SMEMU_STATE_DIR", str(tmp_path / "state"))
+    code, other = tmp_path / "code", tmp_path / "other"
+    for directory in (code, other):
+        directory.mkdir()
+        (directory / "hello.txt").write_bytes(b"hello from the code dir\n")
+    try:
+        url = ensure_endpoint(None, allow_paths=[str(code)])
+        endpoint = S3Endpoint(url)
+        sagemaker, s3 = endpoint.client("sagemaker"), endpoint.client("s3")
+        s3.create_bucket(Bucket="paths")
+        sagemaker.create_training_job(**_request(job_name, "paths", code_dir=str(code)))
+        job = wait_for_job(sagemaker, job_name)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        model = read_model_tar(s3, job["ModelArtifacts"]["S3ModelArtifacts"])
+        assert model["code.txt"].startswith(b"hello from the code dir\n")
+        # The same user's directory, but not one the command line named: refused.
+        message = _refused(sagemaker, _request(f"{job_name}-2", "paths", code_dir=str(other)))
+        assert f"(allowed: {code})" in message
+    finally:
+        daemon.down(port)
