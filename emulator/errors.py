@@ -88,3 +88,7 @@ class InvalidS3Uri(ValidationException, CheckpointError):
 
 class PlanError(EmulatorError):
     """An interruption plan could not be parsed."""
+
+
+class S3FaultSpecError(EmulatorError, ValueError):
+    """An S3 fault SPEC (`--s3-faults`, the `smemu:s3-faults` tag) could not be parsed."""

@@ -50,6 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--smemu-grace-period", metavar="SECONDS", type=float, default=None,
         help="The started endpoint's default SIGTERM -> SIGKILL window (smemu's default: "
              "120).")
+    group.addoption(
+        "--smemu-auth", metavar="ACCESS_KEY:SECRET", default=None,
+        help="The started endpoint checks SigV4 signatures against these keys (`smemu serve "
+             "--auth`), and the fixtures' clients sign with them (with --smemu-endpoint-url: "
+             "the keys that endpoint checks). Default: $SMEMU_AUTH / $SMEMU_AUTH_FILE.")
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +69,12 @@ def smemu_endpoint(pytestconfig: pytest.Config,
     from emulator.testing import Endpoint
 
     url = pytestconfig.getoption("smemu_endpoint_url")
+    auth = pytestconfig.getoption("smemu_auth")
     if url:
-        yield Endpoint.connect(url)
+        yield Endpoint.connect(url, auth=auth)
         return
     with Endpoint(grace_period=pytestconfig.getoption("smemu_grace_period"),
+                  auth=auth,
                   allow_paths=[tmp_path_factory.getbasetemp(),
                                *pytestconfig.getoption("smemu_allow_path")]) as endpoint:
         yield endpoint

@@ -11,6 +11,7 @@ from typing import Any
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from emulator.api.container_s3_faults import ContainerS3Faults
 from emulator.api.dispatch import MotoDispatcher
 from emulator.api.iam import IamAllowAll
 from emulator.api.logs import LogsCompat
@@ -19,6 +20,7 @@ from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
 from emulator.api.ui import BrowserView
 from emulator.api.wire_errors import JSON, WireRequest, error_response
 from emulator.errors import AwsError
+from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.jobs.service import JobService
 from emulator.report.html_views import UI_PREFIX
 from emulator.storage.backends import is_s3_request
@@ -36,7 +38,9 @@ _CHUNK = 1 << 16
 class EndpointApp:
     def __init__(self, service: JobService, server_id: str,
                  s3_endpoint_url: str | None = None, s3_app: WsgiApp | None = None,
-                 s3_backend: str = "moto") -> None:
+                 s3_backend: str = "moto",
+                 container_faults: ContainerFaultRoutes | None = None,
+                 auth: bool = False) -> None:
         self.service = service
         self.server_id = server_id
         self.s3_endpoint_url = s3_endpoint_url  # the S3 jobs use when not the embedded one
@@ -46,6 +50,9 @@ class EndpointApp:
         # format as moto's are.
         self.s3_app = MotoGuard(s3_app) if s3_app is not None else None
         self.s3_backend = s3_backend
+        self.auth = auth  # signatures are checked (emulator.api.auth_gate, in front of this)
+        # The jobs' S3 faults on their containers' requests (the gateway's, never the host's).
+        self.container_faults = ContainerS3Faults(container_faults or ContainerFaultRoutes())
         self.ui = BrowserView(service)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -53,8 +60,8 @@ class EndpointApp:
         path = environ.get("PATH_INFO", "")
         if not (target.lower().startswith(TARGET_PREFIX.lower())
                 or _signed_for_sagemaker(environ) or path.startswith(EXTENSION_PREFIX)):
-            if self.s3_app is not None and is_s3_request(environ):
-                return self.s3_app(environ, start_response)
+            if is_s3_request(environ):
+                return self.container_faults(self._s3, environ, start_response)
             return self.moto(environ, start_response)
         try:
             return self._ours(environ, target, path)(environ, start_response)
@@ -62,6 +69,10 @@ class EndpointApp:
             request = WireRequest(JSON, "sagemaker", target.rpartition(".")[2],
                                   CONTENT_TYPE)
             return answer_exception(request, err, environ)(environ, start_response)
+
+    def _s3(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        app = self.s3_app if self.s3_app is not None else self.moto
+        return app(environ, start_response)
 
     def _ours(self, environ: dict[str, Any], target: str, path: str) -> Response:
         if path.startswith(EXTENSION_PREFIX):
@@ -85,7 +96,7 @@ class EndpointApp:
             if parts == ["health"]:
                 return _json({"status": "ok", "server_id": self.server_id, "version": __version__,
                               "s3_endpoint_url": self.s3_endpoint_url,
-                              "s3_backend": self.s3_backend,
+                              "s3_backend": self.s3_backend, "auth": self.auth,
                               "max_training_instances": self.service.max_instances})
             if parts == ["reset"] and request.method == "POST":
                 return _json(self.service.reset())

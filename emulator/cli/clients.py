@@ -40,8 +40,8 @@ def ensure_endpoint(url: str | None, start: bool = True,
 
 
 def clients(url: str) -> tuple[Any, Any, Any]:
-    """(sagemaker, logs, s3) clients bound to the endpoint."""
-    endpoint = S3Endpoint(url)
+    """(sagemaker, logs, s3) clients bound to the endpoint, signed with its keys."""
+    endpoint = S3Endpoint.of_endpoint(url)
     return endpoint.client("sagemaker"), endpoint.client("logs"), endpoint.client("s3")
 
 
@@ -51,8 +51,11 @@ def endpoint_s3_url(url: str) -> str:
     return str((daemon.health(url) or {}).get("s3_endpoint_url") or url)
 
 
-def s3_client(url: str) -> Any:
+def s3_client(url: str, endpoint_url: str | None = None) -> Any:
     """An S3 client for a look-up on any S3 server: one that does not answer fails in seconds
-    (two tries), not after the endpoint's long retry budget."""
-    return S3Endpoint(url).client("s3", retries={"max_attempts": 2, "mode": "standard"},
-                                  connect_timeout=5, read_timeout=60)
+    (two tries), not after the endpoint's long retry budget. On the endpoint's own S3 (`url`
+    is `endpoint_url`) it signs with the endpoint's keys, elsewhere with $SMEMU_S3_*."""
+    own = endpoint_url is not None and url.rstrip("/") == endpoint_url.rstrip("/")
+    endpoint = S3Endpoint.of_endpoint(url) if own else S3Endpoint(url)
+    return endpoint.client("s3", retries={"max_attempts": 2, "mode": "standard"},
+                           connect_timeout=5, read_timeout=60)

@@ -121,7 +121,7 @@ def resolve(job_or_uri: str, endpoint_url: str | None, s3_endpoint_url: str | No
     assert loc is not None
     uploads = [u for job in jobs for u in uploads_from_report(job, emulator_report(str(url), job))]
     s3_url = s3_endpoint_url or endpoint_s3_url(str(url))
-    s3 = s3_client(s3_url)
+    s3 = s3_client(s3_url, str(url))
     _check_bucket(s3, s3_url, loc, job=None if is_uri else job_or_uri,
                   explicit=bool(s3_endpoint_url))
     return Target(loc, s3, s3_url, uploads, jobs, url)

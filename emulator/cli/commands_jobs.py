@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from emulator.auth.signing import signed_request
 from emulator.cli.clients import clients, ensure_endpoint
 from emulator.cli.follow import emulator_report, render_summary, transition_line
 from emulator.cli.group import clean_errors, cli
@@ -131,7 +132,7 @@ def delete_job(job_name: str, endpoint_url: str | None) -> None:
 def interrupt_job(job_name: str, endpoint_url: str | None) -> None:
     """Inject a spot interruption into a running managed-spot job now."""
     url = ensure_endpoint(endpoint_url, start=False)
-    request = urllib.request.Request(f"{url}/_smemu/jobs/{job_name}/interrupt", method="POST")
+    request = signed_request(f"{url}/_smemu/jobs/{job_name}/interrupt", method="POST")
     try:
         urllib.request.urlopen(request, timeout=10).close()
     except urllib.error.HTTPError as err:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
+from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
 from emulator.cli.compare_run import compare_with_uninterrupted
@@ -109,6 +110,7 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--no-logs", is_flag=True, help="Do not stream the container's output.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the final DescribeTrainingJob response (and nothing else on stdout).")
+@auth_options
 @clean_errors
 def run(image: str | None, build: Path | None, code: Path | None, code_path: str,
         entry_point: str | None, job_name: str | None, hyperparameters: tuple[str, ...],
@@ -121,8 +123,10 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         checkpoint_prefix: str | None, gpu_fallback: str | None, request_file: Path | None,
         endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
-        detach: bool, no_logs: bool, as_json: bool) -> None:
+        detach: bool, no_logs: bool, as_json: bool, auth: str | None, auth_file: str | None,
+        auth_profile: str | None) -> None:
     """Run a training job as SageMaker would, and follow it to its end."""
+    use_keys_in_this_process(keys_from_options(auth, auth_file, auth_profile))
     if entry_point is not None and code is None:
         raise click.UsageError("--entry-point names a script in --code DIR: add --code")
     env = parse_pairs(environment, "--env")
@@ -180,7 +184,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     if not no_create_buckets:
         s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
         if s3_url != url:
-            s3 = S3Endpoint(s3_url).client("s3")
+            s3 = S3Endpoint(s3_url).client("s3")  # not the endpoint: $SMEMU_S3_* keys
         for bucket in request_buckets(request):
             if ensure_bucket(s3, bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {s3_url}")

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from emulator import contract
+from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.bind_policy import check_bind
 from emulator.cli.group import F, clean_errors, cli
 from emulator.errors import PlanError
@@ -155,9 +156,11 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
 @click.option("--allow-remote", is_flag=True,
               help="Allow --host to be a non-loopback address (prints a warning).")
 @endpoint_options
+@auth_options
 @verbose_option
 @clean_errors
-def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
+def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file: str | None,
+          auth_profile: str | None, s3_endpoint_url: str | None,
           s3_backend: str | None,
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
@@ -170,6 +173,7 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
     from emulator.server.handler import access_log
 
     check_bind(host, allow_remote)
+    keys = keys_from_options(auth, auth_file, auth_profile)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if verbose:
@@ -190,7 +194,7 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
                             checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
                             s3_backend=s3_backend,
                             shutdown_budget=_shutdown_budget(shutdown_budget),
-                            max_training_instances=max_training_instances,
+                            max_training_instances=max_training_instances, auth=keys,
                             allow_paths=allow_paths)
     stop = threading.Event()
 
@@ -207,6 +211,9 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
     with server:
         click.echo(f"smemu endpoint {server.server_id} listening on {server.url} "
                    f"(SageMaker, S3, CloudWatch Logs, STS)", err=True)
+        click.echo(f"checking SigV4 signatures: only access key {keys.access_key} is let in"
+                   if keys else "not checking signatures (any credentials are let in; see "
+                   "--auth)", err=True)
         if server.host_paths.roots:
             click.echo("host paths allowed (file:// channels, smemu:code-dir) inside: "
                        + ", ".join(server.host_paths.roots), err=True)
@@ -219,14 +226,18 @@ def serve(port: int, host: str, allow_remote: bool, s3_endpoint_url: str | None,
 @cli.command()
 @port_option
 @endpoint_options
+@auth_options
 @verbose_option
 @clean_errors
-def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
+def up(port: int, auth: str | None, auth_file: str | None, auth_profile: str | None,
+       s3_endpoint_url: str | None, s3_backend: str | None,
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
        gpu_fallback: str, shutdown_budget: str | None, max_training_instances: int | None,
        allow_paths: tuple[str, ...], ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
+    keys = keys_from_options(auth, auth_file, auth_profile)
+    use_keys_in_this_process(keys)
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
                       checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances,
@@ -235,6 +246,9 @@ def up(port: int, s3_endpoint_url: str | None, s3_backend: str | None,
                        shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"
     click.echo(f"smemu endpoint {word} on {record['url']} (log: {record.get('log', '?')})")
+    if record.get("already_running") and bool(keys) != bool(record.get("auth")):
+        click.echo("WARNING: the running endpoint " + ("does not check" if keys else "checks")
+                   + " signatures, unlike what was asked: `smemu down` it first", err=True)
     if record.get("already_running") and allow_paths:
         click.echo("note: --allow-path takes effect when an endpoint starts; this one keeps "
                    f"the directories it was started with (`smemu down --port {port}`, then "

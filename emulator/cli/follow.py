@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from emulator.auth.signing import signed_request
 from emulator.cli.progress import StatusProgress
 from emulator.jobs.billing import savings_percent
 from emulator.jobs.timeline import timeline
@@ -21,7 +22,8 @@ FAST_POLL = 0.05
 
 def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(f"{endpoint_url}/_smemu/jobs/{job_name}", timeout=10) as r:
+        request = signed_request(f"{endpoint_url}/_smemu/jobs/{job_name}")
+        with urllib.request.urlopen(request, timeout=10) as r:
             return dict(json.loads(r.read()))
     except Exception:
         return {}

@@ -19,7 +19,7 @@ def report_html(url: str, job_name: str) -> str:
     sagemaker, logs, _ = clients(url)
     describe = sagemaker.describe_training_job(TrainingJobName=job_name)
     story = gather_story(describe, emulator_report(url, job_name),
-                         s3=s3_client(endpoint_s3_url(url)), logs=logs, endpoint_url=url,
+                         s3=s3_client(endpoint_s3_url(url), url), logs=logs, endpoint_url=url,
                          log_link=lambda stream: url + log_url(stream))
     return render_report(story)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator import contract
+from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.jobs.host_paths import HostPaths
 from emulator.runtime.protocol import Engine
 from emulator.storage.s3 import S3Endpoint
@@ -16,13 +17,16 @@ from emulator.storage.s3 import S3Endpoint
 class RunnerContext:
     engine: Engine
     s3: S3Endpoint  # checkpoints, channels, artifacts
-    logs: S3Endpoint  # CloudWatch Logs and metrics (the endpoint itself)
+    logs: S3Endpoint  # CloudWatch Logs and metrics: the endpoint itself, with its keys
     workdir: Path
     server_id: str
     region: str = contract.DEFAULT_REGION
     gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
     gateway_image: str = "smemu-base:latest"
     checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
+    # Jobs whose S3 faults cover their containers' calls, by the gateway's address on their
+    # network; the endpoint's S3 reads it (emulator.api.container_s3_faults).
+    container_s3_faults: ContainerFaultRoutes = field(default_factory=ContainerFaultRoutes)
     # The host directories a request may name (file:// channels, smemu:code-dir): --allow-path
     host_paths: HostPaths = field(default_factory=HostPaths)
 

@@ -174,15 +174,16 @@ class DockerEngine:
         return handle
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                       labels: dict[str, str]) -> None:
+                       labels: dict[str, str]) -> str:
         """Put the endpoint's S3 gateway (one container per name, started on first use) on
-        `network`, where it forwards TCP to the endpoint's unix socket."""
+        `network`, where it forwards TCP to the endpoint's unix socket; its address there, with
+        the network's prefix length ("172.18.0.2/16")."""
         with self._gateways_lock:
             gateway = self._gateways.get(name)
             if gateway is None:
                 gateway = self._gateways[name] = SharedGateway(self.client, name, image,
                                                                socket_path, labels)
-        gateway.attach(network)
+        return gateway.attach(network)
 
     def detach_gateway(self, name: str, network: str) -> None:
         with self._gateways_lock:

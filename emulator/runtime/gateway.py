@@ -40,17 +40,19 @@ class SharedGateway:
         self._container: Any = None
         self._lock = threading.Lock()
 
-    def attach(self, network: str) -> None:
-        """On `network` as `smemu-endpoint`, listening (started on it if not running)."""
+    def attach(self, network: str) -> str:
+        """On `network` as `smemu-endpoint`, listening (started on it if not running); its
+        address there with the network's prefix length ("172.18.0.2/16"), which tells the
+        endpoint a request came from this network's job (emulator.server.gateway_origin)."""
         for _ in range(2):
             with self._lock:
                 container = self._running()
                 if container is None:
-                    self._container = self._start(network)
-                    return
+                    self._container = container = self._start(network)
+                    return _address_on(container, network)
             try:
                 self.client.networks.get(network).connect(container, aliases=[GATEWAY_HOST])
-                return
+                return _address_on(container, network)
             except docker.errors.NotFound:  # removed from outside meanwhile: afresh
                 with self._lock:
                     self._container = None
@@ -89,6 +91,16 @@ class SharedGateway:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.client.containers.get(self.name).remove(force=True)
         self._container = None
+
+
+def _address_on(container: Any, network: str) -> str:
+    """The container's IPv4 address on `network` with the network's prefix length
+    ("172.18.0.2/16"); NotFound when it is gone."""
+    container.reload()
+    settings = container.attrs["NetworkSettings"]["Networks"].get(network, {})
+    if not settings.get("IPAddress"):
+        raise DockerUnavailable(f"the S3 gateway {container.name} has no address on {network}")
+    return f"{settings['IPAddress']}/{settings.get('IPPrefixLen') or 32}"
 
 
 def _forwarder_beside(socket_path: Path) -> Path:

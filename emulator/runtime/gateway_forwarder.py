@@ -4,13 +4,19 @@ Listens on TCP inside the job's internal network and pipes every connection to t
 unix socket, bind-mounted from the host: training containers reach the emulator's S3 with no IP
 route off their network.
 
-    python3 gateway_forwarder.py PORT /run/smemu/endpoint.sock
+Each connection to the socket starts with a PROXY protocol v1 line (HAProxy's format), written
+here before any byte of the container's: the container's address and the gateway's own address
+on the network the connection came in on. The gateway has one address per job network, so the
+endpoint knows which job a request is from; a container cannot forge the line (its bytes come
+after it) nor reach another job's network.
+
+    python3 gateway_forwarder.py PORT /run/smemu/endpoint.sock [LISTEN_ADDRESS]
 """
 
 import asyncio
 import contextlib
 import sys
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Tuple
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -28,6 +34,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+def proxy_line(peer: Tuple[str, int], local: Tuple[str, int]) -> bytes:
+    """PROXY TCP4 <source> <destination> <source port> <destination port>"""
+    family = "TCP6" if ":" in peer[0] else "TCP4"
+    return ("PROXY %s %s %s %d %d\r\n" % (family, peer[0], local[0], peer[1], local[1])).encode()
+
+
 def _handler(socket_path: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
                                            Awaitable[None]]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -36,17 +48,21 @@ def _handler(socket_path: str) -> Callable[[asyncio.StreamReader, asyncio.Stream
         except OSError:
             writer.close()
             return
+        up_writer.write(proxy_line(writer.get_extra_info("peername")[:2],
+                                   writer.get_extra_info("sockname")[:2]))
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
     return handle
 
 
-async def _main(port: int, socket_path: str) -> None:
-    server = await asyncio.start_server(_handler(socket_path), "0.0.0.0", port)
-    print("smemu gateway: 0.0.0.0:%d -> %s" % (port, socket_path), flush=True)
+async def _main(port: int, socket_path: str, host: str) -> None:
+    server = await asyncio.start_server(_handler(socket_path), host, port)
+    port = server.sockets[0].getsockname()[1]  # the one bound, when asked for port 0
+    print("smemu gateway: %s:%d -> %s" % (host, port, socket_path), flush=True)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(int(sys.argv[1]), sys.argv[2]))
+    asyncio.run(_main(int(sys.argv[1]), sys.argv[2],
+                      sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"))

@@ -64,9 +64,11 @@ class Engine(Protocol):
         ...
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                       labels: dict[str, str]) -> None:
+                       labels: dict[str, str]) -> str:
         """Put the endpoint's S3 gateway `name` (started on first use) on `network`, where it
-        forwards TCP to the endpoint's unix socket."""
+        forwards TCP to the endpoint's unix socket; return its address on `network` with the
+        network's prefix length, "172.18.0.2/16" (the endpoint tells jobs' requests apart by
+        it)."""
         ...
 
     def detach_gateway(self, name: str, network: str) -> None:

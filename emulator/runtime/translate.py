@@ -55,11 +55,13 @@ def gateway_url() -> str:
 
 def container_environment(job_name: str, job_arn: str, region: str,
                           environment: Mapping[str, str],
-                          endpoint_url: str | None = None) -> dict[str, str]:
+                          endpoint_url: str | None = None,
+                          credentials: tuple[str, str] = ("smemu", "smemu")) -> dict[str, str]:
     """What the platform sets, then the job's Environment (which wins on a clash).
 
     With an endpoint URL, boto3 inside the container talks to the emulator (S3 and the rest)
-    with dummy credentials, the way an instance role would just work on SageMaker.
+    with the endpoint's keys (`smemu serve --auth`, else dummy ones), the way an instance role
+    would just work on SageMaker.
     """
     env = {
         contract.ENV_JOB_NAME: job_name,
@@ -71,8 +73,8 @@ def container_environment(job_name: str, job_arn: str, region: str,
         env.update({
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_ENDPOINT_URL_S3": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "smemu",
-            "AWS_SECRET_ACCESS_KEY": "smemu",
+            "AWS_ACCESS_KEY_ID": credentials[0],
+            "AWS_SECRET_ACCESS_KEY": credentials[1],
         })
     env.update(environment)
     return env

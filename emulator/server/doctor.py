@@ -3,7 +3,8 @@ wrong and how to fix it; all is well only when no check failed.
 
 The checks: the Docker engine, smemu's images (built, and built from the files now in
 images/), the endpoint, the S3 it keeps checkpoints on, the state directory, the inotify limits
-the checkpoint watchers need, and binding to loopback.
+the checkpoint watchers need, binding to loopback, and whether this shell's keys get past the
+endpoint's signature check (`smemu serve --auth`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from emulator.auth.keys import AUTH_ENV, AUTH_FILE_ENV, client_keys
 from emulator.runtime.health import EngineFacts, ImageFacts, engine_facts, image_facts
 from emulator.server import daemon
 from emulator.storage.s3 import S3Endpoint
@@ -118,8 +120,9 @@ def check_s3(url: str, health: dict[str, Any] | None) -> Finding:
         return Finding("s3", SKIP, "not checked: the endpoint is down")
     s3_url = str(health.get("s3_endpoint_url") or url)
     where = "the embedded S3" if s3_url == url else f"the S3 at {s3_url}"
-    client = S3Endpoint(s3_url).client("s3", retries={"max_attempts": 2}, connect_timeout=5,
-                                       read_timeout=15)
+    endpoint = S3Endpoint.of_endpoint(s3_url) if s3_url == url else S3Endpoint(s3_url)
+    client = endpoint.client("s3", retries={"max_attempts": 2}, connect_timeout=5,
+                             read_timeout=15)
     try:
         buckets = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
         versioned = [b for b in buckets[:50] if client.get_bucket_versioning(Bucket=b)
@@ -134,6 +137,25 @@ def check_s3(url: str, health: dict[str, Any] | None) -> Finding:
                        " Status=Enabled`) to keep every checkpoint version")
     return Finding("s3", OK, f"{where} answers: {len(buckets)} bucket(s), versioning on for "
                    f"{len(versioned)} (the endpoint turns it on for checkpoint buckets)")
+
+
+def check_auth(url: str, health: dict[str, Any] | None) -> Finding:
+    if health is None:
+        return Finding("auth", SKIP, "not checked: the endpoint is down")
+    if not health.get("auth"):
+        return Finding("auth", OK, "the endpoint checks no signatures (any credentials get "
+                       "in; `smemu serve --auth` turns the check on)")
+    keys = client_keys()
+    client = S3Endpoint.of_endpoint(url).client("sagemaker", retries={"max_attempts": 1},
+                                                connect_timeout=5, read_timeout=15)
+    try:
+        client.list_training_jobs(MaxResults=1)
+    except Exception as err:
+        return Finding("auth", FAIL, f"the endpoint checks signatures and refuses this shell's "
+                       f"access key {keys.access_key} ({str(err)[:120]}): set ${AUTH_ENV} "
+                       f"(or ${AUTH_FILE_ENV}) to the keys it was started with")
+    return Finding("auth", OK, f"the endpoint checks signatures; this shell's access key "
+                   f"{keys.access_key} gets in")
 
 
 def check_state_dir(path: Path, min_free: int = MIN_FREE_BYTES) -> Finding:
@@ -194,7 +216,9 @@ def check_loopback(url: str, health: dict[str, Any] | None) -> Finding:
     host = urlparse(url).hostname or ""
     if health is not None and host not in ("127.0.0.1", "localhost", "::1"):
         return Finding("loopback", FAIL, f"the endpoint is reached at {host}, not loopback: "
-                       "it serves without authentication, bind it to 127.0.0.1")
+                       + ("anyone who has its keys can reach it"
+                          if health.get("auth") else "it serves without authentication")
+                       + ", bind it to 127.0.0.1")
     return Finding("loopback", OK, "127.0.0.1 can be bound" + (
         "; the endpoint listens on loopback" if health is not None else ""))
 
@@ -209,7 +233,8 @@ def run_checks(url: str | None = None) -> list[Finding]:
         if client is not None:
             client.close()
     health = daemon.health(target)
-    findings += [check_endpoint(target, health), check_s3(target, health),
+    findings += [check_endpoint(target, health), check_auth(target, health),
+                 check_s3(target, health),
                  check_state_dir(daemon.state_dir()), check_inotify(),
                  check_loopback(target, health)]
     return findings

@@ -13,11 +13,14 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import contract
 from emulator.api.app import EndpointApp
+from emulator.api.auth_gate import AuthGate
+from emulator.auth.keys import DUMMY_KEYS, AuthKeys
 from emulator.errors import EndpointUnavailable
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.host_paths import HostPaths
@@ -31,6 +34,7 @@ from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
 from emulator.runtime.owners import write_owner
+from emulator.server.gateway_origin import gateway_request_handler
 from emulator.server.handler import (
     DEFAULT_REQUEST_TIMEOUT_S,
     request_handler,
@@ -59,8 +63,12 @@ class EndpointServer:
                  s3_backend: str | None = None,
                  shutdown_budget: float = contract.DEFAULT_SHUTDOWN_BUDGET_S,
                  max_training_instances: int | None = None,
+                 auth: AuthKeys | None = None,
                  allow_paths: Sequence[str | os.PathLike[str]] = ()) -> None:
         self.host = host
+        # With keys, every request but /_smemu/health must be SigV4-signed with them; smemu's
+        # own clients and the training containers sign with them too.
+        self.auth = auth
         self.requested_port = port
         if state_dir is None and not ephemeral:
             raise ValueError("EndpointServer needs a state_dir, or ephemeral=True")
@@ -138,7 +146,10 @@ class EndpointServer:
                     "Is another smemu (or something else) using it? Try --port.") from err
             # moto holds whole objects: one request per object is cheapest there; on disk,
             # bodies stream, so ranges and parts are cheap.
-            own = S3Endpoint(self.url, self.region, whole_object=self.s3_backend != "disk")
+            keys = self.auth or DUMMY_KEYS
+            own = S3Endpoint(self.url, self.region, access_key=keys.access_key,
+                             secret_key=keys.secret_key,
+                             whole_object=self.s3_backend != "disk")
             ctx = RunnerContext(engine=self.engine, s3=S3Endpoint(self.s3_url, self.region)
                                 if self.s3_url else own, logs=own, workdir=self.workdir,
                                 server_id=self.server_id, region=self.region,
@@ -155,7 +166,7 @@ class EndpointServer:
             self._socket_server = make_server(f"unix://{socket_path}", 0,
                                               app=None,  # type: ignore[arg-type]
                                               threaded=True,
-                                              request_handler=request_handler(
+                                              request_handler=gateway_request_handler(
                                                   self._request_timeout()))
             ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
             recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
@@ -174,9 +185,13 @@ class EndpointServer:
             for each in stored:
                 self.service.adopt(each.job, each.unfired)
             replay_log_events(self.history, self.region)
-            app = LogKeeper(EndpointApp(self.service, self.server_id,
-                                        s3_endpoint_url=self.s3_url, s3_app=self._disk_s3,
-                                        s3_backend=self.s3_backend), self.history)
+            app: Any = LogKeeper(EndpointApp(self.service, self.server_id,
+                                             s3_endpoint_url=self.s3_url,
+                                             s3_app=self._disk_s3, s3_backend=self.s3_backend,
+                                             container_faults=ctx.container_s3_faults,
+                                             auth=self.auth is not None), self.history)
+            if self.auth is not None:
+                app = AuthGate(app, self.auth)
             self._server.app = app
             self._socket_server.app = app
         except BaseException:

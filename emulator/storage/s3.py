@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from emulator.auth.keys import AuthKeys, client_keys
 from emulator.contract import DEFAULT_REGION
 from emulator.s3uri import parse_s3_uri
 from emulator.storage.blobstore import BlobStore
@@ -51,6 +52,15 @@ class S3Endpoint:
     access_key: str = field(default_factory=_access_key)  # $SMEMU_S3_ACCESS_KEY_ID, else dummy
     secret_key: str = field(default_factory=_secret_key, repr=False)
     whole_object: bool = False
+
+    @classmethod
+    def of_endpoint(cls, url: str, region: str = DEFAULT_REGION, keys: AuthKeys | None = None,
+                    whole_object: bool = False) -> S3Endpoint:
+        """The smemu endpoint at `url` itself, signed with its keys: `keys`, else the
+        configured ones (emulator.auth.keys: $SMEMU_AUTH, ...), else the dummy ones."""
+        keys = keys or client_keys()
+        return cls(url, region, access_key=keys.access_key, secret_key=keys.secret_key,
+                   whole_object=whole_object)
 
     def blob_store(self) -> BlobStore:
         """The checkpoint engine's way to this S3, made once per endpoint configuration. Its

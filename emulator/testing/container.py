@@ -155,7 +155,7 @@ class SmemuContainer(DockerContainer):
     def get_client(self, service: str, **config: Any) -> Any:
         """A boto3 client of the endpoint ("sagemaker", "s3", "logs", "sts", ...); ``config``
         goes to botocore's Config."""
-        return S3Endpoint(self.get_url(), self.region).client(service, **config)
+        return S3Endpoint.of_endpoint(self.get_url(), self.region).client(service, **config)
 
     def logs(self) -> str:
         """The container's output so far (stdout and stderr)."""

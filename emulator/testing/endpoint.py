@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from emulator import contract
+from emulator.auth.keys import AUTH_ENV, DUMMY_KEYS, AuthKeys, parse_auth, resolve_keys
+from emulator.auth.signing import signed_request
 from emulator.errors import EmulatorError
 from emulator.faults.plan import format_duration
 from emulator.server.daemon import health
@@ -43,6 +45,9 @@ class Endpoint:
     - ``allow_paths``: host directories requests may name (file:// channels, the
       ``smemu:code-dir`` tag), as `smemu serve --allow-path`; none by default.
     - ``serve_args``: more `smemu serve` flags (child process only).
+    - ``auth``: the endpoint checks SigV4 signatures against these keys (an `AuthKeys` or
+      "ACCESS_KEY:SECRET"; default: $SMEMU_AUTH / $SMEMU_AUTH_FILE, else no check), and
+      every client here signs with them.
     - ``Endpoint.connect(url)`` uses an endpoint someone else runs: start and stop leave it be.
 
     Start-up failures raise `EndpointStartError` with the endpoint's log; `stop()` is
@@ -54,7 +59,8 @@ class Endpoint:
                  grace_period: float | None = None, s3_endpoint_url: str | None = None,
                  serve_args: Sequence[str] = (), start_timeout: float = 60.0,
                  region: str = contract.DEFAULT_REGION, ephemeral: bool = False,
-                 allow_paths: Sequence[str | os.PathLike[str]] = ()) -> None:
+                 allow_paths: Sequence[str | os.PathLike[str]] = (),
+                 auth: AuthKeys | str | None = None) -> None:
         if in_process and serve_args:
             raise ValueError("serve_args are `smemu serve` flags: they need in_process=False")
         self.in_process = in_process
@@ -67,6 +73,8 @@ class Endpoint:
         self.region = region
         self.ephemeral = ephemeral
         self.allow_paths = tuple(os.path.abspath(p) for p in allow_paths)
+        self.keys: AuthKeys | None = parse_auth(auth, "auth") if isinstance(auth, str) else \
+            auth if auth is not None else resolve_keys()
         self.process: ServeProcess | None = None
         self.server: EndpointServer | None = None
         self._state_dir: Path | None = None
@@ -76,10 +84,11 @@ class Endpoint:
         self._external = False
 
     @classmethod
-    def connect(cls, url: str, *, region: str = contract.DEFAULT_REGION) -> Endpoint:
+    def connect(cls, url: str, *, region: str = contract.DEFAULT_REGION,
+                auth: AuthKeys | str | None = None) -> Endpoint:
         """An endpoint that already runs at ``url`` (e.g. `smemu up`): raises
-        `EndpointStartError` when none answers there."""
-        endpoint = cls(region=region)
+        `EndpointStartError` when none answers there. ``auth``: the keys to sign with."""
+        endpoint = cls(region=region, auth=auth)
         endpoint._external = True
         endpoint._url = url.rstrip("/")
         doc = health(endpoint._url)
@@ -115,8 +124,11 @@ class Endpoint:
             args.append("--ephemeral")
         for path in self.allow_paths:
             args += ["--allow-path", path]
+        env = dict(os.environ)
+        if self.keys is not None:  # in the environment, not on its command line
+            env[AUTH_ENV] = self.keys.as_text()
         self.process = ServeProcess(state_dir, args, port=self.requested_port,
-                                    start_timeout=self.start_timeout)
+                                    start_timeout=self.start_timeout, env=env)
         self.process.start()
         self._url, self.server_id = self.process.url, self.process.server_id
 
@@ -129,7 +141,8 @@ class Endpoint:
         self.server = EndpointServer(port=self.requested_port, state_dir=state_dir,
                                      s3_url=self.s3_endpoint_url, defaults=defaults,
                                      region=self.region, ephemeral=self.ephemeral,
-                                     allow_paths=self.allow_paths)
+                                     allow_paths=self.allow_paths,
+                                     auth=self.keys)
         try:
             self.server.start()  # it cleans up after itself when it fails
         except Exception as err:
@@ -188,11 +201,20 @@ class Endpoint:
     # -- clients and the emulator's own operations ------------------------------------
     def client(self, service: str, **config: Any) -> Any:
         """A boto3 client of the endpoint ("sagemaker", "s3", "logs", "sts", ...)."""
-        return S3Endpoint(self.url, self.region).client(service, **config)
+        return S3Endpoint.of_endpoint(self.url, self.region, self.client_keys).client(
+            service, **config)
 
     def s3_client(self, **config: Any) -> Any:
         """An S3 client of the S3 where the jobs' checkpoints and artifacts are."""
-        return S3Endpoint(self.s3_url(), self.region).client("s3", **config)
+        s3_url = self.s3_url()
+        endpoint = S3Endpoint.of_endpoint(s3_url, self.region, self.client_keys) \
+            if s3_url == self.url else S3Endpoint(s3_url, self.region)
+        return endpoint.client("s3", **config)
+
+    @property
+    def client_keys(self) -> AuthKeys:
+        """What this side signs with: the endpoint's keys, else smemu's dummy ones."""
+        return self.keys or DUMMY_KEYS
 
     def report(self, job_name: str) -> dict[str, Any]:
         """The emulator's report of one job (GET /_smemu/jobs/NAME): settings and attempts."""
@@ -208,7 +230,8 @@ class Endpoint:
         return self._call("POST", "reset")
 
     def _call(self, method: str, route: str) -> dict[str, Any]:
-        request = urllib.request.Request(f"{self.url}/_smemu/{route}", method=method)
+        request = signed_request(f"{self.url}/_smemu/{route}", method=method,
+                                 keys=self.client_keys, region=self.region)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return dict(json.loads(response.read()))

@@ -31,7 +31,7 @@ def lines_of(output: str) -> dict[str, str]:
 def test_doctor_against_a_running_endpoint(endpoint: EndpointProcess) -> None:
     done = smemu("doctor", "--endpoint-url", endpoint.url)
     checks = lines_of(done.stdout)
-    assert list(checks) == ["docker", "images", "endpoint", "s3", "state", "inotify",
+    assert list(checks) == ["docker", "images", "endpoint", "auth", "s3", "state", "inotify",
                             "loopback"], done.stdout
     for name in ("docker", "endpoint", "s3", "loopback"):
         assert checks[name].startswith("ok "), checks[name]

@@ -88,6 +88,7 @@ def test_an_idle_kept_alive_connection_is_closed(endpoint: EndpointServer, where
         assert endpoint._socket_dir is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(Path(endpoint._socket_dir) / "endpoint.sock"))
+        sock.sendall(b"PROXY TCP4 172.30.0.5 172.30.0.2 40000 4590\r\n")  # as the gateway
     sock.settimeout(30)
     sock.sendall(b"GET /_smemu/health HTTP/1.1\r\nHost: x\r\n\r\n")
     started = time.monotonic()

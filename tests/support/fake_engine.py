@@ -136,7 +136,7 @@ class FakeEngine:
         return handle
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
-                       labels: dict[str, str]) -> None:
+                       labels: dict[str, str]) -> str:
         raise ContainerStartError("the fake engine runs no gateway")
 
     def detach_gateway(self, name: str, network: str) -> None:

@@ -37,11 +37,13 @@ def remove_session_images(client: Any, name: str | None = None) -> list[str]:
 
 
 def build_script_image(client: Any, tag: str, script: str,
-                       extra_files: dict[str, str] | None = None) -> str:
+                       extra_files: dict[str, str] | None = None,
+                       base: str = "smemu-base:latest") -> str:
     """An image whose entrypoint runs `script` with python3; extra files go to their paths.
-    Give it a ``session_image`` tag: the build is labelled with this session's id."""
+    Give it a ``session_image`` tag: the build is labelled with this session's id. `base`:
+    e.g. smemu-toolkit-trainer:latest for a script that needs boto3."""
     files = {"script.py": script, **(extra_files or {})}
-    lines = ["FROM smemu-base:latest", "COPY script.py /script.py"]
+    lines = [f"FROM {base}", "COPY script.py /script.py"]
     lines += [f"COPY {path} /{path}" for path in extra_files or {}]
     lines.append('ENTRYPOINT ["python3", "-u", "/script.py"]')
     files["Dockerfile"] = "\n".join(lines) + "\n"

@@ -1,0 +1,236 @@
+"""`smemu serve --auth`: every request's SigV4 signature checked, over HTTP, with real boto3
+and the real endpoint process; each refusal in the service's own AWS error, never a 5xx."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore
+import pytest
+import requests
+from botocore.config import Config
+
+from emulator.testing import Endpoint
+from emulator.testing.readiness import EndpointStartError
+
+ACCESS_KEY, SECRET = "AKIDSMEMUTEST", "the-secret/with+odd=chars"
+AWS = str(Path(sys.executable).parent / "aws")
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    with Endpoint(auth=f"{ACCESS_KEY}:{SECRET}", ephemeral=True,
+                  state_dir=tmp_path_factory.mktemp("auth")) as started:
+        yield started
+
+
+def client(endpoint: Endpoint, service: str, access_key: str = ACCESS_KEY,
+           secret: str = SECRET, **config: Any) -> Any:
+    return boto3.client(service, endpoint_url=endpoint.url, region_name="us-east-1",
+                        aws_access_key_id=access_key, aws_secret_access_key=secret,
+                        config=Config(retries={"max_attempts": 1},
+                                      s3={"addressing_style": "path"}, **config))
+
+
+def unsigned(endpoint: Endpoint, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint.url, region_name="us-east-1",
+                        config=Config(signature_version=botocore.UNSIGNED,
+                                      retries={"max_attempts": 1}))
+
+
+CALLS: dict[str, Callable[[Any], Any]] = {
+    "sagemaker": lambda c: c.list_training_jobs(MaxResults=5),
+    "s3": lambda c: c.list_buckets(),
+    "logs": lambda c: c.describe_log_groups(limit=5),
+    "iam": lambda c: c.list_roles(MaxItems=5),
+}
+# (status, code) for an unsigned request, an unknown access key, a wrong secret.
+REFUSALS = {
+    "sagemaker": [(400, "MissingAuthenticationTokenException"),
+                  (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
+    "logs": [(400, "MissingAuthenticationTokenException"),
+             (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
+    "iam": [(403, "MissingAuthenticationToken"), (403, "InvalidClientTokenId"),
+            (403, "SignatureDoesNotMatch")],
+    "s3": [(403, "AccessDenied"), (403, "InvalidAccessKeyId"), (403, "SignatureDoesNotMatch")],
+}
+MESSAGES = {"UnrecognizedClientException": "The security token included in the request is "
+                                           "invalid.",
+            "InvalidSignatureException": "The request signature we calculated does not match "
+                                         "the signature you provided."}
+
+
+def refused(call: Callable[[], Any]) -> tuple[int, str, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call()
+    response = caught.value.response
+    status = response["ResponseMetadata"]["HTTPStatusCode"]
+    assert status < 500, response
+    return status, response["Error"]["Code"], response["Error"].get("Message", "")
+
+
+@pytest.mark.parametrize("service", sorted(CALLS))
+def test_signed_requests_pass_and_the_rest_are_refused_in_the_services_words(
+        endpoint: Endpoint, service: str) -> None:
+    call = CALLS[service]
+    call(client(endpoint, service))  # the right keys get in
+    attempts = [unsigned(endpoint, service), client(endpoint, service, access_key="AKIDOTHER"),
+                client(endpoint, service, secret="not-the-secret")]
+    for made, (status, code) in zip(attempts, REFUSALS[service], strict=True):
+        got_status, got_code, message = refused(lambda c=made: call(c))
+        assert (got_status, got_code) == (status, code), message
+        assert message.startswith(MESSAGES.get(code, "")), message
+
+
+def _tamper(request: Any, **_: Any) -> None:
+    """After signing, before sending: one byte of the body changed."""
+    body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
+    request.body = body.replace(b"5", b"6", 1) if b"5" in body else body + b" "
+    request.headers["Content-Length"] = str(len(request.body))
+
+
+@pytest.mark.parametrize("service", ["sagemaker", "logs", "iam", "s3"])
+def test_a_body_changed_after_signing_is_refused(endpoint: Endpoint, service: str) -> None:
+    tampered = client(endpoint, service)
+    tampered.meta.events.register_last("before-send", _tamper)
+    if service == "s3":
+        client(endpoint, "s3").create_bucket(Bucket="tamper-bkt")
+        status, code, _ = refused(lambda: tampered.put_object(Bucket="tamper-bkt", Key="k",
+                                                              Body=b"5 bytes of data"))
+        assert (status, code) == (400, "XAmzContentSHA256Mismatch")
+        with pytest.raises(botocore.exceptions.ClientError):  # nothing was stored
+            client(endpoint, "s3").head_object(Bucket="tamper-bkt", Key="k")
+        return
+    status, code, _ = refused(lambda: CALLS[service](tampered))
+    assert (status, code) == REFUSALS[service][2]
+
+
+@pytest.mark.parametrize("signature_version", ["s3v4", None])  # None: boto3's default, SigV2
+def test_presigned_urls_work_and_a_wrong_one_is_refused(endpoint: Endpoint,
+                                                        signature_version: str | None) -> None:
+    extra = {"signature_version": signature_version} if signature_version else {}
+    s3 = client(endpoint, "s3", **extra)
+    s3.create_bucket(Bucket="presign-bkt")
+    s3.put_object(Bucket="presign-bkt", Key="a b+c/d.txt", Body=b"presigned body")
+    params = {"Bucket": "presign-bkt", "Key": "a b+c/d.txt"}
+    good = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=300)
+    answer = requests.get(good, timeout=30)
+    assert (answer.status_code, answer.content) == (200, b"presigned body")
+    put = s3.generate_presigned_url("put_object", Params={**params, "Key": "put"},
+                                    ExpiresIn=300)
+    assert requests.put(put, data=b"put body", timeout=30).status_code == 200
+    assert s3.get_object(Bucket="presign-bkt", Key="put")["Body"].read() == b"put body"
+    wrong = client(endpoint, "s3", secret="wrong", **extra).generate_presigned_url(
+        "get_object", Params=params, ExpiresIn=300)
+    edited = good.replace("presign-bkt/a", "presign-bkt/b")
+    for url, code in ((wrong, "SignatureDoesNotMatch"), (edited, "SignatureDoesNotMatch")):
+        answer = requests.get(url, timeout=30)
+        assert answer.status_code == 403 and f"<Code>{code}</Code>" in answer.text, answer.text
+    expired = client(endpoint, "s3", signature_version="s3v4").generate_presigned_url(
+        "get_object", Params=params, ExpiresIn=1)
+    time.sleep(2.5)
+    answer = requests.get(expired, timeout=30)
+    assert answer.status_code == 403 and "<Code>AccessDenied</Code>" in answer.text \
+        and "Request has expired" in answer.text, answer.text
+
+
+def test_large_streaming_uploads_and_downloads_keep_working(endpoint: Endpoint) -> None:
+    """boto3's multipart upload (8 MiB parts, payload hashes over http) and the default
+    checksum settings; and one with payload signing off (UNSIGNED-PAYLOAD)."""
+    data = os.urandom(20 * 1024 * 1024 + 3)
+    for payload_signing in (True, False):
+        s3 = boto3.client("s3", endpoint_url=endpoint.url, region_name="us-east-1",
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET,
+                          config=Config(s3={"addressing_style": "path",
+                                            "payload_signing_enabled": payload_signing}))
+        s3.create_bucket(Bucket="big-bkt")
+        s3.upload_fileobj(io.BytesIO(data), "big-bkt", "big")
+        out = io.BytesIO()
+        s3.download_fileobj("big-bkt", "big", out)
+        assert out.getvalue() == data
+
+
+def test_extension_routes_need_a_signature_but_health(endpoint: Endpoint) -> None:
+    with urllib.request.urlopen(f"{endpoint.url}/_smemu/health", timeout=10) as answer:
+        assert answer.status == 200
+    for method, route in (("POST", "reset"), ("GET", "jobs/none"), ("GET", "ui/")):
+        request = urllib.request.Request(f"{endpoint.url}/_smemu/{route}", method=method)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code in (400, 403)
+    assert endpoint.reset() == {"Removed": [], "Running": []}  # signed: let in
+
+
+def test_doctor_says_whether_this_shells_keys_get_in(endpoint: Endpoint) -> None:
+    def doctor(auth: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
+        done = subprocess.run([sys.executable, "-m", "emulator", "doctor", "--endpoint-url",
+                               endpoint.url], env={**env, "SMEMU_AUTH": auth},
+                              capture_output=True, text=True, timeout=120)
+        return next(line for line in done.stdout.splitlines() if " auth " in line)
+
+    assert doctor(f"{ACCESS_KEY}:{SECRET}").startswith("ok ")
+    line = doctor(f"{ACCESS_KEY}:wrong")
+    assert line.startswith("FAIL") and "SMEMU_AUTH" in line, line
+
+
+def aws(endpoint: Endpoint, tmp_path: Path, *args: str, secret: str = SECRET
+        ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_PAGER": "",
+           "AWS_MAX_ATTEMPTS": "1"}
+    env.pop("AWS_PROFILE", None)
+    return subprocess.run([AWS, "--endpoint-url", endpoint.url, "--output", "json", *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_aws_cli_signs_in_and_a_wrong_secret_is_refused(endpoint: Endpoint,
+                                                            tmp_path: Path) -> None:
+    assert aws(endpoint, tmp_path, "sagemaker", "list-training-jobs").returncode == 0
+    wrong = aws(endpoint, tmp_path, "sagemaker", "list-training-jobs", secret="nope")
+    assert wrong.returncode != 0 and "InvalidSignatureException" in wrong.stderr
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(17 * 1024 * 1024))  # multipart: 8 MiB parts
+    assert aws(endpoint, tmp_path, "s3", "mb", "s3://cli-bkt").returncode == 0
+    copied = aws(endpoint, tmp_path, "s3", "cp", str(source), "s3://cli-bkt/big.bin")
+    assert copied.returncode == 0, copied.stderr
+    back = tmp_path / "back.bin"
+    assert aws(endpoint, tmp_path, "s3", "cp", "s3://cli-bkt/big.bin", str(back)).returncode == 0
+    assert back.read_bytes() == source.read_bytes()
+    refused_copy = aws(endpoint, tmp_path, "s3", "cp", str(source), "s3://cli-bkt/no.bin",
+                       secret="nope")
+    assert refused_copy.returncode != 0 and "SignatureDoesNotMatch" in refused_copy.stderr
+
+
+def test_serve_takes_the_keys_from_a_credentials_file(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = wrong\naws_secret_access_key = x\n"
+                           "[smemu]\naws_access_key_id = AKIDFILE\n"
+                           "aws_secret_access_key = file-secret\n")
+    env_before = {k: os.environ.pop(k) for k in ("SMEMU_AUTH", "SMEMU_AUTH_FILE")
+                  if k in os.environ}
+    try:
+        with Endpoint(serve_args=["--auth-file", str(credentials), "--auth-profile", "smemu"],
+                      ephemeral=True, state_dir=tmp_path / "state") as started:
+            assert started.health()["auth"] is True
+            client(started, "sagemaker", "AKIDFILE", "file-secret").list_training_jobs()
+            status, code, _ = refused(lambda: client(started, "sagemaker", "smemu",
+                                                     "smemu").list_training_jobs())
+            assert (status, code) == (400, "UnrecognizedClientException")
+        with pytest.raises(EndpointStartError, match="no profile"):
+            Endpoint(serve_args=["--auth-file", str(credentials), "--auth-profile", "nope"],
+                     ephemeral=True, state_dir=tmp_path / "state2",
+                     start_timeout=30).start()
+    finally:
+        os.environ.update(env_before)

@@ -1,0 +1,59 @@
+"""The container scope's plumbing, pure: the forwarder's PROXY line read back, and the routes
+from a gateway address to one job's injector."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.faults.s3_injector import S3FaultInjector
+from emulator.faults.s3_routes import ContainerFaultRoutes
+from emulator.faults.s3_spec import parse_s3_faults
+from emulator.runtime.gateway_forwarder import proxy_line
+from emulator.server.gateway_origin import GatewayOrigin, parse_proxy_line
+
+
+def injector() -> S3FaultInjector:
+    return S3FaultInjector(parse_s3_faults("errors=10% scope=container"), lambda: 0.0)
+
+
+def test_the_forwarders_proxy_line_reads_back_as_its_origin() -> None:
+    line = proxy_line(("172.18.0.3", 51234), ("172.18.0.2", 4590))
+    assert line == b"PROXY TCP4 172.18.0.3 172.18.0.2 51234 4590\r\n"
+    assert parse_proxy_line(line) == GatewayOrigin(container="172.18.0.3", gateway="172.18.0.2")
+    six = proxy_line(("fd00::3", 1), ("fd00::2", 4590))
+    assert parse_proxy_line(six) == GatewayOrigin("fd00::3", "fd00::2")
+
+
+@pytest.mark.parametrize("line", [
+    b"GET / HTTP/1.1\r\n",  # HTTP first: not the forwarder
+    b"PROXY TCP4 172.18.0.3 172.18.0.2 51234 4590\n",  # no CRLF
+    b"PROXY UNKNOWN\r\n",
+    b"PROXY TCP4 172.18.0.3 172.18.0.2 51234\r\n",
+    b"PROXY TCP4 172.18.0.300 172.18.0.2 51234 4590\r\n",
+    b"PROXY TCP4 172.18.0.3 smemu-endpoint 51234 4590\r\n",
+    b"PROXY TCP4 172.18.0.3 172.18.0.2 51234 70000\r\n",
+    b"PROXY TCP4 172.18.0.3 172.18.0.2 51234 4590" + b" " * 80 + b"\r\n",  # too long
+    b"",
+])
+def test_anything_else_is_no_origin(line: bytes) -> None:
+    assert parse_proxy_line(line) is None
+
+
+def test_a_route_holds_for_its_networks_containers_only() -> None:
+    routes, mine = ContainerFaultRoutes(), injector()
+    routes.route("172.18.0.2/16", mine)
+    assert routes.injector_for("172.18.0.2", "172.18.0.3") is mine
+    assert routes.injector_for("172.18.0.2", "172.18.255.254") is mine
+    assert routes.injector_for("172.18.0.2", "172.19.0.3") is None  # from another network
+    assert routes.injector_for("172.19.0.2", "172.19.0.3") is None  # another gateway address
+    assert routes.injector_for("172.18.0.2", "not an address") is None
+
+
+def test_a_late_unroute_leaves_a_newer_jobs_route_alone() -> None:
+    routes, old, new = ContainerFaultRoutes(), injector(), injector()
+    routes.route("172.18.0.2/16", old)
+    routes.route("172.18.0.2/16", new)  # the address went to the next job's network
+    routes.unroute("172.18.0.2/16", old)
+    assert routes.injector_for("172.18.0.2", "172.18.0.3") is new
+    routes.unroute("172.18.0.2/16", new)
+    assert routes.injector_for("172.18.0.2", "172.18.0.3") is None
