@@ -20,9 +20,11 @@ from emulator.cli.follow import FollowState, emulator_report, follow, render_sum
 from emulator.cli.group import clean_errors, cli
 from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
 from emulator.cli.report_file import write_report
+from emulator.errors import PlanError
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.jobs.host_paths import ALLOW_FLAG, named_paths
+from emulator.jobs.instance_limits import InstanceLimits, parse_instance_limits
 from emulator.jobs.request import (
     RunOptions,
     build_request,
@@ -90,6 +92,10 @@ from emulator.testing.jobs import uninterrupted_twin
 @click.option("--gpu-fallback", type=click.Choice(GPU_FALLBACKS),
               help="A ml.g*/ml.p* job on an engine without the NVIDIA runtime: run it on CPU, "
                    "flagged (cpu), or refuse it (refuse). Default: the endpoint's, cpu.")
+@click.option("--instance-limits", metavar="off|full|scaled:F",
+              help="CPU and memory limits from the instance type, per host: none (off), the "
+                   "type's vCPUs and memory (full), or those times F for a laptop (e.g. "
+                   "scaled:0.25). Default: the endpoint's, off.")
 @click.option("--request", "request_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A CreateTrainingJob JSON (as `aws sagemaker create-training-job "
                    "--cli-input-json` takes); flags override it.")
@@ -120,7 +126,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
-        checkpoint_prefix: str | None, gpu_fallback: str | None, request_file: Path | None,
+        checkpoint_prefix: str | None, gpu_fallback: str | None,
+        instance_limits: str | None, request_file: Path | None,
         endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
         detach: bool, no_logs: bool, as_json: bool, auth: str | None, auth_file: str | None,
@@ -148,6 +155,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         else checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix or defaults.checkpoint_prefix),
         gpu_fallback=GpuFallback(gpu_fallback or defaults.gpu_fallback),
+        instance_limits=_instance_limits(instance_limits) if instance_limits
+        else defaults.instance_limits,
         code_dir=None if mount is None else mount.host_dir,
         code_path=code_path,
     )
@@ -164,7 +173,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
                                          ("checkpoint_flush", checkpoint_flush),
                                          ("checkpoint_markers", checkpoint_markers is not None),
                                          ("checkpoint_prefix", checkpoint_prefix),
-                                         ("gpu_fallback", gpu_fallback))
+                                         ("gpu_fallback", gpu_fallback),
+                                         ("instance_limits", instance_limits))
                 if given]
     request = build_request(options, settings, explicit)
     if any(not t.host_failure for t in settings.plan.triggers) and \
@@ -275,6 +285,13 @@ def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, sho
 def _detach(name: str) -> NoReturn:
     click.echo(f"\nDetached; job {name} goes on. `smemu jobs describe {name}`", err=True)
     sys.exit(130)
+
+
+def _instance_limits(text: str) -> InstanceLimits:
+    try:
+        return parse_instance_limits(text, "--instance-limits")
+    except PlanError as err:
+        raise click.BadParameter(str(err), param_hint="--instance-limits") from None
 
 
 def _request_image(request_file: Path | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ class RunnerContext:
     container_s3_faults: ContainerFaultRoutes = field(default_factory=ContainerFaultRoutes)
     # The host directories a request may name (file:// channels, smemu:code-dir): --allow-path
     host_paths: HostPaths = field(default_factory=HostPaths)
+    # Whether `s3` has a bucket, asked of the embedded S3 in this process (no HTTP request to
+    # itself); None: a HeadBucket request.
+    bucket_exists: Callable[[str], bool] | None = None
 
     def cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up

@@ -6,9 +6,11 @@ pure JobLifecycle, which decides what DescribeTrainingJob shows.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from emulator import contract
@@ -17,11 +19,13 @@ from emulator.contract import SecondaryStatus
 from emulator.errors import ContainerStartError, JobClientError, ValidationException
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
-from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
+from emulator.jobs.attempt import AttemptContext, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
+from emulator.jobs.failure import HostEnd, failure_reason
 from emulator.jobs.gpu_jobs import plan_gpus
+from emulator.jobs.instance_limits import plan_limits
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
@@ -73,6 +77,10 @@ class JobRunner:
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
+        # CPU and memory per host from the instance type (--instance-limits), when on.
+        limits = self.settings.instance_limits
+        self.host_limits, self.limit_notes = plan_limits(
+            limits, job.spec.resources.host_types(), ctx.engine.machine() if limits.on else None)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.code_mount: tuple[str, str] | None = None  # (real host dir, container path)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
@@ -117,12 +125,12 @@ class JobRunner:
             return JobEnding.failed(f"InternalServerError: {type(err).__name__}: {err}")
         finally:
             try:
+                for removal in self.removals:  # the containers first: then their network
+                    removal.join()
                 if self.gateway and self.network:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
-                for removal in self.removals:
-                    removal.join()
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
@@ -160,9 +168,14 @@ class JobRunner:
                                  restored=self.restore_report)
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
-                reason = run.run()
+                try:
+                    reason = run.run()
+                finally:  # the next attempt's restore, or the model's upload, goes on meanwhile
+                    self._in_background(f"remove-containers-{attempt.number}",
+                                        functools.partial(_remove_containers, run))
                 if self.cpu_flag:
                     attempt.flags.append(self.cpu_flag)
+                attempt.flags.extend(self.limit_notes)
                 if reason == Reason.HOST_FAILURE and not self._may_retry():
                     self.cursor.consume()
                     return JobEnding.failed(
@@ -198,10 +211,11 @@ class JobRunner:
                 self.lifecycle.note(WAITING_FOR_CAPACITY)
         started = self.clock.now()
         deadline = started + seconds
+        # No polling: a stop wakes the pause, and the two deadlines are known.
         while self.clock.now() < deadline and not self.control.stop_requested \
                 and not self.limits.max_wait_exceeded():
-            self.control.pause(self.clock,
-                               min(POLL_SECONDS, max(0.0, deadline - self.clock.now())))
+            self.control.pause(self.clock, max(0.0, min(deadline - self.clock.now(),
+                                                        self.limits.max_wait_left())))
         if self.job.attempts:  # the report draws it: before this attempt, or after it
             with self.lock:
                 self.job.attempts[-1].capacity_waits.append(Span(started, self.clock.now()))
@@ -224,16 +238,21 @@ class JobRunner:
 
     def _remove_in_background(self, root: Path) -> None:
         """An ended attempt's directory (a checkpoint copy may be GiBs) is deleted while the
-        next attempt starts: nothing reads it, and the job's end waits for it."""
+        next attempt starts: nothing reads it."""
+        self._in_background(f"remove-{root.name}",
+                            lambda: self.ctx.engine.remove_tree(root, self.image))
+
+    def _in_background(self, name: str, removal: Callable[[], object]) -> None:
+        """A removal the job's next steps need not wait for; the job's end waits for it."""
         def remove() -> None:
             try:
-                self.ctx.engine.remove_tree(root, self.image)
-            except Exception:  # the job's own removal at its end tries again
-                log.exception("removing %s failed", root)
+                removal()
+            except Exception:  # the job's own clean-up at its end, or the endpoint's, retries
+                log.exception("job %s: %s failed", self.job.name, name)
 
-        removal = threading.Thread(target=remove, name=f"remove-{root.name}", daemon=True)
-        removal.start()
-        self.removals.append(removal)
+        thread = threading.Thread(target=remove, name=name, daemon=True)
+        thread.start()
+        self.removals.append(thread)
 
     def _ensure_network(self) -> None:
         """The job's network and its way to the endpoint, made once the first attempt is about
@@ -330,6 +349,9 @@ class JobRunner:
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             gpus=self.gpus.get(host, 0),
+            cpus=self.host_limits[host].cpus if host in self.host_limits else None,
+            memory_bytes=self.host_limits[host].memory_bytes if host in self.host_limits
+            else None,
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
             code_mount=self.code_mount,
@@ -371,18 +393,12 @@ class JobRunner:
             text = dirs.failure_file.read_text(errors="replace").strip()
         except OSError:
             text = ""
-        if text:
-            # SageMaker puts the file's text after its own "AlgorithmError: " prefix.
-            if not text.startswith("AlgorithmError:"):
-                text = f"AlgorithmError: {text}"
-            return text[: contract.FAILURE_REASON_MAX]
-        if attempt.oom_killed:
-            return ("AlgorithmError: Please use an instance type with more memory, or reduce "
-                    "the size of job data processed on an instance. (exit code 137: out of memory)")
-        if attempt.exit_code is None:
-            return (f"InternalServerError: the training container of {host} ended without an "
-                    "exit code (removed from outside smemu?)")
-        return f"AlgorithmError: Algorithm exited with a non-zero exit code {attempt.exit_code}"
+        limit = self.host_limits.get(host)
+        return failure_reason(HostEnd(
+            host=host, exit_code=attempt.exit_code, oom_killed=attempt.oom_killed,
+            failure_file=text, memory_limit=limit.memory_bytes if limit else None,
+            instance_type=self.job.spec.resources.instance_type_of(host),
+            limits=self.settings.instance_limits.to_text()))
 
     def _upload_artifacts(self, hosts: list[HostDirs]) -> None:
         """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""
@@ -397,6 +413,12 @@ class JobRunner:
         if outputs:
             upload_directory_tar(client, outputs,
                                  artifact_uri(output_path, self.job.name, contract.OUTPUT_TAR))
+
+
+def _remove_containers(run: AttemptRun) -> None:
+    for host in run.hosts:
+        if host.handle is not None:
+            host.handle.remove()
 
 
 def model_artifacts_uri(spec: JobSpec) -> str:

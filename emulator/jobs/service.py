@@ -29,6 +29,7 @@ from emulator.jobs.describe import (
 )
 from emulator.jobs.gpu_jobs import check_gpus
 from emulator.jobs.host_paths import for_validation, named_paths
+from emulator.jobs.instance_limits import check_instance_types
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.past import PastRun
@@ -75,6 +76,7 @@ class JobService:
         self._check_buckets(request)
         self._check_image(spec.image)
         check_gpus(spec, self.ctx.engine.has_gpus)
+        check_instance_types(spec.settings.instance_limits, spec.resources.host_types())
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")
@@ -290,11 +292,11 @@ class JobService:
             ) from err
 
     def _check_buckets(self, request: dict[str, Any]) -> None:
-        client = self.ctx.s3.client()
         for uri in s3_uris(request):
             bucket, _ = split_s3_uri(uri)
             try:
-                exists = bucket_exists(client, bucket)
+                exists = self.ctx.bucket_exists(bucket) if self.ctx.bucket_exists else \
+                    bucket_exists(self.ctx.s3.client(), bucket)
             except Exception:  # e.g. a name S3 does not allow: there is no such bucket
                 exists = False
             if not exists:

@@ -10,6 +10,7 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
     smemu:code-dir         "/home/me/src"           host directory mounted read-only (--code)
     smemu:code-path        "/opt/ml/code"           where it is mounted (default /opt/ml/code)
     smemu:gpu-fallback     "cpu" | "refuse"         a GPU instance type on an engine without GPUs
+    smemu:instance-limits  "off" | "full" | "scaled:0.25"  CPU/memory limits of the instance type
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from emulator.contract import DEFAULT_GRACE_PERIOD_S, DEFAULT_SPOT_PRICE_RATIO
 from emulator.errors import PlanError, ValidationException
 from emulator.faults.plan import InterruptionPlan, format_duration, parse_duration, parse_plan
+from emulator.jobs.instance_limits import InstanceLimits, parse_instance_limits
 
 TAG_PREFIX = "smemu:"
 TAG_INTERRUPT = "smemu:interrupt"
@@ -33,6 +35,7 @@ TAG_PREFIX_MATCH = "smemu:checkpoint-prefix"
 TAG_GPU_FALLBACK = "smemu:gpu-fallback"
 TAG_CODE_DIR = "smemu:code-dir"
 TAG_CODE_PATH = "smemu:code-path"
+TAG_INSTANCE_LIMITS = "smemu:instance-limits"
 DEFAULT_CODE_PATH = "/opt/ml/code"
 SWITCH_VALUES = {"on": True, "off": False}
 
@@ -83,8 +86,13 @@ class JobSettings:
     # mounts source_dir the same way.
     code_dir: str | None = None
     code_path: str = DEFAULT_CODE_PATH
+    # CPU and memory limits from the instance type (jobs/instance_limits.py); off by default.
+    instance_limits: InstanceLimits = field(default_factory=InstanceLimits)
 
     def __post_init__(self) -> None:
+        if isinstance(self.instance_limits, str):  # "scaled:0.25", as the flag takes it
+            object.__setattr__(self, "instance_limits",
+                               parse_instance_limits(self.instance_limits))
         # Callers may name the mode by its value ("lose"); the field always holds the enum.
         object.__setattr__(self, "checkpoint_flush", CheckpointFlush(self.checkpoint_flush))
         object.__setattr__(self, "checkpoint_prefix", CheckpointPrefix(self.checkpoint_prefix))
@@ -108,6 +116,8 @@ class JobSettings:
             tags.append({"Key": TAG_PREFIX_MATCH, "Value": self.checkpoint_prefix.value})
         if self.gpu_fallback != GpuFallback.CPU or "gpu_fallback" in explicit:
             tags.append({"Key": TAG_GPU_FALLBACK, "Value": self.gpu_fallback.value})
+        if self.instance_limits.on or "instance_limits" in explicit:
+            tags.append({"Key": TAG_INSTANCE_LIMITS, "Value": self.instance_limits.to_text()})
         if self.code_dir is not None:
             tags.append({"Key": TAG_CODE_DIR, "Value": self.code_dir})
             if self.code_path != DEFAULT_CODE_PATH:
@@ -123,6 +133,7 @@ class JobSettings:
             "CheckpointMarkers": self.checkpoint_markers,
             "CheckpointPrefix": self.checkpoint_prefix.value,
             "GpuFallback": self.gpu_fallback.value,
+            "InstanceLimits": self.instance_limits.to_text(),
             **({} if self.code_dir is None else {"CodeDir": self.code_dir,
                                                  "CodePath": self.code_path}),
         }
@@ -154,6 +165,8 @@ def settings_from_tags(
         if gpu not in GPU_FALLBACKS:
             raise PlanError(f"{TAG_GPU_FALLBACK} must be one of {', '.join(GPU_FALLBACKS)}, "
                             f"not {gpu!r}")
+        limits = base.instance_limits if TAG_INSTANCE_LIMITS not in values else \
+            parse_instance_limits(values[TAG_INSTANCE_LIMITS], TAG_INSTANCE_LIMITS)
         code_dir = values.get(TAG_CODE_DIR, base.code_dir)
         code_path = values.get(TAG_CODE_PATH, base.code_path)
         for key, path in ((TAG_CODE_DIR, code_dir), (TAG_CODE_PATH, code_path)):
@@ -166,4 +179,4 @@ def settings_from_tags(
         spot_price_ratio=ratio,
         checkpoint_markers=base.checkpoint_markers if markers is None else SWITCH_VALUES[markers],
         checkpoint_prefix=CheckpointPrefix(prefix), code_dir=code_dir, code_path=code_path,
-        gpu_fallback=GpuFallback(gpu))
+        gpu_fallback=GpuFallback(gpu), instance_limits=limits)

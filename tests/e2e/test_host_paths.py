@@ -19,10 +19,12 @@ from emulator import contract
 from emulator.cli.clients import ensure_endpoint
 from emulator.server import daemon
 from emulator.storage.s3 import S3Endpoint
+from tests.support import figures
 from tests.support.endpoint import free_port, read_model_tar, wait_for_job
 
 pytestmark = pytest.mark.docker
 
+TALLY = figures.Tally("host-paths")  # the README's Reliability figure
 SECRET = b"TOPSECRET-of-the-endpoint-user"
 # Lists the channel (what the container sees) and copies every byte it can read into the model.
 SHOW = ("cd /opt/ml/input/data/train && find . | sort > /opt/ml/model/listing.txt && "
@@ -73,6 +75,7 @@ def _refused(sagemaker: Any, request: dict[str, Any]) -> str:
     with pytest.raises(ClientError) as missing:  # refused before any job exists
         sagemaker.describe_training_job(TrainingJobName=request["TrainingJobName"])
     assert missing.value.response["Error"]["Code"] == "ValidationException"
+    TALLY.add(refused=1)
     return str(response["Error"]["Message"])
 
 
@@ -130,6 +133,7 @@ def test_a_channel_inside_the_roots_is_copied_and_its_links_out_are_not(
     assert model["code.txt"].startswith(b"hello from the code dir\n")
     for name, content in model.items():
         assert SECRET not in content, f"{name} holds the outside file's content"
+    TALLY.add(links_out=4)  # leak.txt, leak-dir, nested/up.txt, the code dir's leak
 
 
 def test_the_endpoint_smemu_run_starts_allows_the_paths_its_command_line_names(
@@ -159,3 +163,7 @@ def test_the_endpoint_smemu_run_starts_allows_the_paths_its_command_line_names(
         assert f"(allowed: {code})" in message
     finally:
         daemon.down(port)
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)
