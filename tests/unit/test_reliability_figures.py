@@ -27,7 +27,8 @@ def test_every_figure_is_measured_by_its_test_file(figure: figures.Figure) -> No
     assert "TALLY.check(request)" in source
     # Every number the table states is a count the test holds to it.
     stated = set(re.findall(r"\{(\w+)\}", figure.claim + figure.proof))
-    assert stated <= set(figure.counts), (figure.key, stated - set(figure.counts))
+    known = {*figure.counts, *figure.minimums}
+    assert stated <= known, (figure.key, stated - known)
 
 
 def test_a_tally_is_recorded_and_held_to_its_figure(tmp_path: Path,
@@ -41,6 +42,12 @@ def test_a_tally_is_recorded_and_held_to_its_figure(tmp_path: Path,
     with pytest.raises(AssertionError, match="the README's fuzz-http figure says"):
         figures.measured("fuzz-http", **wrong)
     assert json.loads((tmp_path / "fuzz-http.json").read_text())["measured"] == wrong
+    # A minimum: reached is enough, short of it fails.
+    monkeypatch.setitem(figures.BY_KEY, "timed", figures.Figure(
+        "timed", "w", "at least {retries}", {"jobs": 2}, "x", "p", minimums={"retries": 3}))
+    figures.measured("timed", jobs=2, retries=9)
+    with pytest.raises(AssertionError, match="says at least"):
+        figures.measured("timed", jobs=2, retries=2)
     # A changed budget: recorded, not held.
     monkeypatch.setenv("FUZZ_EXAMPLES", "7")
     figures.measured("fuzz-http", requests=8)
