@@ -18,6 +18,7 @@ from emulator.report.html_page import render_report
 from emulator.report.s3_faults import fault_summary
 from emulator.report.story import JobStory
 from emulator.testing.jobs import training_request
+from emulator.testing.result import JobResult
 
 GOLDEN = Path(__file__).parent / "data" / "story_spot_two_interruptions.json"
 COUNTS = {"requests": 340, "errors": {"SlowDown": 7, "InternalError": 5},
@@ -76,3 +77,11 @@ def test_a_bad_spec_on_the_command_line_is_a_usage_error_naming_the_item() -> No
                                       "--s3-faults", "errors=20% latency=soon"])
     assert result.exit_code == 2, result.output
     assert "Invalid value for --s3-faults: invalid S3 fault 'latency=soon'" in result.output
+
+
+def test_a_job_result_has_the_counts() -> None:
+    job, report = faulted()
+    counts = JobResult(None, job, report).s3_faults  # type: ignore[arg-type]
+    assert counts is not None and counts.faults == 21 and counts.retries == 23
+    del report["S3Faults"]
+    assert JobResult(None, job, report).s3_faults is None  # type: ignore[arg-type]
