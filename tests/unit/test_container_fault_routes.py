@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from emulator.api.sdk_retries import RetryWatch, sdk_attempt
 from emulator.faults.s3_injector import S3FaultInjector
 from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.faults.s3_spec import parse_s3_faults
@@ -57,3 +58,18 @@ def test_a_late_unroute_leaves_a_newer_jobs_route_alone() -> None:
     assert routes.injector_for("172.18.0.2", "172.18.0.3") is new
     routes.unroute("172.18.0.2/16", new)
     assert routes.injector_for("172.18.0.2", "172.18.0.3") is None
+
+
+def test_a_retry_is_what_the_sdk_says_and_its_wait_runs_from_the_injected_error() -> None:
+    now = [100.0]
+    watch = RetryWatch(lambda: now[0])
+    first = {"HTTP_AMZ_SDK_INVOCATION_ID": "call-1", "HTTP_AMZ_SDK_REQUEST": "attempt=1; max=5"}
+    again = {**first, "HTTP_AMZ_SDK_REQUEST": "attempt=2; max=5"}
+    assert watch.waited_before(first) is None  # a first attempt
+    watch.failed(first)
+    now[0] = 101.5
+    assert watch.waited_before(again) == 1.5
+    assert watch.waited_before(again) == 0.0  # a retry after a failure not injected here
+    assert watch.waited_before({}) is None  # a client that announces nothing
+    assert sdk_attempt({"HTTP_AMZ_SDK_REQUEST": "ttl=20250101T000000Z; attempt=3; max=4"}) == 3
+    assert sdk_attempt({"HTTP_AMZ_SDK_REQUEST": "attempt=x"}) == 1
