@@ -17,6 +17,7 @@ from emulator.cli.bind_policy import check_bind
 from emulator.cli.group import F, clean_errors, cli
 from emulator.errors import PlanError
 from emulator.faults.plan import parse_duration
+from emulator.jobs.instance_limits import parse_instance_limits
 from emulator.jobs.settings import (
     FLUSH_MODES,
     GPU_FALLBACKS,
@@ -35,6 +36,13 @@ port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, sh
                            help="Port on 127.0.0.1.")
 verbose_option = click.option("--verbose", "-v", is_flag=True,
                               help="Also log every HTTP request (the access log, at DEBUG).")
+
+
+def _check_instance_limits(_ctx: click.Context, _param: click.Parameter, text: str) -> str:
+    try:
+        return parse_instance_limits(text, "--instance-limits").to_text()
+    except PlanError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 _ENDPOINT_OPTIONS = [
@@ -78,6 +86,10 @@ _ENDPOINT_OPTIONS = [
                  show_default=True,
                  help="Default: a ml.g*/ml.p* job on an engine without the NVIDIA runtime runs "
                       "on CPU, flagged (cpu), or is refused (refuse)."),
+    click.option("--instance-limits", default="off", show_default=True,
+                 metavar="off|full|scaled:F", callback=_check_instance_limits,
+                 help="Default: no CPU/memory limits (off), each host's instance type's vCPUs "
+                      "and memory (full), or those times F (e.g. scaled:0.25 on a laptop)."),
     click.option("--ephemeral", is_flag=True,
                  help="Keep the job history, the disk S3's objects and work directories in "
                       "a temporary directory, "
@@ -109,7 +121,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
                checkpoint_markers: bool, ephemeral: bool = False,
                s3_backend: str | None = None, checkpoint_prefix: str = "string",
                gpu_fallback: str = "cpu", shutdown_budget: str | None = None,
-               max_training_instances: int | None = None) -> list[str]:
+               max_training_instances: int | None = None,
+               instance_limits: str = "off") -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
     if s3_backend:
@@ -130,6 +143,8 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
         args += ["--checkpoint-prefix", checkpoint_prefix]
     if gpu_fallback != "cpu":
         args += ["--gpu-fallback", gpu_fallback]
+    if instance_limits != "off":
+        args += ["--instance-limits", instance_limits]
     if ephemeral:
         args.append("--ephemeral")
     return args
@@ -153,7 +168,8 @@ def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file:
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
           gpu_fallback: str, shutdown_budget: str | None,
-          max_training_instances: int | None, ephemeral: bool, verbose: bool) -> None:
+          max_training_instances: int | None, instance_limits: str, ephemeral: bool,
+          verbose: bool) -> None:
     """Run the endpoint in the foreground. SIGTERM or Ctrl-C stops every job as
     StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
     from emulator.server.endpoint import EndpointServer
@@ -172,6 +188,7 @@ def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file:
         checkpoint_markers=checkpoint_markers,
         checkpoint_prefix=CheckpointPrefix(checkpoint_prefix),
         gpu_fallback=GpuFallback(gpu_fallback),
+        instance_limits=parse_instance_limits(instance_limits),
     )
     # This process is the endpoint, so its environment is its own: objects above 1 MiB spill
     # from moto's memory to temp files (checkpoints are big). moto reads it for each object.
@@ -217,13 +234,14 @@ def up(port: int, auth: str | None, auth_file: str | None, auth_profile: str | N
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
        gpu_fallback: str, shutdown_budget: str | None, max_training_instances: int | None,
-       ephemeral: bool, verbose: bool) -> None:
+       instance_limits: str, ephemeral: bool, verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     keys = keys_from_options(auth, auth_file, auth_profile)
     use_keys_in_this_process(keys)
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
-                      checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances)
+                      checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances,
+                      instance_limits)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args,
                        shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"

@@ -11,17 +11,23 @@ import shutil
 import threading
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, RestoreReport, restore
+from emulator.checkpoints.retry import with_retries
 from emulator.contract import SecondaryStatus
-from emulator.errors import ContainerStartError, JobClientError
+from emulator.errors import CheckpointError, ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
 from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
+from emulator.jobs.failure import HostEnd, failure_reason
 from emulator.jobs.gpu_jobs import plan_gpus
+from emulator.jobs.instance_limits import plan_limits
+from emulator.jobs.job_s3 import JobS3, S3Unavailable, unmirrored
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
@@ -62,6 +68,7 @@ class JobRunner:
         if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
             self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
         self.limits = JobLimits(job, self.clock)
+        self.s3 = JobS3(ctx.s3, job, self.clock)  # the job's own S3 traffic, faults and all
         plan = self.settings.plan
         if not job.is_spot:  # only a host failure happens to an on-demand job
             plan = InterruptionPlan(tuple(t for t in plan.triggers if t.host_failure))
@@ -73,6 +80,10 @@ class JobRunner:
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
+        # CPU and memory per host from the instance type (--instance-limits), when on.
+        limits = self.settings.instance_limits
+        self.host_limits, self.limit_notes = plan_limits(
+            limits, job.spec.resources.host_types(), ctx.engine.machine() if limits.on else None)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
@@ -111,6 +122,8 @@ class JobRunner:
             return JobEnding.failed(f"ClientError: the training container could not start: {err}")
         except JobClientError as err:  # the request's fault (e.g. an empty channel)
             return JobEnding.failed(f"ClientError: {err}")
+        except S3Unavailable as err:  # S3 did not take the checkpoints or the model in time
+            return JobEnding.failed(err.reason)
         except Exception as err:  # the job fails; the endpoint goes on
             log.exception("job %s failed inside the emulator", self.job.name)
             return JobEnding.failed(f"InternalServerError: {type(err).__name__}: {err}")
@@ -125,6 +138,9 @@ class JobRunner:
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
+            finally:
+                self._record_s3_faults()
+                self.s3.close()
 
     def _run(self) -> JobEnding:
         self._enable_checkpoint_versioning()
@@ -159,8 +175,12 @@ class JobRunner:
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 reason = run.run()
+                self._record_s3_faults()
                 if self.cpu_flag:
                     attempt.flags.append(self.cpu_flag)
+                attempt.flags.extend(self.limit_notes)
+                if not run.lose and not (reason == Reason.EXITED and attempt.exit_code != 0):
+                    unmirrored(run.hosts, self.s3)  # S3 must hold every checkpoint now
                 if reason == Reason.HOST_FAILURE and not self._may_retry():
                     self.cursor.consume()
                     return JobEnding.failed(
@@ -177,6 +197,12 @@ class JobRunner:
             if stopped := self._stop_before_launch():
                 return stopped
 
+    def _record_s3_faults(self) -> None:
+        counts = self.s3.counts()
+        if counts is not None:
+            with self.lock:
+                self.job.s3_faults = counts.to_dict()
+
     def _may_retry(self) -> bool:
         """RetryStrategy: an internal failure is retried MaximumRetryAttempts times."""
         failures = sum(1 for a in self.job.attempts if a.outcome == Outcome.HOST_FAILURE)
@@ -186,7 +212,7 @@ class JobRunner:
         return AttemptContext(
             job=self.job, lock=self.lock, lifecycle=self.lifecycle, control=self.control,
             clock=self.clock, settings=self.settings, limits=self.limits, metrics=self.metrics,
-            engine=self.ctx.engine, s3=self.ctx.s3, logs=self.ctx.logs,
+            engine=self.ctx.engine, s3=self.s3, logs=self.ctx.logs,
             container_spec=self.container_spec)
 
     def _wait_for_capacity(self, seconds: float, *, in_starting: bool) -> None:
@@ -298,8 +324,15 @@ class JobRunner:
         first, *others = hosts
         progress = RestoreProgress(self._note)
         attempt.restore_started_at = self.clock.now()
-        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
-                         string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
+        try:
+            report = restore(self.s3.blob_store(), uri, first.checkpoints, progress=progress,
+                             string_prefix=self.settings.checkpoint_prefix ==
+                             CheckpointPrefix.STRING, patience=self.s3.patience())
+        except CheckpointError as err:
+            if not isinstance(err.__cause__, (BotoCoreError, ClientError)):
+                raise  # not S3's answer (a key that would escape the directory, say)
+            raise S3Unavailable.of("the checkpoints could not be restored", self.s3.wait,
+                                   err) from err
         progress.finish(report)
         self.restore_report = report if not others else None
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
@@ -328,6 +361,9 @@ class JobRunner:
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint),
             arguments=None if spec.arguments is None else list(spec.arguments),
             gpus=self.gpus.get(host, 0),
+            cpus=self.host_limits[host].cpus if host in self.host_limits else None,
+            memory_bytes=self.host_limits[host].memory_bytes if host in self.host_limits
+            else None,
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
             code_mount=None if self.settings.code_dir is None
@@ -358,32 +394,35 @@ class JobRunner:
             text = dirs.failure_file.read_text(errors="replace").strip()
         except OSError:
             text = ""
-        if text:
-            # SageMaker puts the file's text after its own "AlgorithmError: " prefix.
-            if not text.startswith("AlgorithmError:"):
-                text = f"AlgorithmError: {text}"
-            return text[: contract.FAILURE_REASON_MAX]
-        if attempt.oom_killed:
-            return ("AlgorithmError: Please use an instance type with more memory, or reduce "
-                    "the size of job data processed on an instance. (exit code 137: out of memory)")
-        if attempt.exit_code is None:
-            return (f"InternalServerError: the training container of {host} ended without an "
-                    "exit code (removed from outside smemu?)")
-        return f"AlgorithmError: Algorithm exited with a non-zero exit code {attempt.exit_code}"
+        limit = self.host_limits.get(host)
+        return failure_reason(HostEnd(
+            host=host, exit_code=attempt.exit_code, oom_killed=attempt.oom_killed,
+            failure_file=text, memory_limit=limit.memory_bytes if limit else None,
+            instance_type=self.job.spec.resources.instance_type_of(host),
+            limits=self.settings.instance_limits.to_text()))
 
     def _upload_artifacts(self, hosts: list[HostDirs]) -> None:
         """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""
         output_path = self.job.spec.output_path
-        client = self.ctx.s3.client()
         model_uri = model_artifacts_uri(self.job.spec)
-        upload_directory_tar(client, [dirs.model for dirs in hosts], model_uri)
+        self._upload_tar([dirs.model for dirs in hosts], model_uri, "the model")
         with self.lock:
             self.job.model_artifacts = model_uri
         outputs = [d.output_data for d in hosts if d.output_data.is_dir() and
                    any(d.output_data.iterdir())]
         if outputs:
-            upload_directory_tar(client, outputs,
-                                 artifact_uri(output_path, self.job.name, contract.OUTPUT_TAR))
+            self._upload_tar(outputs, artifact_uri(output_path, self.job.name,
+                                                   contract.OUTPUT_TAR), "the output data")
+
+    def _upload_tar(self, sources: list[Path], uri: str, what: str) -> None:
+        """Tar and upload; made again and re-sent while S3 fails, up to `smemu:s3-wait`."""
+        client = self.s3.client()
+        try:
+            with_retries(lambda: upload_directory_tar(client, sources, uri),
+                         patience=self.s3.patience())
+        except Exception as err:
+            raise S3Unavailable.of(f"{what} was not uploaded to {uri}", self.s3.wait,
+                                   err) from err
 
 
 def model_artifacts_uri(spec: JobSpec) -> str:

@@ -28,6 +28,7 @@ from emulator.jobs.describe import (
     list_page,
 )
 from emulator.jobs.gpu_jobs import check_gpus
+from emulator.jobs.instance_limits import check_instance_types
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.past import PastRun
@@ -73,6 +74,7 @@ class JobService:
         self._check_buckets(request)
         self._check_image(spec.image)
         check_gpus(spec, self.ctx.engine.has_gpus)
+        check_instance_types(spec.settings.instance_limits, spec.resources.host_types())
         with self._create_lock:
             if self._closing:
                 raise ServiceUnavailable("The smemu endpoint is shutting down; no new jobs.")

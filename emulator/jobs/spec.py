@@ -77,6 +77,10 @@ class Resources:
                 return instance_type
         return self.instance_type
 
+    def host_types(self) -> dict[str, str]:
+        """Each host's instance type (its group's in a heterogeneous cluster)."""
+        return {host: self.instance_type_of(host) for host in self.hosts}
+
     def group_hosts(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         """(group name, instance type, hosts) of each group; () for a homogeneous cluster."""
         out, first = [], 1

@@ -23,6 +23,7 @@ from emulator.errors import (
 from emulator.runtime import labels as L
 from emulator.runtime.gateway import SharedGateway
 from emulator.runtime.gpus import has_nvidia_runtime
+from emulator.runtime.instance_types import Machine
 from emulator.runtime.translate import (
     ContainerSpec,
     container_kwargs,
@@ -196,6 +197,13 @@ class DockerEngine:
             return has_nvidia_runtime(self.client.info())
         except Exception:  # no answer: no GPUs
             return False
+
+    def machine(self) -> Machine | None:
+        try:
+            info = self.client.info()
+            return Machine(int(info["NCPU"]), int(info["MemTotal"]))
+        except Exception:  # no answer: no cap
+            return None
 
     def image_exists(self, image: str) -> bool:
         try:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from emulator.runtime.instance_types import Machine
 from emulator.runtime.translate import ContainerSpec
 
 
@@ -50,6 +51,10 @@ class Engine(Protocol):
 
     def has_gpus(self) -> bool:
         """Whether containers can get GPUs (the engine has the NVIDIA runtime)."""
+        ...
+
+    def machine(self) -> Machine | None:
+        """The CPUs and memory containers can use at most (None: the engine does not say)."""
         ...
 
     def create_network(self, name: str, labels: dict[str, str],

@@ -36,6 +36,9 @@ class ContainerSpec:
     # only once their containers have started.
     address: str | None = None
     peers: dict[str, str] = field(default_factory=dict)
+    # --instance-limits: the instance type's CPUs and memory (None: the whole machine).
+    cpus: float | None = None
+    memory_bytes: int | None = None
 
 
 # Every container smemu starts: never privileged, never able to gain privileges (setuid
@@ -124,6 +127,9 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     }
     if entrypoint is not None:
         kwargs["entrypoint"] = entrypoint
+    limits = limit_kwargs(spec.cpus, spec.memory_bytes)
+    kwargs["labels"].update(limits.pop("labels", {}))
+    kwargs.update(limits)
     if spec.gpus:
         gpu = gpu_kwargs(spec.gpus)
         kwargs["device_requests"] = gpu["device_requests"]
@@ -144,6 +150,20 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         if spec.peers:
             kwargs["extra_hosts"] = dict(spec.peers)
     return kwargs
+
+
+def limit_kwargs(cpus: float | None, memory_bytes: int | None) -> dict[str, Any]:
+    """A CPU quota and a memory limit, labelled. The swap limit equals the memory limit: a
+    SageMaker instance has no swap, so a script past its memory is OOM-killed, not slowed."""
+    kwargs: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    if cpus is not None:
+        kwargs["nano_cpus"] = round(cpus * 1e9)
+        labels[L.CPU_LIMIT] = f"{cpus:g}"
+    if memory_bytes is not None:
+        kwargs["mem_limit"] = kwargs["memswap_limit"] = int(memory_bytes)
+        labels[L.MEMORY_LIMIT] = str(int(memory_bytes))
+    return {**kwargs, **({"labels": labels} if labels else {})}
 
 
 def gateway_kwargs(name: str, image: str, network: str, socket_path: str, script_path: str,

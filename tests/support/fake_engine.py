@@ -16,6 +16,7 @@ from typing import Any
 
 from emulator.errors import ContainerStartError, ImageMissing
 from emulator.jobs.clock import Clock, ManualClock
+from emulator.runtime.instance_types import Machine
 from emulator.runtime.translate import ContainerSpec
 
 
@@ -30,6 +31,7 @@ class Script:
     start_error: bool = False  # the engine cannot start it
     exits_as_killed: int = 137  # its exit code when a SIGKILL arrives (0: it won the race)
     hiccup: bool = False  # its log stream and first wait fail while it still runs
+    oom: bool = False  # what docker inspect's State.OOMKilled says of it
 
 
 class FakeContainer:
@@ -82,7 +84,7 @@ class FakeContainer:
         return not self.done.is_set()
 
     def oom_killed(self) -> bool:
-        return False
+        return self.script.oom
 
     def remove(self) -> None:
         self.removed = True
@@ -98,6 +100,7 @@ class FakeEngine:
     handles: list[FakeContainer] = field(default_factory=list)
     networks: set[str] = field(default_factory=set)
     gpus: bool = False  # whether it has the NVIDIA runtime
+    machine_size: Machine | None = None  # what machine() answers (None: it does not say)
 
     def schedule(self, seconds: float, call: Callable[[], None]) -> None:
         if isinstance(self.clock, ManualClock):
@@ -118,6 +121,9 @@ class FakeEngine:
 
     def has_gpus(self) -> bool:
         return self.gpus
+
+    def machine(self) -> Machine | None:
+        return self.machine_size
 
     def create_network(self, name: str, labels: dict[str, str],
                        pinned: bool = False) -> tuple[str, str | None]:

@@ -184,6 +184,7 @@ def test_smemu_run_has_the_promised_signature_and_passes_everything_on(
                 "hyperparameters: 'Mapping[str, object] | None' = None, "
                 "instance_count: 'int' = 1, spot: 'bool' = True, max_wait: 'int' = 900, "
                 "grace_period: 'float | None' = None, checkpoint_s3_uri: 'str | None' = None, "
+                "s3_faults: 'str | None' = None, s3_wait: 'float | None' = None, "
                 "**request_overrides: 'Any') -> 'JobResult'")
             smemu_run("img", interrupt=["after=1s"], compare_uninterrupted=True,
                       StoppingCondition={"MaxRuntimeInSeconds": 60})
@@ -192,8 +193,16 @@ def test_smemu_run_has_the_promised_signature_and_passes_everything_on(
             assert options == {"interrupt": ["after=1s"], "hyperparameters": None,
                                "instance_count": 1, "spot": True, "max_wait": 900,
                                "grace_period": None, "checkpoint_s3_uri": None,
+                               "s3_faults": "errors=20% seed=7", "s3_wait": None,
                                "compare_uninterrupted": True,
                                "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
+
+        def test_the_s3_faults_option_is_every_jobs_default(smemu_run):
+            CALLS.clear()
+            smemu_run("img")
+            smemu_run("img", s3_faults="latency=1ms", s3_wait=5.0)
+            assert [(o["s3_faults"], o["s3_wait"]) for _, _, o in CALLS] == [
+                ("errors=20% seed=7", None), ("latency=1ms", 5.0)]
     """)
-    result = pytester.runpytest_subprocess(*PLUGIN)
-    result.assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess(*PLUGIN, "--smemu-s3-faults", "errors=20% seed=7")
+    result.assert_outcomes(passed=2)
