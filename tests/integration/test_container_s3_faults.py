@@ -23,10 +23,11 @@ IMAGE = session_image("smemu-test-s3-retries")
 INJECTED_CODES = {"SlowDown", "InternalError"}
 
 # MODE=faulted: puts and gets with retries on (they must all succeed), then gets with retries
-# off (some fail); MODE=clean: puts and gets with retries off (none may fail). Both then wait
-# for the test's `release` object, so that they run side by side while the host makes calls of
-# its own. MODE=outage: retries off until S3 refuses (the outage began), then one put and get
-# with adaptive retries, which outlast it. Each writes what it saw to /opt/ml/model/seen.json.
+# off (some fail); MODE=clean: puts and gets with retries off (none may fail). Both start on the
+# test's `go` object (once both jobs train), put `<job>/done` when through, and end on its
+# `release` object (once both are done): their calls run while the other job runs. MODE=outage:
+# retries off until S3 refuses (the outage began), then one put and get with adaptive retries,
+# which outlast it. Each writes what it saw to /opt/ml/model/seen.json.
 SCRIPT = textwrap.dedent("""
     import collections, json, os, time
     import boto3
@@ -62,24 +63,27 @@ SCRIPT = textwrap.dedent("""
             except ClientError as err:
                 seen["failures"][err.response["Error"]["Code"]] += 1
 
+    def wait_for(key):
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                return call(retrying, "head_object", Key=key)
+            except ClientError as err:
+                if err.response["Error"]["Code"] not in ("404", "NoSuchKey"):
+                    raise
+            time.sleep(0.3)
+        raise SystemExit(f"the test never wrote {key}")
+
     if mode in ("faulted", "clean"):
+        wait_for("go")
         if mode == "faulted":
             for i in range(15):
                 body = (f"object {i} " * 500).encode()
                 call(retrying, "put_object", Key=f"{prefix}/c{i}", Body=body)
                 assert call(retrying, "get_object", Key=f"{prefix}/c{i}")["Body"].read() == body
         calls_without_retries(30)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                call(retrying, "head_object", Key="release")
-                break
-            except ClientError as err:
-                if err.response["Error"]["Code"] not in ("404", "NoSuchKey"):
-                    raise
-            time.sleep(0.3)
-        else:
-            raise SystemExit("the test never released the job")
+        call(retrying, "put_object", Key=f"{prefix}/done", Body=b"")
+        wait_for("release")
     else:
         deadline = time.monotonic() + 120
         while "ServiceUnavailable" not in seen["failures"] and time.monotonic() < deadline:
@@ -134,6 +138,10 @@ def host_client(endpoint: EndpointProcess) -> Any:
                         config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"])
+
+
 def injected(endpoint: EndpointProcess, name: str) -> dict[str, Any]:
     faults = endpoint.report(name)["S3Faults"]
     assert isinstance(faults, dict)
@@ -149,13 +157,20 @@ def test_container_retries_outlast_injected_errors_and_nothing_else_is_faulted(
     sagemaker.create_training_job(**request(clean, bucket, "clean", None))
     for name in (faulted, clean):
         wait_for_status(sagemaker, name, "Training", timeout=300)
-    # Both containers run now (neither ends before the release): the host's calls meet the
-    # faulted job's routes, and must not be faulted.
+    # Both jobs run from here to the release: the host's calls and the clean container's meet
+    # the faulted job's route, and must not be faulted.
     host = host_client(endpoint)
+    host.put_object(Bucket=bucket, Key="go", Body=b"")
     for i in range(30):
         host.put_object(Bucket=bucket, Key=f"host/{i}", Body=b"from the host")
         assert host.get_object(Bucket=bucket, Key=f"host/{i}")["Body"].read() == b"from the host"
-    time.sleep(1)  # let the clean container's calls run beside the faulted one's too
+    deadline = time.monotonic() + 300
+    while not all(_exists(host, bucket, f"{name}/done") for name in (faulted, clean)):
+        assert time.monotonic() < deadline, "the containers did not get through their calls"
+        for name in (faulted, clean):
+            status = sagemaker.describe_training_job(TrainingJobName=name)
+            assert status["TrainingJobStatus"] == "InProgress", status.get("FailureReason")
+        time.sleep(0.5)
     host.put_object(Bucket=bucket, Key="release", Body=b"")
 
     seen = seen_by(sagemaker, s3, faulted)
@@ -170,7 +185,7 @@ def test_container_retries_outlast_injected_errors_and_nothing_else_is_faulted(
 
     untouched = seen_by(sagemaker, s3, clean)
     assert untouched["failures"] == {} and untouched["retries"] == 0
-    assert untouched["calls"] >= 60
+    assert untouched["calls"] >= 62  # its 60, and polls for go, done and release
     assert "S3Faults" not in endpoint.report(clean)
     # The faulted job's mirror traffic was not in scope: its model upload was never faulted.
     assert counts["requests"] == seen["calls"] + seen["retries"]
