@@ -39,7 +39,9 @@ class Endpoint(SmemuServer):
         self.whole_object = backend == "moto"
 
     def command(self) -> list[str]:
-        return [*super().command(), "--s3-backend", self.backend]
+        # No quota: the CreateTrainingJob phase keeps 100 jobs waiting for capacity at once.
+        return [*super().command(), "--s3-backend", self.backend,
+                "--max-training-instances", "100000"]
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(

@@ -76,10 +76,17 @@ def enum_values(shape_name: str) -> list[str]:
 
 
 @functools.cache
-def _model() -> Any:
+def botocore_session() -> Any:
+    """The process's botocore session: its loader parses each service's JSON model once, for
+    this validation and for the boto3 clients made on it (emulator.storage.s3)."""
     import botocore.session
 
-    return botocore.session.get_session().get_service_model("sagemaker")
+    return botocore.session.get_session()
+
+
+@functools.cache
+def _model() -> Any:
+    return botocore_session().get_service_model("sagemaker")
 
 
 def _check(operation_name: str, params: Any,

@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response
 from werkzeug.wsgi import ClosingIterator
 
 from emulator.api.auth_errors import refusal
+from emulator.api.moto_guard import WatchedInput, answer_exception
 from emulator.api.wire_errors import JSON, REST_XML, WireRequest, classify
 from emulator.auth import sigv4 as S
 from emulator.auth.chunked import verify_chunk_signatures
@@ -59,6 +60,8 @@ class AuthGate:
             return _browser_refused()(environ, start_response)
         received = received_of(environ)
         spool: IO[bytes] | None = None
+        watched = WatchedInput(environ.get("wsgi.input"))
+        environ = {**environ, "wsgi.input": watched}
         try:
             if is_sigv2(received) and _wire_request(environ).protocol == REST_XML:
                 verify_sigv2(received, self.keys, self.clock())
@@ -86,6 +89,12 @@ class AuthGate:
             log.info("refused %s %s: %s", environ.get("REQUEST_METHOD"), path, failure)
             return refusal(_wire_request(environ), failure, self.clock())(environ,
                                                                            start_response)
+        except Exception as err:  # a body that stalls or ends short while it is read
+            if spool is not None:
+                spool.close()
+            cause = TimeoutError("reading the body timed out") if watched.timed_out else err
+            return answer_exception(_wire_request(environ), cause, environ)(environ,
+                                                                          start_response)
         if spool is None:
             return self.app(environ, start_response)
         answer = self.app(_with_spool(environ, spool), start_response)

@@ -8,12 +8,4 @@ __all__ = ["clean_errors", "cli", "main"]
 
 
 def main() -> None:
-    from emulator.cli import (  # noqa: F401  (each registers its commands on the group)
-        commands_checkpoints,
-        commands_doctor,
-        commands_jobs,
-        commands_run,
-        commands_service,
-    )
-
-    cli()
+    cli()  # each command's module is imported when it runs (emulator.cli.group.LazyGroup)

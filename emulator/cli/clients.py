@@ -32,10 +32,24 @@ def ensure_endpoint(url: str | None, start: bool = True) -> str:
     return str(record["url"])
 
 
+class LazyClient:
+    """A boto3 client of the endpoint, made when first used: making one parses botocore's
+    JSON model of its service (0.1-0.3 s of CPU), and most commands use one of the three."""
+
+    def __init__(self, endpoint: S3Endpoint, service: str) -> None:
+        self._endpoint = endpoint
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._endpoint.client(self._service), name)
+
+
 def clients(url: str) -> tuple[Any, Any, Any]:
-    """(sagemaker, logs, s3) clients bound to the endpoint, signed with its keys."""
+    """(sagemaker, logs, s3) clients bound to the endpoint, signed with its keys, each made on
+    first use."""
     endpoint = S3Endpoint.of_endpoint(url)
-    return endpoint.client("sagemaker"), endpoint.client("logs"), endpoint.client("s3")
+    return (LazyClient(endpoint, "sagemaker"), LazyClient(endpoint, "logs"),
+            LazyClient(endpoint, "s3"))
 
 
 def endpoint_s3_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ class RunnerContext:
     # Jobs whose S3 faults cover their containers' calls, by the gateway's address on their
     # network; the endpoint's S3 reads it (emulator.api.container_s3_faults).
     container_s3_faults: ContainerFaultRoutes = field(default_factory=ContainerFaultRoutes)
+    # Whether `s3` has a bucket, asked of the embedded S3 in this process (no HTTP request to
+    # itself); None: a HeadBucket request.
+    bucket_exists: Callable[[str], bool] | None = None
 
     def cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up

@@ -16,6 +16,12 @@ class JobLimits:
     def training_seconds_used(self) -> float:
         return sum(a.training_seconds for a in self._job.attempts)
 
+    def max_wait_left(self) -> float:
+        """Seconds until MaxWaitTimeInSeconds is reached (infinite without one)."""
+        if self.max_wait is None:
+            return float("inf")
+        return self.max_wait - (self._clock.now() - self._job.creation_time)
+
     def max_wait_exceeded(self) -> bool:
         return self.max_wait is not None and \
             self._clock.now() - self._job.creation_time >= self.max_wait

@@ -20,7 +20,7 @@ from emulator.contract import SecondaryStatus
 from emulator.errors import CheckpointError, ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
-from emulator.jobs.attempt import POLL_SECONDS, AttemptContext, AttemptRun, Reason
+from emulator.jobs.attempt import AttemptContext, AttemptRun, Reason
 from emulator.jobs.channels import download_channels
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
@@ -228,10 +228,11 @@ class JobRunner:
                 self.lifecycle.note(WAITING_FOR_CAPACITY)
         started = self.clock.now()
         deadline = started + seconds
+        # No polling: a stop wakes the pause, and the two deadlines are known.
         while self.clock.now() < deadline and not self.control.stop_requested \
                 and not self.limits.max_wait_exceeded():
-            self.control.pause(self.clock,
-                               min(POLL_SECONDS, max(0.0, deadline - self.clock.now())))
+            self.control.pause(self.clock, max(0.0, min(deadline - self.clock.now(),
+                                                        self.limits.max_wait_left())))
         if self.job.attempts:  # the report draws it: before this attempt, or after it
             with self.lock:
                 self.job.attempts[-1].capacity_waits.append(Span(started, self.clock.now()))

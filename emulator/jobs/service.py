@@ -290,11 +290,11 @@ class JobService:
             ) from err
 
     def _check_buckets(self, request: dict[str, Any]) -> None:
-        client = self.ctx.s3.client()
         for uri in s3_uris(request):
             bucket, _ = split_s3_uri(uri)
             try:
-                exists = bucket_exists(client, bucket)
+                exists = self.ctx.bucket_exists(bucket) if self.ctx.bucket_exists else \
+                    bucket_exists(self.ctx.s3.client(), bucket)
             except Exception:  # e.g. a name S3 does not allow: there is no such bucket
                 exists = False
             if not exists:

@@ -172,6 +172,8 @@ class EndpointServer:
             self.history = JobHistoryDb(self.history_path)
             if self.s3_backend == "disk":  # after the history: its lock makes s3_path ours
                 self._disk_s3 = DiskS3App(self.s3_path, self.region)
+                if not self.s3_url:  # the jobs' buckets are in it: ask it in this process
+                    ctx = dataclasses.replace(ctx, bucket_exists=self._disk_s3.store.has_bucket)
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults,
                                       store=store,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import selectors
+import socket
 from typing import Any
 
 from werkzeug.serving import DechunkedInput, WSGIRequestHandler
@@ -93,6 +94,11 @@ class KeepAliveHandler(WSGIRequestHandler):
     _body: BodyInput | DechunkedInput | None = None
     _declared_length: int | None = None  # the response's Content-Length
     _body_start = 0
+
+    def setup(self) -> None:
+        super().setup()
+        if self.connection.family in (socket.AF_INET, socket.AF_INET6):  # not the unix socket
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle_one_request(self) -> None:
         self._body, self._declared_length = None, None

@@ -17,6 +17,7 @@ from emulator.contract import DEFAULT_REGION
 from emulator.s3uri import parse_s3_uri
 from emulator.storage.blobstore import BlobStore
 from emulator.storage.boto_store import BotoBlobStore
+from emulator.validation import botocore_session
 
 # moto accepts any credentials; these keep boto3 from looking further (and from IMDS).
 DUMMY_CREDENTIALS = {"aws_access_key_id": "smemu", "aws_secret_access_key": "smemu"}
@@ -98,8 +99,9 @@ class S3Endpoint:
             "request_checksum_calculation": "when_required",
         }
         global _session
-        if _session is None:  # one session: the clients share its loaded models and endpoints
-            _session = boto3.session.Session()
+        if _session is None:  # one session: the clients share its loaded models and endpoints,
+            # with the request validation (the SageMaker model is parsed once, not twice)
+            _session = boto3.session.Session(botocore_session=botocore_session())
         return _session.client(
             service,
             endpoint_url=self.url,

@@ -24,6 +24,7 @@ from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
 from emulator import contract
+from emulator.auth.keys import AUTH_ENV, AuthKeys, parse_auth
 from emulator.faults.plan import format_duration
 from emulator.server.daemon import health
 from emulator.storage.s3 import S3Endpoint
@@ -50,14 +51,18 @@ class SmemuContainer(DockerContainer):
       and its directory are removed.
     - ``stop_timeout``: how long `stop()` lets the endpoint stop its jobs and remove their
       containers (SIGTERM) before the container is killed.
+    - ``auth``: the endpoint checks SigV4 signatures against these keys (an `AuthKeys` or
+      "ACCESS_KEY:SECRET", given to it as $SMEMU_AUTH), and `get_client` signs with them.
     """
 
     def __init__(self, image: str = DEFAULT_IMAGE, *, region: str = contract.DEFAULT_REGION,
                  host_dir: str | Path | None = None, grace_period: float | None = None,
                  serve_args: Sequence[str] = (), start_timeout: float = 60.0,
-                 stop_timeout: float = 60.0, **kwargs: Any) -> None:
+                 stop_timeout: float = 60.0, auth: AuthKeys | str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(image, **kwargs)
         self.region = region
+        self.keys = parse_auth(auth, "auth") if isinstance(auth, str) else auth
         self.requested_host_dir = Path(host_dir) if host_dir is not None else None
         self.host_dir: Path | None = None
         self._owns_host_dir = False
@@ -84,6 +89,8 @@ class SmemuContainer(DockerContainer):
         self.with_volume_mapping(socket, "/var/run/docker.sock", "rw")
         self.with_envs(SMEMU_HOST="0.0.0.0", SMEMU_PORT=str(CONTAINER_PORT),
                        SMEMU_STATE_DIR=f"{shared}/state", TMPDIR=f"{shared}/tmp")
+        if self.keys is not None:
+            self.with_env(AUTH_ENV, self.keys.as_text())
         # 127.0.0.1 only, a free port (docker-py's (host_ip,) binding; the attribute is typed
         # for ports alone).
         cast(dict[str, Any], self.ports)[f"{CONTAINER_PORT}/tcp"] = ("127.0.0.1",)
@@ -155,7 +162,8 @@ class SmemuContainer(DockerContainer):
     def get_client(self, service: str, **config: Any) -> Any:
         """A boto3 client of the endpoint ("sagemaker", "s3", "logs", "sts", ...); ``config``
         goes to botocore's Config."""
-        return S3Endpoint.of_endpoint(self.get_url(), self.region).client(service, **config)
+        return S3Endpoint.of_endpoint(self.get_url(), self.region, self.keys).client(
+            service, **config)
 
     def logs(self) -> str:
         """The container's output so far (stdout and stderr)."""

@@ -4,6 +4,7 @@ and the real endpoint process; each refusal in the service's own AWS error, neve
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,8 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "s3": lambda c: c.list_buckets(),
     "logs": lambda c: c.describe_log_groups(limit=5),
     "iam": lambda c: c.list_roles(MaxItems=5),
+    "cloudwatch": lambda c: c.list_metrics(Namespace="/aws/sagemaker/TrainingJobs"),  # CBOR
+    "sts": lambda c: c.get_caller_identity(),
 }
 # (status, code) for an unsigned request, an unknown access key, a wrong secret.
 REFUSALS = {
@@ -60,7 +63,11 @@ REFUSALS = {
                   (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
     "logs": [(400, "MissingAuthenticationTokenException"),
              (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
+    "cloudwatch": [(400, "MissingAuthenticationTokenException"),
+                   (400, "UnrecognizedClientException"), (400, "InvalidSignatureException")],
     "iam": [(403, "MissingAuthenticationToken"), (403, "InvalidClientTokenId"),
+            (403, "SignatureDoesNotMatch")],
+    "sts": [(403, "MissingAuthenticationToken"), (403, "InvalidClientTokenId"),
             (403, "SignatureDoesNotMatch")],
     "s3": [(403, "AccessDenied"), (403, "InvalidAccessKeyId"), (403, "SignatureDoesNotMatch")],
 }
@@ -169,6 +176,14 @@ def test_extension_routes_need_a_signature_but_health(endpoint: Endpoint) -> Non
             urllib.request.urlopen(request, timeout=10)
         assert caught.value.code in (400, 403)
     assert endpoint.reset() == {"Removed": [], "Running": []}  # signed: let in
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
+    for keys, expected in ((f"{ACCESS_KEY}:{SECRET}", "ResourceNotFound"),
+                           (f"{ACCESS_KEY}:wrong", "InvalidSignatureException")):
+        interrupt = subprocess.run([sys.executable, "-m", "emulator", "jobs", "interrupt",
+                                    "no-such-job", "--endpoint-url", endpoint.url],
+                                   env={**env, "SMEMU_AUTH": keys}, capture_output=True,
+                                   text=True, timeout=60)
+        assert interrupt.returncode == 2 and expected in interrupt.stderr, interrupt.stderr
 
 
 def test_doctor_says_whether_this_shells_keys_get_in(endpoint: Endpoint) -> None:
@@ -234,3 +249,127 @@ def test_serve_takes_the_keys_from_a_credentials_file(tmp_path: Path) -> None:
                      start_timeout=30).start()
     finally:
         os.environ.update(env_before)
+
+
+def test_up_passes_the_keys_to_its_endpoint_but_not_on_its_command_line(tmp_path: Path
+                                                                        ) -> None:
+    from tests.support.endpoint import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
+    env["SMEMU_STATE_DIR"] = str(tmp_path / "state")
+
+    def smemu(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True,
+                              text=True, timeout=120, env={**env, **extra})
+
+    started = smemu("up", "--port", str(port), "--ephemeral", "--auth", f"{ACCESS_KEY}:{SECRET}")
+    try:
+        assert started.returncode == 0, started.stderr
+        url = f"http://127.0.0.1:{port}"
+        record = (tmp_path / "state" / f"endpoint-{port}.json").read_text()
+        pid = int(json.loads(record)["pid"])
+        assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        refused_list = smemu("jobs", "list", "--endpoint-url", url)
+        assert refused_list.returncode == 2
+        assert "UnrecognizedClientException" in refused_list.stderr
+        listed = smemu("jobs", "list", "--endpoint-url", url,
+                       SMEMU_AUTH=f"{ACCESS_KEY}:{SECRET}")
+        assert listed.returncode == 0, listed.stderr
+        again = smemu("up", "--port", str(port))  # asked without keys: it says so
+        assert "WARNING" in again.stderr and "checks" in again.stderr
+    finally:
+        smemu("down", "--port", str(port))
+
+
+def test_the_pytest_plugin_starts_a_checking_endpoint_and_its_fixtures_sign(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import boto3, botocore, pytest
+
+        def test_inner(smemu_endpoint, smemu_clients):
+            assert smemu_endpoint.health()["auth"] is True
+            smemu_clients.sagemaker.list_training_jobs()
+            smemu_clients.s3.list_buckets()
+            smemu_clients.logs.describe_log_groups()
+            dummy = boto3.client("sagemaker", endpoint_url=smemu_endpoint.url,
+                                 region_name="us-east-1", aws_access_key_id="smemu",
+                                 aws_secret_access_key="smemu")
+            with pytest.raises(botocore.exceptions.ClientError,
+                               match="UnrecognizedClientException"):
+                dummy.list_training_jobs()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:smemu", "-p", "emulator.pytest_plugin",
+                                           "--smemu-auth", f"{ACCESS_KEY}:{SECRET}",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)  # the reset after it (a signed POST) did not fail either
+
+
+def _streaming_put(endpoint: Endpoint, key: str, content_sha256: str,
+                   body_of: Callable[[Any], bytes], decoded: int,
+                   trailer: str | None = None) -> requests.Response:
+    """A PUT in aws-chunked framing, signed as the Java / Go SDKs sign it (botocore sends
+    these forms only over https)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from emulator.auth import sigv4
+
+    url = f"{endpoint.url}/stream-bkt/{key}"
+    headers = {"X-Amz-Content-SHA256": content_sha256, "Content-Encoding": "aws-chunked",
+               "X-Amz-Decoded-Content-Length": str(decoded),
+               "Host": endpoint.url.rpartition("/")[2]}
+    if trailer:
+        headers["X-Amz-Trailer"] = trailer.partition(":")[0]
+    class StreamingSigner(S3SigV4Auth):
+        def payload(self, request: Any) -> str:
+            return content_sha256  # what a streaming signer signs instead of the body's hash
+
+    request = AWSRequest("PUT", url, data=b"", headers=headers)
+    StreamingSigner(Credentials(ACCESS_KEY, SECRET), "s3", "us-east-1").add_auth(request)
+    sent = {k: v for k, v in request.headers.items()}
+    received = sigv4.Received("PUT", f"/stream-bkt/{key}", "",
+                              {k.lower(): v for k, v in sent.items()})
+    claim = sigv4.claim_of(received)
+    return requests.put(url, data=body_of(claim), headers=sent, timeout=60)
+
+
+def test_aws_chunked_uploads_signed_chunk_by_chunk_or_with_an_unsigned_trailer(
+        endpoint: Endpoint) -> None:
+    from tests.unit.test_auth_verify import chunked_body
+
+    client(endpoint, "s3").create_bucket(Bucket="stream-bkt")
+    data = [b"a" * 70000, b"b" * 1234]
+    total = sum(map(len, data))
+
+    def signed(claim: Any) -> bytes:
+        return chunked_body(claim, data, secret=SECRET)
+
+    answer = _streaming_put(endpoint, "signed", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", signed,
+                            total)
+    assert answer.status_code == 200, answer.text
+    got = client(endpoint, "s3").get_object(Bucket="stream-bkt", Key="signed")["Body"].read()
+    assert got == b"".join(data)
+    tampered = _streaming_put(endpoint, "tampered", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                              lambda claim: signed(claim).replace(b"bbbb", b"cccc", 1), total)
+    assert tampered.status_code == 403 and "SignatureDoesNotMatch" in tampered.text
+    with pytest.raises(botocore.exceptions.ClientError):  # nothing stored
+        client(endpoint, "s3").head_object(Bucket="stream-bkt", Key="tampered")
+
+    def unsigned_trailer(_: Any) -> bytes:
+        return b"".join(f"{len(d):x}\r\n".encode() + d + b"\r\n" for d in data) + \
+            b"0\r\nx-amz-checksum-crc32:" + _crc32(b"".join(data)) + b"\r\n\r\n"
+
+    answer = _streaming_put(endpoint, "trailer", "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                            unsigned_trailer, total, trailer="x-amz-checksum-crc32:")
+    assert answer.status_code == 200, answer.text
+    got = client(endpoint, "s3").get_object(Bucket="stream-bkt", Key="trailer")["Body"].read()
+    assert got == b"".join(data)
+
+
+def _crc32(data: bytes) -> bytes:
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big"))

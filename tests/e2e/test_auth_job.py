@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +16,16 @@ import pytest
 
 from emulator.testing import Endpoint
 from tests.e2e.test_cli import smemu
-from tests.support.endpoint import toy_value
+from tests.support.endpoint import TOY_IMAGE, toy_value
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLKIT_SCRIPT = ROOT / "images" / "toolkit-trainer" / "train.py"
 KEYS = "AKIDJOBTEST:job-secret"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+SDK_CONFIG = {"SchemaVersion": "1.0",
+              "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 # Runs in the container first: its platform credentials get in, others are refused.
 CONTAINER_PROBE = '''\
 def main() -> int:
@@ -89,3 +94,48 @@ def test_an_interrupted_spot_job_resumes_with_auth_on(endpoint: Endpoint, tmp_pa
     assert refused.returncode == 2
     assert "UnrecognizedClientException: The security token included in the request is " \
            "invalid." in refused.stderr
+
+
+def test_the_sagemaker_sdk_fits_an_interrupted_spot_job_with_auth_on(
+        endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import boto3
+    import botocore.exceptions
+    import sagemaker
+    from sagemaker.estimator import Estimator
+
+    access_key, secret = KEYS.split(":")
+    for key, value in {"AWS_ENDPOINT_URL": endpoint.url, "AWS_ACCESS_KEY_ID": access_key,
+                       "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1",
+                       "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Only to keep it fast: the SDK's log tailer polls on time.time(); its clock runs x30.
+    fast_time = types.ModuleType("time")
+    fast_time.__dict__.update(vars(time))
+    fast_time.time = lambda: time.monotonic() * 30  # type: ignore[attr-defined]
+    monkeypatch.setattr(sagemaker.session, "time", fast_time)
+    session_class = sagemaker.session.Session
+    monkeypatch.setattr(session_class.logs_for_job, "__defaults__", (False, 1, "All", None))
+    monkeypatch.setattr(session_class.wait_for_job, "__defaults__", (1,))
+    bucket = f"auth-sdk-{os.getpid()}"
+    endpoint.s3_client().create_bucket(Bucket=bucket)
+    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"),
+                                default_bucket=bucket, sagemaker_config=SDK_CONFIG)
+    name = f"auth-sdk-{os.getpid()}"
+    estimator = Estimator(
+        image_uri=TOY_IMAGE, role=ROLE, instance_count=1, instance_type="ml.m5.large",
+        sagemaker_session=session, use_spot_instances=True, max_run=600, max_wait=900,
+        checkpoint_s3_uri=f"s3://{bucket}/checkpoints", output_path=f"s3://{bucket}/output",
+        hyperparameters={"total_steps": "12", "seconds_per_step": "0.05",
+                         "checkpoint_interval": "4"},
+        tags=[{"Key": "smemu:interrupt", "Value": "after=0.4s"}])
+    estimator.fit(job_name=name, logs=True)
+    out = capsys.readouterr().out
+    assert "Interrupted - " in out and "Completed - Training job completed" in out, out
+    assert "training complete: step 12" in out  # the container's output, through Logs
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    wrong = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"),
+                              default_bucket=bucket, sagemaker_config=SDK_CONFIG)
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidSignatureException"):
+        wrong.describe_training_job(name)

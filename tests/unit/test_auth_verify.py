@@ -41,8 +41,10 @@ def test_a_request_outside_the_15_minute_window_is_skewed() -> None:
         assert caught.value.kind == S.SKEWED
 
 
-def chunked_body(claim: S.Claim, chunks: list[bytes], trailer: str | None = None) -> bytes:
-    key = S.signing_key(claim, "secret")
+def chunked_body(claim: S.Claim, chunks: list[bytes], trailer: str | None = None,
+                 secret: str = "secret") -> bytes:
+    """An aws-chunked body signed chunk by chunk, from AWS's documented signature chain."""
+    key = S.signing_key(claim, secret)
     previous, out = claim.signature, b""
     empty = sha256(b"").hexdigest()
     for data in [*chunks, b""]:
@@ -91,3 +93,13 @@ def test_keys_come_from_the_flag_the_file_or_the_environment(tmp_path: Path) -> 
             resolve_keys(bad, environ={})
     with pytest.raises(AuthConfigError, match=r"no profile \[nope\]"):
         read_credentials_file(credentials, "nope")
+
+
+def test_smemu_container_hands_its_keys_to_the_endpoint_by_environment(tmp_path: Path) -> None:
+    from emulator.testing.container import SmemuContainer
+
+    container = SmemuContainer(auth="AKIDC:container-secret", host_dir=tmp_path)
+    container._configure()  # what start() does before it creates the container
+    assert container.env["SMEMU_AUTH"] == "AKIDC:container-secret"
+    assert "container-secret" not in " ".join(map(str, container._command or []))
+    assert SmemuContainer(host_dir=tmp_path).keys is None

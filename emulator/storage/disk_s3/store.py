@@ -121,6 +121,11 @@ class DiskObjectStore:
             rows = self._db.execute("SELECT name, created FROM buckets ORDER BY name").fetchall()
         return [(r["name"], r["created"]) for r in rows]
 
+    def has_bucket(self, bucket: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM buckets WHERE name = ?",
+                                    (bucket,)).fetchone() is not None
+
     def versioning(self, bucket: str) -> str:
         with self._lock:
             row = self._db.execute("SELECT versioning FROM buckets WHERE name = ?",
