@@ -189,9 +189,7 @@ class AttemptRun:
                 for mirror in (host.mirror, host.tensorboard):
                     if mirror:
                         mirror.stop(flush=False)
-                if host.handle:
-                    host.handle.remove()
-                if host.writer:
+                if host.writer:  # (the runner removes the containers, in the background)
                     host.writer.close()
 
     def _prepare(self, host: HostRun) -> None:

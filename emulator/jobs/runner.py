@@ -6,9 +6,11 @@ pure JobLifecycle, which decides what DescribeTrainingJob shows.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -130,6 +132,8 @@ class JobRunner:
             return JobEnding.failed(f"InternalServerError: {type(err).__name__}: {err}")
         finally:
             try:
+                for removal in self.removals:  # the containers first: then their network
+                    removal.join()
                 # Unrouted before the gateway leaves the network: only then can the address
                 # go to another job's network.
                 if self.gateway_address and self.s3.container_injector is not None:
@@ -139,8 +143,6 @@ class JobRunner:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
                     self.ctx.engine.remove_network(self.network)
-                for removal in self.removals:
-                    removal.join()
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
@@ -180,8 +182,12 @@ class JobRunner:
                                  restored=self.restore_report)
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
-                reason = run.run()
-                self._record_s3_faults()
+                try:
+                    reason = run.run()
+                    self._record_s3_faults()
+                finally:  # the next attempt's restore, or the model's upload, goes on meanwhile
+                    self._in_background(f"remove-containers-{attempt.number}",
+                                        functools.partial(_remove_containers, run))
                 if self.cpu_flag:
                     attempt.flags.append(self.cpu_flag)
                 attempt.flags.extend(self.limit_notes)
@@ -255,16 +261,21 @@ class JobRunner:
 
     def _remove_in_background(self, root: Path) -> None:
         """An ended attempt's directory (a checkpoint copy may be GiBs) is deleted while the
-        next attempt starts: nothing reads it, and the job's end waits for it."""
+        next attempt starts: nothing reads it."""
+        self._in_background(f"remove-{root.name}",
+                            lambda: self.ctx.engine.remove_tree(root, self.image))
+
+    def _in_background(self, name: str, removal: Callable[[], object]) -> None:
+        """A removal the job's next steps need not wait for; the job's end waits for it."""
         def remove() -> None:
             try:
-                self.ctx.engine.remove_tree(root, self.image)
-            except Exception:  # the job's own removal at its end tries again
-                log.exception("removing %s failed", root)
+                removal()
+            except Exception:  # the job's own clean-up at its end, or the endpoint's, retries
+                log.exception("job %s: %s failed", self.job.name, name)
 
-        removal = threading.Thread(target=remove, name=f"remove-{root.name}", daemon=True)
-        removal.start()
-        self.removals.append(removal)
+        thread = threading.Thread(target=remove, name=name, daemon=True)
+        thread.start()
+        self.removals.append(thread)
 
     def _ensure_network(self) -> None:
         """The job's network and its way to the endpoint, made once the first attempt is about
@@ -434,6 +445,12 @@ class JobRunner:
         except Exception as err:
             raise S3Unavailable.of(f"{what} was not uploaded to {uri}", self.s3.wait,
                                    err) from err
+
+
+def _remove_containers(run: AttemptRun) -> None:
+    for host in run.hosts:
+        if host.handle is not None:
+            host.handle.remove()
 
 
 def model_artifacts_uri(spec: JobSpec) -> str:

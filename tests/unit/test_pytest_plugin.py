@@ -46,10 +46,11 @@ def test_the_entry_point_autoloads_the_plugin_under_the_name_smemu(
 def test_fixtures_are_listed_with_their_documentation(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(*PLUGIN, "--fixtures")
 
-    result.stdout.fnmatch_lines(["smemu_endpoint [[]session scope[]]*",
-                                 "*The session's smemu endpoint*",
-                                 "smemu_isolation*", "smemu_clients*", "*.sagemaker*",
-                                 "smemu_run*", "*Run a training job on the endpoint*"])
+    # Each fixture with its documentation; pytest orders them by "file:line" as text.
+    for lines in (["smemu_endpoint [[]session scope[]]*", "*The session's smemu endpoint*"],
+                  ["smemu_isolation*"], ["smemu_clients*", "*.sagemaker*"],
+                  ["smemu_run*", "*Run a training job on the endpoint*"]):
+        result.stdout.fnmatch_lines(lines)
 
 
 def test_a_test_without_smemu_fixtures_starts_and_imports_nothing(
