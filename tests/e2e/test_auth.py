@@ -384,5 +384,26 @@ def _crc32(data: bytes) -> bytes:
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big"))
 
 
+@pytest.mark.parametrize(("service", "status", "code"), [
+    ("s3", 403, "RequestTimeTooSkewed"), ("sagemaker", 400, "InvalidSignatureException"),
+    ("iam", 403, "SignatureDoesNotMatch")])
+def test_a_request_signed_20_minutes_off_is_refused_as_skewed(
+        endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch, service: str, status: int,
+        code: str) -> None:
+    import datetime
+
+    import botocore.auth
+
+    call = CALLS[service]
+    made = client(endpoint, service)
+    for minutes in (-20, 20):
+        now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda now=now: now)
+        got_status, got_code, message = refused(lambda: call(made))
+        assert (got_status, got_code) == (status, code), message
+    monkeypatch.undo()
+    call(made)  # the same client, on time again
+
+
 def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
     TALLY.check(request)
