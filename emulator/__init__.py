@@ -19,6 +19,7 @@ _LAZY = {
     "EndpointServer": ("emulator.server.endpoint", "EndpointServer"),
     "JobSettings": ("emulator.jobs.settings", "JobSettings"),
     "parse_plan": ("emulator.faults.plan", "parse_plan"),
+    "parse_s3_faults": ("emulator.faults.s3_spec", "parse_s3_faults"),
     "EmulatorError": ("emulator.errors", "EmulatorError"),
 }
 __all__ = ["__version__", *_LAZY]

@@ -148,6 +148,17 @@ def job_not_found_message(name: str) -> str:
 # faults), then which host and trigger.
 INTERNAL_FAILURE = "InternalServerError: We encountered an internal error. Please try again."
 
+
+
+def s3_unavailable_reason(what: str, wait: float, error: str) -> str:
+    """FailureReason of a job whose checkpoints or model S3 did not take before `smemu:s3-wait`
+    ran out. SageMaker's words for it are those of its own faults: a job that spent an hour
+    Uploading, its checkpoints not synced, ended with INTERNAL_FAILURE (huggingface/transformers
+    #11390); the rest is smemu's (UNCONFIRMED)."""
+    return (f"{INTERNAL_FAILURE} (smemu: {what}, S3 still failing after {wait:g}s of retries "
+            f"(smemu:s3-wait): {error})")[:FAILURE_REASON_MAX]
+
+
 MAX_WAIT_WITHOUT_SPOT = (
     "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining "
     "is set to true"

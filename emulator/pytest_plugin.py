@@ -46,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="The started endpoint's default SIGTERM -> SIGKILL window (smemu's default: "
              "120).")
     group.addoption(
+        "--smemu-s3-faults", metavar="SPEC", default=None,
+        help="S3 faults for every smemu_run job that sets none itself (a SPEC as `smemu run "
+             "--s3-faults` takes, e.g. 'errors=20% seed=7'): the suite's jobs must pass with "
+             "S3 struggling.")
+    group.addoption(
         "--smemu-auth", metavar="ACCESS_KEY:SECRET", default=None,
         help="The started endpoint checks SigV4 signatures against these keys (`smemu serve "
              "--auth`), and the fixtures' clients sign with them (with --smemu-endpoint-url: "
@@ -101,23 +106,29 @@ def smemu_run(smemu_isolation: Endpoint, request: pytest.FixtureRequest) -> Smem
     """Run a training job on the endpoint and wait for its end:
 
     ``smemu_run(image, *, interrupt=(), hyperparameters=None, instance_count=1, spot=True,
-    max_wait=900, grace_period=None, checkpoint_s3_uri=None, **request_overrides)``
-    returns an `emulator.testing.JobResult`. Without ``checkpoint_s3_uri`` the job checkpoints
-    to a prefix of its own. ``request_overrides`` are CreateTrainingJob members, or
-    `run_job`'s ``timeout``, ``name`` and ``compare_uninterrupted``.
+    max_wait=900, grace_period=None, checkpoint_s3_uri=None, s3_faults=None, s3_wait=None,
+    **request_overrides)`` returns an `emulator.testing.JobResult`. Without
+    ``checkpoint_s3_uri`` the job checkpoints to a prefix of its own. ``s3_faults`` is a SPEC
+    as `smemu run --s3-faults` takes it ("errors=20% seed=7"); without it, the
+    ``--smemu-s3-faults`` option's, if given. ``request_overrides`` are CreateTrainingJob
+    members, or `run_job`'s ``timeout``, ``name`` and ``compare_uninterrupted``.
     """
     from emulator.testing import run_job
 
     jobs = request.node.stash.setdefault(JOBS_KEY, [])
+    default_faults = request.config.getoption("smemu_s3_faults")
 
     def run(image: str, *, interrupt: str | Iterable[str] = (),
             hyperparameters: Mapping[str, object] | None = None, instance_count: int = 1,
             spot: bool = True, max_wait: int = 900, grace_period: float | None = None,
-            checkpoint_s3_uri: str | None = None, **request_overrides: Any) -> JobResult:
+            checkpoint_s3_uri: str | None = None, s3_faults: str | None = None,
+            s3_wait: float | None = None, **request_overrides: Any) -> JobResult:
         result = run_job(smemu_isolation, image, interrupt=interrupt,
                          hyperparameters=hyperparameters, instance_count=instance_count,
                          spot=spot, max_wait=max_wait, grace_period=grace_period,
-                         checkpoint_s3_uri=checkpoint_s3_uri, **request_overrides)
+                         checkpoint_s3_uri=checkpoint_s3_uri,
+                         s3_faults=s3_faults or default_faults, s3_wait=s3_wait,
+                         **request_overrides)
         jobs.append(result)
         if result.uninterrupted is not None:
             jobs.append(result.uninterrupted)

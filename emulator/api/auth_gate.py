@@ -58,47 +58,52 @@ class AuthGate:
             return self.app(environ, start_response)
         if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
             return _browser_refused()(environ, start_response)
-        received = received_of(environ)
-        spool: IO[bytes] | None = None
         watched = WatchedInput(environ.get("wsgi.input"))
         environ = {**environ, "wsgi.input": watched}
+        spooled: list[IO[bytes]] = []  # the body, when it had to be read to check it
         try:
-            if is_sigv2(received) and _wire_request(environ).protocol == REST_XML:
-                verify_sigv2(received, self.keys, self.clock())
-                return self.app(environ, start_response)
-            claim = S.claim_of(received)
-            body_sha256: str | None = None
-            sent_hash = received.headers.get(S.CONTENT_SHA256, "").strip()
-            if _covers_body(claim, sent_hash):
-                spool, body_sha256 = _spool(environ)
-            now = self.clock()
-            S.verify(received, self.keys, body_sha256, now)
-            if body_sha256 is not None and sent_hash and _is_hex_hash(sent_hash) \
-                    and sent_hash.lower() != body_sha256:
-                raise S.AuthFailure(S.PAYLOAD)
-            if spool is not None and sent_hash in (S.STREAMING_SIGNED,
-                                                   S.STREAMING_SIGNED_TRAILER):
-                verify_chunk_signatures(spool, claim, S.signing_key(claim, self.keys.secret_key),
-                                        trailer=sent_hash == S.STREAMING_SIGNED_TRAILER)
-                spool.seek(0)
+            self._check(environ, spooled)
         except S.AuthFailure as failure:
-            if spool is None:
-                _drain(environ)
+            if spooled:
+                spooled[0].close()
             else:
-                spool.close()
+                _drain(environ)
             log.info("refused %s %s: %s", environ.get("REQUEST_METHOD"), path, failure)
             return refusal(_wire_request(environ), failure, self.clock())(environ,
                                                                            start_response)
         except Exception as err:  # a body that stalls or ends short while it is read
-            if spool is not None:
+            for spool in spooled:
                 spool.close()
             cause = TimeoutError("reading the body timed out") if watched.timed_out else err
             return answer_exception(_wire_request(environ), cause, environ)(environ,
                                                                           start_response)
-        if spool is None:
+        if not spooled:
             return self.app(environ, start_response)
-        answer = self.app(_with_spool(environ, spool), start_response)
-        return ClosingIterator(answer, [spool.close])
+        answer = self.app(_with_spool(environ, spooled[0]), start_response)
+        return ClosingIterator(answer, [spooled[0].close])
+
+    def _check(self, environ: dict[str, Any], spooled: list[IO[bytes]]) -> None:
+        """Nothing when the request is signed with the keys; AuthFailure otherwise. A body the
+        signature covers is read into a spool, appended to `spooled` (at its start)."""
+        received = received_of(environ)
+        if is_sigv2(received) and _wire_request(environ).protocol == REST_XML:
+            verify_sigv2(received, self.keys, self.clock())
+            return
+        claim = S.claim_of(received)
+        body_sha256: str | None = None
+        sent_hash = received.headers.get(S.CONTENT_SHA256, "").strip()
+        if _covers_body(claim, sent_hash):
+            spool, body_sha256 = _spool(environ)
+            spooled.append(spool)
+        S.verify(received, self.keys, body_sha256, self.clock())
+        if body_sha256 is not None and _is_hex_hash(sent_hash) \
+                and sent_hash.lower() != body_sha256:
+            raise S.AuthFailure(S.PAYLOAD)
+        if spooled and sent_hash in (S.STREAMING_SIGNED, S.STREAMING_SIGNED_TRAILER):
+            verify_chunk_signatures(spooled[0], claim,
+                                    S.signing_key(claim, self.keys.secret_key),
+                                    trailer=sent_hash == S.STREAMING_SIGNED_TRAILER)
+            spooled[0].seek(0)
 
 
 def received_of(environ: dict[str, Any]) -> S.Received:

@@ -17,6 +17,7 @@ from emulator.checkpoints.manifest import KnownUpload
 from emulator.checkpoints.observer import DirectoryObserver, SinkHandler
 from emulator.checkpoints.path_sync import PathSyncer
 from emulator.checkpoints.reports import MirrorEvent, SyncReport
+from emulator.checkpoints.retry import NO_PATIENCE, Patience
 from emulator.checkpoints.sagemaker_names import is_ignored
 from emulator.checkpoints.transfer import default_transfer_config
 from emulator.checkpoints.workqueue import PathQueue
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 HEALTH_CHECK_S = 0.5
 RESYNC_MIN_INTERVAL_S = 1.0  # at most one re-watch per second after stale-watch symptoms
+FLUSH_RETRY_MAX_S = 4.0  # the longest pause between two rounds of a patient flush
 
 
 class CheckpointMirror:
@@ -48,8 +50,10 @@ class CheckpointMirror:
     ``quiet_seconds`` is how long a file must be unmodified before it is uploaded
     without a close event (files found by a directory scan, writers that keep files open, and
     the polling fallback). ``retry_seconds`` is how often failed paths are tried again in the
-    background. ``rescan_seconds`` (None: never) is how often the whole tree is compared with
-    what was uploaded, catching anything the watcher missed (inotify queue overflow); a dead
+    background, for as long as the mirror runs. ``patience`` is how long the start and the
+    final flush (``stop``) go on trying while S3 does not answer, before they report errors.
+    ``rescan_seconds`` (None: never) is how often the whole tree is compared with what was
+    uploaded, catching anything the watcher missed (inotify queue overflow); a dead
     watcher is restarted, followed by such a rescan. Errors never vanish: ``flush()``/``stop()``
     report what is still not mirrored.
 
@@ -71,6 +75,7 @@ class CheckpointMirror:
         quiet_seconds: float = 1.0,
         retry_seconds: float = 5.0,
         rescan_seconds: float | None = 30.0,
+        patience: Patience = NO_PATIENCE,
     ) -> None:
         self.local_dir = Path(local_dir).absolute()
         self.location = parse_s3_uri(s3_uri)
@@ -79,6 +84,7 @@ class CheckpointMirror:
         self.quiet_seconds = quiet_seconds
         self.retry_seconds = retry_seconds
         self.rescan_seconds = rescan_seconds
+        self.patience = patience
         self._cancel = threading.Event()
         self._syncer = PathSyncer(
             self.local_dir,
@@ -89,6 +95,7 @@ class CheckpointMirror:
             quiet_seconds=quiet_seconds,
             on_event=on_event,
             cancel=self._cancel,
+            patience=patience,
         )
         self._queue = PathQueue()
         self.flush_progress = FlushProgress(self.local_dir)  # of the final flush (stop)
@@ -211,7 +218,7 @@ class CheckpointMirror:
                                         set(self._syncer.reconcile_candidates()))
                 report = None
                 try:
-                    report = self.flush(timeout, self.flush_progress)
+                    report = self._patient_flush(timeout, deadline)
                 finally:
                     self.flush_progress.end(complete=report is not None and not report.errors)
                 dropped, running = self._teardown(deadline)
@@ -223,6 +230,29 @@ class CheckpointMirror:
                 report.errors.append(f"{running} transfers were still running when stop returned")
             self._final_report = report
             return report
+
+    def _patient_flush(self, timeout: float | None, deadline: float | None) -> SyncReport:
+        """Flush; while errors remain, flush again (backing off) until ``patience`` has passed
+        since the first round (or the stop's ``timeout``)."""
+        started = time.monotonic()
+        report = self.flush(timeout, self.flush_progress)
+        pause = 0.25
+        while report.errors:
+            now = time.monotonic()
+            left = self.patience.seconds - (now - started)
+            if deadline is not None:
+                left = min(left, deadline - now)
+            if left <= pause:
+                break
+            time.sleep(pause)
+            if self.patience.on_retry is not None:
+                self.patience.on_retry(pause)
+            pause = min(pause * 2, FLUSH_RETRY_MAX_S)
+            more = self.flush(None if deadline is None else max(0.0, deadline - time.monotonic()),
+                              self.flush_progress)
+            report = _merge(report, more)
+            report.errors = list(more.errors)  # what the last round left
+        return report
 
     def _teardown(self, deadline: float | None = None) -> tuple[list[str], int]:
         """Stop everything; return the dropped pending paths and how many threads still run."""

@@ -32,7 +32,7 @@ from emulator.checkpoints.localfs import (
 )
 from emulator.checkpoints.manifest import FileEntry, KnownUpload
 from emulator.checkpoints.reports import MirrorEvent, SyncReport
-from emulator.checkpoints.retry import ATTEMPTS, with_retries
+from emulator.checkpoints.retry import ATTEMPTS, NO_PATIENCE, Patience, with_retries
 from emulator.checkpoints.sagemaker_names import is_ignored, uploaded_marker, uploading_marker
 from emulator.checkpoints.transfer import HashingReader
 from emulator.errors import CheckpointError
@@ -70,6 +70,7 @@ class PathSyncer:
         on_event: Callable[[MirrorEvent], None] | None,
         cancel: threading.Event,
         attempts: int = ATTEMPTS,
+        patience: Patience = NO_PATIENCE,
     ) -> None:
         self.root = root
         self.location = location
@@ -80,6 +81,10 @@ class PathSyncer:
         self._on_event = on_event
         self._cancel = cancel
         self._attempts = attempts
+        # The start waits that long for S3; a failed upload or deletion is tried again later
+        # (by the mirror), so only its retries are told.
+        self._patience = patience
+        self._retries_only = Patience(0.0, patience.on_retry)
         self._lock = threading.Lock()
         self._synced: dict[str, FileSig] = {}
         self._known: dict[str, KnownUpload] = {}  # what the last upload of each path sent
@@ -112,7 +117,7 @@ class PathSyncer:
         """
         loc = self.location
         objects = with_retries(lambda: self._store.list_objects(loc.bucket, loc.prefix),
-                               cancel=self._cancel)
+                               cancel=self._cancel, patience=self._patience)
         remote = {loc.relative(o.key): o.size for o in objects}
         local = walk_regular_files(self.root).files
         dirty: list[str] = []
@@ -249,6 +254,7 @@ class PathSyncer:
                 put_small if small else put_streamed if streamed else put_large,
                 attempts=self._attempts,
                 cancel=self._cancel,
+                patience=self._retries_only,
             )
             sha = sent_sha[0] if sent_sha else (digest.result() if digest else "")
         except Exception as exc:
@@ -286,6 +292,7 @@ class PathSyncer:
                 lambda: self._store.delete(loc.bucket, key),
                 attempts=self._attempts,
                 cancel=self._cancel,
+                patience=self._retries_only,
             )
         except Exception as exc:
             self._fail(rel, f"delete of s3://{loc.bucket}/{key} failed: {exc}", started)

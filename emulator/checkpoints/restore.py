@@ -17,7 +17,7 @@ from boto3.s3.transfer import TransferConfig
 
 from emulator.checkpoints.keys import safe_parts
 from emulator.checkpoints.manifest import FileEntry
-from emulator.checkpoints.retry import with_retries
+from emulator.checkpoints.retry import NO_PATIENCE, Patience, with_retries
 from emulator.checkpoints.transfer import default_transfer_config
 from emulator.errors import CheckpointError
 from emulator.s3uri import S3Location, parse_s3_uri
@@ -228,6 +228,7 @@ def restore(
     transfer_config: TransferConfig | None = None,
     checksums: bool = True,
     string_prefix: bool = True,
+    patience: Patience = NO_PATIENCE,
 ) -> RestoreReport:
     """Download every object under ``s3_uri`` into ``local_dir`` (same relative paths).
 
@@ -243,7 +244,8 @@ def restore(
     concurrently (``workers``); each object below the multipart threshold, or any object from a
     store that holds whole objects (the embedded moto: a ranged GET costs it the whole object),
     comes in one streamed GET hashed as it is written; larger objects in parallel ranged GETs,
-    written and hashed in order as they arrive.
+    written and hashed in order as they arrive. Each request is retried, for ``patience``
+    while S3 does not answer.
     """
     started = time.monotonic()
     loc = parse_s3_uri(s3_uri)
@@ -252,7 +254,7 @@ def restore(
     if string_prefix and loc.prefix and not loc.key.endswith("/"):
         prefix = loc.prefix.rstrip("/")  # s3://b/ASHA-1: every key starting "ASHA-1"
     try:
-        objects = with_retries(lambda: store.list_objects(loc.bucket, prefix))
+        objects = with_retries(lambda: store.list_objects(loc.bucket, prefix), patience=patience)
     except Exception as exc:
         raise CheckpointError(f"cannot list {loc.uri}: {exc}") from exc
     files, dirs = _plan(objects, prefix)
@@ -264,7 +266,7 @@ def restore(
         _ensure_dir(local_dir, f.parts[:-1])
 
     tracker = _Progress(sum(f.size for f in files), progress)
-    fetch = _Fetcher(store, loc, local_dir, cfg, tracker, checksums)
+    fetch = _Fetcher(store, loc, local_dir, cfg, tracker, checksums, patience)
     etag_of = {o.key: o.etag for o in objects if o.etag}
     report = RestoreReport(directories=dirs, siblings=[
         f"s3://{loc.bucket}/{p}" for p in sibling_prefixes([o.key for o in objects], prefix)],
@@ -280,9 +282,9 @@ class _Fetcher:
     """Brings one planned file down (retried as a whole), as ``restore`` describes."""
 
     def __init__(self, store: BlobStore, loc: S3Location, local_dir: Path, cfg: TransferConfig,
-                 tracker: _Progress, checksums: bool) -> None:
+                 tracker: _Progress, checksums: bool, patience: Patience) -> None:
         self.store, self.loc, self.local_dir, self.cfg = store, loc, local_dir, cfg
-        self.tracker, self.checksums = tracker, checksums
+        self.tracker, self.checksums, self.patience = tracker, checksums, patience
 
     def __call__(self, item: _Planned) -> FileEntry:
         loc, store, tracker = self.loc, self.store, self.tracker
@@ -310,7 +312,7 @@ class _Fetcher:
                                          on_bytes, self.cfg)]
 
         try:
-            with_retries(attempt)
+            with_retries(attempt, patience=self.patience)
         except Exception as exc:
             raise CheckpointError(
                 f"could not restore s3://{loc.bucket}/{item.key} to {target}: {exc}"

@@ -1,7 +1,9 @@
-"""The one retry layer of the checkpoint engine: a few attempts around one S3 operation.
+"""The one retry layer of the checkpoint engine: attempts around one S3 operation.
 
 Blob stores and their clients do not retry (see ``emulator.storage.blobstore``): an operation is
-tried at most ``ATTEMPTS`` times in all, with exponential backoff, whatever the transport.
+tried ``ATTEMPTS`` times with exponential backoff, whatever the transport, and then on (the
+backoff capped) for as long as a ``Patience`` allows: where nothing would try again later (a
+restore, the model upload), S3 gets that long to answer again before the error stands.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from botocore.exceptions import ClientError
@@ -42,6 +45,18 @@ def is_permanent(exc: BaseException) -> bool:
     return any(f"({code})" in text for code in _PERMANENT_CODES)
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How long to go on retrying after the first failure (``seconds``), and who hears of
+    each retry (``on_retry(seconds waited before it)``, for the report)."""
+
+    seconds: float = 0.0
+    on_retry: Callable[[float], None] | None = None
+
+
+NO_PATIENCE = Patience()
+
+
 def with_retries(
     fn: Callable[[], T],
     *,
@@ -49,22 +64,32 @@ def with_retries(
     base_delay: float = 0.25,
     max_delay: float = 4.0,
     cancel: threading.Event | None = None,
+    patience: Patience = NO_PATIENCE,
 ) -> T:
-    """Call ``fn`` up to ``attempts`` times with exponential backoff; re-raise the last error.
+    """Call ``fn`` until it returns: up to ``attempts`` times with exponential backoff, then on
+    while ``patience.seconds`` since the first failure have not passed; re-raise the last
+    error (at once for a permanent one).
 
     ``cancel`` (when set) stops waiting between attempts and re-raises at once.
     """
     delay = base_delay
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    first_failure: float | None = None
+    while True:
+        attempt += 1
         try:
             return fn()
         except Exception as exc:
-            if attempt == attempts or is_permanent(exc):
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            patient = now - first_failure + delay < patience.seconds
+            if is_permanent(exc) or (attempt >= attempts and not patient):
                 raise
             if cancel is not None:
                 if cancel.wait(delay):
                     raise
             else:
                 time.sleep(delay)
+            if patience.on_retry is not None:
+                patience.on_retry(delay)
             delay = min(delay * 2, max_delay)
-    raise AssertionError("unreachable")

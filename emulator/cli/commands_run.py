@@ -22,6 +22,7 @@ from emulator.cli.report_file import write_report
 from emulator.errors import PlanError
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
+from emulator.faults.s3_spec import S3FaultSpec, parse_s3_faults
 from emulator.jobs.instance_limits import InstanceLimits, parse_instance_limits
 from emulator.jobs.request import (
     RunOptions,
@@ -89,6 +90,13 @@ from emulator.storage.s3 import S3Endpoint, ensure_bucket
 @click.option("--gpu-fallback", type=click.Choice(GPU_FALLBACKS),
               help="A ml.g*/ml.p* job on an engine without the NVIDIA runtime: run it on CPU, "
                    "flagged (cpu), or refuse it (refuse). Default: the endpoint's, cpu.")
+@click.option("--s3-faults", metavar="SPEC",
+              help="Make S3 misbehave for this job, e.g. 'errors=20% seed=7 latency=200ms "
+                   "outage=30s+10s bandwidth=20MiB/s scope=mirror|container|all' (default "
+                   "scope mirror: smemu's own checkpoint and model traffic).")
+@click.option("--s3-wait", metavar="DURATION",
+              help="How long a flush, restore or model upload goes on retrying while S3 fails "
+                   "before the job fails (default 120s).")
 @click.option("--instance-limits", metavar="off|full|scaled:F",
               help="CPU and memory limits from the instance type, per host: none (off), the "
                    "type's vCPUs and memory (full), or those times F for a laptop (e.g. "
@@ -123,8 +131,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         spot: bool, max_wait: int | None, interrupts: tuple[str, ...],
         interrupt_plan: Path | None, grace_period: str | None,
         checkpoint_flush: str | None, checkpoint_markers: bool | None,
-        checkpoint_prefix: str | None, gpu_fallback: str | None,
-        instance_limits: str | None, request_file: Path | None,
+        checkpoint_prefix: str | None, gpu_fallback: str | None, s3_faults: str | None,
+        s3_wait: str | None, instance_limits: str | None, request_file: Path | None,
         endpoint_url: str | None,
         no_create_buckets: bool, compare_uninterrupted: bool, report_file: Path | None,
         detach: bool, no_logs: bool, as_json: bool, auth: str | None, auth_file: str | None,
@@ -156,6 +164,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         else defaults.instance_limits,
         code_dir=None if mount is None else mount.host_dir,
         code_path=code_path,
+        s3_faults=_s3_faults(s3_faults) if s3_faults else defaults.s3_faults,
+        s3_wait=parse_duration(s3_wait) if s3_wait else defaults.s3_wait,
     )
     options = RunOptions(
         image=image, job_name=job_name,
@@ -171,6 +181,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
                                          ("checkpoint_markers", checkpoint_markers is not None),
                                          ("checkpoint_prefix", checkpoint_prefix),
                                          ("gpu_fallback", gpu_fallback),
+                                         ("s3_wait", s3_wait),
                                          ("instance_limits", instance_limits))
                 if given]
     request = build_request(options, settings, explicit)
@@ -297,3 +308,9 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     return str(value)
 
+
+def _s3_faults(text: str) -> S3FaultSpec:
+    try:
+        return parse_s3_faults(text)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--s3-faults") from err

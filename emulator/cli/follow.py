@@ -14,6 +14,7 @@ from emulator.auth.signing import signed_request
 from emulator.cli.progress import StatusProgress
 from emulator.jobs.billing import savings_percent
 from emulator.jobs.timeline import timeline
+from emulator.report.s3_faults import fault_summary
 from emulator.storage.logs import LogTail
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
@@ -179,6 +180,8 @@ def render_summary(job: dict[str, Any], report: dict[str, Any], *, detail: bool 
     if attempts:
         lines.append("  timeline:")
         lines.extend(f"    {line}" for line in timeline(report))
+    if (faults := fault_summary(report)) is not None:
+        lines.append(f"  {faults}")
     if report.get("UnfiredTriggers"):
         lines.append("  Triggers never fired (the job ended first): "
                      + " ".join(report["UnfiredTriggers"]))

@@ -124,6 +124,16 @@ class S3FaultInjector:
             self._delay += delay
             return S3Decision(delay, error)
 
+    def body_delay(self, nbytes: int) -> float:
+        """The delay of a response body of `nbytes` at the bandwidth (a download: its size is
+        known once the answer comes), counted with the rest."""
+        if not self.spec.bandwidth or nbytes <= 0:
+            return 0.0
+        delay = nbytes / self.spec.bandwidth
+        with self._lock:
+            self._delay += delay
+        return delay
+
     def note_retry(self, waited: float) -> None:
         """The caller retried a failed request after waiting `waited` seconds."""
         with self._lock:

@@ -92,9 +92,18 @@ class S3FaultSpec:
     @property
     def spec(self) -> str:
         """The SPEC text that parses back to this spec."""
+        return self._render(percent=True)
+
+    @property
+    def tag_value(self) -> str:
+        """The spec as a Tag value: SageMaker's Tag pattern has no '%', so errors=0.2."""
+        return self._render(percent=False)
+
+    def _render(self, *, percent: bool) -> str:
         items = []
         if self.error_rate:
-            items.append(f"errors={self.error_rate * 100:g}%")
+            items.append(f"errors={self.error_rate * 100:g}%" if percent
+                         else f"errors={self.error_rate:g}")
         if self.seed:
             items.append(f"seed={self.seed}")
         if self.latency:

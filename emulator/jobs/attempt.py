@@ -25,6 +25,7 @@ from emulator.faults.arming import ArmedTrigger
 from emulator.jobs.clock import Clock
 from emulator.jobs.cluster import verify_shared_prefix
 from emulator.jobs.control import JobControl
+from emulator.jobs.job_s3 import JobS3
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricTracker
@@ -54,9 +55,8 @@ class Reason(str, Enum):
     HOST_FAILURE = "host-failure"  # a host was lost (an internal failure)
 
 
-# What a stop (not an interruption) is reported as, by its reason.
 STOPPED_BY = {Reason.STOP: "StopTrainingJob", Reason.MAX_RUNTIME: "MaxRuntimeInSeconds",
-              Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}
+              Reason.MAX_WAIT: "MaxWaitTimeInSeconds"}  # what a stop is reported as
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class AttemptContext:
     limits: JobLimits
     metrics: MetricTracker
     engine: Engine
-    s3: S3Endpoint
+    s3: JobS3  # the job's own S3 traffic, with its faults
     logs: S3Endpoint
     container_spec: Callable[[HostDirs, Attempt, str], ContainerSpec]
 
@@ -197,7 +197,7 @@ class AttemptRun:
         if self.uri:
             host.mirror = CheckpointMirror(
                 host.dirs.checkpoints, self.uri, ctx.s3.blob_store(),
-                markers=ctx.settings.checkpoint_markers,
+                markers=ctx.settings.checkpoint_markers, patience=ctx.s3.patience(),
                 settle_seconds=contract.CHECKPOINT_SETTLE_S,
                 on_event=lambda event: self._on_mirror_event(host, event))
         board = self.job.spec.tensorboard
@@ -205,7 +205,7 @@ class AttemptRun:
             host.dirs.tensorboard.mkdir(parents=True, exist_ok=True)
             host.tensorboard = CheckpointMirror(
                 host.dirs.tensorboard, board.s3_uri, ctx.s3.blob_store(),
-                settle_seconds=contract.CHECKPOINT_SETTLE_S)
+                settle_seconds=contract.CHECKPOINT_SETTLE_S, patience=ctx.s3.patience())
             host.tensorboard.start()
         stream = log_stream_name(self.job.name, host.host, self.clock.now())
         host.view.log_stream = stream
@@ -284,7 +284,7 @@ class AttemptRun:
         """Prove (or disprove) that S3 now holds exactly the checkpoint directories."""
         if not self.uri:
             return
-        client = self.ctx.s3.client()
+        client = self.ctx.s3.endpoint.client()  # the proof reads S3 without faults
         errors = [e for h in self.hosts for e in h.mirror_errors]
         try:
             if not self.several:

@@ -118,6 +118,7 @@ def emulator_report(job: TrainingJob, unfired: list[str] | None = None) -> dict[
         "Attempts": [a.to_dict() for a in job.attempts],
         "Interruptions": sum(1 for a in job.attempts if a.outcome == Outcome.INTERRUPTED),
         "UnfiredTriggers": list(unfired or []),
+        **({} if job.s3_faults is None else {"S3Faults": dict(job.s3_faults)}),
     }
 
 

@@ -2,7 +2,7 @@
 
 `dump_job(job)` gives plain dicts, lists, strings, numbers, booleans and None (enums as their
 wire values, the spec as the request it was parsed from plus the emulator settings, a plan as
-its trigger strings), tagged
+its trigger strings, S3 faults as their SPEC), tagged
 with `schema_version`; `load_job(dump_job(job)) == job`. Every field of the history's
 dataclasses is written under its own name, read back by its type hint: a new field is stored
 without more code here, and a change to an existing one bumps SCHEMA_VERSION.
@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from emulator.errors import EmulatorError, PlanError
 from emulator.faults.plan import InterruptionPlan, parse_plan
+from emulator.faults.s3_spec import S3FaultSpec, parse_s3_faults
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.settings import JobSettings
 from emulator.jobs.spec import JobSpec, parse_spec
@@ -56,6 +57,8 @@ def _encode(value: Any) -> Any:
         return {"request": _encode(value.request), "settings": _encode(value.settings)}
     if isinstance(value, InterruptionPlan):
         return [trigger.spec for trigger in value.triggers]  # each parses back to itself
+    if isinstance(value, S3FaultSpec):
+        return value.spec  # parses back to itself
     if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -79,6 +82,8 @@ def _decode(hint: Any, value: Any) -> Any:
         return parse_spec(value["request"], _decode(JobSettings, value["settings"]))
     if hint is InterruptionPlan:
         return parse_plan([str(spec) for spec in value])
+    if hint is S3FaultSpec:
+        return parse_s3_faults(str(value))
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         if value is None:

@@ -220,6 +220,8 @@ class TrainingJob:
     # s3://.../output/model.tar.gz once it was written; until then (and for a job that never
     # wrote one: failed, never launched) DescribeTrainingJob has no ModelArtifacts.
     model_artifacts: str | None = None
+    # What `smemu:s3-faults` did to the job's own S3 traffic (S3FaultCounts.to_dict()).
+    s3_faults: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -13,10 +13,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from emulator import contract
 from emulator.checkpoints import RestoreProgress, RestoreReport, restore
+from emulator.checkpoints.retry import with_retries
 from emulator.contract import SecondaryStatus
-from emulator.errors import ContainerStartError, JobClientError
+from emulator.errors import CheckpointError, ContainerStartError, JobClientError
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
 from emulator.jobs.attempt import AttemptContext, AttemptRun, Reason
@@ -26,6 +29,7 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.failure import HostEnd, failure_reason
 from emulator.jobs.gpu_jobs import plan_gpus
 from emulator.jobs.instance_limits import plan_limits
+from emulator.jobs.job_s3 import JobS3, S3Unavailable, unmirrored
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
@@ -66,6 +70,7 @@ class JobRunner:
         if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
             self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
         self.limits = JobLimits(job, self.clock)
+        self.s3 = JobS3(ctx.s3, job, self.clock)  # the job's own S3 traffic, faults and all
         plan = self.settings.plan
         if not job.is_spot:  # only a host failure happens to an on-demand job
             plan = InterruptionPlan(tuple(t for t in plan.triggers if t.host_failure))
@@ -119,6 +124,8 @@ class JobRunner:
             return JobEnding.failed(f"ClientError: the training container could not start: {err}")
         except JobClientError as err:  # the request's fault (e.g. an empty channel)
             return JobEnding.failed(f"ClientError: {err}")
+        except S3Unavailable as err:  # S3 did not take the checkpoints or the model in time
+            return JobEnding.failed(err.reason)
         except Exception as err:  # the job fails; the endpoint goes on
             log.exception("job %s failed inside the emulator", self.job.name)
             return JobEnding.failed(f"InternalServerError: {type(err).__name__}: {err}")
@@ -133,6 +140,9 @@ class JobRunner:
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
+            finally:
+                self._record_s3_faults()
+                self.s3.close()
 
     def _run(self) -> JobEnding:
         self._enable_checkpoint_versioning()
@@ -168,12 +178,15 @@ class JobRunner:
                 self.control.accept_interrupts(run.interruptible)
                 try:
                     reason = run.run()
+                    self._record_s3_faults()
                 finally:  # the next attempt's restore, or the model's upload, goes on meanwhile
                     self._in_background(f"remove-containers-{attempt.number}",
                                         functools.partial(_remove_containers, run))
                 if self.cpu_flag:
                     attempt.flags.append(self.cpu_flag)
                 attempt.flags.extend(self.limit_notes)
+                if not run.lose and not (reason == Reason.EXITED and attempt.exit_code != 0):
+                    unmirrored(run.hosts, self.s3)  # S3 must hold every checkpoint now
                 if reason == Reason.HOST_FAILURE and not self._may_retry():
                     self.cursor.consume()
                     return JobEnding.failed(
@@ -190,6 +203,12 @@ class JobRunner:
             if stopped := self._stop_before_launch():
                 return stopped
 
+    def _record_s3_faults(self) -> None:
+        counts = self.s3.counts()
+        if counts is not None:
+            with self.lock:
+                self.job.s3_faults = counts.to_dict()
+
     def _may_retry(self) -> bool:
         """RetryStrategy: an internal failure is retried MaximumRetryAttempts times."""
         failures = sum(1 for a in self.job.attempts if a.outcome == Outcome.HOST_FAILURE)
@@ -199,7 +218,7 @@ class JobRunner:
         return AttemptContext(
             job=self.job, lock=self.lock, lifecycle=self.lifecycle, control=self.control,
             clock=self.clock, settings=self.settings, limits=self.limits, metrics=self.metrics,
-            engine=self.ctx.engine, s3=self.ctx.s3, logs=self.ctx.logs,
+            engine=self.ctx.engine, s3=self.s3, logs=self.ctx.logs,
             container_spec=self.container_spec)
 
     def _wait_for_capacity(self, seconds: float, *, in_starting: bool) -> None:
@@ -317,8 +336,15 @@ class JobRunner:
         first, *others = hosts
         progress = RestoreProgress(self._note)
         attempt.restore_started_at = self.clock.now()
-        report = restore(self.ctx.s3.blob_store(), uri, first.checkpoints, progress=progress,
-                         string_prefix=self.settings.checkpoint_prefix == CheckpointPrefix.STRING)
+        try:
+            report = restore(self.s3.blob_store(), uri, first.checkpoints, progress=progress,
+                             string_prefix=self.settings.checkpoint_prefix ==
+                             CheckpointPrefix.STRING, patience=self.s3.patience())
+        except CheckpointError as err:
+            if not isinstance(err.__cause__, (BotoCoreError, ClientError)):
+                raise  # not S3's answer (a key that would escape the directory, say)
+            raise S3Unavailable.of("the checkpoints could not be restored", self.s3.wait,
+                                   err) from err
         progress.finish(report)
         self.restore_report = report if not others else None
         attempt.restored = [CheckpointFile(f.path, f.size, f.sha256) for f in report.files]
@@ -390,16 +416,25 @@ class JobRunner:
     def _upload_artifacts(self, hosts: list[HostDirs]) -> None:
         """model.tar.gz (and output.tar.gz) of every host merged; algo-1's file wins a clash."""
         output_path = self.job.spec.output_path
-        client = self.ctx.s3.client()
         model_uri = model_artifacts_uri(self.job.spec)
-        upload_directory_tar(client, [dirs.model for dirs in hosts], model_uri)
+        self._upload_tar([dirs.model for dirs in hosts], model_uri, "the model")
         with self.lock:
             self.job.model_artifacts = model_uri
         outputs = [d.output_data for d in hosts if d.output_data.is_dir() and
                    any(d.output_data.iterdir())]
         if outputs:
-            upload_directory_tar(client, outputs,
-                                 artifact_uri(output_path, self.job.name, contract.OUTPUT_TAR))
+            self._upload_tar(outputs, artifact_uri(output_path, self.job.name,
+                                                   contract.OUTPUT_TAR), "the output data")
+
+    def _upload_tar(self, sources: list[Path], uri: str, what: str) -> None:
+        """Tar and upload; made again and re-sent while S3 fails, up to `smemu:s3-wait`."""
+        client = self.s3.client()
+        try:
+            with_retries(lambda: upload_directory_tar(client, sources, uri),
+                         patience=self.s3.patience())
+        except Exception as err:
+            raise S3Unavailable.of(f"{what} was not uploaded to {uri}", self.s3.wait,
+                                   err) from err
 
 
 def _remove_containers(run: AttemptRun) -> None:

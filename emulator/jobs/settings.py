@@ -10,6 +10,8 @@ Tags (keys and values fit SageMaker's Tag pattern; AWS ignores tags it does not 
     smemu:code-dir         "/home/me/src"           host directory mounted read-only (--code)
     smemu:code-path        "/opt/ml/code"           where it is mounted (default /opt/ml/code)
     smemu:gpu-fallback     "cpu" | "refuse"         a GPU instance type on an engine without GPUs
+    smemu:s3-faults        "errors=0.2 seed=7"      S3 fault injection (faults/s3_spec.py)
+    smemu:s3-wait          "120s"                   how long a flush or upload waits for S3
     smemu:instance-limits  "off" | "full" | "scaled:0.25"  CPU/memory limits of the instance type
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 from emulator.contract import DEFAULT_GRACE_PERIOD_S, DEFAULT_SPOT_PRICE_RATIO
 from emulator.errors import PlanError, ValidationException
 from emulator.faults.plan import InterruptionPlan, format_duration, parse_duration, parse_plan
+from emulator.faults.s3_spec import S3FaultSpec, parse_s3_faults
 from emulator.jobs.instance_limits import InstanceLimits, parse_instance_limits
 
 TAG_PREFIX = "smemu:"
@@ -35,6 +38,11 @@ TAG_PREFIX_MATCH = "smemu:checkpoint-prefix"
 TAG_GPU_FALLBACK = "smemu:gpu-fallback"
 TAG_CODE_DIR = "smemu:code-dir"
 TAG_CODE_PATH = "smemu:code-path"
+TAG_S3_FAULTS = "smemu:s3-faults"
+TAG_S3_WAIT = "smemu:s3-wait"
+# How long the end of an attempt (its checkpoint flush, the model upload) and a restore keep
+# retrying while S3 does not answer, before the job fails.
+DEFAULT_S3_WAIT_S = 120.0
 TAG_INSTANCE_LIMITS = "smemu:instance-limits"
 DEFAULT_CODE_PATH = "/opt/ml/code"
 SWITCH_VALUES = {"on": True, "off": False}
@@ -86,6 +94,8 @@ class JobSettings:
     # mounts source_dir the same way.
     code_dir: str | None = None
     code_path: str = DEFAULT_CODE_PATH
+    s3_faults: S3FaultSpec = field(default_factory=S3FaultSpec)
+    s3_wait: float = DEFAULT_S3_WAIT_S
     # CPU and memory limits from the instance type (jobs/instance_limits.py); off by default.
     instance_limits: InstanceLimits = field(default_factory=InstanceLimits)
 
@@ -116,6 +126,10 @@ class JobSettings:
             tags.append({"Key": TAG_PREFIX_MATCH, "Value": self.checkpoint_prefix.value})
         if self.gpu_fallback != GpuFallback.CPU or "gpu_fallback" in explicit:
             tags.append({"Key": TAG_GPU_FALLBACK, "Value": self.gpu_fallback.value})
+        if self.s3_faults != S3FaultSpec():
+            tags.append({"Key": TAG_S3_FAULTS, "Value": self.s3_faults.tag_value})
+        if self.s3_wait != DEFAULT_S3_WAIT_S or "s3_wait" in explicit:
+            tags.append({"Key": TAG_S3_WAIT, "Value": format_duration(self.s3_wait)})
         if self.instance_limits.on or "instance_limits" in explicit:
             tags.append({"Key": TAG_INSTANCE_LIMITS, "Value": self.instance_limits.to_text()})
         if self.code_dir is not None:
@@ -133,6 +147,8 @@ class JobSettings:
             "CheckpointMarkers": self.checkpoint_markers,
             "CheckpointPrefix": self.checkpoint_prefix.value,
             "GpuFallback": self.gpu_fallback.value,
+            "S3Faults": self.s3_faults.spec,
+            "S3WaitSeconds": self.s3_wait,
             "InstanceLimits": self.instance_limits.to_text(),
             **({} if self.code_dir is None else {"CodeDir": self.code_dir,
                                                  "CodePath": self.code_path}),
@@ -165,6 +181,14 @@ def settings_from_tags(
         if gpu not in GPU_FALLBACKS:
             raise PlanError(f"{TAG_GPU_FALLBACK} must be one of {', '.join(GPU_FALLBACKS)}, "
                             f"not {gpu!r}")
+        faults = base.s3_faults
+        if TAG_S3_FAULTS in values:
+            try:
+                faults = parse_s3_faults(values[TAG_S3_FAULTS])
+            except ValueError as err:
+                raise PlanError(f"{TAG_S3_FAULTS}: {err}") from err
+        s3_wait = parse_duration(values[TAG_S3_WAIT]) if TAG_S3_WAIT in values \
+            else base.s3_wait
         limits = base.instance_limits if TAG_INSTANCE_LIMITS not in values else \
             parse_instance_limits(values[TAG_INSTANCE_LIMITS], TAG_INSTANCE_LIMITS)
         code_dir = values.get(TAG_CODE_DIR, base.code_dir)
@@ -179,4 +203,5 @@ def settings_from_tags(
         spot_price_ratio=ratio,
         checkpoint_markers=base.checkpoint_markers if markers is None else SWITCH_VALUES[markers],
         checkpoint_prefix=CheckpointPrefix(prefix), code_dir=code_dir, code_path=code_path,
-        gpu_fallback=GpuFallback(gpu), instance_limits=limits)
+        gpu_fallback=GpuFallback(gpu), instance_limits=limits, s3_faults=faults,
+        s3_wait=s3_wait)

@@ -15,6 +15,7 @@ from emulator.report.html_sections import (
     summary_section,
     transitions_section,
 )
+from emulator.report.s3_faults import s3_faults_section
 from emulator.report.story import JobStory
 from emulator.report.style import CSS
 from emulator.report.svg_timeline import render_timeline
@@ -29,6 +30,8 @@ def report_body(story: JobStory, download: DownloadLink | None = None) -> str:
         f'<section id="timeline"><h2>Timeline</h2>{render_timeline(story)}</section>',
         attempts_section(story),
         checkpoints_section(story, download),
+        s3_faults_section(story.report,
+                          str((story.report.get("Settings") or {}).get("S3Faults", ""))),
         billing_section(story),
         settings_section(story),
         transitions_section(story),

@@ -84,6 +84,12 @@ class S3Endpoint:
                 _clients.popitem(last=False)
         return client
 
+    def own_client(self, service: str = "s3", **config: Any) -> Any:
+        """A client no one else shares (event hooks registered on it stay with it); the
+        caller closes it."""
+        with _clients_lock:
+            return self._new_client(service, config)
+
     def _new_client(self, service: str, config: dict[str, Any]) -> Any:
         settings: dict[str, Any] = {
             "retries": {"max_attempts": 8, "mode": "standard"},
@@ -128,11 +134,15 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
     return True
 
 
+# The blob store's client: no retries of its own (the engine's layer retries), and a streamed
+# body is sent as it is read, not read first to hash it.
+BLOB_CLIENT_CONFIG: dict[str, Any] = {
+    "retries": {"total_max_attempts": 1},
+    "s3": {"addressing_style": "path", "payload_signing_enabled": False},
+}
+
+
 @functools.lru_cache(maxsize=64)
 def _blob_store(endpoint: S3Endpoint) -> BlobStore:
-    client = endpoint.client(
-        retries={"total_max_attempts": 1},
-        # A streamed body is sent as it is read, not read first to hash it.
-        s3={"addressing_style": "path", "payload_signing_enabled": False},
-    )
-    return BotoBlobStore(client, whole_object=endpoint.whole_object)
+    return BotoBlobStore(endpoint.client(**BLOB_CLIENT_CONFIG),
+                         whole_object=endpoint.whole_object)

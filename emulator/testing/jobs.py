@@ -10,6 +10,7 @@ from typing import Any
 
 from emulator import contract
 from emulator.faults.plan import parse_plan
+from emulator.faults.s3_spec import S3FaultSpec, parse_s3_faults
 from emulator.jobs.request import DEFAULT_OUTPUT_PATH, RunOptions, build_request, request_buckets
 from emulator.jobs.settings import TAG_INTERRUPT, JobSettings
 from emulator.s3uri import parse_s3_uri
@@ -34,13 +35,17 @@ def training_request(image: str, *, name: str | None = None,
                      hyperparameters: Mapping[str, object] | None = None,
                      instance_count: int = 1, spot: bool = True, max_wait: int = 900,
                      grace_period: float | None = None, checkpoint_s3_uri: str | None = None,
+                     s3_faults: str | S3FaultSpec | None = None, s3_wait: float | None = None,
                      **request_overrides: Any) -> dict[str, Any]:
     """A CreateTrainingJob request with test-friendly defaults.
 
     ``interrupt``: trigger strings as `smemu run --interrupt` takes them ("checkpoint=1",
     "after=30s", ...), used in order. With no ``checkpoint_s3_uri`` the job checkpoints to a
     prefix of its own, s3://sagemaker-REGION-ACCOUNT/checkpoints/NAME/ (the slash: a prefix
-    without one would also restore the checkpoints of a job named NAME-2). ``request_overrides``
+    without one would also restore the checkpoints of a job named NAME-2). ``s3_faults``: a
+    SPEC as `smemu run --s3-faults` takes it ("errors=20% seed=7", "outage=30s+10s") or an
+    `S3FaultSpec`; ``s3_wait``: seconds a flush, restore or model upload goes on retrying while
+    S3 fails (`--s3-wait`). ``request_overrides``
     are request members (``StoppingCondition={"MaxRuntimeInSeconds": 60}``): dicts merge,
     None removes the member, Tags add to the emulator's, anything else replaces.
     """
@@ -53,10 +58,15 @@ def training_request(image: str, *, name: str | None = None,
         hyperparameters={k: str(v) for k, v in (hyperparameters or {}).items()},
         instance_count=instance_count, spot=spot, max_wait=max_wait if spot else None,
         checkpoint_s3_uri=checkpoint_s3_uri or f"s3://{DEFAULT_BUCKET}/checkpoints/{name}/")
-    settings = JobSettings(plan=plan) if grace_period is None else \
-        JobSettings(plan=plan, grace_period=grace_period)
-    request = build_request(options, settings,
-                            explicit=() if grace_period is None else ("grace_period",))
+    faults = parse_s3_faults(s3_faults) if isinstance(s3_faults, str) else s3_faults
+    defaults = JobSettings()
+    settings = JobSettings(
+        plan=plan, grace_period=defaults.grace_period if grace_period is None else grace_period,
+        s3_faults=faults or defaults.s3_faults,
+        s3_wait=defaults.s3_wait if s3_wait is None else s3_wait)
+    explicit = [name for name, given in (("grace_period", grace_period), ("s3_wait", s3_wait))
+                if given is not None]
+    request = build_request(options, settings, explicit=explicit)
     extra_tags = request_overrides.pop("Tags", None) or []
     request = _merged(request, request_overrides)
     if extra_tags:
@@ -157,7 +167,8 @@ def run_job(endpoint: Endpoint | str, image: str, *, timeout: float | None = Non
 
     ``options`` are `training_request`'s: ``interrupt``, ``hyperparameters``,
     ``instance_count``, ``spot`` (default True), ``max_wait`` (900), ``grace_period``,
-    ``checkpoint_s3_uri``, ``name``, and request members to override.
+    ``checkpoint_s3_uri``, ``s3_faults``, ``s3_wait``, ``name``, and request members to
+    override.
     ``compare_uninterrupted`` also runs the same request with no interruption plan, at the
     same time on its own checkpoint prefix; it becomes ``result.uninterrupted``, for
     `assert_same_as_uninterrupted`.

@@ -23,9 +23,11 @@ from botocore.config import Config
 
 from emulator.testing import Endpoint
 from emulator.testing.readiness import EndpointStartError
+from tests.support import figures
 
 ACCESS_KEY, SECRET = "AKIDSMEMUTEST", "the-secret/with+odd=chars"
 AWS = str(Path(sys.executable).parent / "aws")
+TALLY = figures.Tally("auth")  # the README's Reliability figure
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,7 @@ def refused(call: Callable[[], Any]) -> tuple[int, str, str]:
         call()
     response = caught.value.response
     status = response["ResponseMetadata"]["HTTPStatusCode"]
+    TALLY.add(refused=1, server_errors=status >= 500)
     assert status < 500, response
     return status, response["Error"]["Code"], response["Error"].get("Message", "")
 
@@ -142,11 +145,13 @@ def test_presigned_urls_work_and_a_wrong_one_is_refused(endpoint: Endpoint,
     edited = good.replace("presign-bkt/a", "presign-bkt/b")
     for url, code in ((wrong, "SignatureDoesNotMatch"), (edited, "SignatureDoesNotMatch")):
         answer = requests.get(url, timeout=30)
+        TALLY.add(refused=answer.status_code == 403)
         assert answer.status_code == 403 and f"<Code>{code}</Code>" in answer.text, answer.text
     expired = client(endpoint, "s3", signature_version="s3v4").generate_presigned_url(
         "get_object", Params=params, ExpiresIn=1)
     time.sleep(2.5)
     answer = requests.get(expired, timeout=30)
+    TALLY.add(refused=answer.status_code == 403)
     assert answer.status_code == 403 and "<Code>AccessDenied</Code>" in answer.text \
         and "Request has expired" in answer.text, answer.text
 
@@ -174,6 +179,7 @@ def test_extension_routes_need_a_signature_but_health(endpoint: Endpoint) -> Non
         request = urllib.request.Request(f"{endpoint.url}/_smemu/{route}", method=method)
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(request, timeout=10)
+        TALLY.add(refused=1)
         assert caught.value.code in (400, 403)
     assert endpoint.reset() == {"Removed": [], "Running": []}  # signed: let in
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMEMU_AUTH")}
@@ -214,6 +220,7 @@ def test_the_aws_cli_signs_in_and_a_wrong_secret_is_refused(endpoint: Endpoint,
                                                             tmp_path: Path) -> None:
     assert aws(endpoint, tmp_path, "sagemaker", "list-training-jobs").returncode == 0
     wrong = aws(endpoint, tmp_path, "sagemaker", "list-training-jobs", secret="nope")
+    TALLY.add(refused=wrong.returncode != 0)
     assert wrong.returncode != 0 and "InvalidSignatureException" in wrong.stderr
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(17 * 1024 * 1024))  # multipart: 8 MiB parts
@@ -225,6 +232,7 @@ def test_the_aws_cli_signs_in_and_a_wrong_secret_is_refused(endpoint: Endpoint,
     assert back.read_bytes() == source.read_bytes()
     refused_copy = aws(endpoint, tmp_path, "s3", "cp", str(source), "s3://cli-bkt/no.bin",
                        secret="nope")
+    TALLY.add(refused=refused_copy.returncode != 0)
     assert refused_copy.returncode != 0 and "SignatureDoesNotMatch" in refused_copy.stderr
 
 
@@ -271,6 +279,7 @@ def test_up_passes_the_keys_to_its_endpoint_but_not_on_its_command_line(tmp_path
         pid = int(json.loads(record)["pid"])
         assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
         refused_list = smemu("jobs", "list", "--endpoint-url", url)
+        TALLY.add(refused=refused_list.returncode == 2)
         assert refused_list.returncode == 2
         assert "UnrecognizedClientException" in refused_list.stderr
         listed = smemu("jobs", "list", "--endpoint-url", url,
@@ -373,3 +382,28 @@ def _crc32(data: bytes) -> bytes:
     import zlib
 
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big"))
+
+
+@pytest.mark.parametrize(("service", "status", "code"), [
+    ("s3", 403, "RequestTimeTooSkewed"), ("sagemaker", 400, "InvalidSignatureException"),
+    ("iam", 403, "SignatureDoesNotMatch")])
+def test_a_request_signed_20_minutes_off_is_refused_as_skewed(
+        endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch, service: str, status: int,
+        code: str) -> None:
+    import datetime
+
+    import botocore.auth
+
+    call = CALLS[service]
+    made = client(endpoint, service)
+    for minutes in (-20, 20):
+        now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda now=now: now)
+        got_status, got_code, message = refused(lambda: call(made))
+        assert (got_status, got_code) == (status, code), message
+    monkeypatch.undo()
+    call(made)  # the same client, on time again
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

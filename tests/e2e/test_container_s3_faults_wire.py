@@ -27,9 +27,12 @@ from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.faults.s3_spec import parse_s3_faults
 from emulator.runtime import gateway_forwarder
 from emulator.server.endpoint import EndpointServer
+from tests.support import figures
 
 GATEWAY = "127.0.0.1"  # the forwarder's address, as the endpoint sees it in the PROXY line
 NETWORK = f"{GATEWAY}/8"  # and "its network": the forwarder's clients come from 127.0.0.1
+TALLY = figures.Tally("s3-faults-container")  # the README's Reliability figure
+INJECTORS: list[S3FaultInjector] = []  # every one routed, for the tally
 INJECTED = {"SlowDown": "Please reduce your request rate.",
             "InternalError": "We encountered an internal error. Please try again."}
 
@@ -82,6 +85,7 @@ def routed(routes: ContainerFaultRoutes, spec: str, clock: list[float] | None = 
     now = clock if clock is not None else [0.0]
     injector = S3FaultInjector(parse_s3_faults(spec), lambda: now[0])
     routes.route(NETWORK, injector)
+    INJECTORS.append(injector)
     return injector
 
 
@@ -232,3 +236,12 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         data += chunk
     return data
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    for injector in INJECTORS:
+        counts = injector.counts()
+        TALLY.add(requests=counts.requests, outage_refusals=counts.outage_refusals,
+                  delayed_ms=round(counts.delay_seconds * 1000),
+                  **{f"error_{code}": n for code, n in counts.errors.items()})
+    TALLY.check(request)

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from tests.support import figures
 from tests.support.endpoint import EndpointProcess, toy_request, wait_for_status
 
 # Never beside its kin under xdist: SERIAL_GROUPS["docker-orphans"], tests/support/parallel.py.
 pytestmark = pytest.mark.docker
+TALLY = figures.Tally("crash-restarts")  # the README's Reliability figure
 
 
 def checkpoint_step(s3: Any, bucket: str, key: str) -> int | None:
@@ -115,6 +117,7 @@ def test_a_sigkilled_endpoint_leaves_no_job_in_progress_and_loses_no_checkpoint(
         # What the container wrote after the crash is in S3 now.
         recovered = checkpoint_step(s3, bucket, "ckpt/checkpoint.json")
         assert recovered is not None and recovered > at_kill
+        TALLY.add(restarts=1, checkpoints_recovered=1)
         report = second.report("crashed-job")
         uploaded = {f["path"] for a in report["Attempts"] for f in a["CheckpointsUploaded"]}
         assert "checkpoint.json" in uploaded
@@ -124,3 +127,7 @@ def test_a_sigkilled_endpoint_leaves_no_job_in_progress_and_loses_no_checkpoint(
             env=dict(os.environ))
         assert listed.returncode == 0, listed.stderr
         assert "checkpoint.json" in listed.stdout
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

@@ -13,11 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import figures
 from tests.support.endpoint import EndpointProcess
 from tests.support.shapes import operation_names, request
 
 pytestmark = pytest.mark.docker
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+TALLY = figures.Tally("fuzz-http")  # the README's Reliability figure
 
 
 def _post(endpoint: EndpointProcess, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
@@ -45,6 +47,7 @@ def test_any_operation_over_http_never_5xx(endpoint: EndpointProcess, data: st.D
     body = json.dumps(params).encode("utf-8", "surrogatepass")
     status, answer = _post(endpoint, {"X-Amz-Target": f"SageMaker.{operation}",
                                       "Content-Type": "application/x-amz-json-1.1"}, body)
+    TALLY.add(requests=1, server_errors=status >= 500, refused=400 <= status < 500)
     assert status < 500, (operation, params, answer[:500])
     if status >= 400:
         error = json.loads(answer)
@@ -55,8 +58,13 @@ def test_huge_body_over_http_is_refused(endpoint: EndpointProcess) -> None:
     body = b'{"TrainingJobName": "' + b"x" * (20 * 1024 * 1024) + b'"}'
     status, answer = _post(endpoint, {"X-Amz-Target": "SageMaker.DescribeTrainingJob",
                                       "Content-Type": "application/x-amz-json-1.1"}, body)
+    TALLY.add(requests=1, huge_bodies=1, server_errors=status >= 500, refused=status == 413)
     assert status == 413, answer[:300]
     assert json.loads(answer)["__type"] == "ValidationException"
     status, _ = _post(endpoint, {"X-Amz-Target": "SageMaker.ListTrainingJobs",
                                  "Content-Type": "application/x-amz-json-1.1"}, b"{}")
     assert status == 200  # and the endpoint goes on
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator.jobs.quota import quota_message
+from tests.support import figures
 from tests.support.endpoint import (
     EndpointProcess,
     job_log,
@@ -30,6 +31,7 @@ JOBS = 8
 BUCKET = "concurrent"
 TWO_INTERRUPTIONS = [{"Key": "smemu:interrupt", "Value": "checkpoint=1 checkpoint=1"}]
 RNG = (6364136223846793005, 1442695040888963407, 2 ** 64)  # the toy trainer's generator
+TALLY = figures.Tally("concurrent-jobs")  # the README's Reliability figure
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +108,9 @@ def test_eight_spot_jobs_at_once_each_interrupted_twice_keep_to_themselves(
             "model.json"])
         assert model == {"step": steps, "value": toy_value(steps),
                          "noise": toy_noise(seed, steps)}, name
+        TALLY.add(jobs=1, models_exact=1, interruptions=statuses.count("Interrupted"),
+                  attempts=len(attempts),
+                  manifests_equal=sum(a["MirrorVerified"] is True for a in attempts))
         # Its checkpoint prefix: only its own checkpoint, of its own run.
         checkpoint = json.loads(s3.get_object(Bucket=BUCKET, Key=f"ckpt/{name}/checkpoint.json")[
             "Body"].read())
@@ -134,3 +139,7 @@ def test_eight_spot_jobs_at_once_each_interrupted_twice_keep_to_themselves(
     # Every instance is free again: the next job is accepted.
     sagemaker.create_training_job(**quick_toy_request("after-all", BUCKET, steps=2))
     assert wait_for_job(sagemaker, "after-all")["TrainingJobStatus"] == "Completed"
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

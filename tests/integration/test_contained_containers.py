@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from tests.support import figures
 from tests.support.endpoint import read_model_tar, toy_request, wait_for_job
 from tests.support.images import build_script_image, session_image
 
 pytestmark = pytest.mark.docker
 
 ESCAPE_IMAGE = session_image("smemu-test-escape")
+TALLY = figures.Tally("containment")  # the README's Reliability figure
 
 ESCAPE = textwrap.dedent("""
     import json, os, socket, urllib.request
@@ -62,6 +64,10 @@ def test_container_cannot_reach_docker_escalate_or_leave_the_machine(
     job = wait_for_job(sagemaker, job_name, timeout=180)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     seen = json.loads(read_model_tar(s3, job["ModelArtifacts"]["S3ModelArtifacts"])["seen.json"])
+    held = [seen["sockets"] == [], seen["no_new_privs"] == "1" and
+            int(seen["cap_eff"], 16) < (1 << 40), seen["raw_disk"] is False,
+            seen["off_machine"] != "connected"]
+    TALLY.add(escapes_tried=len(held), refused=sum(held))
     assert seen["sockets"] == []
     assert seen["no_new_privs"] == "1"
     assert int(seen["cap_eff"], 16) != (1 << 41) - 1 and int(seen["cap_eff"], 16) < (1 << 40)
@@ -69,3 +75,7 @@ def test_container_cannot_reach_docker_escalate_or_leave_the_machine(
     assert seen["off_machine"] != "connected"
     assert seen["put_status"] == 200  # the gateway still carries the endpoint's S3
     assert s3.get_object(Bucket=bucket, Key="inside.txt")["Body"].read() == b"contained"
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from emulator.contract import JobStatus, SecondaryStatus
 from emulator.faults.kinds import KINDS
 from emulator.faults.plan import InterruptionPlan, parse_plan
+from emulator.faults.s3_spec import parse_s3_faults
 from emulator.jobs.history import SCHEMA_VERSION, HistoryFormatError, dump_job, load_job
 from emulator.jobs.model import Attempt, Outcome, TrainingJob
 from emulator.jobs.settings import CheckpointFlush, JobSettings
@@ -90,7 +91,11 @@ REQUESTS = st.fixed_dictionaries({
 TRIGGERS = [kind.example for kind in KINDS.values()] + [
     "after=5s/grace=3s", "checkpoint=2/hard", "log=a/b/capacity=1m", "random=3s"]
 PLANS = st.lists(st.sampled_from(TRIGGERS), max_size=4).map(parse_plan)
-SETTINGS = instances(JobSettings, plan=PLANS, spot_price_ratio=st.floats(0, 1))
+S3_FAULTS = st.lists(st.sampled_from(["errors=20%", "seed=7", "latency=200ms", "outage=30s+10s",
+                                      "bandwidth=20MiB/s", "scope=all"]),
+                     unique=True, max_size=4).map(lambda items: parse_s3_faults(" ".join(items)))
+SETTINGS = instances(JobSettings, plan=PLANS, spot_price_ratio=st.floats(0, 1),
+                     s3_faults=S3_FAULTS)
 SPECS = st.builds(parse_spec, REQUESTS, SETTINGS)
 HOST_VIEWS = st.lists(instances(Attempt, hosts=st.just([])), max_size=2)
 JOBS = instances(TrainingJob, spec=SPECS,

@@ -17,10 +17,12 @@ from werkzeug.test import Client
 
 from emulator.api.app import EndpointApp
 from emulator.storage.disk_s3.app import DiskS3App
+from tests.support import figures
 from tests.unit._s3server import MotoS3
 from tests.unit.test_service_operations import make_service
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+TALLY = figures.Tally("fuzz-protocol")  # the README's Reliability figure
 # No per-example deadline: that is a wall-clock assertion, red on a loaded CI machine; a hang
 # is still caught by pytest-timeout (pyproject) and the clients' own timeouts.
 FUZZ = settings(max_examples=EXAMPLES * 3, deadline=None, derandomize=True, database=None,
@@ -63,6 +65,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
 def assert_aws_rejection(response: Any, method: str, context: Any) -> None:
     status = response.status_code
     body = response.get_data()
+    TALLY.add(requests=1, server_errors=status >= 500, refused=400 <= status < 500)
     assert status < 500, (context, status, body[:500])
     if status < 400 or method == "HEAD" or (status in (404, 304) and not body):
         return  # S3 answers a missing key's HEAD (and some 404s) without a body, as AWS does
@@ -118,3 +121,7 @@ def test_huge_sagemaker_body_is_a_4xx(client: Client) -> None:
     assert_aws_rejection(response, "POST", "huge")
     assert response.status_code == 413
 
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

@@ -46,10 +46,11 @@ def test_the_entry_point_autoloads_the_plugin_under_the_name_smemu(
 def test_fixtures_are_listed_with_their_documentation(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(*PLUGIN, "--fixtures")
 
-    result.stdout.fnmatch_lines(["smemu_endpoint [[]session scope[]]*",
-                                 "*The session's smemu endpoint*",
-                                 "smemu_isolation*", "smemu_clients*", "*.sagemaker*",
-                                 "smemu_run*", "*Run a training job on the endpoint*"])
+    # Each fixture with its documentation; pytest orders them by "file:line" as text.
+    for lines in (["smemu_endpoint [[]session scope[]]*", "*The session's smemu endpoint*"],
+                  ["smemu_isolation*"], ["smemu_clients*", "*.sagemaker*"],
+                  ["smemu_run*", "*Run a training job on the endpoint*"]):
+        result.stdout.fnmatch_lines(lines)
 
 
 def test_a_test_without_smemu_fixtures_starts_and_imports_nothing(
@@ -184,6 +185,7 @@ def test_smemu_run_has_the_promised_signature_and_passes_everything_on(
                 "hyperparameters: 'Mapping[str, object] | None' = None, "
                 "instance_count: 'int' = 1, spot: 'bool' = True, max_wait: 'int' = 900, "
                 "grace_period: 'float | None' = None, checkpoint_s3_uri: 'str | None' = None, "
+                "s3_faults: 'str | None' = None, s3_wait: 'float | None' = None, "
                 "**request_overrides: 'Any') -> 'JobResult'")
             smemu_run("img", interrupt=["after=1s"], compare_uninterrupted=True,
                       StoppingCondition={"MaxRuntimeInSeconds": 60})
@@ -192,8 +194,16 @@ def test_smemu_run_has_the_promised_signature_and_passes_everything_on(
             assert options == {"interrupt": ["after=1s"], "hyperparameters": None,
                                "instance_count": 1, "spot": True, "max_wait": 900,
                                "grace_period": None, "checkpoint_s3_uri": None,
+                               "s3_faults": "errors=20% seed=7", "s3_wait": None,
                                "compare_uninterrupted": True,
                                "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
+
+        def test_the_s3_faults_option_is_every_jobs_default(smemu_run):
+            CALLS.clear()
+            smemu_run("img")
+            smemu_run("img", s3_faults="latency=1ms", s3_wait=5.0)
+            assert [(o["s3_faults"], o["s3_wait"]) for _, _, o in CALLS] == [
+                ("errors=20% seed=7", None), ("latency=1ms", 5.0)]
     """)
-    result = pytester.runpytest_subprocess(*PLUGIN)
-    result.assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess(*PLUGIN, "--smemu-s3-faults", "errors=20% seed=7")
+    result.assert_outcomes(passed=2)

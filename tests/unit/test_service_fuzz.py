@@ -17,11 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator.api.sagemaker import SageMakerHandler
+from tests.support import figures
 from tests.support.shapes import minimal_request, mutate, operation_names, request
 from tests.unit._s3server import MotoS3
 from tests.unit.test_service_operations import GOOD, add_job, make_service
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+TALLY = figures.Tally("fuzz-service")  # the README's Reliability figure
 # No per-example deadline: that is a wall-clock assertion, red on a loaded CI machine; a hang
 # is still caught by pytest-timeout (pyproject) and the clients' own timeouts.
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -43,6 +45,7 @@ def handler(tmp_path_factory: pytest.TempPathFactory, s3: MotoS3) -> Iterator[Sa
 
 
 def assert_aws_answer(status: int, answer: dict[str, Any], context: Any) -> None:
+    TALLY.add(requests=1, server_errors=status >= 500, refused=400 <= status < 500)
     assert status < 500, (context, answer)
     if status != 200:
         assert isinstance(answer.get("__type"), str) and answer["__type"], (context, answer)
@@ -106,6 +109,7 @@ def test_other_operations_are_unknown_operations(handler: SageMakerHandler,
     operation = data.draw(st.sampled_from(OTHERS), label="operation")
     params = data.draw(request(operation), label="request")
     status, answer = _send(handler, operation, params)
+    TALLY.add(requests=1, server_errors=status >= 500, refused=400 <= status < 500)
     assert (status, answer["__type"]) == (400, "UnknownOperationException"), answer
     assert operation in answer["message"]
 
@@ -131,3 +135,7 @@ def test_raw_bodies_never_5xx(handler: SageMakerHandler, body: bytes) -> None:
     for operation in ("CreateTrainingJob", "ListTrainingJobs", "DescribeTrainingJob"):
         status, answer = handler.handle(f"SageMaker.{operation}", body)
         assert_aws_answer(status, answer, (operation, body))
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

@@ -1,0 +1,94 @@
+"""The S3 a job's own traffic goes through (checkpoints, restores, the model and output
+uploads): the endpoint's, or, with `smemu:s3-faults` covering the mirror, the same through the
+job's fault injector. Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the
+faults did, for the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from emulator import contract
+from emulator.checkpoints.retry import Patience
+from emulator.faults.s3_clock import OutageClock
+from emulator.faults.s3_injector import S3FaultCounts, S3FaultInjector
+from emulator.jobs.clock import Clock
+from emulator.jobs.model import TrainingJob
+from emulator.storage.blobstore import BlobStore
+from emulator.storage.fault_hooks import FaultyS3
+from emulator.storage.s3 import S3Endpoint
+
+
+def training_seconds_so_far(job: TrainingJob, clock: Clock) -> float:
+    """The job's training time over its attempts, the running one's up to now."""
+    total = 0.0
+    for attempt in list(job.attempts):
+        if attempt.training_started_at is None:
+            continue
+        end = attempt.training_ended_at
+        total += max(0.0, (clock.now() if end is None else end) - attempt.training_started_at)
+    return total
+
+
+class JobS3:
+    def __init__(self, endpoint: S3Endpoint, job: TrainingJob, clock: Clock) -> None:
+        settings = job.spec.settings
+        self.endpoint = endpoint
+        self.wait = settings.s3_wait
+        spec = settings.s3_faults
+        self.injector: S3FaultInjector | None = None
+        self._faulty: FaultyS3 | None = None
+        if spec.covers("mirror") and spec.injects:
+            training: Callable[[], float] = lambda: training_seconds_so_far(job, clock)  # noqa: E731
+            self.injector = S3FaultInjector(spec, OutageClock(spec, training))
+            self._faulty = FaultyS3(endpoint, self.injector)
+
+    def blob_store(self) -> BlobStore:
+        return self._faulty.blob_store() if self._faulty else self.endpoint.blob_store()
+
+    def client(self) -> Any:
+        """For the model and output uploads (botocore retries them, part by part)."""
+        return self._faulty.client() if self._faulty else self.endpoint.client()
+
+    def patience(self) -> Patience:
+        """Retry for `smemu:s3-wait` where nothing would try again later; retries counted."""
+        return Patience(self.wait, self.injector.note_retry if self.injector else None)
+
+    def retries_counted(self) -> Patience:
+        """No waiting beyond the usual attempts (the mirror tries again later), retries
+        counted."""
+        return Patience(0.0, self.injector.note_retry if self.injector else None)
+
+    def counts(self) -> S3FaultCounts | None:
+        return self.injector.counts() if self.injector else None
+
+    def close(self) -> None:
+        if self._faulty is not None:
+            self._faulty.close()
+
+
+class S3Unavailable(Exception):
+    """The job's checkpoints or model did not reach S3 before its wait ran out: it fails."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    @classmethod
+    def of(cls, what: str, wait: float, error: BaseException | str) -> S3Unavailable:
+        return cls(contract.s3_unavailable_reason(what, wait, str(error)))
+
+
+class _MirroredHost(Protocol):
+    @property
+    def mirror_errors(self) -> list[str]: ...
+
+
+def unmirrored(hosts: Iterable[_MirroredHost], s3: JobS3) -> None:
+    """Raise S3Unavailable when a host's final flush left checkpoint files out of S3."""
+    errors = [e for host in hosts for e in host.mirror_errors]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise S3Unavailable.of(f"{len(errors)} checkpoint file(s) not in S3", s3.wait,
+                               errors[0] + more)
