@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from emulator.checkpoints.manifest import s3_manifest
 from emulator.contract import INTERNAL_FAILURE
+from tests.support import figures
 from tests.support.endpoint import (
     EndpointProcess,
     job_log,
@@ -29,6 +30,7 @@ CKPT = "/opt/ml/checkpoints"
 MANIFEST = (f"cd {CKPT} && find . -type f ! -name '*.sagemaker-*' -exec sha256sum {{}} + "
             "> /opt/ml/model/manifest.txt")
 JOB_TIMEOUT_S = 600  # room for retries through outages on a loaded machine
+TALLY = figures.Tally("s3-faults-mirror")  # the README's Reliability figure
 
 
 def script_request(name: str, bucket: str, script: str, faults: str, *,
@@ -64,6 +66,12 @@ def s3_hashes(s3: Any, uri: str) -> dict[str, str]:
     return {path: entry.sha256 for path, entry in s3_manifest(s3, uri).items()}
 
 
+def tally_faults(report: dict[str, Any], **counts: int) -> None:
+    faults = report["S3Faults"]
+    TALLY.add(injected_errors=sum(faults["errors"].values()),
+              outage_refusals=faults["outage_refusals"], retries=faults["retries"], **counts)
+
+
 def completed(job: dict[str, Any]) -> None:
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
 
@@ -89,6 +97,7 @@ sleep 2
     faults = report["S3Faults"]
     assert sum(faults["errors"].values()) > 0 and faults["retries"] > 0, faults
     assert set(faults["errors"]) <= {"SlowDown", "InternalError"}, faults
+    tally_faults(report, jobs_lossless=1, manifests_equal=1)
 
 
 def test_an_outage_in_the_middle_of_a_large_multipart_upload(
@@ -120,6 +129,7 @@ done
     uploads = [u for u in attempt["CheckpointsUploaded"] if u["path"] == "big.bin"]
     assert uploads and uploads[-1]["at"] - started >= 16, (uploads, started)
     assert any("upload started" in line for line in job_log(endpoint, job_name))
+    tally_faults(report, jobs_lossless=1, manifests_equal=1)
 
 
 def test_an_outage_spanning_an_interruptions_flush(endpoint: EndpointProcess, s3: Any,
@@ -150,6 +160,7 @@ exec sleep 120
     assert {f["path"] for f in second["CheckpointsRestored"]} == {"state.txt", "optimizer.bin"}
     assert s3_hashes(s3, f"s3://{bucket}/{job_name}/") == container_manifest(s3, job)
     assert report["S3Faults"]["outage_refusals"] > 0, report["S3Faults"]
+    tally_faults(report, jobs_lossless=1, manifests_equal=1)
 
 
 def test_an_outage_still_on_at_the_end_fails_the_job(endpoint: EndpointProcess, s3: Any,
@@ -165,12 +176,13 @@ def test_an_outage_still_on_at_the_end_fails_the_job(endpoint: EndpointProcess, 
     assert "ModelArtifacts" not in job or not job["ModelArtifacts"].get("S3ModelArtifacts")
     assert s3_hashes(s3, f"s3://{bucket}/{job_name}/") == {}
     assert report["Attempts"][-1]["MirrorVerified"] is False
+    tally_faults(report, failed_not_completed=1)
 
 
 def test_a_model_s3_never_takes_fails_the_job(endpoint: EndpointProcess, s3: Any,
                                               bucket: str, job_name: str) -> None:
     script = "sleep 3; echo m > /opt/ml/model/m.txt"
-    job, _ = run(endpoint, script_request(job_name, bucket, script, "outage=1s+1000s",
+    job, report = run(endpoint, script_request(job_name, bucket, script, "outage=1s+1000s",
                                           checkpoints=False, **{"smemu:s3-wait": "5s"}))
     assert job["TrainingJobStatus"] == "Failed", job
     assert job["FailureReason"].startswith(
@@ -178,6 +190,7 @@ def test_a_model_s3_never_takes_fails_the_job(endpoint: EndpointProcess, s3: Any
         f"{job_name}/output/model.tar.gz, S3 still failing after 5s"), job["FailureReason"]
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key=f"output/{job_name}/output/model.tar.gz")
+    tally_faults(report, failed_not_completed=1)
 
 
 def test_an_invalid_spec_is_a_validation_exception_at_create(
@@ -191,3 +204,7 @@ def test_an_invalid_spec_is_a_validation_exception_at_create(
         "Invalid emulator tag: smemu:s3-faults: invalid S3 fault 'errors=2x': use a percentage "
         "such as 20% (or a fraction such as 0.2)")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

@@ -107,6 +107,20 @@ FIGURES: tuple[Figure, ...] = (
            "a write refused by a fault never reaches S3 (none listed after 100 % errors); with "
            "boto3's standard retries every object reads back byte for byte, one retry per "
            "injected error; the host's own requests are never faulted"),
+    Figure("s3-faults-mirror", "S3 faults injected, smemu's own traffic",
+           "{jobs_lossless} jobs through faults on the mirror's checkpoint and artifact "
+           "traffic (20 % 503 SlowDown / 500 InternalError; an outage in the middle of a "
+           "96 MiB multipart upload; an outage spanning an interruption's flush); injected: "
+           "errors (≥ {injected_errors}) and outage refusals (≥ {outage_refusals}), answered "
+           "with retries (≥ {retries}); {failed_not_completed} jobs with S3 still down at the "
+           "end: Failed, never Completed",
+           {"jobs_lossless": 3, "manifests_equal": 3, "failed_not_completed": 2},
+           "tests/integration/test_s3_faults.py",
+           "in {manifests_equal} of {jobs_lossless}, the S3 prefix hashed file by file "
+           "equals the manifest the container wrote of its checkpoint directory (and smemu's "
+           "`MirrorVerified`); the failed ones hold no model. How many faults a run injects "
+           "depends on its timing: each run's numbers are in its record",
+           minimums={"injected_errors": 1, "outage_refusals": 2, "retries": 1}),
     Figure("containment", "Escapes refused, from inside a container",
            "{escapes_tried} escapes tried from inside a training container (the Docker socket, "
            "gaining privileges or capabilities, a raw disk device, a connect off the machine): "
