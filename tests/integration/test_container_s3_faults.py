@@ -22,37 +22,44 @@ pytestmark = pytest.mark.docker
 IMAGE = session_image("smemu-test-s3-retries")
 INJECTED_CODES = {"SlowDown", "InternalError"}
 
-# MODE=faulted: puts and gets with retries on (they must all succeed), then gets with retries
-# off (some fail); MODE=clean: puts and gets with retries off (none may fail). Both start on the
-# test's `go` object (once both jobs train), put `<job>/done` when through, and end on its
-# `release` object (once both are done): their calls run while the other job runs. MODE=outage:
-# retries off until S3 refuses (the outage began), then one put and get with adaptive retries,
-# which outlast it. Each writes what it saw to /opt/ml/model/seen.json.
+# MODE=faulted: puts and gets with retries on (they must all succeed), a 20 MiB multipart upload
+# and ranged download, then gets with retries off (some fail); MODE=clean: puts and gets with
+# retries off (none may fail). Both start on the test's `go` object (once both jobs train), put
+# `<job>/done` when through, and end on its `release` object (once both are done): their calls
+# run while the other job runs. MODE=outage: retries off until S3 refuses (the outage began),
+# then one put and get with adaptive retries, which outlast it. Each counts every request its
+# clients sent and which were retries (from botocore's amz-sdk-request header), and writes what
+# it saw to /opt/ml/model/seen.json.
 SCRIPT = textwrap.dedent("""
-    import collections, json, os, time
+    import collections, io, json, os, time
     import boto3
+    from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    def client(attempts, mode="standard"):
-        return boto3.client("s3", config=Config(
-            retries={"mode": mode, "total_max_attempts": attempts},
-            connect_timeout=30, read_timeout=300))
-
     bucket, mode = os.environ["BUCKET"], os.environ["MODE"]
     prefix = os.environ["TRAINING_JOB_NAME"]
+    seen = {"sent": 0, "retries": 0, "failures": collections.Counter(), "calls": 0}
+
+    def count(request, **_):  # every HTTP request the clients send, and which are retries
+        seen["sent"] += 1
+        header = request.headers.get("amz-sdk-request") or ""
+        header = header.decode() if isinstance(header, bytes) else header
+        attempt = dict(item.strip().partition("=")[::2] for item in header.split(";"))
+        seen["retries"] += int(attempt.get("attempt", "1")) > 1
+
+    def client(attempts, mode="standard"):
+        s3 = boto3.client("s3", config=Config(
+            retries={"mode": mode, "total_max_attempts": attempts},
+            connect_timeout=30, read_timeout=300))
+        s3.meta.events.register("before-send.s3", count)
+        return s3
+
     retrying, single = client(40), client(1)
-    seen = {"retries": 0, "failures": collections.Counter(), "calls": 0}
 
     def call(s3, method, **kwargs):
         seen["calls"] += 1
-        try:
-            answer = getattr(s3, method)(Bucket=bucket, **kwargs)
-        except ClientError as err:
-            seen["retries"] += err.response["ResponseMetadata"].get("RetryAttempts", 0)
-            raise
-        seen["retries"] += answer["ResponseMetadata"]["RetryAttempts"]
-        return answer
+        return getattr(s3, method)(Bucket=bucket, **kwargs)
 
     def calls_without_retries(count):
         for i in range(count):
@@ -81,6 +88,14 @@ SCRIPT = textwrap.dedent("""
                 body = (f"object {i} " * 500).encode()
                 call(retrying, "put_object", Key=f"{prefix}/c{i}", Body=body)
                 assert call(retrying, "get_object", Key=f"{prefix}/c{i}")["Body"].read() == body
+            # A multipart upload and a ranged download: 8 MiB bodies answered with errors.
+            data = os.urandom(20 * 1024 * 1024)
+            parts = TransferConfig(multipart_threshold=8 * 1024 * 1024,
+                                   multipart_chunksize=8 * 1024 * 1024, use_threads=False)
+            retrying.upload_fileobj(io.BytesIO(data), bucket, f"{prefix}/big", Config=parts)
+            got = io.BytesIO()
+            retrying.download_fileobj(bucket, f"{prefix}/big", got, Config=parts)
+            seen["multipart_intact"] = got.getvalue() == data
         calls_without_retries(30)
         call(retrying, "put_object", Key=f"{prefix}/done", Body=b"")
         wait_for("release")
@@ -93,7 +108,6 @@ SCRIPT = textwrap.dedent("""
                 seen["failures"][err.response["Error"]["Code"]] += 1
             time.sleep(0.2)
         adaptive = client(40, "adaptive")
-        seen["retries"] = 0  # from here: the adaptive client's
         call(adaptive, "put_object", Key=f"{prefix}/after", Body=b"after the outage")
         got = call(adaptive, "get_object", Key=f"{prefix}/after")["Body"].read()
         seen["after"] = got.decode()
@@ -175,10 +189,14 @@ def test_container_retries_outlast_injected_errors_and_nothing_else_is_faulted(
 
     seen = seen_by(sagemaker, s3, faulted)
     assert seen["retries"] > 0  # the retried calls met errors, and got through
+    assert seen["multipart_intact"] is True
     assert seen["failures"] and set(seen["failures"]) <= INJECTED_CODES  # retries off: fails
     counts = injected(endpoint, faulted)
     # Every injected error was either retried by boto3 or surfaced to the retry-less client.
     assert sum(counts["errors"].values()) == seen["retries"] + sum(seen["failures"].values())
+    # Each request the container sent was decided once, and nothing else was: the job's
+    # mirror traffic (its model upload) was not in scope.
+    assert counts["requests"] == seen["sent"]
     assert counts["retries"] == seen["retries"]  # the endpoint saw boto3's retries as such
     assert counts["backoff_seconds"] > 0
     assert not counts["outage_refusals"]
@@ -187,8 +205,6 @@ def test_container_retries_outlast_injected_errors_and_nothing_else_is_faulted(
     assert untouched["failures"] == {} and untouched["retries"] == 0
     assert untouched["calls"] >= 62  # its 60, and polls for go, done and release
     assert "S3Faults" not in endpoint.report(clean)
-    # The faulted job's mirror traffic was not in scope: its model upload was never faulted.
-    assert counts["requests"] == seen["calls"] + seen["retries"]
 
 
 def test_an_outage_refuses_the_containers_calls_until_adaptive_retries_get_through(
@@ -203,4 +219,5 @@ def test_an_outage_refuses_the_containers_calls_until_adaptive_retries_get_throu
     counts = injected(endpoint, job_name)
     assert counts["outage_refusals"] == 1 + seen["retries"]  # each refusal seen by a client
     assert counts["retries"] == seen["retries"]
+    assert counts["requests"] == seen["sent"]
     assert not counts["errors"]
