@@ -14,7 +14,6 @@ from rich.console import Console
 from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
-from emulator.cli.compare_run import compare_with_uninterrupted
 from emulator.cli.flush_watch import FlushWatch
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.group import clean_errors, cli
@@ -44,7 +43,6 @@ from emulator.jobs.settings import (
     JobSettings,
 )
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
-from emulator.testing.jobs import uninterrupted_twin
 
 
 @cli.command()
@@ -197,7 +195,10 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     if report_file is not None and detach:
         raise click.UsageError("--report is written when the job ends: it cannot --detach "
                                "(write it later with `smemu jobs report`)")
-    twin = uninterrupted_twin(request) if compare_uninterrupted else None
+    twin = None
+    if compare_uninterrupted:  # emulator.testing (the endpoint, Docker) only when asked for
+        from emulator.testing.jobs import uninterrupted_twin
+        twin = uninterrupted_twin(request)
     # An endpoint this command starts may read the host paths it names: they are its user's.
     named = [p.path for p in named_paths(request) if p.path.startswith("/")]
     url = ensure_endpoint(endpoint_url, allow_paths=named)
@@ -226,8 +227,10 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs,
                               progress=progress, on_tick=flushes)
     report = emulator_report(url, name)
-    comparison = None if twin is None else \
-        compare_with_uninterrupted(url, job, twin["TrainingJobName"])
+    comparison = None
+    if twin is not None:
+        from emulator.cli.compare_run import compare_with_uninterrupted
+        comparison = compare_with_uninterrupted(url, job, twin["TrainingJobName"])
     if as_json:
         extra = {} if comparison is None else {"SmemuComparison": comparison.as_json()}
         click.echo(json.dumps({**job, "SmemuReport": report, **extra}, indent=2,

@@ -84,6 +84,7 @@ class JobRunner:
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
+        self.gateway_address: str | None = None  # its address there, routed to our S3 faults
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
@@ -139,6 +140,11 @@ class JobRunner:
             try:
                 for removal in self.removals:  # the containers first: then their network
                     removal.join()
+                # Unrouted before the gateway leaves the network: only then can the address
+                # go to another job's network.
+                if self.gateway_address and self.s3.container_injector is not None:
+                    self.ctx.container_s3_faults.unroute(self.gateway_address,
+                                                         self.s3.container_injector)
                 if self.gateway and self.network:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
@@ -300,10 +306,14 @@ class JobRunner:
                         "(make images builds it)", self.ctx.gateway_image, self.job.name)
             return
         name = f"smemu-{self.ctx.server_id}-gateway"
-        self.ctx.engine.attach_gateway(name, self.ctx.gateway_image, self.network,
-                                       self.ctx.gateway_socket, L.server_labels(self.ctx.server_id))
+        address = self.ctx.engine.attach_gateway(name, self.ctx.gateway_image, self.network,
+                                                 self.ctx.gateway_socket,
+                                                 L.server_labels(self.ctx.server_id))
         self.gateway = name
         self.endpoint_url_inside = gateway_url()
+        if self.s3.container_injector is not None:  # before any container can call S3
+            self.ctx.container_s3_faults.route(address, self.s3.container_injector)
+            self.gateway_address = address
 
     def _enable_checkpoint_versioning(self) -> None:
         """Keep every uploaded version of every checkpoint, to browse intermediate stages."""
