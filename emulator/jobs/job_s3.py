@@ -59,11 +59,6 @@ class JobS3:
         """Retry for `smemu:s3-wait` where nothing would try again later; retries counted."""
         return Patience(self.wait, self._count_retry)
 
-    def retries_counted(self) -> Patience:
-        """No waiting beyond the usual attempts (the mirror tries again later), retries
-        counted."""
-        return Patience(0.0, self._count_retry)
-
     @property
     def _count_retry(self) -> Callable[[float], None] | None:
         """The mirror's retries count only when its traffic is faulted."""
