@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support import figures
 from tests.support.endpoint import EndpointProcess, read_model_tar, wait_for_job, wait_for_status
 from tests.support.images import build_script_image, session_image
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.docker
 
 IMAGE = session_image("smemu-test-s3-retries")
 INJECTED_CODES = {"SlowDown", "InternalError"}
+TALLY = figures.Tally("s3-faults-in-containers")  # the README's Reliability figure
 
 # MODE=faulted: puts and gets with retries on (they must all succeed), a 20 MiB multipart upload
 # and ranged download, then gets with retries off (some fail); MODE=clean: puts and gets with
@@ -178,6 +180,7 @@ def test_container_retries_outlast_injected_errors_and_nothing_else_is_faulted(
     for i in range(30):
         host.put_object(Bucket=bucket, Key=f"host/{i}", Body=b"from the host")
         assert host.get_object(Bucket=bucket, Key=f"host/{i}")["Body"].read() == b"from the host"
+        TALLY.add(host_calls_unfaulted=2)  # a put and a get, retries off: neither faulted
     deadline = time.monotonic() + 300
     while not all(_exists(host, bucket, f"{name}/done") for name in (faulted, clean)):
         assert time.monotonic() < deadline, "the containers did not get through their calls"
@@ -205,6 +208,8 @@ def test_container_retries_outlast_injected_errors_and_nothing_else_is_faulted(
     assert untouched["failures"] == {} and untouched["retries"] == 0
     assert untouched["calls"] >= 62  # its 60, and polls for go, done and release
     assert "S3Faults" not in endpoint.report(clean)
+    TALLY.add(jobs_faulted=1, clean_jobs_untouched=1,
+              injected_errors=sum(counts["errors"].values()), retries=counts["retries"])
 
 
 def test_an_outage_refuses_the_containers_calls_until_adaptive_retries_get_through(
@@ -221,3 +226,9 @@ def test_an_outage_refuses_the_containers_calls_until_adaptive_retries_get_throu
     assert counts["retries"] == seen["retries"]
     assert counts["requests"] == seen["sent"]
     assert not counts["errors"]
+    TALLY.add(jobs_faulted=1, outage_refusals=counts["outage_refusals"],
+              retries=counts["retries"])
+
+
+def test_the_readme_figure_is_what_these_tests_measured(request: pytest.FixtureRequest) -> None:
+    TALLY.check(request)

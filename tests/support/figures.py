@@ -121,6 +121,21 @@ FIGURES: tuple[Figure, ...] = (
            "`MirrorVerified`); the failed ones hold no model. How many faults a run injects "
            "depends on its timing: each run's numbers are in its record",
            minimums={"injected_errors": 1, "outage_refusals": 2, "retries": 1}),
+    Figure("s3-faults-in-containers", "S3 faults injected, inside training containers",
+           "{jobs_faulted} jobs whose containers' own boto3 calls were faulted (30 % errors, "
+           "a 20 MiB multipart upload and ranged download among them; an outage): errors "
+           "(≥ {injected_errors}) and outage refusals "
+           "(≥ {outage_refusals}), answered by boto3's standard and adaptive retries "
+           "(≥ {retries}); a clean job beside them and {host_calls_unfaulted} of the host's "
+           "calls: never faulted",
+           {"jobs_faulted": 2, "clean_jobs_untouched": 1, "host_calls_unfaulted": 60},
+           "tests/integration/test_container_s3_faults.py",
+           "every retried call got through and read back what it wrote (the multipart file "
+           "byte for byte); each injected error "
+           "is one boto3 retry or one failure of the client without retries; the clean job "
+           "saw no failure and no retry. How many faults a run injects depends on its "
+           "timing: each run's numbers are in its record",
+           minimums={"injected_errors": 1, "outage_refusals": 2, "retries": 2}),
     Figure("containment", "Escapes refused, from inside a container",
            "{escapes_tried} escapes tried from inside a training container (the Docker socket, "
            "gaining privileges or capabilities, a raw disk device, a connect off the machine): "
