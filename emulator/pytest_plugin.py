@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Keep the jobs of failed tests in DIR/<test>/: <job>.json (DescribeTrainingJob "
              "and the emulator's report) and <job>.log (the containers' output).")
     group.addoption(
+        "--smemu-allow-path", metavar="DIR", action="append", default=[],
+        help="Also let the started endpoint's jobs name host paths in DIR (file:// channels, "
+             "smemu:code-dir), as `smemu serve --allow-path` (repeatable); pytest's "
+             "temporary root is always allowed.")
+    group.addoption(
         "--smemu-grace-period", metavar="SECONDS", type=float, default=None,
         help="The started endpoint's default SIGTERM -> SIGKILL window (smemu's default: "
              "120).")
@@ -58,9 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def smemu_endpoint(pytestconfig: pytest.Config) -> Iterator[Endpoint]:
+def smemu_endpoint(pytestconfig: pytest.Config,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     """The session's smemu endpoint: started on a free port as a child process (stopped, with
     every job and container it made, at the end), or the one at ``--smemu-endpoint-url``.
+    The endpoint it starts lets requests name host paths (file:// channels, smemu:code-dir)
+    inside pytest's temporary root (so every ``tmp_path`` works) and the
+    ``--smemu-allow-path`` directories, nothing else.
     Override it to start the endpoint your way (e.g. ``Endpoint(s3_endpoint_url=...)``)."""
     from emulator.testing import Endpoint
 
@@ -70,7 +79,9 @@ def smemu_endpoint(pytestconfig: pytest.Config) -> Iterator[Endpoint]:
         yield Endpoint.connect(url, auth=auth)
         return
     with Endpoint(grace_period=pytestconfig.getoption("smemu_grace_period"),
-                  auth=auth) as endpoint:
+                  auth=auth,
+                  allow_paths=[tmp_path_factory.getbasetemp(),
+                               *pytestconfig.getoption("smemu_allow_path")]) as endpoint:
         yield endpoint
 
 

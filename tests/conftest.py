@@ -48,7 +48,9 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> It
         EndpointProcess]:
     """One `smemu serve` for the session (override to change its flags)."""
     state = tmp_path_factory.mktemp("smemu-state")
-    with EndpointProcess(state, "--grace-period", "20s") as ep:
+    # The tests' own temporary directories (file:// channels, --code dirs), nothing else.
+    with EndpointProcess(state, "--grace-period", "20s",
+                         "--allow-path", str(tmp_path_factory.getbasetemp())) as ep:
         yield ep
     leftovers = docker_client.containers.list(
         all=True, filters={"label": f"smemu.server={ep.server_id}"})

@@ -12,7 +12,8 @@ an error or none. Errors are answered in S3's XML format (503 SlowDown, 500 Inte
 ServiceUnavailable in an outage), the way boto3's retry handlers recognise them; a request
 answered with an error is not served. A request that changes nothing (GET, HEAD) is served
 first and decided then, so its delay covers the size of the body it returns; one that may
-change something (PUT, POST, DELETE) is decided before it reaches S3.
+change something (PUT, POST, DELETE) is decided before it reaches S3. The clients' retries
+(which their SDK announces in its headers: emulator.api.sdk_retries) are counted too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from emulator.api.sdk_retries import RetryWatch
 from emulator.api.wire_errors import REST_XML, WireRequest, error_response
 from emulator.faults.s3_injector import S3Decision, S3Fault, S3FaultInjector
 from emulator.faults.s3_routes import ContainerFaultRoutes
@@ -45,6 +47,7 @@ class ContainerS3Faults:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.routes = routes
         self._sleep = sleep
+        self._retries = RetryWatch()  # the clients' own retries, counted into the report
 
     def injector_for(self, environ: dict[str, Any]) -> S3FaultInjector | None:
         gateway, container = environ.get(GATEWAY_ADDRESS), environ.get(CONTAINER_ADDRESS)
@@ -55,14 +58,22 @@ class ContainerS3Faults:
         injector = self.injector_for(environ)
         if injector is None:
             return app(environ, start_response)
+        waited = self._retries.waited_before(environ)
+        if waited is not None:
+            injector.note_retry(waited)
         if environ.get("REQUEST_METHOD", "GET").upper() in _SAFE_METHODS:
             return self._served_then_decided(injector, app, environ, start_response)
         decision = injector.decide(_upload_size(environ))
         if decision.delay > 0:
             self._sleep(decision.delay)
         if decision.error is not None:
-            return fault_response(decision.error, environ)(environ, start_response)
+            return self._fault(decision.error, environ, start_response)
         return app(environ, start_response)
+
+    def _fault(self, fault: S3Fault, environ: dict[str, Any],
+               start_response: Any) -> Iterable[bytes]:
+        self._retries.failed(environ)
+        return fault_response(fault, environ)(environ, start_response)
 
     def _served_then_decided(self, injector: S3FaultInjector, app: WsgiApp,
                              environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -84,7 +95,7 @@ class ContainerS3Faults:
             self._sleep(decision.delay)
         if decision.error is not None:
             _close(chunks)
-            return fault_response(decision.error, environ)(environ, start_response)
+            return self._fault(decision.error, environ, start_response)
         start_response(status, headers)
         return _Body(written, iterator, chunks)
 

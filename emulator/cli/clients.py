@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -12,11 +13,14 @@ from emulator.server import daemon
 from emulator.storage.s3 import S3Endpoint
 
 
-def ensure_endpoint(url: str | None, start: bool = True) -> str:
+def ensure_endpoint(url: str | None, start: bool = True,
+                    allow_paths: Sequence[str] = ()) -> str:
     """The endpoint's URL; the default local one is started when nothing answers.
 
     With `start` (that is, `smemu run`) and no URL given, the user did not choose an endpoint:
-    say which one the job goes to, whether it was already running or is started now."""
+    say which one the job goes to, whether it was already running or is started now. One it
+    starts may read `allow_paths` (`--allow-path`): the host paths the command line named,
+    its user's own."""
     target = (url or daemon.default_endpoint_url()).rstrip("/")
     if daemon.health(target):
         if start and url is None:
@@ -27,8 +31,11 @@ def ensure_endpoint(url: str | None, start: bool = True) -> str:
         command = "smemu up" + ("" if local_default else f" --port {target.rsplit(':', 1)[-1]}")
         raise EndpointUnavailable(
             f"no smemu endpoint answers at {target}. Start one with `{command}`")
-    click.echo(f"Starting the local endpoint on {target} (stop it with `smemu down`) ...", err=True)
-    record = daemon.up(contract.DEFAULT_PORT)
+    allowing = f", allowing the host paths {', '.join(allow_paths)}" if allow_paths else ""
+    click.echo(f"Starting the local endpoint on {target}{allowing} (stop it with `smemu down`) "
+               "...", err=True)
+    args = [arg for path in allow_paths for arg in ("--allow-path", path)]
+    record = daemon.up(contract.DEFAULT_PORT, extra_args=args)
     return str(record["url"])
 
 

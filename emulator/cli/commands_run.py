@@ -14,7 +14,6 @@ from rich.console import Console
 from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
-from emulator.cli.compare_run import compare_with_uninterrupted
 from emulator.cli.flush_watch import FlushWatch
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.group import clean_errors, cli
@@ -24,6 +23,7 @@ from emulator.errors import PlanError
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
 from emulator.faults.s3_spec import S3FaultSpec, parse_s3_faults
+from emulator.jobs.host_paths import ALLOW_FLAG, named_paths
 from emulator.jobs.instance_limits import InstanceLimits, parse_instance_limits
 from emulator.jobs.request import (
     RunOptions,
@@ -43,7 +43,6 @@ from emulator.jobs.settings import (
     JobSettings,
 )
 from emulator.storage.s3 import S3Endpoint, ensure_bucket
-from emulator.testing.jobs import uninterrupted_twin
 
 
 @cli.command()
@@ -196,8 +195,13 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     if report_file is not None and detach:
         raise click.UsageError("--report is written when the job ends: it cannot --detach "
                                "(write it later with `smemu jobs report`)")
-    twin = uninterrupted_twin(request) if compare_uninterrupted else None
-    url = ensure_endpoint(endpoint_url)
+    twin = None
+    if compare_uninterrupted:  # emulator.testing (the endpoint, Docker) only when asked for
+        from emulator.testing.jobs import uninterrupted_twin
+        twin = uninterrupted_twin(request)
+    # An endpoint this command starts may read the host paths it names: they are its user's.
+    named = [p.path for p in named_paths(request) if p.path.startswith("/")]
+    url = ensure_endpoint(endpoint_url, allow_paths=named)
     sagemaker, logs, s3 = clients(url)
     if not no_create_buckets:
         s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
@@ -207,7 +211,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
             if ensure_bucket(s3, bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {s3_url}")
     name = request["TrainingJobName"]
-    arn = sagemaker.create_training_job(**request)["TrainingJobArn"]
+    arn = _create(sagemaker, request, bool(named) and endpoint_url is None)
     _say(as_json, f"Created training job {name} ({arn}) on {url}")
     if twin is not None:
         sagemaker.create_training_job(**twin)
@@ -223,8 +227,10 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs,
                               progress=progress, on_tick=flushes)
     report = emulator_report(url, name)
-    comparison = None if twin is None else \
-        compare_with_uninterrupted(url, job, twin["TrainingJobName"])
+    comparison = None
+    if twin is not None:
+        from emulator.cli.compare_run import compare_with_uninterrupted
+        comparison = compare_with_uninterrupted(url, job, twin["TrainingJobName"])
     if as_json:
         extra = {} if comparison is None else {"SmemuComparison": comparison.as_json()}
         click.echo(json.dumps({**job, "SmemuReport": report, **extra}, indent=2,
@@ -241,6 +247,19 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         write_report(url, name, report_file, quiet=as_json)
     same = comparison is None or comparison.result == "identical"
     sys.exit(0 if job["TrainingJobStatus"] == "Completed" and same else 1)
+
+
+def _create(sagemaker: Any, request: dict[str, Any], hint_restart: bool) -> str:
+    """CreateTrainingJob; a host path refused by an endpoint started earlier gets a hint."""
+    try:
+        return str(sagemaker.create_training_job(**request)["TrainingJobArn"])
+    except sagemaker.exceptions.ClientError as err:
+        message = str(err.response.get("Error", {}).get("Message", ""))
+        if hint_restart and ALLOW_FLAG in message:
+            click.echo("smemu: the running endpoint was started without this directory; "
+                       "`smemu down`, then this command again, starts one that allows the "
+                       "paths it names", err=True)
+        raise
 
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,

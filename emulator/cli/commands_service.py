@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ from emulator.server import daemon
 from emulator.storage.backends import DEFAULT_S3_BACKEND, S3_BACKENDS
 
 SHUTDOWN_BUDGET_ENV = "SMEMU_SHUTDOWN_BUDGET"
+ALLOW_PATH_ENV = "SMEMU_ALLOW_PATH"
 port_option = click.option("--port", type=int, default=contract.DEFAULT_PORT, show_default=True,
                            help="Port on 127.0.0.1.")
 verbose_option = click.option("--verbose", "-v", is_flag=True,
@@ -86,6 +88,13 @@ _ENDPOINT_OPTIONS = [
                  show_default=True,
                  help="Default: a ml.g*/ml.p* job on an engine without the NVIDIA runtime runs "
                       "on CPU, flagged (cpu), or is refused (refuse)."),
+    click.option("--allow-path", "allow_paths", multiple=True, metavar="DIR",
+                 type=click.Path(file_okay=False), envvar=ALLOW_PATH_ENV,
+                 help="A host directory requests may name: file:// channels and the "
+                      "smemu:code-dir tag (smemu run --code) must lie inside one (after "
+                      "resolving .. and symlinks); any other host path is refused with a "
+                      "ValidationException. Repeatable; also $SMEMU_ALLOW_PATH (DIR:DIR). "
+                      "Default: none."),
     click.option("--instance-limits", default="off", show_default=True,
                  metavar="off|full|scaled:F", callback=_check_instance_limits,
                  help="Default: no CPU/memory limits (off), each host's instance type's vCPUs "
@@ -122,9 +131,12 @@ def serve_args(s3_endpoint_url: str | None, grace_period: str | None, checkpoint
                s3_backend: str | None = None, checkpoint_prefix: str = "string",
                gpu_fallback: str = "cpu", shutdown_budget: str | None = None,
                max_training_instances: int | None = None,
+               allow_paths: Sequence[str] = (),
                instance_limits: str = "off") -> list[str]:
     """The same settings as `smemu serve` flags, for `smemu up` to pass on."""
     args = ["--checkpoint-flush", checkpoint_flush, "--spot-price-ratio", f"{spot_price_ratio:g}"]
+    for path in allow_paths:  # absolute: the background endpoint has a working dir of its own
+        args += ["--allow-path", os.path.abspath(path)]
     if s3_backend:
         args += ["--s3-backend", s3_backend]
     if s3_endpoint_url:
@@ -168,7 +180,8 @@ def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file:
           grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
           spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
           gpu_fallback: str, shutdown_budget: str | None,
-          max_training_instances: int | None, instance_limits: str, ephemeral: bool,
+          max_training_instances: int | None, allow_paths: tuple[str, ...],
+          instance_limits: str, ephemeral: bool,
           verbose: bool) -> None:
     """Run the endpoint in the foreground. SIGTERM or Ctrl-C stops every job as
     StopTrainingJob does, within the shutdown budget; a second one kills them at once."""
@@ -198,7 +211,8 @@ def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file:
                             checkpoint_versioning=checkpoint_versioning, ephemeral=ephemeral,
                             s3_backend=s3_backend,
                             shutdown_budget=_shutdown_budget(shutdown_budget),
-                            max_training_instances=max_training_instances, auth=keys)
+                            max_training_instances=max_training_instances, auth=keys,
+                            allow_paths=allow_paths)
     stop = threading.Event()
 
     def on_signal(*_: object) -> None:
@@ -217,6 +231,9 @@ def serve(port: int, host: str, allow_remote: bool, auth: str | None, auth_file:
         click.echo(f"checking SigV4 signatures: only access key {keys.access_key} is let in"
                    if keys else "not checking signatures (any credentials are let in; see "
                    "--auth)", err=True)
+        if server.host_paths.roots:
+            click.echo("host paths allowed (file:// channels, smemu:code-dir) inside: "
+                       + ", ".join(server.host_paths.roots), err=True)
         stop.wait()
         click.echo(f"shutting down: StopTrainingJob for every running job (grace at most "
                    f"{server.shutdown_budget:g}s), then their uploads ...", err=True)
@@ -234,14 +251,15 @@ def up(port: int, auth: str | None, auth_file: str | None, auth_profile: str | N
        grace_period: str | None, checkpoint_flush: str, checkpoint_versioning: bool,
        spot_price_ratio: float, checkpoint_markers: bool, checkpoint_prefix: str,
        gpu_fallback: str, shutdown_budget: str | None, max_training_instances: int | None,
-       instance_limits: str, ephemeral: bool, verbose: bool) -> None:
+       allow_paths: tuple[str, ...], instance_limits: str, ephemeral: bool,
+       verbose: bool) -> None:
     """Start the endpoint in the background (does nothing if it already runs)."""
     keys = keys_from_options(auth, auth_file, auth_profile)
     use_keys_in_this_process(keys)
     args = serve_args(s3_endpoint_url, grace_period, checkpoint_flush, checkpoint_versioning,
                       spot_price_ratio, checkpoint_markers, ephemeral, s3_backend,
                       checkpoint_prefix, gpu_fallback, shutdown_budget, max_training_instances,
-                      instance_limits)
+                      allow_paths, instance_limits)
     record = daemon.up(port, extra_args=[*args, "--verbose"] if verbose else args,
                        shutdown_budget=_shutdown_budget(shutdown_budget))
     word = "already running" if record.get("already_running") else "started"
@@ -249,6 +267,10 @@ def up(port: int, auth: str | None, auth_file: str | None, auth_profile: str | N
     if record.get("already_running") and bool(keys) != bool(record.get("auth")):
         click.echo("WARNING: the running endpoint " + ("does not check" if keys else "checks")
                    + " signatures, unlike what was asked: `smemu down` it first", err=True)
+    if record.get("already_running") and allow_paths:
+        click.echo("note: --allow-path takes effect when an endpoint starts; this one keeps "
+                   f"the directories it was started with (`smemu down --port {port}`, then "
+                   "`smemu up` again, to change them)", err=True)
 
 
 @cli.command()

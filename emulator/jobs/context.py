@@ -9,6 +9,7 @@ from typing import Any
 
 from emulator import contract
 from emulator.faults.s3_routes import ContainerFaultRoutes
+from emulator.jobs.host_paths import HostPaths
 from emulator.runtime.protocol import Engine
 from emulator.storage.s3 import S3Endpoint
 
@@ -27,6 +28,8 @@ class RunnerContext:
     # Jobs whose S3 faults cover their containers' calls, by the gateway's address on their
     # network; the endpoint's S3 reads it (emulator.api.container_s3_faults).
     container_s3_faults: ContainerFaultRoutes = field(default_factory=ContainerFaultRoutes)
+    # The host directories a request may name (file:// channels, smemu:code-dir): --allow-path
+    host_paths: HostPaths = field(default_factory=HostPaths)
     # Whether `s3` has a bucket, asked of the embedded S3 in this process (no HTTP request to
     # itself); None: a HeadBucket request.
     bucket_exists: Callable[[str], bool] | None = None

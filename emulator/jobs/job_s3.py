@@ -1,7 +1,8 @@
 """The S3 a job's own traffic goes through (checkpoints, restores, the model and output
 uploads): the endpoint's, or, with `smemu:s3-faults` covering the mirror, the same through the
-job's fault injector. Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the
-faults did, for the report.
+job's fault injector (the one its containers' S3 calls meet too, when the faults cover them).
+Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the faults did, for the
+report.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ class JobS3:
         spec = settings.s3_faults
         self.injector: S3FaultInjector | None = None
         self._faulty: FaultyS3 | None = None
-        if spec.covers("mirror") and spec.injects:
+        if spec.injects:  # one injector for both scopes: one RNG, one outage clock, one count
             training: Callable[[], float] = lambda: training_seconds_so_far(job, clock)  # noqa: E731
             self.injector = S3FaultInjector(spec, OutageClock(spec, training))
-            self._faulty = FaultyS3(endpoint, self.injector)
+            if spec.covers("mirror"):
+                self._faulty = FaultyS3(endpoint, self.injector)
+        # The injector the containers' S3 calls meet (emulator.api.container_s3_faults).
+        self.container_injector = self.injector if spec.covers("container") else None
 
     def blob_store(self) -> BlobStore:
         return self._faulty.blob_store() if self._faulty else self.endpoint.blob_store()
@@ -53,12 +57,12 @@ class JobS3:
 
     def patience(self) -> Patience:
         """Retry for `smemu:s3-wait` where nothing would try again later; retries counted."""
-        return Patience(self.wait, self.injector.note_retry if self.injector else None)
+        return Patience(self.wait, self._count_retry)
 
-    def retries_counted(self) -> Patience:
-        """No waiting beyond the usual attempts (the mirror tries again later), retries
-        counted."""
-        return Patience(0.0, self.injector.note_retry if self.injector else None)
+    @property
+    def _count_retry(self) -> Callable[[float], None] | None:
+        """The mirror's retries count only when its traffic is faulted."""
+        return self.injector.note_retry if self.injector and self._faulty else None
 
     def counts(self) -> S3FaultCounts | None:
         return self.injector.counts() if self.injector else None

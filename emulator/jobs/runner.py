@@ -19,7 +19,12 @@ from emulator import contract
 from emulator.checkpoints import RestoreProgress, RestoreReport, restore
 from emulator.checkpoints.retry import with_retries
 from emulator.contract import SecondaryStatus
-from emulator.errors import CheckpointError, ContainerStartError, JobClientError
+from emulator.errors import (
+    CheckpointError,
+    ContainerStartError,
+    JobClientError,
+    ValidationException,
+)
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
 from emulator.jobs.attempt import AttemptContext, AttemptRun, Reason
@@ -34,7 +39,7 @@ from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
 from emulator.jobs.model import Attempt, CheckpointFile, Outcome, Span, TrainingJob
-from emulator.jobs.settings import CheckpointPrefix
+from emulator.jobs.settings import TAG_CODE_DIR, CheckpointPrefix
 from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
@@ -79,6 +84,7 @@ class JobRunner:
         self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
         self.network: str | None = None
         self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
+        self.gateway_address: str | None = None  # its address there, routed to our S3 faults
         self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
@@ -87,6 +93,7 @@ class JobRunner:
         self.host_limits, self.limit_notes = plan_limits(
             limits, job.spec.resources.host_types(), ctx.engine.machine() if limits.on else None)
         self.restore_report: RestoreReport | None = None  # the last attempt's (one host)
+        self.code_mount: tuple[str, str] | None = None  # (real host dir, container path)
         self.removals: list[threading.Thread] = []  # ended attempts' directories going away
         self.thread = threading.Thread(target=self._main, name=f"job-{job.name}", daemon=True)
 
@@ -133,6 +140,11 @@ class JobRunner:
             try:
                 for removal in self.removals:  # the containers first: then their network
                     removal.join()
+                # Unrouted before the gateway leaves the network: only then can the address
+                # go to another job's network.
+                if self.gateway_address and self.s3.container_injector is not None:
+                    self.ctx.container_s3_faults.unroute(self.gateway_address,
+                                                         self.s3.container_injector)
                 if self.gateway and self.network:
                     self.ctx.engine.detach_gateway(self.gateway, self.network)
                 if self.network:
@@ -165,6 +177,7 @@ class JobRunner:
             self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
             self._download_channels([dirs for _, dirs in hosts],
                                     [config.group_of(host)[0] for host, _ in hosts])
+            self.code_mount = self._code_mount()
             if stopped := self._stop_before_launch():
                 return stopped
             if armed and armed.at_start:
@@ -293,10 +306,14 @@ class JobRunner:
                         "(make images builds it)", self.ctx.gateway_image, self.job.name)
             return
         name = f"smemu-{self.ctx.server_id}-gateway"
-        self.ctx.engine.attach_gateway(name, self.ctx.gateway_image, self.network,
-                                       self.ctx.gateway_socket, L.server_labels(self.ctx.server_id))
+        address = self.ctx.engine.attach_gateway(name, self.ctx.gateway_image, self.network,
+                                                 self.ctx.gateway_socket,
+                                                 L.server_labels(self.ctx.server_id))
         self.gateway = name
         self.endpoint_url_inside = gateway_url()
+        if self.s3.container_injector is not None:  # before any container can call S3
+            self.ctx.container_s3_faults.route(address, self.s3.container_injector)
+            self.gateway_address = address
 
     def _enable_checkpoint_versioning(self) -> None:
         """Keep every uploaded version of every checkpoint, to browse intermediate stages."""
@@ -318,7 +335,7 @@ class JobRunner:
         started = self.clock.monotonic()
         download_channels(self.ctx.s3.client(), self.job.spec.channels, hosts,
                           cancelled=lambda: self.control.stop_requested, progress=progress,
-                          groups=groups)
+                          groups=groups, host_paths=self.ctx.host_paths)
         for bar in shown.values():
             bar.finish_transfer(bar.files_started, bar.total_bytes,
                                 self.clock.monotonic() - started)
@@ -378,9 +395,20 @@ class JobRunner:
             else None,
             address=self.addresses.get(host),
             peers={h: a for h, a in self.addresses.items() if h != host},
-            code_mount=None if self.settings.code_dir is None
-            else (self.settings.code_dir, self.settings.code_path),
+            code_mount=self.code_mount,
         )
+
+    def _code_mount(self) -> tuple[str, str] | None:
+        """smemu:code-dir resolved again now, inside the allowed roots: Docker mounts what the
+        path names at this moment, so the real path is what it gets."""
+        code_dir = self.settings.code_dir
+        if code_dir is None:
+            return None
+        try:
+            real = self.ctx.host_paths.resolve(f"Tag {TAG_CODE_DIR}", code_dir)
+        except ValidationException as err:  # allowed at CreateTrainingJob, re-linked since
+            raise JobClientError(str(err)) from None
+        return real, self.settings.code_path
 
     # -- the end ----------------------------------------------------------------------
     def _finish(self, reason: Reason, run: AttemptRun, attempt: Attempt) -> JobEnding:

@@ -28,6 +28,7 @@ from emulator.jobs.describe import (
     list_page,
 )
 from emulator.jobs.gpu_jobs import check_gpus
+from emulator.jobs.host_paths import for_validation, named_paths
 from emulator.jobs.instance_limits import check_instance_types
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
@@ -62,10 +63,11 @@ class JobService:
 
     # -- operations ---------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateTrainingJob", request, required=CLASSIC_REQUIRED)
+        validate_request("CreateTrainingJob", for_validation(request), required=CLASSIC_REQUIRED)
         request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
         spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))
+        self.ctx.host_paths.check(named_paths(request))
         check_plan_hosts(spec)
         name = spec.name
         arn = contract.training_job_arn(name, self.ctx.region)

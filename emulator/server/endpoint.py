@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +23,7 @@ from emulator.api.auth_gate import AuthGate
 from emulator.auth.keys import DUMMY_KEYS, AuthKeys
 from emulator.errors import EndpointUnavailable
 from emulator.jobs.context import RunnerContext
+from emulator.jobs.host_paths import HostPaths
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.quota import instance_limit
@@ -61,7 +63,8 @@ class EndpointServer:
                  s3_backend: str | None = None,
                  shutdown_budget: float = contract.DEFAULT_SHUTDOWN_BUDGET_S,
                  max_training_instances: int | None = None,
-                 auth: AuthKeys | None = None) -> None:
+                 auth: AuthKeys | None = None,
+                 allow_paths: Sequence[str | os.PathLike[str]] = ()) -> None:
         self.host = host
         # With keys, every request but /_smemu/health must be SigV4-signed with them; smemu's
         # own clients and the training containers sign with them too.
@@ -94,6 +97,8 @@ class EndpointServer:
         # None: $SMEMU_MAX_TRAINING_INSTANCES, else from this machine (jobs/quota.py)
         self.max_training_instances = max_training_instances
         self.request_timeout = request_timeout  # None: $SMEMU_REQUEST_TIMEOUT, else 60 s
+        # The only host directories a request may name (file:// channels, smemu:code-dir).
+        self.host_paths = HostPaths.of(allow_paths)
 
     @property
     def port(self) -> int:
@@ -150,7 +155,7 @@ class EndpointServer:
                                 server_id=self.server_id, region=self.region,
                                 # Only the embedded S3 gets versioning switched on for it.
                                 checkpoint_versioning=self.checkpoint_versioning
-                                and not self.s3_url)
+                                and not self.s3_url, host_paths=self.host_paths)
             self.workdir.mkdir(parents=True, exist_ok=True)
             write_owner(self.workdir)  # `smemu cleanup` leaves it be while this process lives
             # A short path: unix socket paths are limited to ~108 bytes.

@@ -42,6 +42,8 @@ class Endpoint:
     - ``grace_period``: the default SIGTERM -> SIGKILL window in seconds (smemu's default is
       120 s; tests usually want less).
     - ``s3_endpoint_url``: keep checkpoints and artifacts on that S3 instead of the embedded one.
+    - ``allow_paths``: host directories requests may name (file:// channels, the
+      ``smemu:code-dir`` tag), as `smemu serve --allow-path`; none by default.
     - ``serve_args``: more `smemu serve` flags (child process only).
     - ``auth``: the endpoint checks SigV4 signatures against these keys (an `AuthKeys` or
       "ACCESS_KEY:SECRET"; default: $SMEMU_AUTH / $SMEMU_AUTH_FILE, else no check), and
@@ -57,6 +59,7 @@ class Endpoint:
                  grace_period: float | None = None, s3_endpoint_url: str | None = None,
                  serve_args: Sequence[str] = (), start_timeout: float = 60.0,
                  region: str = contract.DEFAULT_REGION, ephemeral: bool = False,
+                 allow_paths: Sequence[str | os.PathLike[str]] = (),
                  auth: AuthKeys | str | None = None) -> None:
         if in_process and serve_args:
             raise ValueError("serve_args are `smemu serve` flags: they need in_process=False")
@@ -69,6 +72,7 @@ class Endpoint:
         self.start_timeout = start_timeout
         self.region = region
         self.ephemeral = ephemeral
+        self.allow_paths = tuple(os.path.abspath(p) for p in allow_paths)
         self.keys: AuthKeys | None = parse_auth(auth, "auth") if isinstance(auth, str) else \
             auth if auth is not None else resolve_keys()
         self.process: ServeProcess | None = None
@@ -118,6 +122,8 @@ class Endpoint:
             args += ["--s3-endpoint-url", self.s3_endpoint_url]
         if self.ephemeral:
             args.append("--ephemeral")
+        for path in self.allow_paths:
+            args += ["--allow-path", path]
         env = dict(os.environ)
         if self.keys is not None:  # in the environment, not on its command line
             env[AUTH_ENV] = self.keys.as_text()
@@ -135,6 +141,7 @@ class Endpoint:
         self.server = EndpointServer(port=self.requested_port, state_dir=state_dir,
                                      s3_url=self.s3_endpoint_url, defaults=defaults,
                                      region=self.region, ephemeral=self.ephemeral,
+                                     allow_paths=self.allow_paths,
                                      auth=self.keys)
         try:
             self.server.start()  # it cleans up after itself when it fails

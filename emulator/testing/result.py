@@ -7,6 +7,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emulator.faults.s3_injector import S3FaultCounts
 from emulator.storage.logs import LogTail
 from emulator.storage.s3 import split_s3_uri
 
@@ -108,6 +109,13 @@ class JobResult:
     def statuses(self) -> list[str]:
         """The SecondaryStatusTransitions, in order (Starting, Downloading, Training, ...)."""
         return [t["Status"] for t in self.describe.get("SecondaryStatusTransitions", [])]
+
+    @property
+    def s3_faults(self) -> S3FaultCounts | None:
+        """What `s3_faults=` did to the job's own S3 traffic (faults by kind, retries, delay);
+        None for a job without S3 faults on its mirror."""
+        data = self.report.get("S3Faults")
+        return S3FaultCounts.from_dict(dict(data)) if isinstance(data, dict) else None
 
     @property
     def unfired_triggers(self) -> list[str]:

@@ -136,6 +136,8 @@ def test_standard_retries_get_through_and_every_injected_error_was_a_retry(
     assert retried > 0
     assert sum(counts.errors.values()) == retried  # each injected error cost one retry
     assert counts.requests == 30 + retried
+    assert counts.retries == retried  # boto3's retries, as its headers announce them
+    assert counts.backoff_seconds > 0  # what it waited before them
 
 
 def test_the_hosts_requests_and_other_networks_are_never_faulted(

@@ -156,6 +156,12 @@ exec sleep 120
     first, second = report["Attempts"]
     assert first["Outcome"] == "interrupted" and first["SigKilled"], first
     assert first["MirrorVerified"] is True, first["MirrorDifferences"]
+    # The kill came during the outage (from 6 s to 26 s of training time), and the flush after
+    # it uploaded checkpoint 2 once the outage was over.
+    started = first["TrainingStartedAt"]
+    assert 6 <= first["InterruptedAt"] - started < 26, first
+    flushed = [u for u in first["CheckpointsUploaded"] if u["path"] == "optimizer.bin"]
+    assert flushed and flushed[-1]["at"] - started >= 26, (flushed, started)
     assert read_model_tar(s3, job["ModelArtifacts"]["S3ModelArtifacts"])["resumed.txt"] == b"2\n"
     assert {f["path"] for f in second["CheckpointsRestored"]} == {"state.txt", "optimizer.bin"}
     assert s3_hashes(s3, f"s3://{bucket}/{job_name}/") == container_manifest(s3, job)

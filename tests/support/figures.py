@@ -121,6 +121,21 @@ FIGURES: tuple[Figure, ...] = (
            "`MirrorVerified`); the failed ones hold no model. How many faults a run injects "
            "depends on its timing: each run's numbers are in its record",
            minimums={"injected_errors": 1, "outage_refusals": 2, "retries": 1}),
+    Figure("s3-faults-in-containers", "S3 faults injected, inside training containers",
+           "{jobs_faulted} jobs whose containers' own boto3 calls were faulted (30 % errors, "
+           "a 20 MiB multipart upload and ranged download among them; an outage): errors "
+           "(≥ {injected_errors}) and outage refusals "
+           "(≥ {outage_refusals}), answered by boto3's standard and adaptive retries "
+           "(≥ {retries}); a clean job beside them and {host_calls_unfaulted} of the host's "
+           "calls: never faulted",
+           {"jobs_faulted": 2, "clean_jobs_untouched": 1, "host_calls_unfaulted": 60},
+           "tests/integration/test_container_s3_faults.py",
+           "every retried call got through and read back what it wrote (the multipart file "
+           "byte for byte); each injected error "
+           "is one boto3 retry or one failure of the client without retries; the clean job "
+           "saw no failure and no retry. How many faults a run injects depends on its "
+           "timing: each run's numbers are in its record",
+           minimums={"injected_errors": 1, "outage_refusals": 2, "retries": 2}),
     Figure("containment", "Escapes refused, from inside a container",
            "{escapes_tried} escapes tried from inside a training container (the Docker socket, "
            "gaining privileges or capabilities, a raw disk device, a connect off the machine): "
@@ -129,6 +144,15 @@ FIGURES: tuple[Figure, ...] = (
            "tests/integration/test_contained_containers.py",
            "what the container saw, written to its model and read back from S3; the "
            "endpoint's S3 still answered it"),
+    Figure("host-paths", "Host-path escapes refused",
+           "{refused} host paths outside the `--allow-path` roots named over HTTP (file:// "
+           "channels and smemu:code-dir: plain, `..`, a symlink as the path or above it): "
+           "{refused} refused; {links_out} symlinks out of the roots inside an allowed "
+           "channel or code directory: none followed",
+           {"refused": 8, "links_out": 4}, "tests/e2e/test_host_paths.py",
+           "each refusal a 400 ValidationException naming `--allow-path`, with no job "
+           "created; the container's view of the channel and code directory, written to its "
+           "model and read back from S3, holds none of the outside file's bytes"),
     Figure("auth", "Requests refused by `--auth`",
            "{refused} unsigned, wrongly signed, tampered, expired, skewed or edited requests "
            "(boto3 to SageMaker, S3, Logs, CloudWatch, IAM and STS; presigned URLs; the AWS "

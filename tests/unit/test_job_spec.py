@@ -128,12 +128,13 @@ def test_the_spec_is_frozen_and_keeps_its_own_copy_of_the_request() -> None:
 
 # -- nothing below the service reads the request ---------------------------------------------
 EMULATOR = Path(__file__).resolve().parents[2] / "emulator"
-# The clients' request builder, the service and what it calls before the spec exists (rules),
+# The clients' request builder, the service and what it calls before the spec exists (rules,
+# the host paths a request names),
 # the spec itself (and the model that hands its request on), DescribeTrainingJob (which echoes
 # the request) and the history (which stores the request the spec is parsed from) may read
 # request members.
 ABOVE_THE_SPEC = {"jobs/request.py", "jobs/service.py", "jobs/request_rules.py", "jobs/spec.py",
-                  "jobs/describe.py", "jobs/model.py", "jobs/history.py"}
+                  "jobs/describe.py", "jobs/model.py", "jobs/history.py", "jobs/host_paths.py"}
 BELOW_THE_SERVICE = ("jobs", "runtime", "storage", "faults", "checkpoints")
 # Same names, other meanings: CloudWatch's metric dimension.
 OTHER_MEANINGS = {"TrainingJobName"}

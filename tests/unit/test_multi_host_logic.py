@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from emulator.jobs.channels import channel_shard, copy_local
+from emulator.jobs.channels import channel_shard
+from emulator.jobs.confined_copy import copy_confined
+from emulator.jobs.host_paths import HostPaths
 from emulator.jobs.model import Attempt, CheckpointFile
 from emulator.jobs.resume import RESUMED, SCRATCH, merge_hosts, overwrite_conflicts
 from emulator.jobs.spec import Channel, parse_spec
@@ -48,7 +50,7 @@ def test_local_channel_shards(tmp_path: Path) -> None:
     for name in ("a", "b", "sub/c", "sub/d"):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(name)
-    copy_local(source, tmp_path / "h2", (1, 2))
+    copy_confined(HostPaths.of([tmp_path]), str(source), tmp_path / "h2", (1, 2))
     found = sorted(p.relative_to(tmp_path / "h2").as_posix()
                    for p in (tmp_path / "h2").rglob("*") if p.is_file())
     assert found == ["b", "sub/d"]
@@ -254,9 +256,10 @@ def test_local_sharded_channel_holds_what_a_replicated_one_holds(tmp_path: Path)
     (source / "a").write_text("a")
     (source / "linked").symlink_to(blobs / "b1")
     (source / "linkdir").symlink_to(blobs / "dir")
-    copy_local(source, tmp_path / "full", None)
+    allowed = HostPaths.of([tmp_path])  # the cache inside the allowed roots: followed
+    copy_confined(allowed, str(source), tmp_path / "full", None)
     for i in range(2):
-        copy_local(source, tmp_path / "shards", (i, 2))
+        copy_confined(allowed, str(source), tmp_path / "shards", (i, 2))
 
     def files(root: Path) -> dict[str, str]:
         return {p.relative_to(root).as_posix(): p.read_text()
