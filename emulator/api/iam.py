@@ -128,7 +128,7 @@ def _members(body: dict[str, list[str]], name: str) -> list[str]:
 
 
 def _index(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+    return int(text) if text.isascii() and text.isdigit() else 0
 
 
 def _role_xml(name: str) -> str:

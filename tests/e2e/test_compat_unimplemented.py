@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -76,6 +77,22 @@ def test_role_simulation_allows_everything(endpoint: EndpointProcess) -> None:
                                            ResourceArns=["arn:aws:s3:::sagemaker-x/*"])
     assert staged["EvaluationResults"][0]["EvalDecision"] == "allowed"
     assert staged["EvaluationResults"][0]["EvalResourceName"] == "arn:aws:s3:::sagemaker-x/*"
+
+
+def test_a_list_index_of_non_ascii_digits_is_not_a_500(endpoint: EndpointProcess) -> None:
+    # "²" passes str.isdigit() but not int(): ActionNames.member.² must not crash the order.
+    body = ("Action=SimulatePrincipalPolicy&Version=2010-05-08&PolicySourceArn="
+            f"{ROLE_ARN}&ActionNames.member.%C2%B2=s3%3APutObject").encode()
+    request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Authorization": (
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, "
+            "SignedHeaders=host, Signature=00")})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    assert status < 500
 
 
 def test_any_role_exists_and_trusts_sagemaker(endpoint: EndpointProcess) -> None:
