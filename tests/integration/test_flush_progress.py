@@ -62,7 +62,11 @@ def test_the_flush_at_an_interruption_is_a_bar_on_a_terminal_and_plain_lines_pip
     def args(name: str) -> list[str]:
         return [sys.executable, "-m", "emulator", "run", "--endpoint-url", endpoint.url,
                 "--request", str(request_file(tmp_path, bucket, name)), "--spot",
-                "--interrupt", "log=GO-NOW/hard", "--job-name", name]
+                "--interrupt", "log=GO-NOW/hard", "--job-name", name,
+                # Uploads held to 50 MiB/s: each file takes over a second, so the mirror cannot
+                # get them all out before the kill however fast the machine, and the flush
+                # lasts past the follow loop's 0.5 s polls (its bar is seen under way).
+                "--s3-faults", "bandwidth=50MiB/s"]
 
     code, shown = run_in_terminal(args(job_name))
     assert code == 0, shown
