@@ -21,6 +21,9 @@ TOKEN_INVALID = "The security token included in the request is invalid."
 _SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you "
                        "provided. Check your AWS Secret Access Key and signing method. Consult "
                        "the service documentation for details.")
+_UNSIGNED = "There were headers present in the request which were not signed"
+_TOO_LARGE = ("The request body is larger than smemu's limit of {} bytes for a request of "
+              "this service.")
 _S3_SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature "
                           "you provided. Check your key and signing method.")
 _S3_TEXT = {
@@ -38,6 +41,7 @@ _S3_TEXT = {
     S.MALFORMED: (400, "AuthorizationHeaderMalformed", "The authorization header is malformed"),
     S.NO_CONTENT_SHA256: (400, "InvalidRequest",
                           "Missing required header for this request: x-amz-content-sha256"),
+    S.UNSIGNED_HEADER: (403, "AccessDenied", _UNSIGNED),
 }
 _JSON_TEXT = {
     S.MISSING: (400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
@@ -50,6 +54,8 @@ _JSON_TEXT = {
                     "The authorization mechanism you have provided is not supported. Please "
                     "use AWS4-HMAC-SHA256."),
     S.MALFORMED: (400, "IncompleteSignatureException", "The request signature is incomplete"),
+    S.UNSIGNED_HEADER: (400, "InvalidSignatureException", _UNSIGNED),
+    S.TOO_LARGE: (413, "ValidationException", _TOO_LARGE),
 }
 _QUERY_TEXT = {
     **{kind: (403 if status == 400 and kind != S.MALFORMED else status, code, text)
@@ -63,6 +69,8 @@ _QUERY_TEXT = {
     S.MALFORMED: (400, "IncompleteSignature", "The request signature is incomplete"),
     S.UNSUPPORTED: (400, "IncompleteSignature", "The authorization mechanism you have "
                                                 "provided is not supported."),
+    S.UNSIGNED_HEADER: (403, "SignatureDoesNotMatch", _UNSIGNED),
+    S.TOO_LARGE: (413, "ValidationError", _TOO_LARGE),
 }
 
 
@@ -73,8 +81,10 @@ def refusal(request: WireRequest, failure: S.AuthFailure, now: float | None = No
     status, code, text = table.get(failure.kind, table[S.MALFORMED])
     if failure.kind in (S.SKEWED, S.EXPIRED) and request.protocol != REST_XML:
         text = f"{text}: {failure.detail} is not within 15 minutes of {_stamp(now)}"
-    elif failure.kind in (S.MALFORMED, S.UNSUPPORTED) and failure.detail:
+    elif failure.kind in (S.MALFORMED, S.UNSUPPORTED, S.UNSIGNED_HEADER) and failure.detail:
         text = f"{text}: {failure.detail}"
+    elif failure.kind == S.TOO_LARGE:
+        text = text.format(failure.detail)
     return error_response(request, status, code, text)
 
 

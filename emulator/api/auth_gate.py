@@ -43,6 +43,9 @@ _EXTENSION_PREFIX = "/_smemu/"
 _SPOOL_IN_MEMORY = 1 << 20
 _DRAIN_LIMIT = 64 << 20  # a refused body up to this is read, so the client reads the answer
 _PIECE = 1 << 16
+# A body hashed here before its signature can be checked (the JSON and query services, which
+# send no X-Amz-Content-SHA256): SageMaker's own limit (emulator.api.app), the largest of them.
+_UNHASHED_BODY_LIMIT = 8 << 20
 
 
 class AuthGate:
@@ -90,20 +93,29 @@ class AuthGate:
             verify_sigv2(received, self.keys, self.clock())
             return
         claim = S.claim_of(received)
-        body_sha256: str | None = None
+        now = self.clock()
         sent_hash = received.headers.get(S.CONTENT_SHA256, "").strip()
-        if _covers_body(claim, sent_hash):
+        if not _covers_body(claim, sent_hash):
+            S.verify(received, self.keys, None, now)
+            return
+        if sent_hash:
+            # The signature covers the hash sent, not the body: checked before a byte of the
+            # body is read, so an unsigned client cannot make the gate spool gigabytes.
+            S.verify(received, self.keys, None, now)
             spool, body_sha256 = _spool(environ)
             spooled.append(spool)
-        S.verify(received, self.keys, body_sha256, self.clock())
-        if body_sha256 is not None and _is_hex_hash(sent_hash) \
-                and sent_hash.lower() != body_sha256:
-            raise S.AuthFailure(S.PAYLOAD)
-        if spooled and sent_hash in (S.STREAMING_SIGNED, S.STREAMING_SIGNED_TRAILER):
-            verify_chunk_signatures(spooled[0], claim,
-                                    S.signing_key(claim, self.keys.secret_key),
-                                    trailer=sent_hash == S.STREAMING_SIGNED_TRAILER)
-            spooled[0].seek(0)
+            if _is_hex_hash(sent_hash) and sent_hash.lower() != body_sha256:
+                raise S.AuthFailure(S.PAYLOAD)
+            if sent_hash in (S.STREAMING_SIGNED, S.STREAMING_SIGNED_TRAILER):
+                verify_chunk_signatures(spool, claim, S.signing_key(claim, self.keys.secret_key),
+                                        trailer=sent_hash == S.STREAMING_SIGNED_TRAILER)
+                spool.seek(0)
+            return
+        # The signature covers the body's own hash: it is read first, but only so much.
+        S.check_claim(received, claim, self.keys, now)
+        spool, body_sha256 = _spool(environ, _UNHASHED_BODY_LIMIT)
+        spooled.append(spool)
+        S.verify(received, self.keys, body_sha256, now)
 
 
 def received_of(environ: dict[str, Any]) -> S.Received:
@@ -139,8 +151,11 @@ def _is_hex_hash(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def _spool(environ: dict[str, Any]) -> tuple[IO[bytes], str]:
-    """The whole body in a spool file (at its start) and its SHA-256."""
+def _spool(environ: dict[str, Any], limit: int | None = None) -> tuple[IO[bytes], str]:
+    """The whole body in a spool file (at its start) and its SHA-256; AuthFailure(TOO_LARGE)
+    when it is over `limit` bytes."""
+    if limit is not None and _declared_length(environ) > limit:
+        raise S.AuthFailure(S.TOO_LARGE, str(limit))
     # Closed by the caller (after the response, or at once on a refusal).
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
         max_size=_SPOOL_IN_MEMORY, prefix="smemu-body-")
@@ -149,6 +164,8 @@ def _spool(environ: dict[str, Any]) -> tuple[IO[bytes], str]:
         for piece in _body_pieces(environ):
             digest.update(piece)
             spool.write(piece)
+            if limit is not None and spool.tell() > limit:  # chunked: no length declared
+                raise S.AuthFailure(S.TOO_LARGE, str(limit))
         spool.seek(0)
     except BaseException:
         spool.close()
@@ -160,10 +177,7 @@ def _body_pieces(environ: dict[str, Any], limit: int | None = None) -> Iterable[
     stream = environ.get("wsgi.input")
     if stream is None:
         return
-    try:
-        left = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        left = 0
+    left = _declared_length(environ)
     chunked = str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower() == "chunked"
     if not left and not chunked:
         return
@@ -179,9 +193,19 @@ def _body_pieces(environ: dict[str, Any], limit: int | None = None) -> Iterable[
             return
 
 
+def _declared_length(environ: dict[str, Any]) -> int:
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
 def _drain(environ: dict[str, Any]) -> None:
     """Read and drop a refused request's body (up to a limit): a client still sending it would
-    otherwise not read the answer. Beyond the limit the connection is closed after it."""
+    otherwise not read the answer. A body declared longer is not read at all, and the
+    connection is closed after the answer (emulator.server.keepalive)."""
+    if _declared_length(environ) > _DRAIN_LIMIT:
+        return
     try:
         for _ in _body_pieces(environ, _DRAIN_LIMIT):
             pass

@@ -13,7 +13,7 @@ import hmac
 from hashlib import sha256
 from typing import IO
 
-from emulator.auth.sigv4 import MISMATCH, AuthFailure, Claim
+from emulator.auth.sigv4 import MISMATCH, AuthFailure, Claim, equal_secrets
 
 _EMPTY_SHA256 = sha256(b"").hexdigest()
 _MAX_LINE = 8192
@@ -36,7 +36,7 @@ def verify_chunk_signatures(body: IO[bytes], claim: Claim, key: bytes, trailer: 
             left -= len(piece)
         expected = _sign(key, "AWS4-HMAC-SHA256-PAYLOAD", claim, previous,
                          f"{_EMPTY_SHA256}\n{digest.hexdigest()}")
-        if not hmac.compare_digest(expected, signature):
+        if not equal_secrets(expected, signature):
             raise AuthFailure(MISMATCH, "a chunk's signature does not match its data")
         previous = expected
         if size == 0:
@@ -76,7 +76,7 @@ def _verify_trailer(body: IO[bytes], claim: Claim, key: bytes, previous: str) ->
             canonical += f"{name.strip().lower()}:{value.strip()}\n"
     expected = _sign(key, "AWS4-HMAC-SHA256-TRAILER", claim, previous,
                      sha256(canonical.encode()).hexdigest())
-    if not hmac.compare_digest(expected, signature):
+    if not equal_secrets(expected, signature):
         raise AuthFailure(MISMATCH, "the trailer's signature does not match it")
 
 

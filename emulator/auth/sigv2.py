@@ -6,7 +6,8 @@ presigns S3 URLs with it by default when given an endpoint URL
 
 from __future__ import annotations
 
-import hmac
+import calendar
+import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +25,7 @@ from emulator.auth.sigv4 import (
     UNKNOWN_KEY,
     AuthFailure,
     Received,
+    equal_secrets,
 )
 
 
@@ -40,20 +42,20 @@ def verify_sigv2(received: Received, keys: AuthKeys, now: float) -> None:
     if authorization.startswith("AWS "):
         access_key, _, signature = authorization[4:].strip().rpartition(":")
         date = received.headers.get("date", "")
-        if not received.headers.get("x-amz-date"):
-            _check_date(date, now)
+        # With X-Amz-Date sent, that is the time signed (Date is left out of the signature).
+        _check_date(received.headers.get("x-amz-date") or date, now)
         expires = None
     else:
         fields = {unquote(k): unquote(v) for k, _, v in
                   (item.partition("=") for item in received.raw_query.split("&"))}
         access_key, signature = fields.get("AWSAccessKeyId", ""), fields.get("Signature", "")
         expires = fields.get("Expires", "")
-        if not expires.isdigit():
+        if not (expires.isascii() and expires.isdigit()):
             raise AuthFailure(MALFORMED, "Expires must be a time in seconds since the epoch")
         if now > int(expires):
             raise AuthFailure(EXPIRED, expires)
         date = expires
-    if not hmac.compare_digest(access_key, keys.access_key):
+    if not equal_secrets(access_key, keys.access_key):
         raise AuthFailure(UNKNOWN_KEY, access_key)
     signer = _ReceivedRequestSigner(Credentials(keys.access_key, keys.secret_key), date)
     headers = HTTPHeaders()
@@ -62,7 +64,7 @@ def verify_sigv2(received: Received, keys: AuthKeys, now: float) -> None:
             headers[name] = value
     split = urlsplit(f"http://smemu{received.raw_path}?{_without_auth(received.raw_query)}")
     expected = signer.get_signature(received.method, split, headers)
-    if not hmac.compare_digest(str(expected), signature):
+    if not equal_secrets(str(expected), signature):
         raise AuthFailure(MISMATCH)
 
 
@@ -87,6 +89,9 @@ def _check_date(date: str, now: float) -> None:
     try:
         signed_at = parsedate_to_datetime(date).timestamp()
     except (TypeError, ValueError):
-        raise AuthFailure(MALFORMED, f"the Date header {date!r} is not a date") from None
+        try:  # X-Amz-Date may also be in SigV4's form
+            signed_at = float(calendar.timegm(time.strptime(date, "%Y%m%dT%H%M%SZ")))
+        except ValueError:
+            raise AuthFailure(MALFORMED, f"the request's date {date!r} is not a date") from None
     if abs(now - signed_at) > MAX_SKEW_S:
         raise AuthFailure(SKEWED, date)

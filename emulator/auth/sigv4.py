@@ -36,6 +36,8 @@ MISSING, MALFORMED, UNSUPPORTED, UNKNOWN_KEY, MISMATCH, SKEWED, EXPIRED, PAYLOAD
     "missing", "malformed", "unsupported", "unknown-key", "mismatch", "skewed", "expired",
     "payload")
 NO_CONTENT_SHA256 = "no-content-sha256"  # S3: a header-signed request must send the hash
+UNSIGNED_HEADER = "unsigned-header"  # an x-amz-* header outside SignedHeaders
+TOO_LARGE = "too-large"  # a body that must be hashed before its signature can be checked
 
 
 class AuthFailure(Exception):
@@ -103,15 +105,33 @@ def payload_hash(received: Received, claim: Claim, body_sha256: str | None) -> s
     return body_sha256 if body_sha256 is not None else sha256(b"").hexdigest()
 
 
+def equal_secrets(left: str, right: str) -> bool:
+    """Constant-time equality of two texts of any characters (hmac.compare_digest refuses
+    non-ASCII str, and a request may carry any)."""
+    return hmac.compare_digest(left.encode("utf-8", "surrogatepass"),
+                               right.encode("utf-8", "surrogatepass"))
+
+
+def check_claim(received: Received, claim: Claim, keys: AuthKeys, now: float) -> None:
+    """What can be refused before the signature is computed: an unknown key, a time outside
+    the window, an x-amz-* header the signature does not cover (it could change what the
+    request does: X-Amz-Target picks the operation, x-amz-copy-source the object copied)."""
+    if not equal_secrets(claim.access_key, keys.access_key):
+        raise AuthFailure(UNKNOWN_KEY, claim.access_key)
+    _check_time(claim, now)
+    unsigned = sorted(name for name in received.headers
+                      if name.startswith("x-amz-") and name not in claim.signed_headers)
+    if unsigned:
+        raise AuthFailure(UNSIGNED_HEADER, ", ".join(unsigned))
+
+
 def verify(received: Received, keys: AuthKeys, body_sha256: str | None = None,
            now: float | None = None) -> Claim:
     """The request's claim when its signature is the one `keys` give; AuthFailure otherwise."""
     claim = claim_of(received)
-    if not hmac.compare_digest(claim.access_key, keys.access_key):
-        raise AuthFailure(UNKNOWN_KEY, claim.access_key)
-    _check_time(claim, time.time() if now is None else now)
+    check_claim(received, claim, keys, time.time() if now is None else now)
     expected = expected_signature(received, claim, keys.secret_key, body_sha256)
-    if not hmac.compare_digest(expected, claim.signature.lower()):
+    if not equal_secrets(expected, claim.signature.lower()):
         raise AuthFailure(MISMATCH)
     return claim
 
@@ -195,7 +215,8 @@ def _query_claim(query: Mapping[str, str]) -> Claim:
     if missing:
         raise AuthFailure(MALFORMED, f"the query lacks {', '.join(missing)}")
     expires_text = query.get("X-Amz-Expires", str(MAX_PRESIGN_EXPIRES_S))
-    if not expires_text.isdigit() or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES_S:
+    if not (expires_text.isascii() and expires_text.isdigit()) \
+            or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES_S:
         raise AuthFailure(MALFORMED, "X-Amz-Expires must be a number of seconds from 1 to "
                                      f"{MAX_PRESIGN_EXPIRES_S}")
     return _claim(query["X-Amz-Credential"], query["X-Amz-Date"], query["X-Amz-SignedHeaders"],

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.errors import ValidationException
+from emulator.validation import validate_request
 
 FILE_SCHEME = "file://"
 ALLOW_FLAG = "--allow-path"
 CODE_DIR_TAG = "smemu:code-dir"  # jobs/settings.py's TAG_CODE_DIR (settings imports nothing here)
-# Stands in for a file:// channel URI while the request is checked against the service model,
-# whose S3Uri pattern knows s3:// and https:// only; the roots decide on file:// instead.
-_VALIDATION_STAND_IN = "s3://smemu-host-path/"
+# Stands in for file:// while the request is checked against the service model, whose S3Uri
+# pattern knows s3:// and https:// only (the path is kept: its length and characters are
+# still checked); the roots decide on the path.
+_VALIDATION_STAND_IN = "s3://smemu-host-path"
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class HostPaths:
     def resolve(self, what: str, path: str) -> str:
         """The real path (``..`` and every symlink resolved) if it lies inside a root;
         otherwise a ValidationException that says how to allow it."""
-        if not path.startswith("/"):
-            raise ValidationException(f"{what}: the host path {path!r} must be absolute")
+        if not path.startswith("/") or "\0" in path:
+            raise ValidationException(f"{what}: the host path {path!r} must be absolute "
+                                      "(and hold no NUL)")
         real = os.path.realpath(path)
         if self.root_of(real) is None:
             raise ValidationException(refusal_message(what, path, real, self.roots))
@@ -126,6 +129,16 @@ def for_validation(request: dict[str, Any]) -> dict[str, Any]:
         source = _source(channel) if isinstance(channel, dict) else {}
         if is_host_uri(str(source.get("S3Uri", ""))):
             channel = {**channel, "DataSource": {**channel["DataSource"], "S3DataSource": {
-                **source, "S3Uri": _VALIDATION_STAND_IN}}}
+                **source, "S3Uri": _VALIDATION_STAND_IN + host_path_of(source["S3Uri"])}}}
         channels.append(channel)
     return {**request, "InputDataConfig": channels}
+
+
+def validate_create(request: dict[str, Any], required: tuple[str, ...]) -> None:
+    """CreateTrainingJob against the service model, file:// channels as if they named S3;
+    an error about one quotes the URI as the request wrote it."""
+    try:
+        validate_request("CreateTrainingJob", for_validation(request), required=required)
+    except ValidationException as err:
+        raise type(err)(str(err).replace(f"'{_VALIDATION_STAND_IN}/",
+                                         f"'{FILE_SCHEME}/")) from None

@@ -28,7 +28,7 @@ from emulator.jobs.describe import (
     list_page,
 )
 from emulator.jobs.gpu_jobs import check_gpus
-from emulator.jobs.host_paths import for_validation, named_paths
+from emulator.jobs.host_paths import named_paths, validate_create
 from emulator.jobs.instance_limits import check_instance_types
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
@@ -63,7 +63,7 @@ class JobService:
 
     # -- operations ---------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateTrainingJob", for_validation(request), required=CLASSIC_REQUIRED)
+        validate_create(request, CLASSIC_REQUIRED)  # file:// channels: the roots decide
         request = _without_nulls(request)  # the service reads a null member as an absent one
         check_create_rules(request)
         spec = parse_spec(request, settings_from_tags(request.get("Tags"), self.defaults))

@@ -7,11 +7,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
 
-from emulator.testing import EndpointStartError, SmemuContainer, assert_resumed, run_job
+from emulator.server.daemon import health
+from emulator.testing import (
+    Endpoint,
+    EndpointStartError,
+    SmemuContainer,
+    assert_resumed,
+    run_job,
+)
 from tests.support.endpoint import TOY_IMAGE
 
 pytestmark = pytest.mark.docker
@@ -40,14 +50,15 @@ def emulator_image(docker_client: Any) -> str:
 def started_here(docker_client: Any, image: str) -> list[str]:
     """The containers of `image` this process started with testcontainers, stopped or not."""
     return [c.id for c in docker_client.containers.list(all=True, filters={
-        "ancestor": image, "label": f"{LABEL_SESSION_ID}={SESSION_ID}"})]
+        "ancestor": image, "label": f"{LABEL_SESSION_ID}={SESSION_ID}"}, ignore_removed=True)]
 
 
 def assert_gone(docker_client: Any, container: SmemuContainer, container_id: str) -> None:
-    assert container_id not in [c.id for c in docker_client.containers.list(all=True)]
+    assert container_id not in [c.id for c in docker_client.containers.list(all=True,
+            ignore_removed=True)]
     if container.server_id:
         label = {"label": f"smemu.server={container.server_id}"}
-        assert docker_client.containers.list(all=True, filters=label) == []
+        assert docker_client.containers.list(all=True, filters=label, ignore_removed=True) == []
         assert docker_client.networks.list(filters=label) == []
     assert container.host_dir is not None and not container.host_dir.exists()
 
@@ -92,3 +103,32 @@ def test_an_endpoint_that_never_answers_times_out_with_its_logs(
     assert "did not answer in 3s" in message and "waiting for nothing" in message
     assert started_here(docker_client, "smemu-base:latest") == []
     assert smemu.host_dir is not None and not smemu.host_dir.exists()
+
+
+def test_a_checking_containerised_endpoint_refuses_others_and_runs_a_job_signed(
+        emulator_image: str, docker_client: Any, job_name: str) -> None:
+    keys = "AKIDCONTAINER:container-secret"
+    with SmemuContainer(emulator_image, grace_period=20, auth=keys) as smemu:
+        container_id = smemu.get_container_id()
+        doc = health(smemu.get_url())
+        assert doc is not None and doc["auth"] is True  # the image knows $SMEMU_AUTH
+        assert smemu.get_client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+        for access_key, secret, code in [("AKIDOTHER", "container-secret",
+                                          "UnrecognizedClientException"),
+                                         ("AKIDCONTAINER", "wrong", "InvalidSignatureException")]:
+            other = boto3.client("sagemaker", endpoint_url=smemu.get_url(),
+                                 region_name="us-east-1", aws_access_key_id=access_key,
+                                 aws_secret_access_key=secret,
+                                 config=Config(retries={"max_attempts": 1}))
+            with pytest.raises(ClientError) as refused:
+                other.list_training_jobs()
+            assert refused.value.response["Error"]["Code"] == code
+        # The job's containers and the endpoint's own mirror sign with the keys too: a
+        # checkpoint written, the job interrupted, and resumed from S3.
+        result = run_job(Endpoint.connect(smemu.get_url(), auth=keys), TOY_IMAGE,
+                         name=job_name, interrupt=["checkpoint=1"],
+                         hyperparameters={"total_steps": "20", "checkpoint_interval": "5",
+                                          "seconds_per_step": "0.1"})
+        assert result.status == "Completed", result.logs()
+        assert_resumed(result)
+    assert_gone(docker_client, smemu, container_id)

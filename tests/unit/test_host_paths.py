@@ -10,7 +10,7 @@ import pytest
 
 from emulator.errors import JobClientError, ValidationException
 from emulator.jobs.confined_copy import _copy_file, copy_confined, find_files
-from emulator.jobs.host_paths import HostPaths, for_validation, named_paths
+from emulator.jobs.host_paths import HostPaths, for_validation, named_paths, validate_create
 
 
 @pytest.fixture()
@@ -34,8 +34,9 @@ def test_only_paths_inside_a_root_resolve(layout: tuple[Path, Path]) -> None:
     for path in (str(outside), f"{root}/data/../../outside", f"{root}/out", str(sibling), "/"):
         with pytest.raises(ValidationException, match="--allow-path DIR"):
             policy.resolve("x", path)
-    with pytest.raises(ValidationException, match="must be absolute"):
-        policy.resolve("x", "data")
+    for bad in ("data", "/a\0b"):
+        with pytest.raises(ValidationException, match="must be absolute"):
+            policy.resolve("x", bad)
     with pytest.raises(ValidationException, match=r"\(allowed: none\)"):
         HostPaths().resolve("Channel 'train'", str(root))
 
@@ -49,7 +50,7 @@ def test_named_paths_and_the_validation_stand_in() -> None:
         ("Channel 'a'", "/data/a"), ("Tag smemu:code-dir", "/src")]
     checked = for_validation(request)
     uris = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in checked["InputDataConfig"]]
-    assert uris == ["s3://smemu-host-path/", "s3://b/k"]
+    assert uris == ["s3://smemu-host-path/data/a", "s3://b/k"]
     assert request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == \
         "file:///data/a"  # the request itself is left as it was
     assert for_validation({"TrainingJobName": "j"}) == {"TrainingJobName": "j"}
@@ -95,3 +96,29 @@ def test_a_channel_relinked_out_of_the_roots_fails_the_job(layout: tuple[Path, P
         copy_confined(HostPaths.of([root]), f"{root}/moved", tmp_path / "copy", None)
     with pytest.raises(JobClientError, match="does not exist"):
         copy_confined(HostPaths.of([root]), f"{root}/absent", tmp_path / "copy", None)
+
+
+def test_up_passes_absolute_roots_on_and_empty_ones_are_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.cli.commands_service import serve_args
+
+    monkeypatch.chdir(tmp_path)  # the background endpoint's working directory is another
+    args = serve_args(None, None, "flush", True, 0.3, True, allow_paths=("data", "/srv/x"))
+    assert args[args.index("--allow-path") + 1] == str(tmp_path / "data")
+    assert "/srv/x" in args
+    assert HostPaths.of(["", "/a", "/a/"]).roots == ("/a",)  # "DIR::DIR" allows no cwd
+
+
+def test_a_file_channel_is_validated_as_written() -> None:
+    request = {"TrainingJobName": "j", "RoleArn": "arn:aws:iam::123456789012:role/r",
+               "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
+               "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+               "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                                  "VolumeSizeInGB": 1},
+               "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+               "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                   "S3DataType": "S3Prefix", "S3Uri": "file:///data"}}}]}
+    validate_create(request, ())
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "file:///a\nb"
+    with pytest.raises(ValidationException, match="Value 'file:///a\nb' at 'inputDataConfig"):
+        validate_create(request, ())

@@ -1,0 +1,82 @@
+"""The code directory is resolved again when the job starts its containers (a scripted
+engine, virtual time): what was allowed at CreateTrainingJob and re-linked since is refused,
+and Docker is handed the real path, not the link."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator import contract
+from emulator.jobs.clock import ManualClock
+from emulator.jobs.context import RunnerContext
+from emulator.jobs.control import JobControl
+from emulator.jobs.host_paths import HostPaths
+from emulator.jobs.lifecycle import JobLifecycle
+from emulator.jobs.model import TrainingJob
+from emulator.jobs.runner import JobRunner
+from emulator.jobs.settings import JobSettings
+from emulator.jobs.spec import parse_spec
+from emulator.storage.s3 import S3Endpoint
+from tests.support.fake_engine import FakeEngine, Script
+from tests.unit._s3server import MotoS3
+
+BUCKET = "host-paths-fake"
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3]:
+    server = MotoS3()
+    server.start()
+    server.client().create_bucket(Bucket=BUCKET)
+    yield server
+    server.stop()
+
+
+def _run(moto: MotoS3, tmp_path: Path, code_dir: str, roots: list[Path]) -> tuple[
+        TrainingJob, FakeEngine]:
+    clock = ManualClock(start=time.time())
+    request = {
+        "TrainingJobName": "code", "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                           "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
+    job = TrainingJob(spec=parse_spec(request, JobSettings(code_dir=code_dir)),
+                      arn=contract.training_job_arn("code", "us-east-1"),
+                      creation_time=clock.now())
+    lifecycle = JobLifecycle(job, clock)
+    lifecycle.created()
+    engine = FakeEngine({"algo-1": Script(exit_after=0.2)}, clock)
+    endpoint = S3Endpoint(moto.endpoint)
+    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint, workdir=tmp_path / "work",
+                        server_id="t", host_paths=HostPaths.of(roots))
+    runner = JobRunner(ctx, job=job, lifecycle=lifecycle, control=JobControl(),
+                       lock=threading.Lock())
+    runner.start()
+    runner.join(60)
+    assert not runner.thread.is_alive()
+    return job, engine
+
+
+def test_the_code_dir_is_mounted_by_its_real_path_and_refused_once_relinked_out(
+        moto: MotoS3, tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "src").mkdir(parents=True)
+    outside.mkdir()
+    (root / "current").symlink_to(root / "src")  # a link inside the root, to the root
+    job, engine = _run(moto, tmp_path, f"{root}/current", [root])
+    assert job.status == contract.JobStatus.COMPLETED, job.failure_reason
+    assert [h.spec.code_mount for h in engine.handles] == [(str(root / "src"), "/opt/ml/code")]
+
+    (root / "current").unlink()
+    (root / "current").symlink_to(outside)  # after CreateTrainingJob allowed it
+    job, engine = _run(moto, tmp_path / "again", f"{root}/current", [root])
+    assert job.status == contract.JobStatus.FAILED
+    assert job.failure_reason.startswith("ClientError: Tag smemu:code-dir names the host path")
+    assert engine.handles == []  # no container got the directory
