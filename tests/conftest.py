@@ -53,7 +53,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> It
                          "--allow-path", str(tmp_path_factory.getbasetemp())) as ep:
         yield ep
     leftovers = docker_client.containers.list(
-        all=True, filters={"label": f"smemu.server={ep.server_id}"})
+        all=True, filters={"label": f"smemu.server={ep.server_id}"}, ignore_removed=True)
     networks = docker_client.networks.list(filters={"label": f"smemu.server={ep.server_id}"})
     assert not leftovers and not networks, "the endpoint left containers/networks behind"
     work = state / "work" / ep.server_id

@@ -230,7 +230,8 @@ class DockerEngine:
         """Remove every container and network whose labels match `selector`."""
         filters: dict[str, Any] = {"label": [f"{k}={v}" for k, v in selector.items()]}
         removed: dict[str, list[str]] = {"containers": [], "networks": []}
-        for container in self.client.containers.list(all=True, filters=filters):
+        for container in self.client.containers.list(all=True, filters=filters,
+                ignore_removed=True):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 container.remove(force=True)
                 removed["containers"].append(str(container.name))
@@ -246,7 +247,8 @@ class DockerEngine:
         judges left behind by a dead endpoint; the rest stays."""
         filters: dict[str, Any] = {"label": [f"{L.MANAGED}=true"]}
         removed: dict[str, list[str]] = {"containers": [], "networks": []}
-        for container in self.client.containers.list(all=True, filters=filters):
+        for container in self.client.containers.list(all=True, filters=filters,
+                ignore_removed=True):
             if orphaned(dict(container.labels or {})):
                 with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                     container.remove(force=True)

@@ -102,7 +102,7 @@ class S3Endpoint:
         if _session is None:  # one session: the clients share its loaded models and endpoints,
             # with the request validation (the SageMaker model is parsed once, not twice)
             _session = boto3.session.Session(botocore_session=botocore_session())
-        return _session.client(
+        client = _session.client(
             service,
             endpoint_url=self.url,
             region_name=self.region,
@@ -110,6 +110,11 @@ class S3Endpoint:
             aws_secret_access_key=self.secret_key,
             config=Config(**{**settings, **config}),
         )
+        # botocore loads a client's exception classes on first use, unguarded: threads meeting
+        # a fresh shared client could each get their own classes, and `except
+        # client.exceptions.X` then misses the X another thread's call raised. Load them here.
+        client.exceptions  # noqa: B018
+        return client
 
 
 _MAX_CLIENTS = 64

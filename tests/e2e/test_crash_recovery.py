@@ -61,7 +61,8 @@ def wait_for_local_step_after(path: Path, step: int, timeout: float = 60) -> int
 
 def leftovers(docker_client: Any, server_id: str) -> list[str]:
     selector = {"label": f"smemu.server={server_id}"}
-    return [c.name for c in docker_client.containers.list(all=True, filters=selector)] + \
+    return [c.name for c in docker_client.containers.list(all=True, filters=selector,
+            ignore_removed=True)] + \
         [n.name for n in docker_client.networks.list(filters=selector)]
 
 

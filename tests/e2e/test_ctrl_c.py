@@ -70,7 +70,8 @@ def test_ctrl_c_stops_the_job_and_cleans_up(endpoint: EndpointProcess, sagemaker
     assert set(files) == {"model-at-sigterm.json"}
     model = json.loads(files["model-at-sigterm.json"])
     assert (model["step"], model["value"]) == (step, toy_value(step))
-    assert not docker_client.containers.list(all=True, filters={"label": f"smemu.job={job_name}"})
+    assert not docker_client.containers.list(all=True, filters={"label": f"smemu.job={job_name}"},
+            ignore_removed=True)
     assert not docker_client.networks.list(filters={"label": f"smemu.job={job_name}"})
     assert not (endpoint.state_dir / "work" / endpoint.server_id / job_name).exists()
 
@@ -100,7 +101,8 @@ def test_a_second_ctrl_c_detaches_and_leaves_the_job_running(
     # The endpoint still runs the job: in its 30 s grace, the container alive.
     assert sagemaker.describe_training_job(
         TrainingJobName=job_name)["TrainingJobStatus"] == "Stopping"
-    assert docker_client.containers.list(filters={"label": f"smemu.job={job_name}"})
+    assert docker_client.containers.list(filters={"label": f"smemu.job={job_name}"},
+            ignore_removed=True)
     job = wait_for_job(sagemaker, job_name, timeout=180)
     assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-3:] == [
         "Stopping", "Uploading", "Stopped"]
@@ -116,9 +118,10 @@ def test_stopping_the_endpoint_mid_job_removes_everything(tmp_path: Any,
             "shutdown-job", steps=1000, checkpoint_uri="s3://shutdown/c", bucket="shutdown"))
         wait_for_status(sagemaker, "shutdown-job", "Training")
         label = {"label": f"smemu.server={ep.server_id}"}
-        assert docker_client.containers.list(all=True, filters=label)
+        assert docker_client.containers.list(all=True, filters=label, ignore_removed=True)
     assert ep.process is not None
-    left = [c.name for c in docker_client.containers.list(all=True, filters=label)]
+    left = [c.name for c in docker_client.containers.list(all=True, filters=label,
+            ignore_removed=True)]
     assert not left, (left, ep.process.returncode, ep.log_text()[-3000:])
     assert not docker_client.networks.list(filters=label)
     assert not (tmp_path / "state" / "work" / ep.server_id).exists()

@@ -42,7 +42,8 @@ DISK_S3 = ("--s3-backend", "disk")
 
 def leftovers(docker_client: Any, server_id: str) -> list[str]:
     selector = {"label": f"smemu.server={server_id}"}
-    return [c.name for c in docker_client.containers.list(all=True, filters=selector)] + \
+    return [c.name for c in docker_client.containers.list(all=True, filters=selector,
+            ignore_removed=True)] + \
         [n.name for n in docker_client.networks.list(filters=selector)]
 
 
@@ -93,7 +94,7 @@ def wait_for_container(docker_client: Any, name: str, timeout: float = 120) -> N
     the shutdown's SIGTERM is then for the container, not for a job still launching it."""
     selector = {"label": [f"smemu.job={name}", "smemu.attempt"], "status": "running"}
     deadline = time.monotonic() + timeout
-    while not docker_client.containers.list(filters=selector):
+    while not docker_client.containers.list(filters=selector, ignore_removed=True):
         assert time.monotonic() < deadline, f"no running container of {name}"
         time.sleep(0.2)
 

@@ -34,7 +34,8 @@ def owned_by(server: str, pid: int, start: str) -> dict[str, str]:
 
 def names(docker_client: Any, server: str) -> list[str]:
     selector = {"label": f"{L.SERVER}={server}"}
-    return sorted([c.name for c in docker_client.containers.list(all=True, filters=selector)]
+    return sorted([c.name for c in docker_client.containers.list(all=True, filters=selector,
+            ignore_removed=True)]
                   + [n.name for n in docker_client.networks.list(filters=selector)])
 
 

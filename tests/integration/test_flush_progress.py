@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from emulator.checkpoints.progress import DEFAULT_THRESHOLD
 from tests.support.endpoint import EndpointProcess, toy_request
 from tests.support.terminal import run_in_terminal
 
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.docker
 
 MiB = 1024 * 1024
 CKPT = "/opt/ml/checkpoints"
-FILES, FILE_MIB = 5, 60  # 300 MiB: its upload outlasts the follow loop's polls
+# 350 MiB: its upload outlasts the follow loop's polls. Each file is over the 64 MiB the
+# progress is shown from, so even a flush left with one file to send (the mirror got the
+# others out before the kill, as on a loaded machine) is shown.
+FILES, FILE_MIB = 5, 70
+assert FILE_MIB * MiB > DEFAULT_THRESHOLD
 # Attempt 1 closes the files and says GO-NOW (the trigger: SIGKILL at once) 0.3 s later, before
 # the mirror is done uploading them (the endpoint sees the closes, then the flush sends what is
 # left). Attempt 2 finds them restored and ends.
@@ -57,7 +62,11 @@ def test_the_flush_at_an_interruption_is_a_bar_on_a_terminal_and_plain_lines_pip
     def args(name: str) -> list[str]:
         return [sys.executable, "-m", "emulator", "run", "--endpoint-url", endpoint.url,
                 "--request", str(request_file(tmp_path, bucket, name)), "--spot",
-                "--interrupt", "log=GO-NOW/hard", "--job-name", name]
+                "--interrupt", "log=GO-NOW/hard", "--job-name", name,
+                # Uploads held to 50 MiB/s: each file takes over a second, so the mirror cannot
+                # get them all out before the kill however fast the machine, and the flush
+                # lasts past the follow loop's 0.5 s polls (its bar is seen under way).
+                "--s3-faults", "bandwidth=50MiB/s"]
 
     code, shown = run_in_terminal(args(job_name))
     assert code == 0, shown

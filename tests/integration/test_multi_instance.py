@@ -195,7 +195,7 @@ def test_a_failing_host_fails_the_job_and_ends_the_others(
     assert hosts["algo-1"]["SigKilled"] and hosts["algo-3"]["SigKilled"]  # by the fail-fast
     assert all(h["Outcome"] == "failed" and h["EndedAt"] for h in hosts.values())
     assert docker_client.containers.list(all=True, filters={
-        "label": f"smemu.job={job_name}"}) == []
+        "label": f"smemu.job={job_name}"}, ignore_removed=True) == []
 
 
 def test_hosts_pruning_their_own_old_checkpoints_keep_the_proof_clean(
@@ -238,7 +238,7 @@ def test_a_host_that_cannot_start_fails_the_job_and_removes_the_started_ones(
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("ClientError: the training container could not start")
     label = {"label": f"smemu.job={job_name}"}
-    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.containers.list(all=True, filters=label, ignore_removed=True) == []
     assert docker_client.networks.list(filters=label) == []
 
 
@@ -250,7 +250,7 @@ def test_a_host_removed_from_outside_fails_the_job(
                                                      env={"STEPS": "40"}, spot=False))
     name = f"smemu-{endpoint.server_id}-{job_name}-1-algo-2"
     deadline = time.monotonic() + 60
-    while not docker_client.containers.list(filters={"name": name}):
+    while not docker_client.containers.list(filters={"name": name}, ignore_removed=True):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     time.sleep(1)
@@ -264,4 +264,4 @@ def test_a_host_removed_from_outside_fails_the_job(
         "InternalServerError: the training container of algo-2 ended without an exit code "
         "(removed from outside smemu?)"), job["FailureReason"]
     assert docker_client.containers.list(all=True, filters={
-        "label": f"smemu.job={job_name}"}) == []
+        "label": f"smemu.job={job_name}"}, ignore_removed=True) == []

@@ -33,7 +33,8 @@ def test_endpoint_server_context_manager(tmp_path: Path, docker_client: Any) -> 
         assert statuses.count("Interrupted") == 1
         server_id = endpoint.server_id
     assert not docker_client.containers.list(all=True,
-                                             filters={"label": f"smemu.server={server_id}"})
+                                             filters={"label": f"smemu.server={server_id}"},
+                                                     ignore_removed=True)
     assert not (tmp_path / "work" / server_id).exists()
 
 

@@ -26,7 +26,8 @@ def standin_image(docker_client: Any) -> str:
 def started_here(docker_client: Any) -> list[str]:
     """The stand-in containers this process started, running or not."""
     return [c.id for c in docker_client.containers.list(all=True, filters={
-        "ancestor": STANDIN_IMAGE, "label": f"{LABEL_SESSION_ID}={SESSION_ID}"})]
+        "ancestor": STANDIN_IMAGE, "label": f"{LABEL_SESSION_ID}={SESSION_ID}"},
+                ignore_removed=True)]
 
 
 def test_it_serves_s3_and_is_removed_at_the_end(standin_image: str, docker_client: Any) -> None:

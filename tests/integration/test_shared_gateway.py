@@ -14,7 +14,7 @@ pytestmark = pytest.mark.docker
 
 def gateway_of(docker_client: Any, endpoint: EndpointProcess) -> Any:
     [gateway] = docker_client.containers.list(filters={
-        "label": f"smemu.server={endpoint.server_id}", "name": "-gateway"})
+        "label": f"smemu.server={endpoint.server_id}", "name": "-gateway"}, ignore_removed=True)
     return gateway
 
 

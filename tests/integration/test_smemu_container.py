@@ -50,14 +50,15 @@ def emulator_image(docker_client: Any) -> str:
 def started_here(docker_client: Any, image: str) -> list[str]:
     """The containers of `image` this process started with testcontainers, stopped or not."""
     return [c.id for c in docker_client.containers.list(all=True, filters={
-        "ancestor": image, "label": f"{LABEL_SESSION_ID}={SESSION_ID}"})]
+        "ancestor": image, "label": f"{LABEL_SESSION_ID}={SESSION_ID}"}, ignore_removed=True)]
 
 
 def assert_gone(docker_client: Any, container: SmemuContainer, container_id: str) -> None:
-    assert container_id not in [c.id for c in docker_client.containers.list(all=True)]
+    assert container_id not in [c.id for c in docker_client.containers.list(all=True,
+            ignore_removed=True)]
     if container.server_id:
         label = {"label": f"smemu.server={container.server_id}"}
-        assert docker_client.containers.list(all=True, filters=label) == []
+        assert docker_client.containers.list(all=True, filters=label, ignore_removed=True) == []
         assert docker_client.networks.list(filters=label) == []
     assert container.host_dir is not None and not container.host_dir.exists()
 

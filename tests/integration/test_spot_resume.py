@@ -90,7 +90,8 @@ def test_two_interruptions_resume_and_complete(endpoint: EndpointProcess, sagema
     assert [o["Key"] for o in listed["Contents"]] == [key]  # no temp files left in S3
 
     # Nothing left behind by this job.
-    assert not docker_client.containers.list(all=True, filters={"label": f"smemu.job={job_name}"})
+    assert not docker_client.containers.list(all=True, filters={"label": f"smemu.job={job_name}"},
+            ignore_removed=True)
     assert not docker_client.networks.list(filters={"label": f"smemu.job={job_name}"})
 
 

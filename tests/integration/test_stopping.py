@@ -111,6 +111,6 @@ def test_endpoint_stops_promptly_with_jobs_in_grace(tmp_path: Path, docker_clien
         time.sleep(1)
     assert ep.process is not None and ep.process.returncode == 0
     label = {"label": f"smemu.server={ep.server_id}"}
-    assert not docker_client.containers.list(all=True, filters=label)
+    assert not docker_client.containers.list(all=True, filters=label, ignore_removed=True)
     assert not docker_client.networks.list(filters=label)
     assert not (tmp_path / "state" / "work" / ep.server_id).exists()

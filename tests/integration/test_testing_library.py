@@ -39,7 +39,7 @@ def library_endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
                   grace_period=20) as endpoint:
         yield endpoint
     label = {"label": f"smemu.server={endpoint.server_id}"}
-    assert not docker_client.containers.list(all=True, filters=label)
+    assert not docker_client.containers.list(all=True, filters=label, ignore_removed=True)
     assert not docker_client.networks.list(filters=label)
     assert not (state / "work" / endpoint.server_id).exists()
 

@@ -123,7 +123,7 @@ class ComposeStack:
     def running_services(self) -> list[str]:
         """The services of this stack with a running container, sorted."""
         containers = self.docker.containers.list(
-            filters={"label": f"com.docker.compose.project={self.project}"})
+            filters={"label": f"com.docker.compose.project={self.project}"}, ignore_removed=True)
         return sorted(c.labels["com.docker.compose.service"] for c in containers)
 
     def leftovers(self) -> list[str]:
@@ -135,7 +135,7 @@ class ComposeStack:
             labels.append(f"smemu.server={self.server_id}")
         for label in labels:
             found += [f"container {c.name}" for c in self.docker.containers.list(
-                all=True, filters={"label": label})]
+                all=True, filters={"label": label}, ignore_removed=True)]
             found += [f"network {n.name}" for n in self.docker.networks.list(
                 filters={"label": label})]
             found += [f"volume {v.name}" for v in self.docker.volumes.list(
