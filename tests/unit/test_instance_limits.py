@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,12 +196,10 @@ BUCKET = "limits-fake"
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    server.client().create_bucket(Bucket=BUCKET)
-    yield server
-    server.stop()
+def moto(s3: MotoS3) -> MotoS3:
+    """The unit tests' module-scoped moto server (tests/unit/conftest.py), with the bucket."""
+    s3.client().create_bucket(Bucket=BUCKET)
+    return s3
 
 
 def run_job(moto: MotoS3, tmp_path: Path, script: Script, limits: str,
