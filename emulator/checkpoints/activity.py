@@ -130,7 +130,10 @@ class ActivityRecorder:
             return set(self.writing)
 
     def stop(self) -> Activity:
-        """Stop recording (idempotent); later events, e.g. the mirror's own reads, are ignored."""
+        """Stop recording (idempotent), once the events already queued are in; later events,
+        e.g. the mirror's own reads, are ignored."""
+        if self._observer is not None and not self.paused:
+            self._observer.settle()
         with self.lock:
             self.paused = True
         if self._observer is not None:

@@ -14,11 +14,17 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers.api import BaseObserver
 
 logger = logging.getLogger(__name__)
@@ -192,8 +198,11 @@ class _Fanout(FileSystemEventHandler):
     def __init__(self) -> None:
         super().__init__()
         self.listeners: tuple[FileSystemEventHandler, ...] = ()
+        self.last_change = time.monotonic()  # of the last event that was not a read
 
     def dispatch(self, event: FileSystemEvent) -> None:
+        if not isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent):
+            self.last_change = time.monotonic()
         for listener in self.listeners:
             try:
                 listener.dispatch(event)
@@ -246,6 +255,22 @@ class DirectoryObserver:
                 self._observer = None
         if observer is not None:
             stop_watching(observer)
+
+    def settle(self, quiet: float = 0.1, limit: float = 1.0) -> None:
+        """Wait (at most `limit` s) until the events already queued have reached the
+        listeners: nothing left in watchdog's queue and no change for `quiet` s. Called once
+        the writer is gone: under load the events of its last moments (a temp file renamed into
+        place just before it exited) reach us after its end, and would be missed. Reads (the
+        mirror's own uploads) do not count as changes."""
+        observer = self._observer
+        if observer is None:
+            return
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if (observer.event_queue.unfinished_tasks == 0
+                    and time.monotonic() - self._fanout.last_change >= quiet):
+                return
+            time.sleep(0.02)
 
     def subscribed(self, listener: FileSystemEventHandler) -> bool:
         return listener in self._fanout.listeners

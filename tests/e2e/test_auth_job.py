@@ -43,7 +43,8 @@ def main() -> int:
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    with Endpoint(auth=KEYS, grace_period=10,
+    # The jobs' code dirs are under pytest's temporary root: the endpoint may read them.
+    with Endpoint(auth=KEYS, grace_period=10, allow_paths=[tmp_path_factory.getbasetemp()],
                   state_dir=tmp_path_factory.mktemp("auth-job")) as started:
         yield started
 

@@ -82,3 +82,33 @@ def test_a_move_out_of_the_tree_is_not_a_rename_into_place(tmp_path: Path, s3: M
     finally:
         recorder.stop()
         mirror.stop(flush=False)
+
+
+def test_a_rename_just_before_the_writer_ends_is_recorded_under_load(
+        tmp_path: Path, s3: MotoS3, client: Any):
+    """The SIGTERM handler's temp file + rename, then exit: the recorder is stopped at once,
+    while (on a loaded machine) the rename's event is still on its way. A slow listener ahead
+    of the recorder stands in for the load."""
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+    class Slow(FileSystemEventHandler):
+        def dispatch(self, event: FileSystemEvent) -> None:
+            time.sleep(0.05)
+
+    local = tmp_path / "ckpt"
+    local.mkdir()
+    bucket = s3.new_bucket(client)
+    mirror = CheckpointMirror(local, f"s3://{bucket}/ckpt", store_for(client)).start()
+    slow = Slow()
+    mirror.observer.subscribe(slow)
+    recorder = ActivityRecorder(mirror.observer).start()
+    try:
+        (local / "checkpoint.json.tmp").write_text('{"step": 21}')
+        os.replace(local / "checkpoint.json.tmp", local / "checkpoint.json")
+        activity = recorder.stop()  # the container has just exited
+        assert "checkpoint.json" in activity.renamed_in
+        assert "checkpoint.json.tmp" not in activity.in_place_writes
+    finally:
+        recorder.stop()
+        mirror.observer.unsubscribe(slow)
+        mirror.stop(flush=False)
