@@ -4,7 +4,6 @@ and Docker is handed the real path, not the link."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -12,16 +11,11 @@ import pytest
 
 from emulator import contract
 from emulator.jobs.clock import ManualClock
-from emulator.jobs.context import RunnerContext
-from emulator.jobs.control import JobControl
 from emulator.jobs.host_paths import HostPaths
-from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
-from emulator.jobs.runner import JobRunner
 from emulator.jobs.settings import JobSettings
-from emulator.jobs.spec import parse_spec
-from emulator.storage.s3 import S3Endpoint
 from tests.support.fake_engine import FakeEngine, Script
+from tests.support.fake_runs import run_to_end
 from tests.unit._s3server import MotoS3
 
 BUCKET = "host-paths-fake"
@@ -44,20 +38,10 @@ def _run(moto: MotoS3, tmp_path: Path, code_dir: str, roots: list[Path]) -> tupl
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
                            "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
-    job = TrainingJob(spec=parse_spec(request, JobSettings(code_dir=code_dir)),
-                      arn=contract.training_job_arn("code", "us-east-1"),
-                      creation_time=clock.now())
-    lifecycle = JobLifecycle(job, clock)
-    lifecycle.created()
     engine = FakeEngine({"algo-1": Script(exit_after=0.2)}, clock)
-    endpoint = S3Endpoint(moto.endpoint)
-    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint, workdir=tmp_path / "work",
-                        server_id="t", host_paths=HostPaths.of(roots))
-    runner = JobRunner(ctx, job=job, lifecycle=lifecycle, control=JobControl(),
-                       lock=threading.Lock())
-    runner.start()
-    runner.join(60)
-    assert not runner.thread.is_alive()
+    job = run_to_end(request, JobSettings(code_dir=code_dir), engine, clock,
+                     s3_url=moto.endpoint, workdir=tmp_path / "work",
+                     host_paths=HostPaths.of(roots))
     return job, engine
 
 

@@ -4,7 +4,6 @@ limits per host (capped at the machine), their Docker translation, and the OOM F
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,6 @@ import pytest
 from emulator import contract
 from emulator.errors import PlanError, ValidationException
 from emulator.jobs.clock import ManualClock
-from emulator.jobs.context import RunnerContext
-from emulator.jobs.control import JobControl
 from emulator.jobs.failure import OUT_OF_MEMORY, HostEnd, failure_reason
 from emulator.jobs.instance_limits import (
     DOCKER_MIN_MEMORY,
@@ -26,18 +23,16 @@ from emulator.jobs.instance_limits import (
     parse_instance_limits,
     plan_limits,
 )
-from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import JobRunner
 from emulator.jobs.settings import JobSettings, settings_from_tags
-from emulator.jobs.spec import parse_spec
 from emulator.runtime.gpus import GPUS_BY_TYPE
 from emulator.runtime.instance_types import GIB, INSTANCE_SPECS, InstanceSpec, Machine
 from emulator.runtime.staging import HostDirs
 from emulator.runtime.translate import ContainerSpec, container_kwargs
-from emulator.storage.s3 import S3Endpoint
 from emulator.validation import enum_values
 from tests.support.fake_engine import FakeEngine, Script
+from tests.support.fake_runs import run_to_end
 from tests.unit._s3server import MotoS3
 
 BIG = Machine(cpus=512, memory_bytes=4096 * GIB)
@@ -219,22 +214,15 @@ def run_job(moto: MotoS3, tmp_path: Path, script: Script, limits: str,
         "StoppingCondition": {"MaxRuntimeInSeconds": 60},
     }
     settings = JobSettings(grace_period=1.0, instance_limits=limits)
-    job = TrainingJob(spec=parse_spec(request, settings),
-                      arn=contract.training_job_arn(name, "us-east-1"), creation_time=clock.now())
-    lifecycle = JobLifecycle(job, clock)
-    lifecycle.created()
     engine = FakeEngine({"algo-1": script, "algo-2": other or Script()}, clock,
                         machine_size=Machine(cpus=2, memory_bytes=24 * GIB))
-    endpoint = S3Endpoint(moto.endpoint)
-    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint, workdir=tmp_path / "work",
-                        server_id="t")
-    control = JobControl()
-    runner = JobRunner(ctx, job=job, lifecycle=lifecycle, control=control, lock=threading.Lock())
-    if stop_after is not None:
-        clock.call_at(clock.now() + stop_after, control.request_stop)
-    runner.start()
-    runner.join(60)
-    assert not runner.thread.is_alive()
+
+    def schedule_stop(runner: JobRunner) -> None:
+        if stop_after is not None:
+            clock.call_at(clock.now() + stop_after, runner.control.request_stop)
+
+    job = run_to_end(request, settings, engine, clock, s3_url=moto.endpoint,
+                     workdir=tmp_path / "work", before_start=schedule_stop)
     return job, engine
 
 

@@ -11,7 +11,6 @@ import functools
 import io
 import signal
 import tarfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,15 +21,11 @@ import pytest
 from emulator import contract
 from emulator.faults.plan import parse_plan
 from emulator.jobs.clock import Clock, ManualClock, SystemClock
-from emulator.jobs.context import RunnerContext
-from emulator.jobs.control import JobControl
-from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import JobRunner
 from emulator.jobs.settings import CheckpointFlush, JobSettings
-from emulator.jobs.spec import parse_spec
-from emulator.storage.s3 import S3Endpoint
 from tests.support.fake_engine import FakeEngine, Script
+from tests.support.fake_runs import run_to_end
 from tests.unit._s3server import MotoS3
 
 BUCKET = "runner-fake"
@@ -70,24 +65,15 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
     if checkpoints:
         request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
     settings = JobSettings(grace_period=grace, checkpoint_flush=flush, plan=parse_plan(plan))
-    job = TrainingJob(spec=parse_spec(request, settings),
-                      arn=contract.training_job_arn(name, "us-east-1"), creation_time=clock.now())
-    lifecycle = JobLifecycle(job, clock)
-    lifecycle.created()
     engine = FakeEngine(scripts, clock)
-    endpoint = S3Endpoint(moto.endpoint)
-    ctx = RunnerContext(engine=engine, s3=endpoint, logs=endpoint, workdir=tmp_path / "work",
-                        server_id="t")
-    runner = JobRunner(ctx, job=job, lifecycle=lifecycle, control=JobControl(),
-                       lock=threading.Lock())
-    for seconds, action in (at or {}).items():
-        assert isinstance(clock, ManualClock)
-        clock.call_at(clock.now() + seconds, functools.partial(action, runner))
-    runner.start()
-    if during:
-        during(runner)
-    runner.join(60)
-    assert not runner.thread.is_alive()
+
+    def schedule(runner: JobRunner) -> None:
+        for seconds, action in (at or {}).items():
+            assert isinstance(clock, ManualClock)
+            clock.call_at(clock.now() + seconds, functools.partial(action, runner))
+
+    job = run_to_end(request, settings, engine, clock, s3_url=moto.endpoint,
+                     workdir=tmp_path / "work", before_start=schedule, during=during)
     return job, engine, tmp_path / "work" / name
 
 
