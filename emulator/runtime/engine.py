@@ -32,7 +32,7 @@ from emulator.runtime.translate import (
 
 
 class ContainerHandle:
-    """One running training container."""
+    """One training container, created, then started once."""
 
     def __init__(self, container: Container) -> None:
         self._container = container
@@ -41,6 +41,16 @@ class ContainerHandle:
     @property
     def name(self) -> str:
         return str(self._container.name)
+
+    def start(self) -> None:
+        try:
+            self._container.start()
+        except docker.errors.APIError as err:
+            self.remove()
+            raise ContainerStartError(str(err.explanation or err)) from err
+        except Exception:
+            self.remove()
+            raise
 
     def log_lines(self) -> Iterator[str]:
         """Follows stdout and stderr until the container exits."""
@@ -158,21 +168,12 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.client.networks.get(name).remove()
 
-    def start(self, spec: ContainerSpec) -> ContainerHandle:
+    def create(self, spec: ContainerSpec) -> ContainerHandle:
         try:
             container = self.client.containers.create(**container_kwargs(spec))
         except docker.errors.APIError as err:
             raise ContainerStartError(str(err.explanation or err)) from err
-        handle = ContainerHandle(container)
-        try:
-            container.start()
-        except docker.errors.APIError as err:
-            handle.remove()
-            raise ContainerStartError(str(err.explanation or err)) from err
-        except Exception:
-            handle.remove()
-            raise
-        return handle
+        return ContainerHandle(container)
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
                        labels: dict[str, str]) -> str:
