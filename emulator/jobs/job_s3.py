@@ -33,9 +33,13 @@ def training_seconds_so_far(job: TrainingJob, clock: Clock) -> float:
 
 
 class JobS3:
-    def __init__(self, endpoint: S3Endpoint, job: TrainingJob, clock: Clock) -> None:
+    def __init__(self, endpoint: S3Endpoint, job: TrainingJob, clock: Clock,
+                 store: BlobStore | None = None) -> None:
+        """``store``: the way to ``endpoint``'s objects without HTTP, when there is one (the
+        endpoint's embedded disk S3); faults on the mirror go over HTTP all the same."""
         settings = job.spec.settings
         self.endpoint = endpoint
+        self._store = store
         self.wait = settings.s3_wait
         spec = settings.s3_faults
         self.injector: S3FaultInjector | None = None
@@ -49,7 +53,10 @@ class JobS3:
         self.container_injector = self.injector if spec.covers("container") else None
 
     def blob_store(self) -> BlobStore:
-        return self._faulty.blob_store() if self._faulty else self.endpoint.blob_store()
+        """For the restores and the mirrors: through the faults when they cover them."""
+        if self._faulty:
+            return self._faulty.blob_store()
+        return self._store or self.endpoint.blob_store()
 
     def client(self) -> Any:
         """For the model and output uploads (botocore retries them, part by part)."""
