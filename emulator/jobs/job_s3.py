@@ -1,8 +1,9 @@
 """The S3 a job's own traffic goes through (checkpoints, restores, the model and output
-uploads): the endpoint's, or, with `smemu:s3-faults` covering the mirror, the same through the
-job's fault injector (the one its containers' S3 calls meet too, when the faults cover them).
-Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the faults did, for the
-report.
+uploads): the endpoint's (the restores and the mirrors' reads straight from its embedded disk S3
+when that holds the jobs' buckets), or, with `smemu:s3-faults` covering the mirror, all of it
+over HTTP through the job's fault injector (the one its containers' S3 calls meet too, when
+the faults cover them). Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the
+faults did, for the report.
 """
 
 from __future__ import annotations
