@@ -12,6 +12,7 @@ from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.jobs.host_paths import HostPaths
 from emulator.runtime.network_pool import NetworkPool
 from emulator.runtime.protocol import Engine
+from emulator.storage.blobstore import BlobStore
 from emulator.storage.s3 import S3Endpoint
 
 
@@ -37,6 +38,9 @@ class RunnerContext:
     # Whether `s3` has a bucket, asked of the embedded S3 in this process (no HTTP request to
     # itself); None: a HeadBucket request.
     bucket_exists: Callable[[str], bool] | None = None
+    # The jobs' checkpoint traffic to `s3` that need not go over HTTP to this process (the
+    # embedded disk S3, read in it); None: `s3.blob_store()`. Faults on it go over HTTP still.
+    blob_store: BlobStore | None = None
 
     def cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up

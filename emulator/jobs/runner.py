@@ -71,7 +71,8 @@ class JobRunner:
         if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
             self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
         self.limits = JobLimits(job, self.clock)
-        self.s3 = JobS3(ctx.s3, job, self.clock)  # the job's own S3 traffic, faults and all
+        # the job's own S3 traffic, faults and all
+        self.s3 = JobS3(ctx.s3, job, self.clock, ctx.blob_store)
         plan = self.settings.plan
         if not job.is_spot:  # only a host failure happens to an on-demand job
             plan = InterruptionPlan(tuple(t for t in plan.triggers if t.host_failure))

@@ -43,6 +43,7 @@ from emulator.server.handler import (
 from emulator.server.log_keeper import LogKeeper, replay_log_events
 from emulator.server.recovery import CrashRecovery
 from emulator.storage.backends import chosen_backend, s3_root
+from emulator.storage.disk_blobstore import DiskBlobStore
 from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 
@@ -184,7 +185,9 @@ class EndpointServer:
             if self.s3_backend == "disk":  # after the history: its lock makes s3_path ours
                 self._disk_s3 = DiskS3App(self.s3_path, self.region)
                 if not self.s3_url:  # the jobs' buckets are in it: ask it in this process
-                    ctx = dataclasses.replace(ctx, bucket_exists=self._disk_s3.store.has_bucket)
+                    ctx = dataclasses.replace(
+                        ctx, bucket_exists=self._disk_s3.store.has_bucket,
+                        blob_store=DiskBlobStore(self._disk_s3.store, own.blob_store()))
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults,
                                       store=store,
