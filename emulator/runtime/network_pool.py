@@ -41,6 +41,12 @@ def gateway_name(server_id: str) -> str:
     return f"smemu-{server_id}-gateway"
 
 
+def pool_network_name(server_id: str, number: int) -> str:
+    """`smemu-<server id>.pool-N`: the dot keeps it apart from every job network's name,
+    `smemu-<server id>-<job name>` (a job name has letters, digits and hyphens only)."""
+    return f"smemu-{server_id}.pool-{number}"
+
+
 @dataclass(frozen=True)
 class Gateway:
     """The endpoint's S3 gateway: what Engine.attach_gateway needs to put it on a network."""
@@ -148,7 +154,8 @@ class NetworkPool:
         return address if address and len(members) == 1 else None
 
     def _make(self) -> PooledNetwork:
-        name, _ = self.engine.create_network(f"smemu-{self.server_id}-net-{next(self._numbers)}",
+        name, _ = self.engine.create_network(pool_network_name(self.server_id,
+                                                               next(self._numbers)),
                                              L.pool_labels(self.server_id))
         try:
             address = self.engine.attach_gateway(self.gateway.name, self.gateway.image, name,

@@ -4,6 +4,7 @@ fake engine: which jobs take a pooled network, what goes back to the pool, and i
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,9 @@ def test_a_second_single_host_job_takes_the_first_ones_network(
     assert pool.idle == [network] and set(engine.network_members(network)) == {GATEWAY.name}
     assert engine.network_labels[network] == L.pool_labels("t")
     assert L.JOB not in engine.network_labels[network]
+    assert L.PID in engine.network_labels[network]  # `smemu cleanup` knows its owner
+    # No job's network can have its name (smemu-t-<job name>): Docker would refuse one.
+    assert not re.fullmatch(r"smemu-t-[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", network)
     calls = len(engine.calls)
     second = run(moto, tmp_path, engine, pool)
     assert second.networks == [network]
