@@ -10,6 +10,7 @@ from typing import Any
 from emulator import contract
 from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.jobs.host_paths import HostPaths
+from emulator.runtime.network_pool import NetworkPool
 from emulator.runtime.protocol import Engine
 from emulator.storage.blobstore import BlobStore
 from emulator.storage.s3 import S3Endpoint
@@ -25,6 +26,9 @@ class RunnerContext:
     region: str = contract.DEFAULT_REGION
     gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
     gateway_image: str = "smemu-base:latest"
+    # Bare networks with the gateway on them, lent to single-host jobs (None: each job makes
+    # its own).
+    network_pool: NetworkPool | None = None
     checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
     # Jobs whose S3 faults cover their containers' calls, by the gateway's address on their
     # network; the endpoint's S3 reads it (emulator.api.container_s3_faults).
