@@ -15,6 +15,7 @@ the S3 application's.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from io import BufferedReader
 
@@ -52,13 +53,11 @@ class DiskBlobStore:
 
     def list_objects(self, bucket: str, prefix: str) -> list[StoredObject]:
         objects: list[StoredObject] = []
-        try:
+        with _answered_as("ListObjectsV2"):
             for version in self._store.iter_latest(bucket, prefix):
                 if not version.key.startswith(prefix):
                     break  # key order: nothing further starts with it
                 objects.append(StoredObject(version.key, version.size, version.etag))
-        except S3Error as err:
-            raise client_error(err, "ListObjectsV2") from None
         return objects
 
     def get_stream(self, bucket: str, key: str, sink: Sink) -> None:
@@ -66,7 +65,8 @@ class DiskBlobStore:
             for handle, size in files:
                 left = size
                 while left > 0:
-                    chunk = handle.read(min(READ_BLOCK, left))
+                    with _answered_as("GetObject"):  # (not the sink: its errors are the caller's)
+                        chunk = handle.read(min(READ_BLOCK, left))
                     if not chunk:
                         raise _shorter(version)
                     left -= len(chunk)
@@ -83,9 +83,10 @@ class DiskBlobStore:
             view, offset = memoryview(data), 0  # offset: where this file begins in the body
             for handle, size in files:
                 if view and offset + size > start:
-                    handle.seek(max(0, start - offset))
                     take = min(len(view), offset + size - max(start, offset))
-                    _read_exactly(handle, view[:take], version)
+                    with _answered_as("GetObject"):
+                        handle.seek(max(0, start - offset))
+                        _read_exactly(handle, view[:take], version)
                     view = view[take:]
                 offset += size
         # As the HTTP path checks what the server sent: a range past the end comes short.
@@ -101,12 +102,15 @@ class DiskBlobStore:
             version = self._latest(bucket, key)
             files: list[_Open] = []
             try:
-                for path, size in self._store.segments(version):
-                    files.append((path.open("rb"), size))
-            except FileNotFoundError:  # replaced or deleted since the lookup
+                with _answered_as("GetObject", but=FileNotFoundError):
+                    for path, size in self._store.segments(version):
+                        files.append((path.open("rb"), size))
+            except BaseException as err:
                 for handle, _ in files:
                     handle.close()
-                continue
+                if isinstance(err, FileNotFoundError):  # replaced or deleted since the lookup
+                    continue
+                raise
             try:
                 yield version, files
             finally:
@@ -117,10 +121,8 @@ class DiskBlobStore:
                                    500), "GetObject")
 
     def _latest(self, bucket: str, key: str) -> Version:
-        try:
+        with _answered_as("GetObject"):
             version = self._store.get(bucket, key)
-        except S3Error as err:
-            raise client_error(err, "GetObject") from None
         if version.delete_marker:
             raise client_error(S3Error("NoSuchKey", "The specified key does not exist.", 404,
                                        Key=key), "GetObject")
@@ -138,6 +140,22 @@ class DiskBlobStore:
 
     def transfers(self, config: TransferConfig) -> Transfers:
         return self._writes.transfers(config)
+
+
+@contextlib.contextmanager
+def _answered_as(operation: str, but: type[BaseException] | None = None) -> Iterator[None]:
+    """The disk S3's errors as the HTTP path gets them: its S3Errors with their codes, and a
+    failure of its files or its index (which the S3 application answers 500) an InternalError,
+    which the retry layer retries; ``but`` passes through."""
+    try:
+        yield
+    except S3Error as err:
+        raise client_error(err, operation) from None
+    except (OSError, sqlite3.Error) as err:
+        if but is not None and isinstance(err, but):
+            raise
+        raise client_error(S3Error("InternalError", "We encountered an internal error: "
+                                   f"{type(err).__name__}: {err}", 500), operation) from err
 
 
 def _read_exactly(handle: BufferedReader, into: memoryview, version: Version) -> None:

@@ -226,3 +226,36 @@ def test_a_restore_through_it_brings_the_same_files(server: DiskS3Server, http: 
     assert sorted(via_direct.files, key=lambda f: f.path) == sorted(via_http.files,
                                                                     key=lambda f: f.path)
     assert via_direct.etags == via_http.etags
+
+
+def test_a_body_file_lost_is_the_http_paths_internal_error_and_a_sinks_error_stays_local(
+        disk: DiskObjectStore, http: BlobStore, direct: DiskBlobStore, bucket: str) -> None:
+    http.put_bytes(bucket, "lost", b"its file goes", "")
+    http.put_bytes(bucket, "kept", b"its file stays", "")
+    for path, _ in disk.segments(disk.get(bucket, "lost")):
+        path.unlink()  # the index still lists it: the S3 application answers 500
+    calls: list[Callable[[BlobStore], object]] = [lambda s: _get(s, bucket, "lost"),
+                                                  lambda s: s.get_range(bucket, "lost", 0, 1)]
+    assert [_error(call, direct) for call in calls] == [_error(call, http) for call in calls] \
+        == [("InternalError", 500)] * 2
+    with pytest.raises(ClientError) as lost:
+        _get(direct, bucket, "lost")
+    assert not is_permanent(lost.value)  # retried, as a 500 is
+    # A body file that cannot be read (here a directory where it was): S3's failure, retried,
+    # not a local file error, which the retry layer would take as permanent.
+    http.put_bytes(bucket, "unreadable", b"x", "")
+    [(path, _)] = disk.segments(disk.get(bucket, "unreadable"))
+    path.unlink()
+    (path / "inside").mkdir(parents=True)
+    for call in (lambda s: _get(s, bucket, "unreadable"),
+                 lambda s: s.get_range(bucket, "unreadable", 0, 1)):
+        with pytest.raises(ClientError) as unreadable:
+            call(direct)
+        assert unreadable.value.response["Error"]["Code"] == "InternalError"
+        assert not is_permanent(unreadable.value)
+
+    def full_disk(chunk: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):  # the caller's own, not S3's
+        direct.get_stream(bucket, "kept", full_disk)
