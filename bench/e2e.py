@@ -1,19 +1,22 @@
-"""The harness end to end: a job's overhead, interruption to the next attempt, CreateTrainingJob,
-concurrent jobs, and S3 through the endpoint's port; every figure a ratio measured in this run.
+"""The harness end to end: a job's overhead, interruption to the next attempt (and the cost of
+the end-of-attempt proof in the same jobs), CreateTrainingJob, concurrent jobs, and S3 through
+the endpoint's port; every figure a ratio measured in this run.
 
     python -m bench e2e                      # both S3 backends where it matters
     BENCH_REPEAT=5 python -m bench e2e       # more interleaved repetitions (default 3)
     BENCH_E2E_BACKENDS=disk python -m bench e2e
     BENCH_E2E_PHASES=concurrency,"S3 port" python -m bench e2e   # some of the figures
+    BENCH_E2E_PHASES=proof BENCH_SCALE=0.01 python -m bench e2e    # checkpoints of 1 % size
 
 Each figure is the median of BENCH_REPEAT repetitions, the variants interleaved within each
 round (their order rotated), against an anchor measured in the same round: a bare `docker run`
-of the same image, the restore alone, one job alone, the same S3 application on a port of its
-own. Writes bench/results-e2e.md.
+of the same image, the restore alone, the checkpoint's own upload, one job alone, the same S3
+application on a port of its own. Writes bench/results-e2e.md.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -22,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench import tools
 from bench.e2e_jobs import (
@@ -67,6 +70,10 @@ def rotated(items: list[Any], round_number: int) -> list[Any]:
 
 def runs(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
+
+
+def runs3(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
 
 
 # -- a trivial job ---------------------------------------------------------------------------
@@ -127,8 +134,26 @@ def _uploaded(ep: Endpoint, name: str, files: int, timeout: float = 900) -> None
     raise TimeoutError(f"{name}: the checkpoint was not uploaded in {timeout:.0f}s")
 
 
-def interruption_gap(ep: Endpoint, bucket: str, size: int) -> tuple[float, float]:
-    """(interruption -> next container started, the restore of that checkpoint alone)."""
+class GapRun(NamedTuple):
+    """One interruption: its gap to the next container, the restore alone, and the proof."""
+
+    gap: float  # interruption -> the next attempt's container started
+    alone: float  # the restore of the same prefix alone
+    proof: float | None  # attempt 1's end-of-attempt proof (ProofSeconds)
+    upload: float | None  # attempt 1's checkpoint uploads, first start to last end
+    proof_after_restore: float | None  # attempt 2's proof (it uploaded nothing new)
+
+
+def _upload_span(attempt: dict[str, Any]) -> float | None:
+    """From the first upload's start to the last's end, each path's last upload."""
+    last = {u["path"]: u for u in attempt["CheckpointsUploaded"] if u.get("seconds") is not None}
+    if not last:
+        return None
+    return max(u["at"] for u in last.values()) - \
+        min(u["at"] - u["seconds"] for u in last.values())
+
+
+def interruption_gap(ep: Endpoint, bucket: str, size: int) -> GapRun:
     sagemaker = ep.client("sagemaker")
     name = job_name(f"gap{size // MiB}")
     uri = f"s3://{bucket}/checkpoints/{name}"
@@ -144,6 +169,7 @@ def interruption_gap(ep: Endpoint, bucket: str, size: int) -> tuple[float, float
         gap = starts.wait_for(2) - interrupted
         job = wait_job(sagemaker, name, poll=0.2)
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        first, *later = report(ep, name)["Attempts"]
     finally:
         starts.close()
     target = Path(tempfile.mkdtemp(prefix="bench-restore-"))
@@ -154,23 +180,46 @@ def interruption_gap(ep: Endpoint, bucket: str, size: int) -> tuple[float, float
         alone = time.monotonic() - started
     finally:
         shutil.rmtree(target, ignore_errors=True)
-    return gap, alone
+    return GapRun(gap, alone, first["ProofSeconds"], _upload_span(first),
+                  later[0]["ProofSeconds"] if later else None)
 
 
-def interruptions(ep: Endpoint, bucket: str, out: Lines) -> None:
-    for size in CHECKPOINT_SIZES:
-        gaps, alones = [], []
-        for _ in range(REPEAT if size < CHECKPOINT_SIZES[-1] else max(1, REPEAT - 1)):
-            gap, alone = interruption_gap(ep, bucket, size)
-            gaps.append(gap)
-            alones.append(alone)
-        gap, alone = median(gaps), median(alones)
+def interruptions(ep: Endpoint, bucket: str, out: Lines, *, gaps: bool, proofs: bool) -> None:
+    """Rounds of every checkpoint size, their order rotated (the largest runs one round
+    fewer: it takes longest). `gaps`: the interruption rows; `proofs`: the proof rows, from
+    the same jobs (only the sizes with a checkpoint when there are no gap rows)."""
+    sizes = CHECKPOINT_SIZES if gaps else [s for s in CHECKPOINT_SIZES if s]
+    results: dict[int, list[GapRun]] = {size: [] for size in sizes}
+    for n in range(REPEAT):
+        for size in rotated(sizes, n):
+            if size != CHECKPOINT_SIZES[-1] or n < max(1, REPEAT - 1):
+                results[size].append(interruption_gap(ep, bucket, size))
+    for size in sizes if gaps else []:
+        seen, alones = [r.gap for r in results[size]], [r.alone for r in results[size]]
+        gap, alone = median(seen), median(alones)
         verdict = "met" if gap - alone <= 1.0 else "NOT met"
-        label = f"{size / MiB:g} MiB" if size else "none"
-        out.append(f"| interruption -> next container running, checkpoint {label}, "
+        out.append(f"| interruption -> next container running, checkpoint {_label(size)}, "
                    f"{ep.backend} | smemu | {gap:.2f} s (restore alone {alone:.2f} s) "
-                   f"| {runs(gaps)} / {runs(alones)} | {gap - alone:+.2f} s "
+                   f"| {runs(seen)} / {runs(alones)} | {gap - alone:+.2f} s "
                    f"| restore + 1.0 s: {verdict} |")
+    for size in [s for s in sizes if s] if proofs else []:
+        timed = [r for r in results[size] if r.proof is not None and r.upload]
+        if not timed:
+            out.append(f"| end-of-attempt proof, checkpoint {_label(size)}, {ep.backend} "
+                       "| failed | no ProofSeconds or upload times in the report | | | |")
+            continue
+        proof, upload = [r.proof or 0.0 for r in timed], [r.upload or 0.0 for r in timed]
+        ratio = median([p / u for p, u in zip(proof, upload, strict=True)])
+        after = [r.proof_after_restore for r in timed if r.proof_after_restore is not None]
+        verdict = "met" if ratio <= 0.05 else "NOT met"
+        out.append(f"| end-of-attempt proof against the checkpoint's upload, {_label(size)}, "
+                   f"{ep.backend} | smemu | {median(proof):.3f} s (upload {median(upload):.2f} s;"
+                   f" after the restore {median(after):.3f} s) | {runs3(proof)} / "
+                   f"{runs(upload)} | {ratio:.4f} ({ratio * 100:.2f} %) | <= 5 %: {verdict} |")
+
+
+def _label(size: int) -> str:
+    return f"{size / MiB:g} MiB" if size else "none"
 
 
 # -- CreateTrainingJob latency ------------------------------------------------------------
@@ -190,7 +239,8 @@ def create_latency(ep: Endpoint, bucket: str, out: Lines) -> None:
     for name in names:
         wait_job(sagemaker, name, poll=0.2)
     ordered = sorted(seconds)
-    p50, p99 = median(seconds) * 1000, ordered[int(len(ordered) * 0.99) - 1] * 1000
+    # p99 by nearest rank: the 99th of 100, the 10th of 10
+    p50, p99 = median(seconds) * 1000, ordered[math.ceil(len(ordered) * 0.99) - 1] * 1000
     met = "met" if p50 <= 50 and p99 <= 200 else "NOT met"
     out.append(f"| CreateTrainingJob latency ({CREATES} creates), {ep.backend} | boto3 "
                f"| p50 {p50:.0f} ms, p99 {p99:.0f} ms | | | p50 <= 50 ms, p99 <= 200 ms: {met} |")
@@ -269,24 +319,33 @@ def run_backend(backend: str, tmp: Path, data: tuple[Path, Path], out: Lines,
     ep, direct = Endpoint(tmp / f"ep-{backend}", backend), DirectS3(tmp / f"d-{backend}", backend)
     with ep, direct:
         ep.client("s3").create_bucket(Bucket="bench-e2e")
-        phases: list[tuple[str, Callable[[], None]]] = [
-            ("trivial job", lambda: trivial_job(ep, "bench-e2e", out))]
+        # (what, the BENCH_E2E_PHASES names that select it, the phase)
+        phases: list[tuple[str, set[str], Callable[[], None]]] = [
+            ("trivial job", {"trivial job"}, lambda: trivial_job(ep, "bench-e2e", out))]
         if full:
-            phases += [("CreateTrainingJob", lambda: create_latency(ep, "bench-e2e", out)),
-                       ("interruptions", lambda: interruptions(ep, "bench-e2e", out)),
-                       ("concurrency", lambda: concurrency(ep, "bench-e2e", out))]
-        phases.append(("S3 port", lambda: s3_through_port(ep, direct, data, out)))
-        for what, phase in phases:
-            if PHASES and what not in PHASES:
+            phases += [
+                ("CreateTrainingJob", {"CreateTrainingJob"},
+                 lambda: create_latency(ep, "bench-e2e", out)),
+                ("interruptions", {"interruptions", "proof"},  # the proof: the same jobs
+                 lambda: interruptions(ep, "bench-e2e", out, gaps=_wanted({"interruptions"}),
+                                       proofs=_wanted({"proof"}))),
+                ("concurrency", {"concurrency"}, lambda: concurrency(ep, "bench-e2e", out))]
+        phases.append(("S3 port", {"S3 port"}, lambda: s3_through_port(ep, direct, data, out)))
+        for what, names, phase in phases:
+            if not _wanted(names):
                 continue
-            began = time.monotonic()
+            began, rows = time.monotonic(), len(out)
             print(f"-- {backend}: {what}", flush=True)
             try:
                 phase()
             except Exception as err:  # the other figures still count
                 out.append(f"| {what}, {backend} | failed | {type(err).__name__}: "
                            f"{str(err)[:150]} | | | |")
-            print("\n".join(out[-3:]), f"({time.monotonic() - began:.0f} s)", flush=True)
+            print("\n".join(out[rows:]), f"({time.monotonic() - began:.0f} s)", flush=True)
+
+
+def _wanted(names: set[str]) -> bool:
+    return not PHASES or bool(names & set(PHASES))
 
 
 def main() -> int:

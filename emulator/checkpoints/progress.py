@@ -13,19 +13,11 @@ import time
 from collections.abc import Callable
 
 from emulator.checkpoints.restore import RestoreReport
+from emulator.sizes import PROGRESS_THRESHOLD, human_bytes
 
-MiB = 1024 * 1024
-DEFAULT_THRESHOLD = 64 * MiB
+DEFAULT_THRESHOLD = PROGRESS_THRESHOLD
 
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+__all__ = ["DEFAULT_THRESHOLD", "RestoreProgress", "human_bytes"]
 
 
 class RestoreProgress:

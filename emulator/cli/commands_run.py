@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 
 from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
-from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint
+from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint_health
 from emulator.cli.flush_watch import FlushWatch
 from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
 from emulator.cli.group import clean_errors, cli
 from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
-from emulator.cli.report_file import write_report
 from emulator.errors import PlanError
 from emulator.faults.catalog import interrupt_help
 from emulator.faults.plan import InterruptionPlan, load_plan_file, parse_duration, parse_plan
@@ -42,7 +40,7 @@ from emulator.jobs.settings import (
     GpuFallback,
     JobSettings,
 )
-from emulator.storage.s3 import S3Endpoint, ensure_bucket
+from emulator.storage.s3 import S3Endpoint, bucket_answers, ensure_bucket
 
 
 @cli.command()
@@ -201,14 +199,15 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
         twin = uninterrupted_twin(request)
     # An endpoint this command starts may read the host paths it names: they are its user's.
     named = [p.path for p in named_paths(request) if p.path.startswith("/")]
-    url = ensure_endpoint(endpoint_url, allow_paths=named)
-    sagemaker, logs, s3 = clients(url)
+    url, health = ensure_endpoint_health(endpoint_url, allow_paths=named)
+    sagemaker, logs, _ = clients(url)
     if not no_create_buckets:
-        s3_url = endpoint_s3_url(url)  # where the endpoint keeps checkpoints and artifacts
-        if s3_url != url:
-            s3 = S3Endpoint(s3_url).client("s3")  # not the endpoint: $SMEMU_S3_* keys
+        s3_url = endpoint_s3_url(url, health)  # where the endpoint keeps checkpoints, artifacts
+        # The endpoint's own S3 takes its keys; another S3 its $SMEMU_S3_* ones.
+        s3 = S3Endpoint.of_endpoint(url) if s3_url == url else S3Endpoint(s3_url)
         for bucket in request_buckets(request):
-            if ensure_bucket(s3, bucket):
+            # A HEAD answered 200 needs no S3 client; anything else asks one, as before.
+            if not bucket_answers(s3, bucket) and ensure_bucket(s3.client("s3"), bucket):
                 _say(as_json, f"created bucket s3://{bucket} on {s3_url}")
     name = request["TrainingJobName"]
     arn = _create(sagemaker, request, bool(named) and endpoint_url is None)
@@ -238,12 +237,16 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     else:
         click.echo(render_summary(job, report))
         if terminal:
+            from rich.console import Console  # the terminal's timeline only
+
             console = Console()
             for line in compact_timeline(job, report):
                 console.print(line)
         if comparison is not None:
             click.echo(comparison.render())
     if report_file is not None:
+        from emulator.cli.report_file import write_report  # the HTML report's modules: --report
+
         write_report(url, name, report_file, quiet=as_json)
     same = comparison is None or comparison.result == "identical"
     sys.exit(0 if job["TrainingJobStatus"] == "Completed" and same else 1)

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from emulator.checkpoints.progress import DEFAULT_THRESHOLD, human_bytes
 from emulator.cli.progress import StatusProgress
+from emulator.sizes import PROGRESS_THRESHOLD, human_bytes
 
 LABEL = "Flushing checkpoints"
 KEYS = ("FilesDone", "FilesTotal", "BytesDone", "BytesTotal")
@@ -56,7 +56,7 @@ class FlushWatch:
 
     def __init__(self, fetch: Callable[[], Mapping[str, Any]],
                  progress: StatusProgress | None, *, every: float = 0.5,
-                 plain_every: float = 2.0, threshold: int = DEFAULT_THRESHOLD,
+                 plain_every: float = 2.0, threshold: int = PROGRESS_THRESHOLD,
                  clock: Callable[[], float] = time.time,
                  echo: Callable[[str], None] | None = None) -> None:
         self._fetch = fetch

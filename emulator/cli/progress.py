@@ -11,18 +11,12 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported where it draws, on a terminal: piped runs never need it
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.text import Text
 
 UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 _SIZE = r"([\d.]+) (B|KiB|MiB|GiB|TiB)"
@@ -56,12 +50,16 @@ class StatusProgress:
     """Live bars for the progress StatusMessages of one followed job (on a terminal)."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+
         self.console = console or Console()
         self._progress: Progress | None = None
         self._tasks: dict[str, Any] = {}
 
     def show(self, message: str) -> bool:
         """Draw `message` if it is progress; False when it is not (print it as usual)."""
+        from rich.text import Text
+
         parsed = parse_progress(message)
         if parsed is None:
             done = DONE_LINE.match(message)
@@ -72,6 +70,15 @@ class StatusProgress:
             return False
         label, completed, total = parsed
         if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("    [cyan]{task.description}"), BarColumn(), DownloadColumn(),
                 TransferSpeedColumn(), TimeRemainingColumn(), console=self.console,
@@ -99,6 +106,8 @@ def compact_timeline(job: Mapping[str, Any], report: Mapping[str, Any],
                      width: int = 60) -> list[Text]:
     """One coloured line per attempt and host, all to one time scale: the statuses as blocks,
     `|` for each checkpoint upload, `!` at the interruption, `x` for a SIGKILL."""
+    from rich.text import Text
+
     attempts = list(report.get("Attempts") or [])
     transitions = list(job.get("SecondaryStatusTransitions") or [])
     if not attempts or not transitions:

@@ -263,7 +263,7 @@ class AttemptRun:
             if self.several:  # the job's times, this host's findings
                 for name in ("training_started_at", "training_ended_at", "interrupted_at",
                              "grace_period", "planned_seconds", "outcome", "interruption",
-                             "ended_at", "restored", "restored_siblings"):
+                             "ended_at", "restored", "restored_siblings", "proof_seconds"):
                     setattr(view, name, getattr(self.attempt, name))
                 view.exit_code = host.exit_code
             analyse(view, host.activity if self.uri else None, host.torn,
@@ -285,6 +285,7 @@ class AttemptRun:
             return
         client = self.ctx.s3.endpoint.client()  # the proof reads S3 without faults
         errors = [e for h in self.hosts for e in h.mirror_errors]
+        started = self.clock.monotonic()
         try:
             if not self.several:
                 mirror = self.hosts[0].mirror
@@ -296,12 +297,12 @@ class AttemptRun:
                     self.attempt.restored, {p for h in self.hosts for p in h.view.deleted})
         except Exception as err:  # the proof failed, not the job
             differences = [f"could not compare: {err}"]
+        self.attempt.proof_seconds = round(self.clock.monotonic() - started, 3)
         self.attempt.mirror_verified = not differences and not errors
         self.attempt.mirror_differences = (errors + differences)[:20]
-        for host in self.hosts:
-            if self.several:
-                host.view.mirror_verified = not host.mirror_errors and not differences
-                host.view.mirror_differences = (host.mirror_errors + differences)[:20]
+        for host in self.hosts if self.several else []:  # each host's own view
+            host.view.mirror_verified = not host.mirror_errors and not differences
+            host.view.mirror_differences = (host.mirror_errors + differences)[:20]
 
     # -- watching -------------------------------------------------------------------
     def _watch(self) -> Reason:
@@ -481,7 +482,7 @@ class AttemptRun:
         tag = host.host if self.several else None
         if event.kind == "uploaded":
             upload = CheckpointFile(event.path, event.size, event.sha256, event.at, tag,
-                                    event.modified_at)
+                                    event.modified_at, round(event.seconds, 3))
             host.view.uploaded.append(upload)
             if self.several:
                 self.attempt.uploaded.append(upload)

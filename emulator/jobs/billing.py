@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from emulator.jobs.model import TrainingJob
+if TYPE_CHECKING:  # annotations only: `smemu run` prints savings_percent without the job model
+    from emulator.jobs.model import TrainingJob
 
 
 def training_seconds(job: TrainingJob) -> int:

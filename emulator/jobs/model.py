@@ -57,6 +57,7 @@ class CheckpointFile:
     at: float | None = None
     host: str | None = None  # which host uploaded it (multi-instance jobs)
     written_at: float | None = None  # an upload's content was last written then (its mtime)
+    seconds: float | None = None  # an upload's own duration (it ended `at`)
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Attempt:
     flags: list[str] = field(default_factory=list)
     mirror_verified: bool | None = None  # S3 == checkpoint dir after the attempt (manifest)
     mirror_differences: list[str] = field(default_factory=list)
+    proof_seconds: float | None = None  # how long that end-of-attempt proof took
     # Multi-instance jobs: the attempt as each host saw it (same fields, host set), and the
     # S3 keys several hosts wrote over each other.
     host: str | None = None
@@ -185,6 +187,7 @@ class Attempt:
             "Flags": list(self.flags),
             "MirrorVerified": self.mirror_verified,
             "MirrorDifferences": list(self.mirror_differences),
+            "ProofSeconds": self.proof_seconds,
             "CheckpointFlush": self.checkpoint_flush,
             "ReclaimedHost": self.reclaimed_host,
             "AfterReclaim": self.after_reclaim,
@@ -197,8 +200,9 @@ def _value(member: Enum | None) -> Any:
 
 def _file_dict(f: CheckpointFile) -> dict[str, Any]:
     out = vars(f).copy()
-    if out.get("host") is None:
-        out.pop("host", None)
+    for unset in ("host", "seconds"):  # not a multi-instance job's; a restored file's
+        if out.get(unset) is None:
+            out.pop(unset, None)
     return out
 
 

@@ -69,6 +69,11 @@ class Engine(Protocol):
 
     def remove_network(self, name: str) -> None: ...
 
+    def network_members(self, network: str) -> dict[str, str]:
+        """The containers on `network` (created or running), by name: each one's address there
+        with the prefix length, "" while it has none; empty when the network is gone."""
+        ...
+
     def create(self, spec: ContainerSpec) -> Container:
         """The container of `spec`, made and labelled but not started (the job starts it once
         its directories are ready); raise ContainerStartError when it cannot be made."""

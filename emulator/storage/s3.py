@@ -7,17 +7,19 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 
 from emulator.auth.keys import AuthKeys, client_keys
 from emulator.contract import DEFAULT_REGION
 from emulator.s3uri import parse_s3_uri
-from emulator.storage.blobstore import BlobStore
-from emulator.storage.boto_store import BotoBlobStore
 from emulator.validation import botocore_session
+
+if TYPE_CHECKING:
+    import boto3
+
+    from emulator.storage.blobstore import BlobStore
 
 # moto accepts any credentials; these keep boto3 from looking further (and from IMDS).
 DUMMY_CREDENTIALS = {"aws_access_key_id": "smemu", "aws_secret_access_key": "smemu"}
@@ -69,7 +71,10 @@ class S3Endpoint:
         return _blob_store(self)
 
     def client(self, service: str = "s3", **config: Any) -> Any:
-        """A boto3 client; ``config`` adds to (or overrides) the botocore Config below.
+        """A client; ``config`` adds to (or overrides) the botocore Config below. S3's is a
+        boto3 client (its transfer methods: ``upload_fileobj``, ``download_file``); the other
+        services' are botocore's, which is all boto3 would give them, without importing boto3
+        and s3transfer (`smemu run` needs only SageMaker's).
 
         Made once per endpoint, service and config, then shared (boto3 clients are
         thread-safe): making one loads and parses botocore's JSON models, ~0.1-0.3 s of CPU,
@@ -98,11 +103,10 @@ class S3Endpoint:
             # Checksums only where S3 requires them: the CPU goes to moving bytes.
             "request_checksum_calculation": "when_required",
         }
-        global _session
-        if _session is None:  # one session: the clients share its loaded models and endpoints,
-            # with the request validation (the SageMaker model is parsed once, not twice)
-            _session = boto3.session.Session(botocore_session=botocore_session())
-        client = _session.client(
+        # One botocore session: the clients share its loaded models and endpoints, with the
+        # request validation (the SageMaker model is parsed once, not twice).
+        make = botocore_session().create_client if service != "s3" else _boto3_session().client
+        client = make(
             service,
             endpoint_url=self.url,
             region_name=self.region,
@@ -119,6 +123,16 @@ class S3Endpoint:
 
 _MAX_CLIENTS = 64
 _session: boto3.session.Session | None = None  # used under _clients_lock only (not thread-safe)
+
+
+def _boto3_session() -> boto3.session.Session:
+    """The boto3 session over the shared botocore session (called under _clients_lock)."""
+    global _session
+    if _session is None:
+        import boto3.session  # S3's clients only: the import costs s3transfer's too
+
+        _session = boto3.session.Session(botocore_session=botocore_session())
+    return _session
 _clients: OrderedDict[tuple[S3Endpoint, str, str], Any] = OrderedDict()
 _clients_lock = threading.Lock()
 
@@ -129,6 +143,33 @@ def bucket_exists(client: Any, bucket: str) -> bool:
     except client.exceptions.ClientError:
         return False
     return True
+
+
+def bucket_answers(endpoint: S3Endpoint, bucket: str, timeout: float = 10.0) -> bool:
+    """True when a signed HEAD of the bucket answers 200: it is there and these keys reach it.
+
+    Plain HTTP, so a command that only checks its buckets (`smemu run`) makes no S3 client
+    (botocore's S3 model and rules, ~0.05 s of CPU). False for anything else, missing, refused
+    or unreachable: the caller asks a client then (``ensure_bucket``), with its retries and its
+    error."""
+    from urllib.error import URLError
+    from urllib.parse import quote, urlsplit
+    from urllib.request import Request, urlopen
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{endpoint.url.rstrip('/')}/{quote(bucket)}"  # path style, as the clients address it
+    unsigned = AWSRequest(method="HEAD", url=url, headers={"Host": urlsplit(url).netloc})
+    S3SigV4Auth(Credentials(endpoint.access_key, endpoint.secret_key), "s3",
+                endpoint.region).add_auth(unsigned)
+    head = Request(url, method="HEAD", headers=dict(unsigned.headers.items()))
+    try:
+        with urlopen(head, timeout=timeout) as answer:
+            return int(answer.status) == 200
+    except (URLError, OSError, ValueError):
+        return False
 
 
 def ensure_bucket(client: Any, bucket: str) -> bool:
@@ -149,5 +190,7 @@ BLOB_CLIENT_CONFIG: dict[str, Any] = {
 
 @functools.lru_cache(maxsize=64)
 def _blob_store(endpoint: S3Endpoint) -> BlobStore:
+    from emulator.storage.boto_store import BotoBlobStore  # s3transfer: the endpoint's only
+
     return BotoBlobStore(endpoint.client(**BLOB_CLIENT_CONFIG),
                          whole_object=endpoint.whole_object)

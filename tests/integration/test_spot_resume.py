@@ -77,6 +77,9 @@ def test_two_interruptions_resume_and_complete(endpoint: EndpointProcess, sagema
     assert "checkpoint.json" in attempts[0]["WrittenDuringGrace"]
     assert attempts[0]["WrittenInPlace"] == []
     assert [a["MirrorVerified"] for a in attempts] == [True, True, True]
+    # How long each proof took, and each checkpoint upload (what `bench e2e` compares).
+    assert all(isinstance(a["ProofSeconds"], float) and a["ProofSeconds"] >= 0 for a in attempts)
+    assert all(isinstance(u["seconds"], float) for a in attempts for u in a["CheckpointsUploaded"])
     # Billing across attempts, spot discount applied.
     assert job["TrainingTimeInSeconds"] >= 4
     assert job["BillableTimeInSeconds"] == math.ceil(job["TrainingTimeInSeconds"] * 0.3)
