@@ -11,6 +11,7 @@ by the wait call, only later.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -30,6 +31,8 @@ class DeathWatch:
         self._lock = threading.Lock()
         self._watched: dict[str, Died] = {}
         self._listening = False
+        self._stream: Any = None
+        self._closed = False
 
     def watch(self, container_id: str, died: Died) -> None:
         """Call `died(exit code)` (once, from the stream's thread) when Docker reports the end
@@ -47,9 +50,16 @@ class DeathWatch:
     def listening(self) -> bool:
         return self._listening
 
+    def close(self) -> None:
+        """Stop listening (the endpoint's end); later containers are told by the wait call."""
+        with self._lock:
+            self._closed, stream = True, self._stream
+        if stream is not None:
+            stream.close()
+
     def _listen(self) -> None:
         with self._lock:
-            if self._listening:
+            if self._listening or self._closed:
                 return
             try:  # returns once the daemon has subscribed us: no later event is missed
                 stream = self._client().events(decode=True, filters={
@@ -58,7 +68,7 @@ class DeathWatch:
                 log.warning("no Docker events stream (%s): containers' ends are known later",
                             err)
                 return
-            self._listening = True
+            self._listening, self._stream = True, stream
         threading.Thread(target=self._follow, args=(stream,), name="docker-deaths",
                          daemon=True).start()
 
@@ -72,8 +82,10 @@ class DeathWatch:
                 if died is not None and code is not None:
                     died(int(code))
         except Exception as err:  # the daemon went away, say: the next creation re-subscribes
-            log.warning("Docker events stream ended: %s", err)
+            if not self._closed:
+                log.warning("Docker events stream ended: %s", err)
         finally:
             with self._lock:
-                self._listening = False
-            stream.close()
+                self._listening, self._stream = False, None
+            with contextlib.suppress(Exception):
+                stream.close()

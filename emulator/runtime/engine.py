@@ -304,6 +304,10 @@ class DockerEngine:
                 removed["networks"].append(str(network.name))
         return removed
 
+    def close(self) -> None:
+        """The endpoint's end: stop following Docker's events."""
+        self._deaths.close()
+
     def remove_orphans(self, orphaned: Callable[[dict[str, str]], bool]
                        ) -> dict[str, list[str]]:
         """Remove the containers, then the networks, smemu made whose labels `orphaned`

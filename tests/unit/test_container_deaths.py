@@ -123,3 +123,16 @@ def test_a_broken_stream_is_subscribed_again_by_the_next_container() -> None:
     client.streams[1].die("three", 3)
     assert handle.wait(timeout=10) == 3
     later.cleaned.set()
+
+
+def test_closed_it_lets_go_of_the_stream_and_subscribes_no_more() -> None:
+    client = Client()
+    watch = DeathWatch(lambda: client)
+    ContainerHandle(Container("one"), watch)  # type: ignore[arg-type]
+    watch.close()
+    assert client.streams[0].closed
+    later = Container("two")
+    handle = ContainerHandle(later, watch)  # type: ignore[arg-type]
+    assert len(client.streams) == 1  # the wait call tells from now on
+    later.cleaned.set()
+    assert handle.wait(timeout=10) == 137
