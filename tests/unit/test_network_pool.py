@@ -270,3 +270,15 @@ def wait_until(condition: Any, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "never happened"
         time.sleep(0.01)
+
+
+def test_without_the_gateway_image_a_job_gets_a_network_of_its_own(
+        moto: MotoS3, tmp_path: Path) -> None:
+    engine = engine_with_gateway()
+    engine.images.discard(GATEWAY.image)
+    pool = pool_of(engine)
+    done = run(moto, tmp_path, engine, pool)
+    [network] = done.networks
+    assert network == f"smemu-t-{done.job.name}"  # as before the pool: the job's, then gone
+    assert engine.made("attach_gateway") == [] and network not in engine.networks
+    assert pool.idle == []
