@@ -69,6 +69,10 @@ class DockerUnavailable(EmulatorError):
     """No Docker engine answers."""
 
 
+class AddressPoolsExhausted(EmulatorError):
+    """Docker has no free address pool left for another network."""
+
+
 class ImageMissing(EmulatorError):
     """The training image is not in the local engine."""
 

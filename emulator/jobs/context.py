@@ -10,7 +10,9 @@ from typing import Any
 from emulator import contract
 from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.jobs.host_paths import HostPaths
+from emulator.runtime.network_pool import NetworkPool
 from emulator.runtime.protocol import Engine
+from emulator.storage.blobstore import BlobStore
 from emulator.storage.s3 import S3Endpoint
 
 
@@ -24,6 +26,9 @@ class RunnerContext:
     region: str = contract.DEFAULT_REGION
     gateway_socket: Path | None = None  # the endpoint's unix socket, for the S3 gateway
     gateway_image: str = "smemu-base:latest"
+    # Bare networks with the gateway on them, lent to single-host jobs (None: each job makes
+    # its own).
+    network_pool: NetworkPool | None = None
     checkpoint_versioning: bool = False  # turn S3 versioning on for checkpoint buckets
     # Jobs whose S3 faults cover their containers' calls, by the gateway's address on their
     # network; the endpoint's S3 reads it (emulator.api.container_s3_faults).
@@ -33,6 +38,9 @@ class RunnerContext:
     # Whether `s3` has a bucket, asked of the embedded S3 in this process (no HTTP request to
     # itself); None: a HeadBucket request.
     bucket_exists: Callable[[str], bool] | None = None
+    # The jobs' checkpoint traffic to `s3` that need not go over HTTP to this process (the
+    # embedded disk S3, read in it); None: `s3.blob_store()`. Faults on it go over HTTP still.
+    blob_store: BlobStore | None = None
 
     def cloudwatch_client(self) -> Any:
         """CloudWatch on the endpoint itself, for MetricDefinitions values: quick to give up

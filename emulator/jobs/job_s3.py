@@ -1,8 +1,9 @@
 """The S3 a job's own traffic goes through (checkpoints, restores, the model and output
-uploads): the endpoint's, or, with `smemu:s3-faults` covering the mirror, the same through the
-job's fault injector (the one its containers' S3 calls meet too, when the faults cover them).
-Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the faults did, for the
-report.
+uploads): the endpoint's (the restores and the mirrors' reads straight from its embedded disk S3
+when that holds the jobs' buckets), or, with `smemu:s3-faults` covering the mirror, all of it
+over HTTP through the job's fault injector (the one its containers' S3 calls meet too, when
+the faults cover them). Also how long that traffic waits for S3 (`smemu:s3-wait`), and what the
+faults did, for the report.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ def training_seconds_so_far(job: TrainingJob, clock: Clock) -> float:
 
 
 class JobS3:
-    def __init__(self, endpoint: S3Endpoint, job: TrainingJob, clock: Clock) -> None:
+    def __init__(self, endpoint: S3Endpoint, job: TrainingJob, clock: Clock,
+                 store: BlobStore | None = None) -> None:
+        """``store``: the way to ``endpoint``'s objects without HTTP, when there is one (the
+        endpoint's embedded disk S3); faults on the mirror go over HTTP all the same."""
         settings = job.spec.settings
         self.endpoint = endpoint
+        self._store = store
         self.wait = settings.s3_wait
         spec = settings.s3_faults
         self.injector: S3FaultInjector | None = None
@@ -49,7 +54,10 @@ class JobS3:
         self.container_injector = self.injector if spec.covers("container") else None
 
     def blob_store(self) -> BlobStore:
-        return self._faulty.blob_store() if self._faulty else self.endpoint.blob_store()
+        """For the restores and the mirrors: through the faults when they cover them."""
+        if self._faulty:
+            return self._faulty.blob_store()
+        return self._store or self.endpoint.blob_store()
 
     def client(self) -> Any:
         """For the model and output uploads (botocore retries them, part by part)."""

@@ -34,6 +34,7 @@ from emulator.jobs.control import JobControl
 from emulator.jobs.failure import HostEnd, failure_reason
 from emulator.jobs.gpu_jobs import plan_gpus
 from emulator.jobs.instance_limits import plan_limits
+from emulator.jobs.job_network import JobNetwork
 from emulator.jobs.job_s3 import JobS3, S3Unavailable, unmirrored
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
@@ -44,12 +45,7 @@ from emulator.jobs.spec import JobSpec
 from emulator.jobs.store import RunnerFactory
 from emulator.runtime import labels as L
 from emulator.runtime.staging import HostDirs, stage_host
-from emulator.runtime.translate import (
-    ContainerSpec,
-    container_environment,
-    gateway_url,
-    host_addresses,
-)
+from emulator.runtime.translate import ContainerSpec, container_environment
 from emulator.storage.artifacts import artifact_uri, upload_directory_tar
 from emulator.storage.s3 import split_s3_uri
 
@@ -75,17 +71,15 @@ class JobRunner:
         if self.metrics.has_definitions:  # SageMaker puts the values in CloudWatch too
             self.metrics.publish_to(MetricPublisher(ctx.cloudwatch_client, job.name))
         self.limits = JobLimits(job, self.clock)
-        self.s3 = JobS3(ctx.s3, job, self.clock)  # the job's own S3 traffic, faults and all
+        # the job's own S3 traffic, faults and all
+        self.s3 = JobS3(ctx.s3, job, self.clock, ctx.blob_store)
         plan = self.settings.plan
         if not job.is_spot:  # only a host failure happens to an on-demand job
             plan = InterruptionPlan(tuple(t for t in plan.triggers if t.host_failure))
         self.cursor = PlanCursor(plan)
         self.hosts = list(job.spec.hosts)
-        self.addresses: dict[str, str] = {}  # fixed host addresses (multi-instance jobs)
-        self.network: str | None = None
-        self.gateway: str | None = None  # the endpoint's S3 gateway, while on our network
-        self.gateway_address: str | None = None  # its address there, routed to our S3 faults
-        self.endpoint_url_inside: str | None = None  # how containers reach the endpoint
+        self.network = JobNetwork(ctx, job.name, self.hosts, isolated=job.spec.network_isolation,
+                                  injector=self.s3.container_injector)
         # GPUs per host (ml.g*/ml.p* types, when the engine has them), else the CPU flag.
         self.gpus, self.cpu_flag = plan_gpus(job.spec, ctx.engine.has_gpus)
         # CPU and memory per host from the instance type (--instance-limits), when on.
@@ -140,15 +134,7 @@ class JobRunner:
             try:
                 for removal in self.removals:  # the containers first: then their network
                     removal.join()
-                # Unrouted before the gateway leaves the network: only then can the address
-                # go to another job's network.
-                if self.gateway_address and self.s3.container_injector is not None:
-                    self.ctx.container_s3_faults.unroute(self.gateway_address,
-                                                         self.s3.container_injector)
-                if self.gateway and self.network:
-                    self.ctx.engine.detach_gateway(self.gateway, self.network)
-                if self.network:
-                    self.ctx.engine.remove_network(self.network)
+                self.network.release()
                 self.ctx.engine.remove_tree(self.ctx.workdir / self.job.name, self.image)
             except Exception:  # what is left is labelled: the endpoint's shutdown removes it
                 log.exception("clean-up after job %s failed", self.job.name)
@@ -165,7 +151,7 @@ class JobRunner:
                 self._wait_for_capacity(wait.seconds, in_starting=True)
             if stopped := self._stop_before_launch():
                 return stopped
-            self._ensure_network()
+            self.network.ensure()
             armed = self.cursor.armed()
             with self.lock:
                 self.lifecycle.downloading()
@@ -284,37 +270,6 @@ class JobRunner:
         thread.start()
         self.removals.append(thread)
 
-    def _ensure_network(self) -> None:
-        """The job's network and its way to the endpoint, made once the first attempt is about
-        to launch (not while it waits for spot capacity), kept for the later attempts."""
-        if self.network is not None:
-            return
-        self.network, subnet = self.ctx.engine.create_network(
-            f"smemu-{self.ctx.server_id}-{self.job.name}",
-            L.job_labels(self.ctx.server_id, self.job.name), pinned=len(self.hosts) > 1)
-        if subnet:
-            self.addresses = host_addresses(subnet, self.hosts)
-        self._start_gateway()
-
-    def _start_gateway(self) -> None:
-        """Give the job's containers the endpoint (S3 and the rest), unless isolated."""
-        if self.job.spec.network_isolation or self.ctx.gateway_socket is None \
-                or self.network is None:
-            return
-        if not self.ctx.engine.image_exists(self.ctx.gateway_image):
-            log.warning("no %s image: job %s runs without S3 access from its containers "
-                        "(make images builds it)", self.ctx.gateway_image, self.job.name)
-            return
-        name = f"smemu-{self.ctx.server_id}-gateway"
-        address = self.ctx.engine.attach_gateway(name, self.ctx.gateway_image, self.network,
-                                                 self.ctx.gateway_socket,
-                                                 L.server_labels(self.ctx.server_id))
-        self.gateway = name
-        self.endpoint_url_inside = gateway_url()
-        if self.s3.container_injector is not None:  # before any container can call S3
-            self.ctx.container_s3_faults.route(address, self.s3.container_injector)
-            self.gateway_address = address
-
     def _enable_checkpoint_versioning(self) -> None:
         """Keep every uploaded version of every checkpoint, to browse intermediate stages."""
         uri = self.job.spec.checkpoint_uri
@@ -378,12 +333,13 @@ class JobRunner:
             host=host,
             dirs=dirs,
             environment=container_environment(spec.name, self.job.arn, self.ctx.region,
-                                              spec.environment, self.endpoint_url_inside,
+                                              spec.environment,
+                                              self.network.endpoint_url_inside,
                                               (self.ctx.logs.access_key,
                                                self.ctx.logs.secret_key)),
             labels={**L.job_labels(self.ctx.server_id, self.job.name),
                     L.ATTEMPT: str(attempt.number)},
-            network=self.network,
+            network=self.network.name,
             checkpoint_path=spec.checkpoint.local_path if spec.checkpoint else None,
             extra_mounts={str(dirs.tensorboard): spec.tensorboard.local_path.rstrip("/") or "/"}
             if spec.tensorboard else {},
@@ -393,8 +349,8 @@ class JobRunner:
             cpus=self.host_limits[host].cpus if host in self.host_limits else None,
             memory_bytes=self.host_limits[host].memory_bytes if host in self.host_limits
             else None,
-            address=self.addresses.get(host),
-            peers={h: a for h, a in self.addresses.items() if h != host},
+            address=self.network.addresses.get(host),
+            peers={h: a for h, a in self.network.addresses.items() if h != host},
             code_mount=self.code_mount,
         )
 

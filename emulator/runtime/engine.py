@@ -15,6 +15,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from emulator.errors import (
+    AddressPoolsExhausted,
     ContainerStartError,
     DockerUnavailable,
     EmulatorError,
@@ -149,7 +150,7 @@ class DockerEngine:
         except docker.errors.APIError as err:
             if "address pool" not in str(err).lower():
                 raise
-            raise EmulatorError(
+            raise AddressPoolsExhausted(
                 f"Docker has no free address pool left for the job network ({err}): remove "
                 "unused networks (`smemu cleanup`, `docker network prune`) or give the daemon "
                 "more default-address-pools") from err
@@ -157,6 +158,25 @@ class DockerEngine:
     def remove_network(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.client.networks.get(name).remove()
+
+    def network_members(self, network: str) -> dict[str, str]:
+        """The containers on `network`, created ones too (a network's inspect lists only the
+        started ones), by name: each one's IPv4 address there with the prefix length
+        ("172.18.0.2/16"), "" while it has none. Empty when the network is gone."""
+        try:
+            listed = self.client.api.containers(all=True, filters={"network": network})
+        except docker.errors.NotFound:
+            return {}
+        members: dict[str, str] = {}
+        for container in listed:
+            networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
+            if network not in networks:  # the filter also matches ID prefixes
+                continue
+            name = str((container.get("Names") or [container.get("Id", "?")])[0]).lstrip("/")
+            settings = networks[network] or {}
+            address = settings.get("IPAddress")
+            members[name] = f"{address}/{settings.get('IPPrefixLen') or 32}" if address else ""
+        return members
 
     def start(self, spec: ContainerSpec) -> ContainerHandle:
         try:

@@ -12,6 +12,7 @@ ATTEMPT = "smemu.attempt"
 HOST = "smemu.host"
 CPU_LIMIT = "smemu.cpu-limit"  # CPUs a training container may use (--instance-limits)
 MEMORY_LIMIT = "smemu.memory-limit"  # ... and its memory, in bytes
+POOL = "smemu.pool"  # a network of the endpoint's pool: no job's, whichever job it serves
 SERVER = "smemu.server"  # the id of the endpoint process that created it
 PID = "smemu.pid"  # that process's pid ...
 PID_START = "smemu.pid-start"  # ... and its start time, which tells a reused pid from it
@@ -20,6 +21,11 @@ PID_START = "smemu.pid-start"  # ... and its start time, which tells a reused pi
 def server_labels(server_id: str) -> dict[str, str]:
     """What the endpoint process itself runs (its S3 gateway)."""
     return {MANAGED: "true", SERVER: server_id, **owner_labels()}
+
+
+def pool_labels(server_id: str) -> dict[str, str]:
+    """A network of the endpoint's pool: its own, lent to one job at a time."""
+    return {**server_labels(server_id), POOL: "true"}
 
 
 def job_labels(server_id: str, job_name: str) -> dict[str, str]:

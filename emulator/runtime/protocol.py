@@ -64,6 +64,11 @@ class Engine(Protocol):
 
     def remove_network(self, name: str) -> None: ...
 
+    def network_members(self, network: str) -> dict[str, str]:
+        """The containers on `network` (created or running), by name: each one's address there
+        with the prefix length, "" while it has none; empty when the network is gone."""
+        ...
+
     def start(self, spec: ContainerSpec) -> Container:
         """Raise ContainerStartError when the image's container cannot start."""
         ...

@@ -33,6 +33,7 @@ from emulator.jobs.settings import JobSettings
 from emulator.jobs.sqlite_store import JobHistoryDb, SqliteJobStore, StoredJob
 from emulator.runtime import labels as L
 from emulator.runtime.engine import DockerEngine
+from emulator.runtime.network_pool import Gateway, NetworkPool, gateway_name
 from emulator.runtime.owners import write_owner
 from emulator.server.gateway_origin import gateway_request_handler
 from emulator.server.handler import (
@@ -42,6 +43,7 @@ from emulator.server.handler import (
 from emulator.server.log_keeper import LogKeeper, replay_log_events
 from emulator.server.recovery import CrashRecovery
 from emulator.storage.backends import chosen_backend, s3_root
+from emulator.storage.disk_blobstore import DiskBlobStore
 from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 
@@ -89,6 +91,7 @@ class EndpointServer:
         self._socket_server: BaseWSGIServer | None = None  # for the S3 gateway containers
         self._socket_dir: Path | None = None
         self._socket_thread: threading.Thread | None = None
+        self._network_pool: NetworkPool | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
         if not shutdown_budget >= 0:
@@ -168,7 +171,11 @@ class EndpointServer:
                                               threaded=True,
                                               request_handler=gateway_request_handler(
                                                   self._request_timeout()))
-            ctx = dataclasses.replace(ctx, gateway_socket=socket_path)
+            self._network_pool = NetworkPool(self.engine, self.server_id, Gateway(
+                gateway_name(self.server_id), ctx.gateway_image, socket_path,
+                L.server_labels(self.server_id)))
+            ctx = dataclasses.replace(ctx, gateway_socket=socket_path,
+                                      network_pool=self._network_pool)
             recovery = CrashRecovery(self.engine, ctx.s3, self.state_dir / "work",
                                      create_buckets=not self.s3_url,
                                      versioning=ctx.checkpoint_versioning,
@@ -178,7 +185,9 @@ class EndpointServer:
             if self.s3_backend == "disk":  # after the history: its lock makes s3_path ours
                 self._disk_s3 = DiskS3App(self.s3_path, self.region)
                 if not self.s3_url:  # the jobs' buckets are in it: ask it in this process
-                    ctx = dataclasses.replace(ctx, bucket_exists=self._disk_s3.store.has_bucket)
+                    ctx = dataclasses.replace(
+                        ctx, bucket_exists=self._disk_s3.store.has_bucket,
+                        blob_store=DiskBlobStore(self._disk_s3.store, own.blob_store()))
             store = SqliteJobStore(self.history, self.server_id)
             self.service = JobService(ctx, runner_factory(ctx), defaults=self.defaults,
                                       store=store,
@@ -257,6 +266,9 @@ class EndpointServer:
         unfinished: list[str] = []
         if self.service is not None:  # the endpoint still serves S3: the uploads need it
             unfinished = self.service.shutdown(self.shutdown_budget)
+        if self._network_pool is not None:  # none made ahead behind the clean-up's back
+            with contextlib.suppress(Exception):
+                self._network_pool.close(remove_idle=False)  # the clean-up removes them
         with contextlib.suppress(Exception):
             self.engine.cleanup({L.SERVER: self.server_id})
         if self._socket_server is not None:

@@ -3,8 +3,10 @@
 The mirror, the restore and the benchmark speak to S3 only through a ``BlobStore``. Which
 implementation, and which transfer strategy, is decided once per endpoint from its
 configuration (``S3Endpoint.blob_store``), never by looking at a client or a server's answers.
-One implementation is left, over boto3 (``boto_store``): the A/B in bench/results.md found no
-hand-written transport faster by more than the run-to-run spread.
+One implementation over the wire is left, boto3's (``boto_store``): the A/B in
+bench/results.md found no hand-written transport faster by more than the run-to-run spread. The
+endpoint's jobs read its embedded disk S3 in its own process (``disk_blobstore``), writing
+through boto3's.
 
 Nothing here retries: the caller has the one retry layer (``emulator.checkpoints.retry``), and
 the implementation is built without transport retries of its own. Errors are botocore

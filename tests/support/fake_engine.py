@@ -32,6 +32,7 @@ class Script:
     exits_as_killed: int = 137  # its exit code when a SIGKILL arrives (0: it won the race)
     hiccup: bool = False  # its log stream and first wait fail while it still runs
     oom: bool = False  # what docker inspect's State.OOMKilled says of it
+    stays_on_network: bool = False  # its removal fails: it is left on the job's network
 
 
 class FakeContainer:
@@ -89,6 +90,8 @@ class FakeContainer:
     def remove(self) -> None:
         self.removed = True
         self._exit(137)
+        if not self.script.stays_on_network:
+            self.engine.leave(self.spec.network, self.name)
 
 
 @dataclass
@@ -99,8 +102,13 @@ class FakeEngine:
     lock: threading.RLock = field(default_factory=threading.RLock)
     handles: list[FakeContainer] = field(default_factory=list)
     networks: set[str] = field(default_factory=set)
+    network_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     gpus: bool = False  # whether it has the NVIDIA runtime
     machine_size: Machine | None = None  # what machine() answers (None: it does not say)
+    gateway: bool = False  # whether it runs the endpoint's S3 gateway (else attaching fails)
+    # Each network's containers (the gateway's too), with their addresses, as Docker lists them.
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (network call, network)
 
     def schedule(self, seconds: float, call: Callable[[], None]) -> None:
         if isinstance(self.clock, ManualClock):
@@ -127,26 +135,60 @@ class FakeEngine:
 
     def create_network(self, name: str, labels: dict[str, str],
                        pinned: bool = False) -> tuple[str, str | None]:
-        self.networks.add(name)
+        with self.lock:
+            self.calls.append(("create_network", name))
+            self.networks.add(name)
+            self.network_labels[name] = dict(labels)
+            self.members[name] = {}
         return name, "172.30.0.0/16" if pinned else None
 
     def remove_network(self, name: str) -> None:
-        self.networks.discard(name)
+        with self.lock:
+            self.calls.append(("remove_network", name))
+            if self.members.get(name):  # Docker refuses while a container is on it
+                return
+            self.networks.discard(name)
+            self.members.pop(name, None)
+
+    def network_members(self, network: str) -> dict[str, str]:
+        with self.lock:
+            return dict(self.members.get(network, {}))
+
+    def leave(self, network: str | None, container: str) -> None:
+        with self.lock:
+            self.members.get(network or "", {}).pop(container, None)
 
     def start(self, spec: ContainerSpec) -> FakeContainer:
         script = self.scripts[spec.host]
         if script.start_error:
             raise ContainerStartError(f"{spec.host}: address already in use")
         handle = FakeContainer(spec, script, self)
-        self.handles.append(handle)
+        with self.lock:
+            self.handles.append(handle)
+            if spec.network is not None:
+                on = self.members.setdefault(spec.network, {})
+                on[spec.name] = f"10.9.0.{len(on) + 2}/24"
         return handle
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
                        labels: dict[str, str]) -> str:
-        raise ContainerStartError("the fake engine runs no gateway")
+        if not self.gateway:
+            raise ContainerStartError("the fake engine runs no gateway")
+        with self.lock:
+            self.calls.append(("attach_gateway", network))
+            address = f"10.8.{len(self.calls) % 250}.1/24"
+            self.members.setdefault(network, {})[name] = address
+        return address
 
     def detach_gateway(self, name: str, network: str) -> None:
-        pass
+        with self.lock:
+            self.calls.append(("detach_gateway", network))
+        self.leave(network, name)
+
+    def made(self, call: str) -> list[str]:
+        """The networks of each `call` (create_network, attach_gateway, ...) so far."""
+        with self.lock:
+            return [network for each, network in self.calls if each == call]
 
     def remove_tree(self, path: Path, helper_image: str) -> None:
         shutil.rmtree(path, ignore_errors=True)

@@ -1,7 +1,8 @@
 """One contract for every BlobStore, run against moto, the disk S3 and `rclone serve s3` (the
 ``smemu-s3-standin`` image as a throwaway testcontainers container), each on its own, and
 against the endpoint application with each of its embedded S3 backends (the requests routed as
-the endpoint routes them, on one port with SageMaker and moto's services).
+the endpoint routes them, on one port with SageMaker and moto's services), and against the
+endpoint's in-process reads of its disk S3 (``DiskBlobStore``).
 
 A new implementation joins by being configurable on ``S3Endpoint``: add it to ``store`` below."""
 
@@ -24,6 +25,7 @@ from emulator.api.app import EndpointApp
 from emulator.checkpoints.retry import is_permanent
 from emulator.storage.backends import S3_BACKENDS
 from emulator.storage.blobstore import BlobStore
+from emulator.storage.disk_blobstore import DiskBlobStore
 from emulator.storage.disk_s3.app import DiskS3App
 from emulator.storage.s3 import S3Endpoint
 from tests.support.disk_s3 import DiskS3Server
@@ -75,7 +77,8 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, s3: MotoS3) -> Iterator[
             disk.close()
 
 
-@pytest.fixture(params=["moto", "disk", pytest.param("rclone", marks=pytest.mark.docker),
+@pytest.fixture(params=["moto", "disk", "disk-in-process",
+                        pytest.param("rclone", marks=pytest.mark.docker),
                         *(f"endpoint-{backend}" for backend in S3_BACKENDS)])
 def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
     if request.param.startswith("endpoint-"):
@@ -86,7 +89,7 @@ def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
         moto: MotoS3 = request.getfixturevalue("s3")
         return S3Endpoint(moto.endpoint, access_key="testing", secret_key="testing",
                           whole_object=True)
-    if request.param == "disk":
+    if request.param.startswith("disk"):
         disk: DiskS3Server = request.getfixturevalue("disk_s3")
         return S3Endpoint(disk.url)
     server: S3StandinContainer = request.getfixturevalue("rclone")
@@ -94,8 +97,13 @@ def endpoint(request: pytest.FixtureRequest) -> S3Endpoint:
 
 
 @pytest.fixture
-def store(endpoint: S3Endpoint) -> BlobStore:
-    """Every implementation the endpoint can be configured with (one is left: boto3)."""
+def store(endpoint: S3Endpoint, request: pytest.FixtureRequest) -> BlobStore:
+    """Every implementation the endpoint can be configured with (boto3), and the endpoint's
+    own reads of its embedded disk S3 in its process (writes over HTTP)."""
+    if request.node.callspec.params["endpoint"] == "disk-in-process":
+        disk: DiskS3Server = request.getfixturevalue("disk_s3")
+        assert disk.app is not None
+        return DiskBlobStore(disk.app.store, endpoint.blob_store())
     return endpoint.blob_store()
 
 

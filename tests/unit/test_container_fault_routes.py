@@ -1,7 +1,10 @@
 """The container scope's plumbing, pure: the forwarder's PROXY line read back, the routes from a
-gateway address to one job's injector, the clients' retries, and which traffic a scope faults."""
+gateway address to one job's injector, the clients' retries, and which traffic a scope faults
+(and so which blob store a job's restores and mirrors get)."""
 
 from __future__ import annotations
+
+from typing import cast
 
 import pytest
 
@@ -16,6 +19,7 @@ from emulator.jobs.settings import JobSettings
 from emulator.jobs.spec import parse_spec
 from emulator.runtime.gateway_forwarder import proxy_line
 from emulator.server.gateway_origin import GatewayOrigin, parse_proxy_line
+from emulator.storage.blobstore import BlobStore
 from emulator.storage.s3 import S3Endpoint
 
 
@@ -95,5 +99,22 @@ def test_the_scope_says_whose_traffic_meets_the_one_injector(
         assert (s3.blob_store() is not s3.endpoint.blob_store()) is mirror
         # The mirror's retries count only when its traffic is faulted.
         assert (s3.patience().on_retry is not None) is mirror
+    finally:
+        s3.close()
+
+
+@pytest.mark.parametrize(("faults", "local"), [
+    ("", True), ("errors=0.5 scope=container", True), ("errors=0.5 scope=mirror", False),
+    ("errors=0.5 scope=all", False)])
+def test_the_endpoints_own_store_serves_the_job_unless_faults_cover_the_mirror(
+        faults: str, local: bool) -> None:
+    settings = JobSettings(s3_faults=parse_s3_faults(faults)) if faults else JobSettings()
+    job = TrainingJob(parse_spec({"TrainingJobName": "j"}, settings), "arn", 0.0)
+    endpoint = S3Endpoint("http://127.0.0.1:9", "us-east-1")
+    own = cast(BlobStore, object())  # the endpoint's in-process store (DiskBlobStore)
+    s3 = JobS3(endpoint, job, ManualClock(), own)
+    try:
+        assert (s3.blob_store() is own) is local
+        assert s3.blob_store() is not endpoint.blob_store()  # never the plain HTTP one
     finally:
         s3.close()

@@ -174,7 +174,7 @@ class DiskS3App:
                           "received.", 400)
         version = self.store.put(bucket, key, received, size, f'"{md5}"',
                                  stored_headers(request.environ))
-        return Response(status=200, headers=_version_headers(version))
+        return Response(status=200, headers={**_version_headers(version), "ETag": version.etag})
 
     def _copy(self, request: Request, bucket: str, key: str) -> Response:
         source = urllib.parse.unquote(request.headers["x-amz-copy-source"])
