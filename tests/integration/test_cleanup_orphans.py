@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from emulator.runtime import labels as L
-from tests.support.endpoint import EndpointProcess, sleeper_request, wait_for_status
+from tests.support.endpoint import (
+    EndpointProcess,
+    quick_toy_request,
+    sleeper_request,
+    wait_for_job,
+    wait_for_status,
+)
 
 # Never beside its kin under xdist: SERIAL_GROUPS["docker-orphans"], tests/support/parallel.py.
 pytestmark = pytest.mark.docker
@@ -101,3 +107,29 @@ def _exists(container: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_a_killed_endpoints_pool_networks_are_orphans_and_go(tmp_path: Path,
+                                                              docker_client: Any) -> None:
+    """What `smemu cleanup` does, kept to this test's own dead endpoint: the pool networks it
+    left, the gateway still on them, are judged orphans by their labels and removed."""
+    from emulator.runtime.engine import DockerEngine
+    from emulator.runtime.owners import is_orphan
+
+    with EndpointProcess(tmp_path / "state") as ep:
+        ep.client("s3").create_bucket(Bucket="pooled")
+        sagemaker = ep.client("sagemaker")
+        sagemaker.create_training_job(**quick_toy_request("pooled-job", "pooled"))
+        assert wait_for_job(sagemaker, "pooled-job")["TrainingJobStatus"] == "Completed"
+        assert docker_client.networks.list(filters={"label": [
+            f"{L.SERVER}={ep.server_id}", f"{L.POOL}=true"]}), "no network went back to the pool"
+        assert ep.process is not None and ep.process.process is not None
+        ep.process.process.kill()  # SIGKILL: no shutdown, no cleanup
+        ep.process.process.wait()
+    server = ep.server_id
+    left = names(docker_client, server)
+    assert f"smemu-{server}-gateway" in left and any(".pool-" in name for name in left), left
+    removed = DockerEngine().remove_orphans(
+        lambda labels: labels.get(L.SERVER) == server and is_orphan(labels, set()))
+    assert sorted(removed["containers"] + removed["networks"]) == left
+    assert names(docker_client, server) == []

@@ -113,7 +113,7 @@ def test_a_job_after_another_takes_its_network_and_nothing_is_made_for_it(
         # network of this endpoint: only the job's own container came and went.
         gateway = docker_client.containers.get(f"smemu-{ep.server_id}-gateway")
         ours = [e for e in events(docker_client, between, "network")
-                if e["Actor"]["Attributes"].get("name", "").startswith(f"smemu-{ep.server_id}-")]
+                if e["Actor"]["Attributes"].get("name", "").startswith(f"smemu-{ep.server_id}")]
         assert [e for e in ours if e["Action"] in ("create", "destroy")] == []
         assert [e for e in ours if e["Actor"]["Attributes"].get("container") == gateway.id] == []
         # Back in the pool: the endpoint's, no job's, with the gateway alone on it.
