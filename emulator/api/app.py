@@ -19,7 +19,7 @@ from emulator.api.moto_guard import MotoGuard, answer_exception
 from emulator.api.sagemaker import CONTENT_TYPE, TARGET_PREFIX, SageMakerHandler
 from emulator.api.ui import BrowserView
 from emulator.api.wire_errors import JSON, WireRequest, error_response
-from emulator.errors import AwsError
+from emulator.errors import AwsError, ValidationException
 from emulator.faults.s3_routes import ContainerFaultRoutes
 from emulator.jobs.service import JobService
 from emulator.report.html_views import UI_PREFIX
@@ -102,6 +102,10 @@ class EndpointApp:
                 return _json(self.service.reset())
             if len(parts) == 2 and parts[0] == "jobs" and request.method == "GET":
                 return _json(self.service.emulator_report(parts[1]))
+            if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "changes" \
+                    and request.method == "GET":
+                after, timeout = _change_wait(request)
+                return _json(self.service.job_changes(parts[1], after, timeout))
             if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "interrupt" \
                     and request.method == "POST":
                 return _json(self.service.interrupt_training_job(parts[1]))
@@ -109,6 +113,20 @@ class EndpointApp:
             return _json(err.to_wire(), err.status)
         return _json({"__type": "NotFound", "message": f"no such emulator route {request.path}"},
                      404)
+
+
+def _change_wait(request: Request) -> tuple[int, float]:
+    """`?after=N&timeout=S` of a changes long-poll: the change count the client has seen (0),
+    and how long it waits for a newer one (emulator.jobs.changes.MAX_WAIT_S at most)."""
+    try:
+        after = int(request.args.get("after", "0"))
+        timeout = float(request.args.get("timeout", "10"))
+    except ValueError:
+        after, timeout = -1, -1.0
+    if after < 0 or not 0.0 <= timeout < float("inf"):
+        raise ValidationException("after must be a whole number >= 0 and timeout a number of "
+                                  "seconds >= 0")
+    return after, timeout
 
 
 def _bounded_body(environ: dict[str, Any]) -> bytes | None:

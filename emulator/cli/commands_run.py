@@ -14,7 +14,13 @@ from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint_health
 from emulator.cli.flush_watch import FlushWatch
-from emulator.cli.follow import FollowState, emulator_report, follow, render_summary
+from emulator.cli.follow import (
+    ChangeWaiter,
+    FollowState,
+    emulator_report,
+    follow,
+    render_summary,
+)
 from emulator.cli.group import clean_errors, cli
 from emulator.cli.progress import StatusProgress, compact_timeline, is_terminal
 from emulator.errors import PlanError
@@ -224,7 +230,8 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
     progress = StatusProgress() if terminal else None
     flushes = None if as_json else FlushWatch(lambda: emulator_report(url, name), progress)
     job = _follow_with_ctrl_c(sagemaker, logs, name, quiet=as_json, show_logs=not no_logs,
-                              progress=progress, on_tick=flushes)
+                              progress=progress, on_tick=flushes,
+                              wait_for_change=ChangeWaiter(url, name))
     report = emulator_report(url, name)
     comparison = None
     if twin is not None:
@@ -267,11 +274,14 @@ def _create(sagemaker: Any, request: dict[str, Any], hint_restart: bool) -> str:
 
 def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
                         show_logs: bool, progress: StatusProgress | None = None,
-                        on_tick: Callable[[], None] | None = None) -> dict[str, Any]:
+                        on_tick: Callable[[], None] | None = None,
+                        wait_for_change: Callable[[float], None] | None = None
+                        ) -> dict[str, Any]:
     """Ctrl-C stops the job (StopTrainingJob) and keeps following; a second Ctrl-C detaches."""
     try:
         return _follow_until_done(sagemaker, logs, name, quiet=quiet, show_logs=show_logs,
-                                  progress=progress, on_tick=on_tick)
+                                  progress=progress, on_tick=on_tick,
+                                  wait_for_change=wait_for_change)
     finally:
         if progress is not None:
             progress.close()  # a detach or an error leaves no bar behind
@@ -279,13 +289,14 @@ def _follow_with_ctrl_c(sagemaker: Any, logs: Any, name: str, *, quiet: bool,
 
 def _follow_until_done(sagemaker: Any, logs: Any, name: str, *, quiet: bool, show_logs: bool,
                        progress: StatusProgress | None,
-                       on_tick: Callable[[], None] | None) -> dict[str, Any]:
+                       on_tick: Callable[[], None] | None,
+                       wait_for_change: Callable[[float], None] | None) -> dict[str, Any]:
     stopping = False
     state = FollowState(logs, name)
     while True:
         try:
             return follow(sagemaker, logs, name, quiet=quiet, show_logs=show_logs, state=state,
-                          progress=progress, on_tick=on_tick)
+                          progress=progress, on_tick=on_tick, wait_for_change=wait_for_change)
         except KeyboardInterrupt:
             if stopping:
                 _detach(name)

@@ -7,6 +7,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -30,6 +31,29 @@ def emulator_report(endpoint_url: str, job_name: str) -> dict[str, Any]:
         return {}
 
 
+class ChangeWaiter:
+    """Waits for the job's next change on the endpoint's long-poll (``GET
+    /_smemu/jobs/NAME/changes``): woken by the change itself, where a poll would find it up to
+    a poll interval later. An endpoint without it (an older smemu), or a wait that fails:
+    sleeps from then on, as polling does."""
+
+    def __init__(self, endpoint_url: str, job_name: str) -> None:
+        self._url = f"{endpoint_url}/_smemu/jobs/{quote(job_name, safe='')}/changes"
+        self._seen = 0  # the change count of the last answer
+        self._available = True
+
+    def __call__(self, timeout: float) -> None:
+        if self._available:
+            try:
+                request = signed_request(f"{self._url}?after={self._seen}&timeout={timeout:.3f}")
+                with urllib.request.urlopen(request, timeout=timeout + 10) as answer:
+                    self._seen = int(json.loads(answer.read())["Version"])
+                return
+            except Exception:  # following the job must go on: by polling
+                self._available = False
+        time.sleep(timeout)
+
+
 def transition_line(transition: dict[str, Any]) -> str:
     stamp: Any = transition.get("StartTime")
     clock = stamp.strftime("%H:%M:%S") if hasattr(stamp, "strftime") else ""
@@ -48,13 +72,15 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
            quiet: bool = False, poll: float = 0.5,
            on_tick: Callable[[], None] | None = None,
            state: FollowState | None = None,
-           progress: StatusProgress | None = None) -> dict[str, Any]:
+           progress: StatusProgress | None = None,
+           wait_for_change: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Print transitions (and logs) until the job ends; returns the final description.
     `progress` draws progress StatusMessages as live bars (on a terminal).
 
     SageMaker has no call that waits for a change, so this polls: every FAST_POLL seconds just
     after a change (a short job is over within a few), slowing down to `poll` while nothing
-    changes."""
+    changes. `wait_for_change(timeout)` (a ChangeWaiter) returns at the job's next change:
+    without logs to show, each poll then waits for one (at most `poll` seconds)."""
     state = state or FollowState(logs, job_name)
     printed, tail = state.printed, state.tail
     interval, seen = FAST_POLL, None
@@ -98,7 +124,10 @@ def follow(sagemaker: Any, logs: Any, job_name: str, *, show_logs: bool = True,
         now_seen = (job["TrainingJobStatus"], len(transitions))
         interval = FAST_POLL if now_seen != seen else min(poll, interval * 1.5)
         seen = now_seen
-        time.sleep(interval)
+        if wait_for_change is None:
+            time.sleep(interval)
+        else:  # the log lines come on no change: shown, they are polled as before
+            wait_for_change(interval if show_logs and not quiet else poll)
 
 
 def _collector(lines: list[tuple[float, str]]) -> Callable[[str, str, float], None]:

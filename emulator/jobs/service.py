@@ -17,6 +17,7 @@ from emulator.errors import (
     ServiceUnavailable,
     ValidationException,
 )
+from emulator.jobs.changes import JobChanges
 from emulator.jobs.clock import Clock, SystemClock
 from emulator.jobs.context import RunnerContext
 from emulator.jobs.control import JobControl
@@ -60,6 +61,7 @@ class JobService:
         self._create_lock = threading.Lock()
         self._closing = False  # set by shutdown(): no job may start after it
         self._tags_lock = threading.Lock()
+        self.changes = JobChanges()  # every _save counts: GET /_smemu/jobs/NAME/changes
 
     # -- operations ---------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +110,12 @@ class JobService:
         with record.lock:
             return emulator_report(record.job, record.runner.unfired_triggers())
 
+    def job_changes(self, name: str, after: int, timeout: float) -> dict[str, Any]:
+        """{"Version": the job's change count} once it is above `after`, or after `timeout`
+        seconds: a client waits for the job's next change instead of polling for it."""
+        record = self._record(name)
+        return {"Version": self.changes.wait(record.name, after, timeout)}
+
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         validate_request("ListTrainingJobs", params)
         return list_page([record.job for record in self._all()], params)
@@ -134,6 +142,7 @@ class JobService:
                 raise ValidationException(_delete_unfinished_message(record.job.status.value))
             del self._records[name.lower()]
             self.store.remove(record.name)
+            self.changes.forget(record.name)
         return {}
 
     def adopt(self, job: TrainingJob, unfired: list[str]) -> None:
@@ -267,6 +276,7 @@ class JobService:
         """Tell the store the job changed (a lifecycle event, its tags, its end)."""
         record = self._records.get(job.name.lower())
         self.store.save(job, record.runner.unfired_triggers() if record else [])
+        self.changes.changed(job.name)
 
     def _job_of_arn(self, arn: str) -> TrainingJob:
         """The training job an ARN names; tags on other resources are not emulated."""

@@ -1,9 +1,13 @@
-"""What `smemu run` sends, counted in a real endpoint's access log (`smemu serve --verbose`):
-one health check (it was asked twice: once to find the endpoint, once for its S3), and for a
-bucket that is there one signed HEAD and no S3 client (the command never imports boto3)."""
+"""What `smemu run` sends, counted in a real endpoint's access log (`smemu serve --verbose`,
+signatures checked: `--auth`) and in the command's own botocore session: one health check (it
+was asked twice: once to find the endpoint, once for its S3); for a bucket that is there one
+signed HEAD and no S3 client (the command never imports boto3); and no DescribeTrainingJob
+without a wait for the job's change before it (the endpoint's long-poll, GET
+/_smemu/jobs/NAME/changes) but the first."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -12,36 +16,60 @@ from typing import Any
 
 import pytest
 
-from tests.support.endpoint import TOY_IMAGE, EndpointProcess
+from emulator.testing import Endpoint
+from tests.support.endpoint import TOY_IMAGE
 
 pytestmark = pytest.mark.docker
+KEYS = "AKIDRUNREQUESTS:run-requests-secret"
+
+# `smemu run` with every SageMaker call it makes named on stderr at its exit.
+COUNTING_SMEMU = (
+    "import atexit, sys\n"
+    "from emulator.validation import botocore_session\n"
+    "calls = []\n"
+    "botocore_session().register('before-call.sagemaker',\n"
+    "                            lambda model, **_: calls.append(model.name))\n"
+    "atexit.register(lambda: print('SAGEMAKER CALLS:', *calls, file=sys.stderr))\n"
+    "from emulator.cli import main\n"
+    "sys.argv = ['smemu', *sys.argv[1:]]\n"
+    "main()\n")
 
 
 def _requests(log: str) -> list[str]:
-    """The request lines ("GET /path HTTP/1.1") of the access log's lines."""
-    return [line.split('"')[1] for line in log.splitlines()
+    """The request lines and their status ("GET /path HTTP/1.1 200") of the access log."""
+    return [" ".join((line.split('"')[1], line.split('"')[2].split()[0]))
+            for line in log.splitlines()
             if "emulator.server.access" in line and line.count('"') >= 2]
 
 
-def test_run_asks_health_once_and_checks_a_bucket_with_one_head_without_an_s3_client(
-        tmp_path: Path, docker_client: Any, job_name: str) -> None:
-    with EndpointProcess(tmp_path / "state", "--verbose") as endpoint:
+def test_run_sends_what_it_needs_and_waits_for_each_change(tmp_path: Path, docker_client: Any,
+                                                           job_name: str) -> None:
+    with Endpoint(state_dir=tmp_path / "state", serve_args=["--verbose"], auth=KEYS) as endpoint:
         bucket = f"test-{uuid.uuid4().hex[:12]}"
         endpoint.client("s3").create_bucket(Bucket=bucket)
         before = len(endpoint.log_text())
         result = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "emulator", "run",
-             "--endpoint-url", endpoint.url, "--image", TOY_IMAGE, "--job-name", job_name,
+            [sys.executable, "-X", "importtime", "-c", COUNTING_SMEMU, "run",
+             "--endpoint-url", endpoint.url, "--auth", KEYS, "--image", TOY_IMAGE,
+             "--job-name", job_name,
              "--no-logs", "--output-path", f"s3://{bucket}/output",
              "-H", "total_steps=1", "-H", "seconds_per_step=0"],
             capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"Job {job_name}: Completed" in result.stdout
         sent = _requests(endpoint.log_text()[before:])
-    assert sent.count("GET /_smemu/health HTTP/1.1") == 1, sent
-    assert sent.count(f"HEAD /{bucket} HTTP/1.1") == 1, sent
+    assert sent.count("GET /_smemu/health HTTP/1.1 200") == 1, sent
+    assert sent.count(f"HEAD /{bucket} HTTP/1.1 200") == 1, sent  # signed as S3 wants
     assert not any(f"PUT /{bucket} " in line for line in sent)  # there: not created again
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "botocore.session" in imported  # -X importtime did list the imports
     assert not {"boto3", "s3transfer"} & imported, "an S3 client was made for the check"
+
+    waits = [int(m[1]) for line in sent if (m := re.match(
+        rf"GET /_smemu/jobs/{job_name}/changes\?after=(\d+)&\S+ HTTP/1.1 200$", line))]
+    assert waits and waits == sorted(waits), sent  # each after the count it was last given
+    calls = next(line for line in result.stderr.splitlines()
+                 if line.startswith("SAGEMAKER CALLS:")).split()[2:]
+    assert calls[0] == "CreateTrainingJob" and set(calls[1:]) == {"DescribeTrainingJob"}
+    assert len(calls) - 1 <= len(waits) + 1, (calls, waits)

@@ -101,6 +101,7 @@ def test_rpc_abuse_never_5xx(client: Client, target: str, content_type: str,
 @FUZZ
 @given(path=st.one_of(st.sampled_from(["/", "/bucket-fuzz", "/bucket-fuzz/key", "/_smemu/",
                                        "/_smemu/jobs/x", "/_smemu/jobs/x/interrupt",
+                                       "/_smemu/jobs/x/changes?after=0&timeout=0",
                                        "/_smemu/health", "//", "/%ff", "/a?uploads",
                                        "/a/b?partNumber=x&uploadId=y", "/a?versioning",
                                        "/a/b?acl", "/moto-api/"]),
