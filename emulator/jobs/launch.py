@@ -5,7 +5,7 @@ made during the restore (and the channels' download), the next attempt's contain
 to be started once they are complete, so it never sees a partial restore. A container made
 and never started (a stop during the restore, a failed restore, another host that could not be
 made) is removed here; one left behind by a crash carries the job's labels, so the endpoint's
-next start removes it.
+next start removes it. A multi-instance attempt's hosts are made, and started, at once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ class ContainerLaunch:
 
     def __init__(self, engine: Engine, specs: list[ContainerSpec], name: str) -> None:
         self._engine = engine
-        self._specs = specs
         self._made: dict[str, Container] = {}
         self._error: BaseException | None = None
         self._lock = threading.Lock()
