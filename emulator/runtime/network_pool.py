@@ -9,9 +9,11 @@ job is ever on a network while another job's are: a job meets nothing of the one
 
 The networks are the endpoint's, never a job's (`labels.pool_labels`): its shutdown, crash
 recovery at the next start and `smemu cleanup` remove them by the server's labels. The pool
-stays small: at most `keep` idle, `spares` made ahead in the background once a job took the
-last one, none made for a while after Docker ran out of address pools, and the idle ones
-removed after `idle_seconds` (other endpoints on the machine need address pools too).
+stays small: jobs one after another share one network; `spares` are made ahead in the
+background only when jobs overlap (a job took the last idle one while another holds one), at
+most `keep` are kept idle, none is made ahead for a while after Docker ran out of address
+pools, and the idle ones are removed after `idle_seconds` (other endpoints on the machine need
+address pools too).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from emulator.runtime import labels as L
 from emulator.runtime.protocol import Engine
 
 log = logging.getLogger(__name__)
-SPARES = 1  # made ahead, in the background, when a job took the last idle one
+SPARES = 1  # made ahead, in the background, when a job took the last one beside another
 KEEP = 2  # idle ones kept at most: a network given back beyond them is removed
 IDLE_S = 60.0  # an idle network unused this long is removed
 STARVED_S = 30.0  # no network made ahead this long after Docker ran out of address pools
@@ -79,6 +81,7 @@ class NetworkPool:
         self._lock = threading.Lock()
         self._idle: list[tuple[PooledNetwork, float]] = []  # (network, idle since)
         self._making: list[threading.Thread] = []
+        self._lent = 0  # networks taken and not given back yet
         self._numbers = itertools.count(1)
         self._starved_until = float("-inf")
         self._expiry: threading.Timer | None = None
@@ -92,6 +95,21 @@ class NetworkPool:
     def take(self) -> PooledNetwork | None:
         """A network with the gateway on it and nothing else, the caller's alone until it
         gives it back; None when the gateway cannot run (its image is missing)."""
+        with self._lock:
+            beside = self._lent > 0  # jobs overlap: the next may come before one is back
+            self._lent += 1
+        network: PooledNetwork | None = None
+        try:
+            network = self._lend()
+        finally:
+            if network is None:
+                with self._lock:
+                    self._lent -= 1
+        if beside:
+            self._make_ahead()
+        return network
+
+    def _lend(self) -> PooledNetwork | None:
         while True:
             with self._lock:
                 candidate = self._idle.pop()[0] if self._idle else None  # the freshest
@@ -99,20 +117,18 @@ class NetworkPool:
                 break
             address = self._bare(candidate.name)  # the gateway may have died since
             if address is not None:
-                self._make_ahead()
                 return PooledNetwork(candidate.name, address)
             self._remove(candidate.name)
         if not self.engine.image_exists(self.gateway.image):
             return None
-        network = self._make()
-        self._make_ahead()
-        return network
+        return self._make()
 
     def give_back(self, network: PooledNetwork) -> None:
         """Kept for the next job if nothing but the gateway is on it (and the pool has room),
         else removed. The caller's containers must be gone and its fault route removed."""
         address = self._bare(network.name)
         with self._lock:
+            self._lent = max(0, self._lent - 1)
             kept = address is not None and not self._closed and len(self._idle) < self.keep
             if kept:
                 self._idle.append((PooledNetwork(network.name, str(address)), self._clock()))

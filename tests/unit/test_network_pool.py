@@ -88,7 +88,7 @@ def run(moto: MotoS3, tmp_path: Path, engine: FakeEngine, pool: NetworkPool | No
 def test_a_second_single_host_job_takes_the_first_ones_network(
         moto: MotoS3, tmp_path: Path) -> None:
     engine = engine_with_gateway()
-    pool = pool_of(engine)
+    pool = NetworkPool(engine, "t", GATEWAY)  # as the endpoint makes it
     first = run(moto, tmp_path, engine, pool)
     [network] = first.networks
     assert network is not None
@@ -143,30 +143,35 @@ def test_the_idle_networks_are_bounded(tmp_path: Path) -> None:
     assert len(engine.networks) == 2 and len(engine.made("remove_network")) == 2
 
 
-def test_one_spare_is_made_ahead_once_a_job_took_the_last(tmp_path: Path) -> None:
+def test_a_spare_is_made_ahead_only_while_jobs_overlap(tmp_path: Path) -> None:
     engine = engine_with_gateway()
     pool = NetworkPool(engine, "t", GATEWAY, spares=1, keep=2)
-    first = pool.take()
+    first = pool.take()  # alone: jobs one after another need no second network
     assert first is not None
+    time.sleep(0.2)  # what a spare made ahead would have needed (instant on the fake)
+    assert pool.idle == [] and engine.made("create_network") == [first.name]
+    second = pool.take()  # beside the first: one is made ahead for the next
+    assert second is not None
     wait_until(lambda: len(pool.idle) == 1)
-    second = pool.take()  # the spare: nothing made on demand
-    assert second is not None and second.name in engine.made("create_network")
-    wait_until(lambda: len(pool.idle) == 1)
-    for network in (first, second):
+    third = pool.take()  # the spare: nothing made on demand
+    assert third is not None and third.name in engine.made("create_network")
+    wait_until(lambda: len(pool.idle) == 1)  # and the next made ahead
+    time.sleep(0.1)
+    assert len(engine.made("create_network")) == 4  # never more than one spare
+    for network in (first, second, third):
         pool.give_back(network)
-    assert len(pool.idle) == 2 and len(engine.networks) == 3 - 1
+    assert len(pool.idle) == 2 and len(engine.networks) == 2
 
 
 def test_no_spare_is_made_once_docker_ran_out_of_address_pools(tmp_path: Path) -> None:
     engine = engine_with_gateway()
-    engine.room = 1
     pool = NetworkPool(engine, "t", GATEWAY, spares=1, keep=2)
-    taken = pool.take()
-    assert taken is not None
+    engine.room = 2
+    taken = [pool.take(), pool.take()]  # the second beside the first: one would be made ahead
+    assert None not in taken
     time.sleep(0.2)  # what a spare made ahead would have needed (instant on the fake)
-    assert pool.idle == [] and engine.made("create_network") == [taken.name]
+    assert pool.idle == [] and len(engine.made("create_network")) == 2
     engine.room = 10
-    pool.give_back(taken)
     pool.take()
     time.sleep(0.2)
     assert pool.idle == []  # still starved: it leaves the address pools to the jobs
@@ -270,3 +275,15 @@ def wait_until(condition: Any, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "never happened"
         time.sleep(0.01)
+
+
+def test_without_the_gateway_image_a_job_gets_a_network_of_its_own(
+        moto: MotoS3, tmp_path: Path) -> None:
+    engine = engine_with_gateway()
+    engine.images.discard(GATEWAY.image)
+    pool = pool_of(engine)
+    done = run(moto, tmp_path, engine, pool)
+    [network] = done.networks
+    assert network == f"smemu-t-{done.job.name}"  # as before the pool: the job's, then gone
+    assert engine.made("attach_gateway") == [] and network not in engine.networks
+    assert pool.idle == []
