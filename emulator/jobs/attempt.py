@@ -35,7 +35,6 @@ from emulator.jobs.resume import analyse, merge_hosts
 from emulator.jobs.settings import CheckpointFlush, JobSettings
 from emulator.runtime.protocol import Container, Engine
 from emulator.runtime.staging import HostDirs
-from emulator.runtime.translate import ContainerSpec
 from emulator.storage.logs import CloudWatchLogWriter, log_stream_name
 from emulator.storage.s3 import S3Endpoint
 
@@ -74,7 +73,6 @@ class AttemptContext:
     engine: Engine
     s3: JobS3  # the job's own S3 traffic, with its faults
     logs: S3Endpoint
-    container_spec: Callable[[HostDirs, Attempt, str], ContainerSpec]
 
 
 @dataclass
@@ -106,17 +104,18 @@ class HostRun:
 
 class AttemptRun:
     def __init__(self, ctx: AttemptContext, attempt: Attempt, hosts: list[tuple[str, HostDirs]],
-                 armed: ArmedTrigger | None, restored: RestoreReport | None = None) -> None:
+                 armed: ArmedTrigger | None, restored: RestoreReport | None = None, *,
+                 containers: dict[str, Container]) -> None:
         self.ctx = ctx
         self.job = ctx.job
         self.clock = ctx.clock
         self.attempt = attempt
         self.armed = armed
         # One host reports straight into the job's attempt; several each keep their own view,
-        # merged into it at the end.
+        # merged into it at the end. The containers are made, not started (jobs/launch.py).
         self.several = len(hosts) > 1
         self.hosts = [HostRun(host, dirs, Attempt(attempt.number, attempt.started_at, host=host)
-                              if self.several else attempt)
+                              if self.several else attempt, handle=containers[host])
                       for host, dirs in hosts]
         self.exited = threading.Event()  # every host exited, or one failed
         self._first_failure: HostRun | None = None
@@ -152,9 +151,9 @@ class AttemptRun:
             with self.ctx.lock:
                 self.ctx.lifecycle.training()
             self.restored_known = self._as_restored()
-            for host in self.hosts:
-                host.handle = self.ctx.engine.start(self.ctx.container_spec(
-                    host.dirs, self.attempt, host.host))
+            for host in self.hosts:  # only now: the restore and the channels are complete
+                assert host.handle is not None
+                host.handle.start()
                 host.pump = threading.Thread(target=self._pump_logs, args=(host,), daemon=True)
                 host.pump.start()
             reason = self._watch()

@@ -36,6 +36,7 @@ from emulator.jobs.gpu_jobs import plan_gpus
 from emulator.jobs.instance_limits import plan_limits
 from emulator.jobs.job_network import JobNetwork
 from emulator.jobs.job_s3 import JobS3, S3Unavailable, unmirrored
+from emulator.jobs.launch import ContainerLaunch
 from emulator.jobs.lifecycle import JobEnding, JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricPublisher, MetricTracker
@@ -160,19 +161,27 @@ class JobRunner:
             config = self.job.spec.container_config()
             for host, dirs in hosts:
                 stage_host(dirs, config, host)
-            self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
-            self._download_channels([dirs for _, dirs in hosts],
-                                    [config.group_of(host)[0] for host, _ in hosts])
             self.code_mount = self._code_mount()
-            if stopped := self._stop_before_launch():
-                return stopped
+            launch = None if armed and armed.at_start else ContainerLaunch(
+                self.ctx.engine, [self.container_spec(dirs, attempt, host) for host, dirs in hosts],
+                f"create-{self.job.name}-{attempt.number}").begin()
+            try:  # the containers are made meanwhile, and started only once all is there
+                self._restore_checkpoints([dirs for _, dirs in hosts], attempt)
+                self._download_channels([dirs for _, dirs in hosts],
+                                        [config.group_of(host)[0] for host, _ in hosts])
+                if stopped := self._stop_before_launch():
+                    return stopped
+                containers = launch.containers() if launch else {}
+            finally:
+                if launch:  # what the attempt did not take (a stop, a failed restore)
+                    launch.discard()
             if armed and armed.at_start:
                 with self.lock:
                     self.lifecycle.interrupted(armed.trigger.spec)
                 attempt.interrupted_at = self.clock.now()
             else:
                 run = AttemptRun(self._attempt_context(), attempt, hosts, armed,
-                                 restored=self.restore_report)
+                                 restored=self.restore_report, containers=containers)
                 self.current_run = run
                 self.control.accept_interrupts(run.interruptible)
                 try:
@@ -217,8 +226,7 @@ class JobRunner:
         return AttemptContext(
             job=self.job, lock=self.lock, lifecycle=self.lifecycle, control=self.control,
             clock=self.clock, settings=self.settings, limits=self.limits, metrics=self.metrics,
-            engine=self.ctx.engine, s3=self.s3, logs=self.ctx.logs,
-            container_spec=self.container_spec)
+            engine=self.ctx.engine, s3=self.s3, logs=self.ctx.logs)
 
     def _wait_for_capacity(self, seconds: float, *, in_starting: bool) -> None:
         """No spot capacity for `seconds` (counted against MaxWaitTimeInSeconds)."""

@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from emulator.errors import (
     ImageMissing,
 )
 from emulator.runtime import labels as L
+from emulator.runtime.deaths import DeathWatch
 from emulator.runtime.gateway import SharedGateway
 from emulator.runtime.gpus import has_nvidia_runtime
 from emulator.runtime.instance_types import Machine
@@ -33,15 +35,31 @@ from emulator.runtime.translate import (
 
 
 class ContainerHandle:
-    """One running training container."""
+    """One training container, created, then started once."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, deaths: DeathWatch | None = None) -> None:
         self._container = container
         self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self._exit_code: int | None = None
+        self._waiter: threading.Thread | None = None
+        self._deaths = deaths
+        if deaths is not None:
+            deaths.watch(str(container.id), self._died)
 
     @property
     def name(self) -> str:
         return str(self._container.name)
+
+    def start(self) -> None:
+        try:
+            self._container.start()
+        except docker.errors.APIError as err:
+            self.remove()
+            raise ContainerStartError(str(err.explanation or err)) from err
+        except Exception:
+            self.remove()
+            raise
 
     def log_lines(self) -> Iterator[str]:
         """Follows stdout and stderr until the container exits."""
@@ -63,16 +81,47 @@ class ContainerHandle:
             return self._container.status in ("created", "running", "restarting")
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """The exit code, or None if the container is still running after `timeout` seconds."""
-        try:
-            result = self._container.wait(timeout=timeout)
-        except Exception:  # requests' ReadTimeout / ConnectionError on timeout
-            if self.is_running():
-                return None
-            result = self._container.wait(timeout=5)
-        return int(result.get("StatusCode", -1))
+        """The exit code as soon as Docker tells the container's end (its die event, else its
+        wait call); None if it still runs after `timeout` seconds, or is gone without one.
+        Only once started: Docker's wait answers at once for a container never started."""
+        with self._lock:
+            if self._waiter is None:
+                self._waiter = threading.Thread(target=self._wait_call, daemon=True,
+                                                name=f"wait-{self.name}")
+                self._waiter.start()
+        self._ended.wait(timeout)
+        return self._exit_code
+
+    def _died(self, code: int | None) -> None:
+        with self._lock:
+            if not self._ended.is_set():
+                self._exit_code = code
+                self._ended.set()
+
+    def _wait_call(self) -> None:
+        """Docker's wait call, asked again while the container runs (a dropped connection)."""
+        while not self._ended.is_set():
+            try:
+                self._died(int(self._container.wait().get("StatusCode", -1)))
+            except Exception:  # requests' ConnectionError, NotFound once removed
+                if self.is_running():
+                    time.sleep(WAIT_RETRY_S)
+                    continue
+                code: int | None = None
+                with contextlib.suppress(Exception):  # exited, or gone without a code
+                    code = int(self._container.wait(timeout=5).get("StatusCode", -1))
+                self._died(code)
 
     def send_signal(self, sig: signal.Signals) -> None:
+        """Sent; a SIGKILL without waiting for Docker's answer, which comes only after its
+        clean-up: wait() tells the end sooner (the die event)."""
+        if sig == signal.SIGKILL:
+            threading.Thread(target=self._signal, args=(sig,), daemon=True,
+                             name=f"kill-{self.name}").start()
+        else:
+            self._signal(sig)
+
+    def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(docker.errors.APIError):
             self._container.kill(signal=int(sig))
 
@@ -85,6 +134,8 @@ class ContainerHandle:
     def remove(self) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self._container.remove(force=True)
+        if self._deaths is not None:
+            self._deaths.forget(str(self._container.id))
 
 
 class DockerEngine:
@@ -94,6 +145,7 @@ class DockerEngine:
         self._client = client
         self._gateways: dict[str, SharedGateway] = {}
         self._gateways_lock = threading.Lock()
+        self._deaths = DeathWatch(lambda: self.client)
 
     @property
     def client(self) -> docker.DockerClient:
@@ -178,21 +230,12 @@ class DockerEngine:
             members[name] = f"{address}/{settings.get('IPPrefixLen') or 32}" if address else ""
         return members
 
-    def start(self, spec: ContainerSpec) -> ContainerHandle:
+    def create(self, spec: ContainerSpec) -> ContainerHandle:
         try:
             container = self.client.containers.create(**container_kwargs(spec))
         except docker.errors.APIError as err:
             raise ContainerStartError(str(err.explanation or err)) from err
-        handle = ContainerHandle(container)
-        try:
-            container.start()
-        except docker.errors.APIError as err:
-            handle.remove()
-            raise ContainerStartError(str(err.explanation or err)) from err
-        except Exception:
-            handle.remove()
-            raise
-        return handle
+        return ContainerHandle(container, self._deaths)
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,
                        labels: dict[str, str]) -> str:
@@ -261,6 +304,10 @@ class DockerEngine:
                 removed["networks"].append(str(network.name))
         return removed
 
+    def close(self) -> None:
+        """The endpoint's end: stop following Docker's events."""
+        self._deaths.close()
+
     def remove_orphans(self, orphaned: Callable[[dict[str, str]], bool]
                        ) -> dict[str, list[str]]:
         """Remove the containers, then the networks, smemu made whose labels `orphaned`
@@ -282,6 +329,7 @@ class DockerEngine:
 
 
 PIN_ATTEMPTS = 5
+WAIT_RETRY_S = 0.2  # between wait calls that failed while the container still ran
 
 
 def _ipv4_pool(attrs: dict[str, Any]) -> dict[str, str]:

@@ -16,10 +16,15 @@ from emulator.runtime.translate import ContainerSpec
 
 
 class Container(Protocol):
-    """One started container."""
+    """One training container: created, then started once."""
 
     @property
     def name(self) -> str: ...
+
+    def start(self) -> None:
+        """Start it; raise ContainerStartError when the image's container cannot start (it is
+        then removed)."""
+        ...
 
     def log_lines(self) -> Iterator[str]:
         """Its stdout and stderr, line by line, until it exits."""
@@ -69,8 +74,9 @@ class Engine(Protocol):
         with the prefix length, "" while it has none; empty when the network is gone."""
         ...
 
-    def start(self, spec: ContainerSpec) -> Container:
-        """Raise ContainerStartError when the image's container cannot start."""
+    def create(self, spec: ContainerSpec) -> Container:
+        """The container of `spec`, made and labelled but not started (the job starts it once
+        its directories are ready); raise ContainerStartError when it cannot be made."""
         ...
 
     def attach_gateway(self, name: str, image: str, network: str, socket_path: Path,

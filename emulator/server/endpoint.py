@@ -271,6 +271,7 @@ class EndpointServer:
                 self._network_pool.close(remove_idle=False)  # the clean-up removes them
         with contextlib.suppress(Exception):
             self.engine.cleanup({L.SERVER: self.server_id})
+        self.engine.close()
         if self._socket_server is not None:
             if self._socket_thread is not None:
                 self._socket_server.shutdown()

@@ -57,6 +57,10 @@ def test_cleanup_removes_orphans_only(tmp_path: Path, docker_client: Any) -> Non
                        # A live pid, but not the process that made it (its start differs).
                        owned_by(reused, os.getpid(), str(int(start) + 1)),
                        {L.MANAGED: "true", L.SERVER: legacy})]  # no owner recorded
+    # Made and never started (a job's next container, made during its restore), then a crash.
+    made.append(docker_client.containers.create("smemu-base:latest", ["sleep", "300"],
+                                                network_mode="none",
+                                                labels=owned_by(dead, dead_pid(), "1")))
     docker_client.networks.create(f"smemu-{dead}", labels=owned_by(dead, dead_pid(), "1"))
     for server, files in ((dead, []), (f"crashed{tag}", ["job/attempt-1/algo-1/checkpoints/c.pt"])):
         work = state / "work" / server

@@ -29,6 +29,7 @@ class Script:
     on_term: int | None = None  # exit code on SIGTERM (None: ignores it)
     before_exit: Callable[[Any], None] | None = None  # called with its HostDirs as it exits
     start_error: bool = False  # the engine cannot start it
+    create_error: bool = False  # the engine cannot even make it (no such image)
     exits_as_killed: int = 137  # its exit code when a SIGKILL arrives (0: it won the race)
     hiccup: bool = False  # its log stream and first wait fail while it still runs
     oom: bool = False  # what docker inspect's State.OOMKilled says of it
@@ -45,8 +46,18 @@ class FakeContainer:
         self.done = threading.Event()
         self.signals: list[int] = []
         self.removed = False
-        if script.exit_after is not None:
-            engine.schedule(script.exit_after, lambda: self._exit(script.code))
+        self.started = False
+
+    def start(self) -> None:
+        with self.engine.lock:
+            self.engine.events.append(("start", self.spec.host))
+        if self.script.start_error:
+            self.remove()
+            raise ContainerStartError(f"{self.spec.host}: address already in use")
+        self.started = True
+        if self.script.exit_after is not None:
+            code = self.script.code
+            self.engine.schedule(self.script.exit_after, lambda: self._exit(code))
 
     @property
     def name(self) -> str:
@@ -88,6 +99,8 @@ class FakeContainer:
         return self.script.oom
 
     def remove(self) -> None:
+        with self.engine.lock:
+            self.engine.events.append(("remove", self.spec.host))
         self.removed = True
         self._exit(137)
         if not self.script.stays_on_network:
@@ -100,7 +113,8 @@ class FakeEngine:
     clock: Clock | None = None  # a ManualClock runs the scripted exits in its virtual time
     images: set[str] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    handles: list[FakeContainer] = field(default_factory=list)
+    handles: list[FakeContainer] = field(default_factory=list)  # every container made
+    events: list[tuple[str, str]] = field(default_factory=list)  # ("create", "algo-1"), ...
     networks: set[str] = field(default_factory=set)
     network_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     gpus: bool = False  # whether it has the NVIDIA runtime
@@ -158,12 +172,13 @@ class FakeEngine:
         with self.lock:
             self.members.get(network or "", {}).pop(container, None)
 
-    def start(self, spec: ContainerSpec) -> FakeContainer:
+    def create(self, spec: ContainerSpec) -> FakeContainer:
         script = self.scripts[spec.host]
-        if script.start_error:
-            raise ContainerStartError(f"{spec.host}: address already in use")
-        handle = FakeContainer(spec, script, self)
         with self.lock:
+            self.events.append(("create", spec.host))
+            if script.create_error:
+                raise ContainerStartError(f"No such image: {spec.image}")
+            handle = FakeContainer(spec, script, self)
             self.handles.append(handle)
             if spec.network is not None:
                 on = self.members.setdefault(spec.network, {})

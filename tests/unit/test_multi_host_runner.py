@@ -135,8 +135,9 @@ def test_a_host_that_cannot_start_ends_the_hosts_already_started(
     assert job.status == contract.JobStatus.FAILED
     assert job.failure_reason is not None and "algo-2: address already in use" in \
         job.failure_reason
-    (started,) = engine.handles
-    assert started.removed and not engine.networks and not workdir.exists()
+    started, failed = engine.handles
+    assert started.started and not failed.started
+    assert started.removed and failed.removed and not engine.networks and not workdir.exists()
 
 
 def test_a_stop_signals_only_the_hosts_still_running(moto: MotoS3, tmp_path: Path) -> None:
