@@ -9,9 +9,9 @@ job is ever on a network while another job's are: a job meets nothing of the one
 
 The networks are the endpoint's, never a job's (`labels.pool_labels`): its shutdown, crash
 recovery at the next start and `smemu cleanup` remove them by the server's labels. The pool
-stays small: jobs one after another share one network; `spares` are made ahead in the
-background only when jobs overlap (a job took the last idle one while another holds one), at
-most `keep` are kept idle, none is made ahead for a while after Docker ran out of address
+stays small: jobs one after another share one network; up to `spares` idle ones are made ahead
+in the background only while jobs overlap (a job took one while another holds one), at most
+`keep` are kept idle, none is made ahead for a while after Docker ran out of address
 pools, and the idle ones are removed after `idle_seconds` (other endpoints on the machine need
 address pools too).
 """
