@@ -179,12 +179,20 @@ def test_non_ascii_presigned_signatures_are_refused_not_a_500(endpoint: ServePro
     assert 400 <= status < 500, text
 
 
+def _link(fd: Path) -> str:
+    """Where a /proc fd points; "" for one the process closed while we listed them."""
+    try:
+        return os.readlink(fd)
+    except FileNotFoundError:
+        return ""
+
+
 def _gateway_socket(endpoint: ServeProcess) -> str:
     """The endpoint's unix socket for the S3 gateway: the listening one its process holds."""
     assert endpoint.process is not None
     fds = Path(f"/proc/{endpoint.process.pid}/fd")
-    inodes = {os.readlink(fd)[8:-1] for fd in fds.iterdir()
-              if os.readlink(fd).startswith("socket:[")}
+    inodes = {target[8:-1] for target in map(_link, fds.iterdir())
+              if target.startswith("socket:[")}
     for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
         fields = line.split()
         if len(fields) == 8 and fields[6] in inodes and fields[7].endswith("/endpoint.sock"):

@@ -5,8 +5,10 @@ no pool network behind. Docker's own event log and network list are the witnesse
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,20 +69,58 @@ def run_probe(ep: EndpointProcess, name: str, bucket: str, **environment: str
         "reached.json"]))
 
 
-def events(docker_client: Any, since: float, kind: str) -> list[dict[str, Any]]:
-    """Docker's own log of what happened to `kind` (network, container) since `since`."""
-    return list(docker_client.events(since=since, until=time.time() + 1, decode=True,
-                                     filters={"type": kind}))
+class EventLog:
+    """Docker's container and network events, followed live from its start: Docker's own
+    history keeps only its last 256 events, which the rest of a parallel test run can push
+    a minute-old job's connects out of."""
+
+    def __init__(self, docker_client: Any) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        # Returns once the daemon has subscribed us: nothing after this is missed.
+        self._stream = docker_client.events(decode=True,
+                                            filters={"type": ["container", "network"]})
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        with contextlib.suppress(Exception):  # closed
+            for event in self._stream:
+                with self._lock:
+                    self.seen.append(event)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.seen)
+
+    def close(self) -> None:
+        self._stream.close()
 
 
-def networks_of_jobs(docker_client: Any, since: float, server: str) -> dict[str, set[str]]:
+@pytest.fixture
+def event_log(docker_client: Any) -> Iterator[EventLog]:
+    log = EventLog(docker_client)
+    yield log
+    log.close()
+
+
+def events(log: EventLog, since: float, kind: str) -> list[dict[str, Any]]:
+    """What happened to `kind` (network, container) since `since`, as Docker reported it.
+    Docker's events come over one stream in order: those of a call that has returned are
+    in by the time a later call's are, so a short wait for the stream to catch up is
+    enough."""
+    time.sleep(1)
+    return [e for e in log.snapshot() if e.get("Type") == kind and e["timeNano"] / 1e9 >= since]
+
+
+def networks_of_jobs(log: EventLog, since: float, server: str) -> dict[str, set[str]]:
     """Each job's network IDs, from the connects of its training containers since `since`."""
     jobs = {e["Actor"]["ID"]: e["Actor"]["Attributes"][L.JOB]
-            for e in events(docker_client, since, "container")
+            for e in events(log, since, "container")
             if e["Action"] == "create" and e["Actor"]["Attributes"].get(L.SERVER) == server
             and L.JOB in e["Actor"]["Attributes"]}
     out: dict[str, set[str]] = {}
-    for event in events(docker_client, since, "network"):
+    for event in events(log, since, "network"):
         container = event["Actor"]["Attributes"].get("container")
         if event["Action"] == "connect" and container in jobs:
             out.setdefault(jobs[container], set()).add(event["Actor"]["ID"])
@@ -99,20 +139,20 @@ def assert_nothing_left(docker_client: Any, server: str) -> None:
 
 
 def test_a_job_after_another_takes_its_network_and_nothing_is_made_for_it(
-        probe_image: str, docker_client: Any, tmp_path: Path) -> None:
+        probe_image: str, docker_client: Any, event_log: EventLog, tmp_path: Path) -> None:
     with EndpointProcess(tmp_path / "state") as ep:
         ep.client("s3").create_bucket(Bucket="pool")
         started = time.time()
         run_probe(ep, "first", "pool")
         between = time.time()
         run_probe(ep, "second", "pool")
-        networks = networks_of_jobs(docker_client, started, ep.server_id)
+        networks = networks_of_jobs(event_log, started, ep.server_id)
         assert networks["first"] == networks["second"] and len(networks["first"]) == 1
         [reused] = networks["first"]
         # In the second job's time, Docker made, removed, or connected the gateway to no
         # network of this endpoint: only the job's own container came and went.
         gateway = docker_client.containers.get(f"smemu-{ep.server_id}-gateway")
-        ours = [e for e in events(docker_client, between, "network")
+        ours = [e for e in events(event_log, between, "network")
                 if e["Actor"]["Attributes"].get("name", "").startswith(f"smemu-{ep.server_id}")]
         assert [e for e in ours if e["Action"] in ("create", "destroy")] == []
         assert [e for e in ours if e["Actor"]["Attributes"].get("container") == gateway.id] == []
@@ -127,7 +167,7 @@ def test_a_job_after_another_takes_its_network_and_nothing_is_made_for_it(
 
 
 def test_a_network_a_container_was_left_on_is_not_lent_to_the_next_job(
-        probe_image: str, docker_client: Any, tmp_path: Path) -> None:
+        probe_image: str, docker_client: Any, event_log: EventLog, tmp_path: Path) -> None:
     with EndpointProcess(tmp_path / "state") as ep:
         ep.client("s3").create_bucket(Bucket="left")
         sagemaker = ep.client("sagemaker")
@@ -154,7 +194,7 @@ def test_a_network_a_container_was_left_on_is_not_lent_to_the_next_job(
             second = run_probe(ep, "second", "left", PROBE_TARGETS=f"leftover,{address}",
                                PROBE_WAIT="3")
             assert second == {"leftover": False, address: False}
-            networks = networks_of_jobs(docker_client, started, ep.server_id)
+            networks = networks_of_jobs(event_log, started, ep.server_id)
             assert networks["first"].isdisjoint(networks["second"])
         finally:
             if leftover is not None:
