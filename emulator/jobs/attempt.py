@@ -26,6 +26,7 @@ from emulator.jobs.clock import Clock
 from emulator.jobs.cluster import verify_shared_prefix
 from emulator.jobs.control import JobControl
 from emulator.jobs.job_s3 import JobS3
+from emulator.jobs.launch import start_all
 from emulator.jobs.lifecycle import JobLifecycle
 from emulator.jobs.limits import JobLimits
 from emulator.jobs.metrics import MetricTracker
@@ -151,9 +152,9 @@ class AttemptRun:
             with self.ctx.lock:
                 self.ctx.lifecycle.training()
             self.restored_known = self._as_restored()
-            for host in self.hosts:  # only now: the restore and the channels are complete
-                assert host.handle is not None
-                host.handle.start()
+            # Only now: the restore and the channels are complete.
+            start_all([h.handle for h in self.hosts if h.handle is not None])
+            for host in self.hosts:
                 host.pump = threading.Thread(target=self._pump_logs, args=(host,), daemon=True)
                 host.pump.start()
             reason = self._watch()

@@ -5,6 +5,7 @@ host that could not be made."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 
 from emulator import contract
+from emulator.errors import ContainerStartError
 from emulator.jobs.clock import ManualClock
+from emulator.jobs.launch import start_all
 from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import JobRunner
 from emulator.jobs.settings import JobSettings
@@ -140,3 +143,28 @@ def test_a_host_that_cannot_be_made_fails_the_job_and_removes_the_others(
     assert made.removed and not made.started
     kinds = [k for k, _ in engine.events]
     assert "start" not in kinds and kinds.index("remove") > kinds.index("downloaded")
+
+
+class Slow:
+    """A container whose start answers only once every host's start was asked for."""
+
+    def __init__(self, name: str, everyone: threading.Barrier, fails: bool = False) -> None:
+        self.name = name
+        self.everyone = everyone
+        self.fails = fails
+        self.started = False
+
+    def start(self) -> None:
+        self.everyone.wait(timeout=10)  # BrokenBarrierError: the hosts came one by one
+        if self.fails:
+            raise ContainerStartError(f"{self.name}: address already in use")
+        self.started = True
+
+
+def test_the_hosts_are_started_at_once_and_a_failure_is_raised_after_all_answered() -> None:
+    everyone = threading.Barrier(3)
+    hosts = [Slow("algo-1", everyone), Slow("algo-2", everyone, fails=True),
+             Slow("algo-3", everyone)]
+    with pytest.raises(ContainerStartError, match="algo-2"):
+        start_all(hosts)  # type: ignore[arg-type]
+    assert [h.started for h in hosts] == [True, False, True]
