@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,12 @@ def cli_session() -> Any:
     if models is not None:
         loader.search_paths.insert(0, str(models))
     return session
+
+
+def enum_values(shape_name: str) -> list[str]:
+    """The values an enum shape of the CLI's SageMaker model allows (TrainingInstanceType):
+    the same as the full model's, for every shape the CLI's operations reach."""
+    return list(cli_session().get_service_model(SERVICE).shape_for(shape_name).enum)
 
 
 def trimmed_models_dir(loader: Any, root: Path) -> Path | None:
@@ -123,6 +128,8 @@ def _read_json(path: Path) -> Any:
 
 def _write_atomically(path: Path, document: Any) -> None:
     """Another CLI process reading at the same time sees the old file or the new, whole."""
+    import tempfile  # only when the cache is written
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as out:

@@ -4,7 +4,8 @@ was asked twice: once to find the endpoint, once for its S3); for a bucket that 
 signed HEAD and no S3 client (the command never imports boto3); and no DescribeTrainingJob
 without a wait for the job's change before it (the endpoint's long-poll, GET
 /_smemu/jobs/NAME/changes) but the first. Its SageMaker client is made from the trimmed model the
-command wrote to its cache (emulator.cli.botocore_models), not from botocore's whole one."""
+command wrote to its cache (emulator.cli.botocore_models), and botocore's whole one is never
+parsed (the instance type is checked against the trimmed model's enum)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ COUNTING_SMEMU = (
     "cli_session().register('before-call.sagemaker', count)\n"
     "atexit.register(lambda: print('SAGEMAKER CALLS:', *calls, file=sys.stderr))\n"
     "atexit.register(lambda: print('MODELS:', *map(','.join, models), file=sys.stderr))\n"
+    "def full_sessions():\n"  # the endpoint's session, with botocore's whole SageMaker model
+    "    validation = sys.modules.get('emulator.validation')\n"
+    "    return validation.botocore_session.cache_info().currsize if validation else 0\n"
+    "atexit.register(lambda: print('FULL SESSIONS:', full_sessions(), file=sys.stderr))\n"
     "from emulator.cli import main\n"
     "sys.argv = ['smemu', *sys.argv[1:]]\n"
     "main()\n")
@@ -84,5 +89,6 @@ def test_run_sends_what_it_needs_and_waits_for_each_change(tmp_path: Path, docke
     models = next(line for line in result.stderr.splitlines()
                   if line.startswith("MODELS:")).split()[1:]
     assert models == [",".join(sorted(CLI_OPERATIONS))]  # every call: the trimmed model's
+    assert "FULL SESSIONS: 0" in result.stderr.splitlines()  # nor parsed for anything else
     assert list((tmp_path / "cache" / "smemu" / "botocore-models").glob(
         "*/sagemaker/*/service-2.json")), "the trimmed model was not written to the cache"

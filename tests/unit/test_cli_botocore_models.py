@@ -152,3 +152,14 @@ def test_the_cli_session_uses_the_cache_under_xdg_cache_home(
     assert client.meta.service_model.operation_names == sorted(CLI_OPERATIONS)
     assert list((tmp_path / "smemu" / "botocore-models").iterdir()) == [
         tmp_path / "smemu" / "botocore-models" / botocore.__version__]
+
+
+def test_the_cli_checks_instance_types_against_the_same_enum(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator import validation
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(botocore_models, "cli_session", cli_session.__wrapped__)
+    assert botocore_models.enum_values("TrainingInstanceType") == \
+        validation.enum_values("TrainingInstanceType")
+    assert (tmp_path / "smemu" / "botocore-models").is_dir()  # from the trimmed model
