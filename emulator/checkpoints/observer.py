@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from watchdog.events import (
+    DirModifiedEvent,
     FileClosedNoWriteEvent,
     FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
 )
 from watchdog.observers.api import BaseObserver
+
+from emulator.checkpoints.sagemaker_names import MARKER_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -192,16 +195,26 @@ def is_healthy(observer: BaseObserver) -> bool:
     return all(t.is_alive() for t in threads)
 
 
+def is_writers_change(event: FileSystemEvent) -> bool:
+    """Whether `event` can be the writer's change: not a read (the mirror's uploads), not the
+    mirror's own marker files, not a directory's modification (which always comes with the
+    event of the entry that changed it)."""
+    if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent | DirModifiedEvent):
+        return False
+    paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+    return not paths or not all(p.endswith(MARKER_SUFFIXES) for p in paths)
+
+
 class _Fanout(FileSystemEventHandler):
     """Hands every event to each listener in turn; one listener's failure spares the others."""
 
     def __init__(self) -> None:
         super().__init__()
         self.listeners: tuple[FileSystemEventHandler, ...] = ()
-        self.last_change = time.monotonic()  # of the last event that was not a read
+        self.last_change = time.monotonic()  # of the writer's last change (is_writers_change)
 
     def dispatch(self, event: FileSystemEvent) -> None:
-        if not isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent):
+        if is_writers_change(event):
             self.last_change = time.monotonic()
         for listener in self.listeners:
             try:
@@ -260,8 +273,8 @@ class DirectoryObserver:
         """Wait (at most `limit` s) until the events already queued have reached the
         listeners: nothing left in watchdog's queue and no change for `quiet` s. Called once
         the writer is gone: under load the events of its last moments (a temp file renamed into
-        place just before it exited) reach us after its end, and would be missed. Reads (the
-        mirror's own uploads) do not count as changes."""
+        place just before it exited) reach us after its end, and would be missed. The mirror's
+        own reads and marker files do not count as changes (is_writers_change)."""
         observer = self._observer
         if observer is None:
             return

@@ -112,3 +112,33 @@ def test_a_rename_just_before_the_writer_ends_is_recorded_under_load(
         recorder.stop()
         mirror.observer.unsubscribe(slow)
         mirror.stop(flush=False)
+
+
+def test_only_the_writers_changes_hold_the_settle(tmp_path: Path) -> None:
+    """The quiet period of DirectoryObserver.settle counts from the writer's last change, not
+    from the mirror's own marker files written as an upload ends (just before the kill)."""
+    from watchdog.events import (
+        DirModifiedEvent,
+        FileClosedEvent,
+        FileClosedNoWriteEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileMovedEvent,
+        FileOpenedEvent,
+    )
+
+    from emulator.checkpoints.observer import is_writers_change
+
+    root = str(tmp_path)
+    ours = [FileCreatedEvent(f"{root}/model.pt.sagemaker-uploaded"),
+            FileClosedEvent(f"{root}/model.pt.sagemaker-uploaded"),
+            FileDeletedEvent(f"{root}/model.pt.sagemaker-uploading"),
+            DirModifiedEvent(root), FileOpenedEvent(f"{root}/model.pt"),
+            FileClosedNoWriteEvent(f"{root}/model.pt")]
+    writers = [FileCreatedEvent(f"{root}/model.pt"), FileClosedEvent(f"{root}/model.pt"),
+               FileDeletedEvent(f"{root}/old.pt"),
+               FileMovedEvent(f"{root}/model.pt.tmp", f"{root}/model.pt"),
+               FileMovedEvent(f"{root}/x.sagemaker-uploaded", f"{root}/model.pt"),
+               FileCreatedEvent(f"{root}/notes.sagemaker-ignore")]
+    assert [is_writers_change(e) for e in ours] == [False] * len(ours)
+    assert [is_writers_change(e) for e in writers] == [True] * len(writers)
