@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from emulator import contract
+from emulator.cli.botocore_models import cli_session
 from emulator.errors import EndpointUnavailable
 from emulator.server import daemon
 from emulator.storage.s3 import S3Endpoint
@@ -61,8 +62,8 @@ class LazyClient:
 
 def clients(url: str) -> tuple[Any, Any, Any]:
     """(sagemaker, logs, s3) clients bound to the endpoint, signed with its keys, each made on
-    first use."""
-    endpoint = S3Endpoint.of_endpoint(url)
+    first use; SageMaker's from the CLI's trimmed model (emulator.cli.botocore_models)."""
+    endpoint = S3Endpoint.of_endpoint(url, session=cli_session)
     return (LazyClient(endpoint, "sagemaker"), LazyClient(endpoint, "logs"),
             LazyClient(endpoint, "s3"))
 

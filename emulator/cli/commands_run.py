@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from emulator.cli.auth_options import auth_options, keys_from_options, use_keys_in_this_process
+from emulator.cli.botocore_models import enum_values
 from emulator.cli.byo import PROGRAM_ENV, code_mount, training_image
 from emulator.cli.clients import clients, endpoint_s3_url, ensure_endpoint_health
 from emulator.cli.flush_watch import FlushWatch
@@ -189,7 +190,7 @@ def run(image: str | None, build: Path | None, code: Path | None, code_path: str
                                          ("s3_wait", s3_wait),
                                          ("instance_limits", instance_limits))
                 if given]
-    request = build_request(options, settings, explicit)
+    request = build_request(options, settings, explicit, enum_values)
     if any(not t.host_failure for t in settings.plan.triggers) and \
             not request.get("EnableManagedSpotTraining"):
         raise click.UsageError("--interrupt needs a managed spot job: add --spot and --max-wait")

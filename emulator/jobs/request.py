@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +58,18 @@ def generated_job_name(image: str) -> str:
     return f"{base[: 62 - len(stamp)]}-{stamp}"
 
 
-def check_instance_type(instance_type: Any, source: str) -> None:
-    """A short error with the closest names: the service's own message lists all ~200 types."""
+def check_instance_type(instance_type: Any, source: str,
+                        enum_values: Callable[[str], list[str]] | None = None) -> None:
+    """A short error with the closest names: the service's own message lists all ~200 types.
+
+    enum_values: where the model's enums come from; default the endpoint's full model
+    (the CLI passes its trimmed one's, emulator.cli.botocore_models)."""
     import difflib
 
-    from emulator.validation import enum_values
+    if enum_values is None:
+        from emulator.validation import enum_values as full_model_enum_values
 
+        enum_values = full_model_enum_values
     allowed = enum_values("TrainingInstanceType")
     if instance_type in allowed:
         return
@@ -86,9 +92,10 @@ def load_request_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_request(options: RunOptions, settings: JobSettings,
-                  explicit: Collection[str] = ()) -> dict[str, Any]:
-    """Flags override the request file; what neither gives gets SageMaker-like defaults."""
+def build_request(options: RunOptions, settings: JobSettings, explicit: Collection[str] = (),
+                  enum_values: Callable[[str], list[str]] | None = None) -> dict[str, Any]:
+    """Flags override the request file; what neither gives gets SageMaker-like defaults.
+    enum_values: see check_instance_type."""
     request = load_request_file(options.request_file) if options.request_file else {}
     algorithm = request.setdefault("AlgorithmSpecification", {})
     if options.image:
@@ -120,7 +127,7 @@ def build_request(options: RunOptions, settings: JobSettings,
             resources.setdefault(key, default)
     if "InstanceType" in resources:
         check_instance_type(resources["InstanceType"], "--instance-type" if options.instance_type
-                            else "ResourceConfig.InstanceType")
+                            else "ResourceConfig.InstanceType", enum_values)
     stopping = request.setdefault("StoppingCondition", {})
     if options.max_run is not None:
         stopping["MaxRuntimeInSeconds"] = options.max_run

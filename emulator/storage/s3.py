@@ -6,6 +6,7 @@ import functools
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,15 +56,19 @@ class S3Endpoint:
     access_key: str = field(default_factory=_access_key)  # $SMEMU_S3_ACCESS_KEY_ID, else dummy
     secret_key: str = field(default_factory=_secret_key, repr=False)
     whole_object: bool = False
+    # The botocore session the non-S3 clients are made on; None: the process's shared one
+    # (emulator.validation's). The CLI's has a trimmed SageMaker model (emulator.cli).
+    session: Callable[[], Any] | None = None
 
     @classmethod
     def of_endpoint(cls, url: str, region: str = DEFAULT_REGION, keys: AuthKeys | None = None,
-                    whole_object: bool = False) -> S3Endpoint:
+                    whole_object: bool = False,
+                    session: Callable[[], Any] | None = None) -> S3Endpoint:
         """The smemu endpoint at `url` itself, signed with its keys: `keys`, else the
         configured ones (emulator.auth.keys: $SMEMU_AUTH, ...), else the dummy ones."""
         keys = keys or client_keys()
         return cls(url, region, access_key=keys.access_key, secret_key=keys.secret_key,
-                   whole_object=whole_object)
+                   whole_object=whole_object, session=session)
 
     def blob_store(self) -> BlobStore:
         """The checkpoint engine's way to this S3, made once per endpoint configuration. Its
@@ -105,7 +110,10 @@ class S3Endpoint:
         }
         # One botocore session: the clients share its loaded models and endpoints, with the
         # request validation (the SageMaker model is parsed once, not twice).
-        make = botocore_session().create_client if service != "s3" else _boto3_session().client
+        if service == "s3":
+            make = _boto3_session().client
+        else:
+            make = (self.session or botocore_session)().create_client
         client = make(
             service,
             endpoint_url=self.url,
