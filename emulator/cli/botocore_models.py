@@ -6,8 +6,9 @@ model holding those, every shape they reach and every modelled exception (so the
 the same classes), copied verbatim from the installed model: the client validates, serializes
 and parses those operations exactly as the full one does. The copy is written once per botocore
 version to ``$XDG_CACHE_HOME/smemu/botocore-models`` and written again when the model it came
-from changes (its size or mtime). Anything else (paginators, endpoint rules, other services)
-botocore still finds in its own data. Any failure falls back to the full model.
+from changes (its size or mtime) or the copy does (its SHA-256). Anything else (paginators,
+endpoint rules, other services) botocore still finds in its own data. Any failure falls back
+to the full model.
 
 Only the CLI's clients use it: the endpoint validates requests with the full model
 (``emulator.validation.botocore_session``).
@@ -16,6 +17,7 @@ Only the CLI's clients use it: the endpoint validates requests with the full mod
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -73,7 +75,9 @@ def trimmed_models_dir(loader: Any, root: Path) -> Path | None:
              "mtime_ns": stat.st_mtime_ns, "operations": list(CLI_OPERATIONS)}
     models = root / botocore.__version__
     target = models / SERVICE / api_version
-    if _read_json(target / STAMP) != stamp or not (target / "service-2.json").is_file():
+    found = _read_json(target / STAMP)
+    # The copy's own hash too: one changed or cut short since it was written is written again.
+    if found != {**stamp, "sha256": _sha256(target / "service-2.json")}:
         # Read through a loader of its own: the session's would keep the full model cached.
         from botocore.loaders import Loader
 
@@ -81,8 +85,11 @@ def trimmed_models_dir(loader: Any, root: Path) -> Path | None:
                      include_default_search_paths=False)
         full = own.load_service_model(SERVICE, "service-2", api_version)
         target.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target / "service-2.json", trim_model(full, CLI_OPERATIONS))
-        _write_atomically(target / STAMP, stamp)  # last: a stamp vouches for a whole model
+        trimmed = json.dumps(trim_model(full, CLI_OPERATIONS), separators=(",", ":")).encode()
+        _write_atomically(target / "service-2.json", trimmed)
+        _write_atomically(target / STAMP,  # last: a stamp vouches for a whole model
+                          json.dumps({**stamp, "sha256": hashlib.sha256(trimmed).hexdigest()})
+                          .encode())
     return models
 
 
@@ -119,6 +126,13 @@ def _source_file(loader: Any, api_version: str) -> Path | None:
     return None
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -126,14 +140,14 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _write_atomically(path: Path, document: Any) -> None:
+def _write_atomically(path: Path, content: bytes) -> None:
     """Another CLI process reading at the same time sees the old file or the new, whole."""
     import tempfile  # only when the cache is written
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(document, out, separators=(",", ":"))
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
