@@ -24,6 +24,21 @@ from emulator.storage.s3 import S3Endpoint
 from tests.support.fake_engine import FakeEngine
 
 
+def training_request(name: str, bucket: str, *, hosts: int = 1, max_runtime: int = 60,
+                     resource: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CreateTrainingJob request of the fake image, its output in `bucket`: `hosts`
+    ml.m5.large instances, or the ResourceConfig given."""
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/out"},
+        "ResourceConfig": resource or {"InstanceType": "ml.m5.large", "InstanceCount": hosts,
+                                       "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+    }
+
+
 def run_to_end(request: dict[str, Any], settings: JobSettings, engine: FakeEngine, clock: Clock,
                *, s3_url: str, workdir: Path, host_paths: HostPaths | None = None,
                before_start: Callable[[JobRunner], None] | None = None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,7 +31,7 @@ from emulator.runtime.staging import HostDirs
 from emulator.runtime.translate import ContainerSpec, container_kwargs
 from emulator.validation import enum_values
 from tests.support.fake_engine import FakeEngine, Script
-from tests.support.fake_runs import run_to_end
+from tests.support.fake_runs import run_to_end, training_request
 from tests.unit._s3server import MotoS3
 
 BIG = Machine(cpus=512, memory_bytes=4096 * GIB)
@@ -202,17 +201,10 @@ def run_job(moto: MotoS3, tmp_path: Path, script: Script, limits: str,
             other: Script | None = None) -> tuple[TrainingJob, FakeEngine]:
     clock = ManualClock(start=time.time())
     name = f"job-{time.time_ns()}"
-    request: dict[str, Any] = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/r",
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
-        "ResourceConfig": {"InstanceGroups": [
+    request = training_request(name, BUCKET, resource={"InstanceGroups": [
             {"InstanceGroupName": "a", "InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
             {"InstanceGroupName": "b", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1}],
-            "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-    }
+        "VolumeSizeInGB": 1})
     settings = JobSettings(grace_period=1.0, instance_limits=limits)
     engine = FakeEngine({"algo-1": script, "algo-2": other or Script()}, clock,
                         machine_size=Machine(cpus=2, memory_bytes=24 * GIB))

@@ -25,7 +25,7 @@ from emulator.jobs.model import TrainingJob
 from emulator.jobs.runner import JobRunner
 from emulator.jobs.settings import CheckpointFlush, JobSettings
 from tests.support.fake_engine import FakeEngine, Script
-from tests.support.fake_runs import run_to_end
+from tests.support.fake_runs import run_to_end, training_request
 from tests.unit._s3server import MotoS3
 
 BUCKET = "runner-fake"
@@ -50,15 +50,7 @@ def run_job(moto: MotoS3, tmp_path: Path, scripts: dict[str, Script], *,
     # Virtual time starts now: log events and S3 stamps stay plausible.
     clock = clock or ManualClock(start=time.time())
     name = f"job-{time.time_ns()}"
-    request: dict[str, Any] = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/r",
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": len(scripts),
-                           "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
-    }
+    request = training_request(name, BUCKET, hosts=len(scripts), max_runtime=max_runtime)
     if spot:
         request["EnableManagedSpotTraining"] = True
         request["StoppingCondition"]["MaxWaitTimeInSeconds"] = max_runtime * 2

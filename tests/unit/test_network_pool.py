@@ -21,7 +21,7 @@ from emulator.jobs.settings import settings_from_tags
 from emulator.runtime import labels as L
 from emulator.runtime.network_pool import Gateway, NetworkPool, PooledNetwork
 from tests.support.fake_engine import FakeEngine, Script
-from tests.support.fake_runs import run_to_end
+from tests.support.fake_runs import run_to_end, training_request
 from tests.unit._s3server import MotoS3
 
 BUCKET = "network-pool"
@@ -56,6 +56,16 @@ def pool_of(engine: FakeEngine, **sizes: Any) -> NetworkPool:
     return NetworkPool(engine, "t", GATEWAY, **{"spares": 0, **sizes})
 
 
+def two_host_engine_and_a_pool_with_one_idle() -> tuple[CappedEngine, NetworkPool, Any]:
+    engine = engine_with_gateway(**{"algo-1": Script(exit_after=0.01),
+                                    "algo-2": Script(exit_after=0.01)})
+    pool = pool_of(engine)
+    idle = pool.take()
+    assert idle is not None
+    pool.give_back(idle)
+    return engine, pool, idle
+
+
 @dataclass
 class Run:
     job: TrainingJob
@@ -66,14 +76,7 @@ def run(moto: MotoS3, tmp_path: Path, engine: FakeEngine, pool: NetworkPool | No
         hosts: int = 1, faults: str | None = None,
         routes: ContainerFaultRoutes | None = None, **extra: Any) -> Run:
     name = f"job-{time.time_ns()}"
-    request: dict[str, Any] = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/r",
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": hosts,
-                           "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 60}, **extra}
+    request: dict[str, Any] = {**training_request(name, BUCKET, hosts=hosts), **extra}
     if faults:
         request["Tags"] = [{"Key": "smemu:s3-faults", "Value": faults}]
     before = len(engine.handles)
@@ -179,12 +182,7 @@ def test_no_spare_is_made_once_docker_ran_out_of_address_pools(tmp_path: Path) -
 
 def test_a_job_that_finds_no_address_pool_gets_the_idle_networks_one(
         moto: MotoS3, tmp_path: Path) -> None:
-    engine = engine_with_gateway(**{"algo-1": Script(exit_after=0.01),
-                                    "algo-2": Script(exit_after=0.01)})
-    pool = pool_of(engine)
-    idle = pool.take()
-    assert idle is not None
-    pool.give_back(idle)
+    engine, pool, idle = two_host_engine_and_a_pool_with_one_idle()
     engine.room = 1  # the pool's idle network holds the last address pool
     done = run(moto, tmp_path, engine, pool, hosts=2)
     assert idle.name not in engine.networks and pool.idle == []
@@ -193,12 +191,7 @@ def test_a_job_that_finds_no_address_pool_gets_the_idle_networks_one(
 
 def test_multi_host_and_isolated_jobs_get_networks_of_their_own(
         moto: MotoS3, tmp_path: Path) -> None:
-    engine = engine_with_gateway(**{"algo-1": Script(exit_after=0.01),
-                                    "algo-2": Script(exit_after=0.01)})
-    pool = pool_of(engine)
-    idle = pool.take()
-    assert idle is not None
-    pool.give_back(idle)
+    engine, pool, idle = two_host_engine_and_a_pool_with_one_idle()
     calls = len(engine.calls)
     multi = run(moto, tmp_path, engine, pool, hosts=2)
     del engine.scripts["algo-2"]

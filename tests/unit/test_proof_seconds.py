@@ -20,7 +20,7 @@ from emulator.jobs.history import dump_job, load_job
 from emulator.jobs.model import Attempt, CheckpointFile, TrainingJob
 from emulator.jobs.settings import JobSettings
 from tests.support.fake_engine import FakeEngine, Script
-from tests.support.fake_runs import run_to_end
+from tests.support.fake_runs import run_to_end, training_request
 from tests.unit._s3server import MotoS3
 
 BUCKET = "proof-seconds"
@@ -53,15 +53,7 @@ def run_job(moto: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
 
     monkeypatch.setattr(attempt_module, "verify_mirror", slow_verify)
     name = f"proof-{time.time_ns()}"
-    request: dict[str, Any] = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "fake:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/r",
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
-                           "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-    }
+    request = training_request(name, BUCKET)
     if checkpoints:
         request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/ckpt/{name}"}
     engine = FakeEngine({"algo-1": Script(exit_after=1.0, before_exit=write_checkpoint)}, clock)
