@@ -161,18 +161,15 @@ def bucket_answers(endpoint: S3Endpoint, bucket: str, timeout: float = 10.0) -> 
     or unreachable: the caller asks a client then (``ensure_bucket``), with its retries and its
     error."""
     from urllib.error import URLError
-    from urllib.parse import quote, urlsplit
-    from urllib.request import Request, urlopen
+    from urllib.parse import quote
+    from urllib.request import urlopen
 
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
+    from emulator.auth.signing import signed_request
 
     url = f"{endpoint.url.rstrip('/')}/{quote(bucket)}"  # path style, as the clients address it
-    unsigned = AWSRequest(method="HEAD", url=url, headers={"Host": urlsplit(url).netloc})
-    S3SigV4Auth(Credentials(endpoint.access_key, endpoint.secret_key), "s3",
-                endpoint.region).add_auth(unsigned)
-    head = Request(url, method="HEAD", headers=dict(unsigned.headers.items()))
+    head = signed_request(url, method="HEAD", keys=AuthKeys(endpoint.access_key,
+                                                            endpoint.secret_key),
+                          region=endpoint.region, service="s3")
     try:
         with urlopen(head, timeout=timeout) as answer:
             return int(answer.status) == 200
