@@ -68,12 +68,8 @@ def rotated(items: list[Any], round_number: int) -> list[Any]:
     return items[shift:] + items[:shift]
 
 
-def runs(values: list[float]) -> str:
-    return ", ".join(f"{v:.2f}" for v in values)
-
-
-def runs3(values: list[float]) -> str:
-    return ", ".join(f"{v:.3f}" for v in values)
+def runs(values: list[float], digits: int = 2) -> str:
+    return ", ".join(f"{v:.{digits}f}" for v in values)
 
 
 # -- a trivial job ---------------------------------------------------------------------------
@@ -214,7 +210,7 @@ def interruptions(ep: Endpoint, bucket: str, out: Lines, *, gaps: bool, proofs: 
         verdict = "met" if ratio <= 0.05 else "NOT met"
         out.append(f"| end-of-attempt proof against the checkpoint's upload, {_label(size)}, "
                    f"{ep.backend} | smemu | {median(proof):.3f} s (upload {median(upload):.2f} s;"
-                   f" after the restore {median(after):.3f} s) | {runs3(proof)} / "
+                   f" after the restore {median(after):.3f} s) | {runs(proof, 3)} / "
                    f"{runs(upload)} | {ratio:.4f} ({ratio * 100:.2f} %) | <= 5 %: {verdict} |")
 
 
