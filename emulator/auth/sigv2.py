@@ -6,8 +6,6 @@ presigns S3 URLs with it by default when given an endpoint URL
 
 from __future__ import annotations
 
-import calendar
-import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +23,7 @@ from emulator.auth.sigv4 import (
     UNKNOWN_KEY,
     AuthFailure,
     Received,
+    amz_date_epoch,
     equal_secrets,
 )
 
@@ -90,7 +89,7 @@ def _check_date(date: str, now: float) -> None:
         signed_at = parsedate_to_datetime(date).timestamp()
     except (TypeError, ValueError):
         try:  # X-Amz-Date may also be in SigV4's form
-            signed_at = float(calendar.timegm(time.strptime(date, "%Y%m%dT%H%M%SZ")))
+            signed_at = amz_date_epoch(date)
         except ValueError:
             raise AuthFailure(MALFORMED, f"the request's date {date!r} is not a date") from None
     if abs(now - signed_at) > MAX_SKEW_S:

@@ -243,7 +243,7 @@ def _claim(credential: str, timestamp: str, signed_headers: str, signature: str,
 
 def _check_time(claim: Claim, now: float) -> None:
     try:
-        signed_at = _epoch(claim.timestamp)
+        signed_at = amz_date_epoch(claim.timestamp)
     except ValueError:
         raise AuthFailure(MALFORMED, f"the date {claim.timestamp!r} is not a date") from None
     if claim.presigned:
@@ -255,7 +255,8 @@ def _check_time(claim: Claim, now: float) -> None:
         raise AuthFailure(SKEWED, claim.timestamp)
 
 
-def _epoch(timestamp: str) -> float:
+def amz_date_epoch(timestamp: str) -> float:
+    """Seconds since the epoch of an X-Amz-Date (20261201T120000Z)."""
     return float(calendar.timegm(time.strptime(timestamp, "%Y%m%dT%H%M%SZ")))
 
 

@@ -28,7 +28,7 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 
-from emulator.checkpoints.sagemaker_names import MARKER_SUFFIXES
+from emulator.checkpoints.sagemaker_names import is_marker
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def is_writers_change(event: FileSystemEvent) -> bool:
     if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent | DirModifiedEvent):
         return False
     paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
-    return not paths or not all(p.endswith(MARKER_SUFFIXES) for p in paths)
+    return not paths or not all(is_marker(p) for p in paths)
 
 
 class _Fanout(FileSystemEventHandler):

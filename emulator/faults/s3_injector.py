@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from emulator.faults.s3_spec import S3FaultSpec
 
@@ -64,6 +65,12 @@ class S3FaultCounts:
                 "outage_refusals": self.outage_refusals,
                 "delay_seconds": round(self.delay_seconds, 3), "retries": self.retries,
                 "backoff_seconds": round(self.backoff_seconds, 3)}
+
+    @classmethod
+    def of_report(cls, report: Mapping[str, Any]) -> S3FaultCounts | None:
+        """The counts in an emulator report (`S3Faults`), None for a job without S3 faults."""
+        data = report.get("S3Faults")
+        return cls.from_dict(dict(data)) if isinstance(data, Mapping) else None
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> S3FaultCounts:

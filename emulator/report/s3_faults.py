@@ -7,27 +7,25 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from emulator.faults.s3_injector import S3FaultCounts
+from emulator.faults.s3_injector import DRAWN, OUTAGE, S3FaultCounts
+
+_STATUS = {fault.code: fault.status for fault in DRAWN}
 
 
-def fault_counts(report: Mapping[str, Any]) -> S3FaultCounts | None:
-    """The counts in an emulator report (`S3Faults`), None for a job without S3 faults."""
-    data = report.get("S3Faults")
-    return S3FaultCounts.from_dict(dict(data)) if isinstance(data, Mapping) else None
-
-
-def _kinds(counts: S3FaultCounts) -> list[tuple[str, int]]:
-    kinds = [(f"{code} (HTTP {503 if code == 'SlowDown' else 500})", n)
+def _kinds(counts: S3FaultCounts) -> list[tuple[str, str, int]]:
+    """(short name, label, count) of each kind of fault."""
+    kinds = [(code, f"{code} (HTTP {_STATUS[code]})", n)
              for code, n in sorted(counts.errors.items())]
-    return [*kinds, ("outage (ServiceUnavailable, HTTP 503)", counts.outage_refusals)]
+    return [*kinds, ("outage", f"outage ({OUTAGE.code}, HTTP {OUTAGE.status})",
+                     counts.outage_refusals)]
 
 
 def fault_summary(report: Mapping[str, Any]) -> str | None:
     """One line: 'S3 faults: 12 of 340 requests (SlowDown 7, ...), 15 retries ...'."""
-    counts = fault_counts(report)
+    counts = S3FaultCounts.of_report(report)
     if counts is None:
         return None
-    kinds = ", ".join(f"{name.split(' ')[0]} {n}" for name, n in _kinds(counts))
+    kinds = ", ".join(f"{short} {n}" for short, _, n in _kinds(counts))
     return (f"S3 faults: {counts.faults} of {counts.requests} requests ({kinds}); "
             f"{counts.retries} retries, {counts.backoff_seconds:.1f}s waited before them; "
             f"{counts.delay_seconds:.1f}s of latency/bandwidth delay")
@@ -35,10 +33,10 @@ def fault_summary(report: Mapping[str, Any]) -> str | None:
 
 def s3_faults_section(report: Mapping[str, Any], spec: str) -> str:
     """The report's S3 faults section ('' for a job without S3 faults)."""
-    counts = fault_counts(report)
+    counts = S3FaultCounts.of_report(report)
     if counts is None:
         return ""
-    rows = [("Requests", counts.requests), *_kinds(counts),
+    rows = [("Requests", counts.requests), *[(label, n) for _, label, n in _kinds(counts)],
             ("Retries", counts.retries),
             ("Waited before retries", f"{counts.backoff_seconds:.1f} s"),
             ("Latency and bandwidth delay", f"{counts.delay_seconds:.1f} s")]

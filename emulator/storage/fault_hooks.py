@@ -14,12 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
 from botocore.awsrequest import AWSResponse
 
 from emulator.storage.blobstore import BlobStore
 from emulator.storage.boto_store import BotoBlobStore
+from emulator.storage.disk_s3.errors import S3Error
 from emulator.storage.s3 import BLOB_CLIENT_CONFIG, S3Endpoint
 
 
@@ -62,9 +62,7 @@ class _Body:
 
 def error_response(url: str, fault: Fault) -> AWSResponse:
     """S3's error answer, as its REST API writes it."""
-    body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>"
-            f"<Code>{escape(fault.code)}</Code><Message>{escape(fault.message)}</Message>"
-            "<RequestId>smemu-s3-fault</RequestId></Error>").encode()
+    body = S3Error(fault.code, fault.message, fault.status).body("smemu-s3-fault")
     headers = {"Content-Type": "application/xml", "Content-Length": str(len(body)),
                "x-amz-request-id": "smemu-s3-fault"}
     return AWSResponse(url, fault.status, headers, _Body(body))

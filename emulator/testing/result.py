@@ -114,8 +114,7 @@ class JobResult:
     def s3_faults(self) -> S3FaultCounts | None:
         """What `s3_faults=` did to the job's own S3 traffic (faults by kind, retries, delay);
         None for a job without S3 faults on its mirror."""
-        data = self.report.get("S3Faults")
-        return S3FaultCounts.from_dict(dict(data)) if isinstance(data, dict) else None
+        return S3FaultCounts.of_report(self.report)
 
     @property
     def unfired_triggers(self) -> list[str]:

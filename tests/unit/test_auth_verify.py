@@ -33,7 +33,7 @@ def signed_s3_put(content_sha256: str) -> tuple[S.Received, S.Claim]:
 
 def test_a_request_outside_the_15_minute_window_is_skewed() -> None:
     received, claim = signed_s3_put(S.STREAMING_SIGNED)
-    signed_at = S._epoch(claim.timestamp)
+    signed_at = S.amz_date_epoch(claim.timestamp)
     S.verify(received, KEYS, now=signed_at + 14 * 60)
     for now in (signed_at + 16 * 60, signed_at - 16 * 60):
         with pytest.raises(S.AuthFailure) as caught:
