@@ -22,7 +22,7 @@ def sdk_attempt(environ: dict[str, Any]) -> int:
     """The attempt number `amz-sdk-request` gives (1 when it gives none)."""
     for item in str(environ.get("HTTP_AMZ_SDK_REQUEST", "")).split(";"):
         key, _, value = item.strip().partition("=")
-        if key == "attempt" and value.isdigit():
+        if key == "attempt" and value.isascii() and value.isdigit():  # not "²"
             return int(value)
     return 1
 

@@ -83,6 +83,7 @@ def test_a_retry_is_what_the_sdk_says_and_its_wait_runs_from_the_injected_error(
     assert watch.waited_before({}) is None  # a client that announces nothing
     assert sdk_attempt({"HTTP_AMZ_SDK_REQUEST": "ttl=20250101T000000Z; attempt=3; max=4"}) == 3
     assert sdk_attempt({"HTTP_AMZ_SDK_REQUEST": "attempt=x"}) == 1
+    assert sdk_attempt({"HTTP_AMZ_SDK_REQUEST": "attempt=\u00b2"}) == 1  # a digit to isdigit()
 
 
 @pytest.mark.parametrize(("scope", "mirror", "container"), [
