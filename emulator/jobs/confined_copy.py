@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.checkpoints.localfs import open_regular
-from emulator.errors import JobClientError, ValidationException
+from emulator.errors import JobClientError
 from emulator.jobs.host_paths import HostPaths
 from emulator.storage.artifacts import Shard, take_shard
 
@@ -99,10 +99,7 @@ def copy_confined(policy: HostPaths, source: str, target: Path, shard: Shard | N
                   what: str = "A file:// channel") -> list[str]:
     """Copy the host directory ``source`` into ``target`` (this host's shard of it); returns
     the names skipped (symlinks out of the roots, special files, paths changed under us)."""
-    try:
-        real = policy.resolve(what, source)
-    except ValidationException as err:  # allowed at CreateTrainingJob, re-linked since
-        raise JobClientError(str(err)) from None
+    real = policy.resolve_at_use(what, source)
     if not os.path.isdir(real):
         raise JobClientError(f"{what}: the host directory {source} does not exist "
                              "(or is not a directory)")

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.errors import ValidationException
+from emulator.errors import JobClientError, ValidationException
+from emulator.jobs.settings import TAG_CODE_DIR
 from emulator.validation import validate_request
 
 FILE_SCHEME = "file://"
 ALLOW_FLAG = "--allow-path"
-CODE_DIR_TAG = "smemu:code-dir"  # jobs/settings.py's TAG_CODE_DIR (settings imports nothing here)
 # Stands in for file:// while the request is checked against the service model, whose S3Uri
 # pattern knows s3:// and https:// only (the path is kept: its length and characters are
 # still checked); the roots decide on the path.
@@ -80,6 +80,14 @@ class HostPaths:
             raise ValidationException(refusal_message(what, path, real, self.roots))
         return real
 
+    def resolve_at_use(self, what: str, path: str) -> str:
+        """``resolve`` again when the path is used: allowed at CreateTrainingJob, it may have
+        been re-linked since; the job's fault then (JobClientError)."""
+        try:
+            return self.resolve(what, path)
+        except ValidationException as err:
+            raise JobClientError(str(err)) from None
+
     def check(self, named: Iterable[NamedPath]) -> None:
         for each in named:
             self.resolve(each.what, each.path)
@@ -113,9 +121,9 @@ def named_paths(request: Mapping[str, Any]) -> list[NamedPath]:
              if isinstance(uri := _source(channel).get("S3Uri"), str) and is_host_uri(uri)]
     tags = request.get("Tags")
     for tag in tags if isinstance(tags, list) else []:
-        if isinstance(tag, dict) and tag.get("Key") == CODE_DIR_TAG \
+        if isinstance(tag, dict) and tag.get("Key") == TAG_CODE_DIR \
                 and isinstance(tag.get("Value"), str):
-            named.append(NamedPath(f"Tag {CODE_DIR_TAG}", str(tag["Value"])))
+            named.append(NamedPath(f"Tag {TAG_CODE_DIR}", str(tag["Value"])))
     return named
 
 

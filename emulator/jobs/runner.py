@@ -23,7 +23,6 @@ from emulator.errors import (
     CheckpointError,
     ContainerStartError,
     JobClientError,
-    ValidationException,
 )
 from emulator.faults.arming import PlanCursor
 from emulator.faults.plan import InterruptionPlan
@@ -368,11 +367,8 @@ class JobRunner:
         code_dir = self.settings.code_dir
         if code_dir is None:
             return None
-        try:
-            real = self.ctx.host_paths.resolve(f"Tag {TAG_CODE_DIR}", code_dir)
-        except ValidationException as err:  # allowed at CreateTrainingJob, re-linked since
-            raise JobClientError(str(err)) from None
-        return real, self.settings.code_path
+        return self.ctx.host_paths.resolve_at_use(f"Tag {TAG_CODE_DIR}", code_dir), \
+            self.settings.code_path
 
     # -- the end ----------------------------------------------------------------------
     def _finish(self, reason: Reason, run: AttemptRun, attempt: Attempt) -> JobEnding:
