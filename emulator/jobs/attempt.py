@@ -83,9 +83,9 @@ class HostRun:
     host: str
     dirs: HostDirs
     view: Attempt  # what this host saw (the job's attempt itself when there is one host)
+    handle: Container  # made before the attempt, started by it (jobs/launch.py)
     exited: threading.Event = field(default_factory=threading.Event)
     exit_code: int | None = None
-    handle: Container | None = None
     mirror: CheckpointMirror | None = None
     tensorboard: CheckpointMirror | None = None  # TensorBoardOutputConfig, the same engine
     recorder: ActivityRecorder | None = None
@@ -116,7 +116,7 @@ class AttemptRun:
         # merged into it at the end. The containers are made, not started (jobs/launch.py).
         self.several = len(hosts) > 1
         self.hosts = [HostRun(host, dirs, Attempt(attempt.number, attempt.started_at, host=host)
-                              if self.several else attempt, handle=containers[host])
+                              if self.several else attempt, containers[host])
                       for host, dirs in hosts]
         self.exited = threading.Event()  # every host exited, or one failed
         self._first_failure: HostRun | None = None
@@ -153,7 +153,7 @@ class AttemptRun:
                 self.ctx.lifecycle.training()
             self.restored_known = self._as_restored()
             # Only now: the restore and the channels are complete.
-            start_all([h.handle for h in self.hosts if h.handle is not None])
+            start_all([h.handle for h in self.hosts])
             for host in self.hosts:
                 host.pump = threading.Thread(target=self._pump_logs, args=(host,), daemon=True)
                 host.pump.start()
@@ -167,7 +167,6 @@ class AttemptRun:
             else:
                 self._kill_survivors()
             for host in self.hosts:
-                assert host.handle is not None
                 code: int | None = None
                 with contextlib.suppress(Exception):  # a container removed from outside
                     code = host.handle.wait(timeout=30)
@@ -254,7 +253,7 @@ class AttemptRun:
             with self.ctx.lock:
                 self.ctx.lifecycle.interrupted(self.fired or "manual")
         failed = self.failed_host
-        if reason == Reason.EXITED and failed and failed.handle and failed.handle.oom_killed():
+        if reason == Reason.EXITED and failed and failed.handle.oom_killed():
             self.attempt.oom_killed = True
         return reason
 
@@ -341,8 +340,7 @@ class AttemptRun:
             grace = self.armed.trigger.grace_period(grace)
         # The grace period is training time too: it may not outlast MaxRuntimeInSeconds.
         now = self.clock.now()
-        used = self.ctx.limits.training_seconds_used() + now - \
-            (self.attempt.training_started_at or now)
+        used = self.ctx.limits.training_seconds_so_far()
         grace = max(0.0, min(grace, self.ctx.limits.max_runtime - used))
         start = self.clock.monotonic()  # a shutdown's budget caps the grace:
         grace = max(0.0, min(grace, self.ctx.control.grace_ends(start + grace) - start))
@@ -393,7 +391,6 @@ class AttemptRun:
         `record`: this is the attempt's grace period (cut short by a shutdown: say so)."""
         if grace > 0:
             for host in running:
-                assert host.handle is not None
                 host.handle.send_signal(signal.SIGTERM)
             start = self.clock.monotonic()
             running = self._wait_while_running(running, grace)
@@ -406,7 +403,7 @@ class AttemptRun:
     def _kill_survivors(self) -> None:
         """A host failed: SageMaker ends the job, so the other hosts go down with it (SIGKILLed,
         and reported so: what they were writing is torn)."""
-        running = [h for h in self.hosts if not h.exited.is_set() and h.handle is not None]
+        running = [h for h in self.hosts if not h.exited.is_set()]
         if running:
             self._sigkill(running)
         for host in self.hosts:
@@ -430,7 +427,6 @@ class AttemptRun:
         self.killed_at = self.clock.now()
         for host in running:
             host.killed_at = self.killed_at
-            assert host.handle is not None
             host.handle.send_signal(signal.SIGKILL)
             host.view.sigkilled = True
         self._settle_kills(running)
@@ -448,7 +444,7 @@ class AttemptRun:
     # -- observations from other threads ------------------------------------------
     def _pump_logs(self, host: HostRun) -> None:
         handle, writer = host.handle, host.writer
-        assert handle is not None and writer is not None
+        assert writer is not None
         try:
             for line in handle.log_lines():
                 now = self.clock.now()

@@ -16,21 +16,11 @@ from emulator.checkpoints.retry import Patience
 from emulator.faults.s3_clock import OutageClock
 from emulator.faults.s3_injector import S3FaultCounts, S3FaultInjector
 from emulator.jobs.clock import Clock
+from emulator.jobs.limits import JobLimits
 from emulator.jobs.model import TrainingJob
 from emulator.storage.blobstore import BlobStore
 from emulator.storage.fault_hooks import FaultyS3
 from emulator.storage.s3 import S3Endpoint
-
-
-def training_seconds_so_far(job: TrainingJob, clock: Clock) -> float:
-    """The job's training time over its attempts, the running one's up to now."""
-    total = 0.0
-    for attempt in list(job.attempts):
-        if attempt.training_started_at is None:
-            continue
-        end = attempt.training_ended_at
-        total += max(0.0, (clock.now() if end is None else end) - attempt.training_started_at)
-    return total
 
 
 class JobS3:
@@ -46,7 +36,7 @@ class JobS3:
         self.injector: S3FaultInjector | None = None
         self._faulty: FaultyS3 | None = None
         if spec.injects:  # one injector for both scopes: one RNG, one outage clock, one count
-            training: Callable[[], float] = lambda: training_seconds_so_far(job, clock)  # noqa: E731
+            training = JobLimits(job, clock).training_seconds_so_far
             self.injector = S3FaultInjector(spec, OutageClock(spec, training))
             if spec.covers("mirror"):
                 self._faulty = FaultyS3(endpoint, self.injector)

@@ -16,6 +16,17 @@ class JobLimits:
     def training_seconds_used(self) -> float:
         return sum(a.training_seconds for a in self._job.attempts)
 
+    def training_seconds_so_far(self) -> float:
+        """The job's training time over its attempts, the running one's up to now."""
+        total = 0.0
+        for attempt in list(self._job.attempts):
+            if attempt.training_started_at is None:
+                continue
+            end = attempt.training_ended_at
+            total += max(0.0, (self._clock.now() if end is None else end)
+                         - attempt.training_started_at)
+        return total
+
     def max_wait_left(self) -> float:
         """Seconds until MaxWaitTimeInSeconds is reached (infinite without one)."""
         if self.max_wait is None:

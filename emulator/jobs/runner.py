@@ -427,8 +427,7 @@ class JobRunner:
 
 def _remove_containers(run: AttemptRun) -> None:
     for host in run.hosts:
-        if host.handle is not None:
-            host.handle.remove()
+        host.handle.remove()
 
 
 def model_artifacts_uri(spec: JobSpec) -> str:
